@@ -1,0 +1,33 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+  name: "attnax-swift",
+  products: [
+    .library(name: "AttnaxBlocks", targets: ["AttnaxBlocks"]),
+    .library(name: "AttnaxDist", targets: ["AttnaxDist"]),
+    .executable(name: "attnax", targets: ["launcher"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+  ],
+  targets: [
+    .systemLibrary(
+      name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+      providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+    .systemLibrary(
+      name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+      providers: [.apt(["libopenblas-dev"])]),
+    .target(name: "AttnaxDist", dependencies: ["CMPI"]),
+    .target(name: "AttnaxBlocks", dependencies: ["AttnaxDist", "CBLAS"]),
+    .executableTarget(
+      name: "launcher",
+      dependencies: [
+        "AttnaxBlocks", "AttnaxDist",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    .testTarget(name: "AttnaxBlocksTests", dependencies: ["AttnaxBlocks", "AttnaxDist"]),
+    .testTarget(name: "AttnaxDistTests", dependencies: ["AttnaxDist"]),
+  ],
+  swiftLanguageModes: [.v5]
+)
