@@ -1,0 +1,58 @@
+import CBLAS
+
+/// BLAS threading and identity, for benchmarks and the launcher.
+public enum BLAS {
+  /// The OpenBLAS kernel in use (e.g. "Haswell"), as `openblas_get_corename` reports it.
+  public static var coreName: String { String(cString: openblas_get_corename()) }
+  /// OpenBLAS worker threads.
+  public static var threads: Int {
+    get { Int(openblas_get_num_threads()) }
+    set { openblas_set_num_threads(Int32(max(1, newValue))) }
+  }
+}
+
+/// C = alpha · op(A) · op(B) + beta · C, all row-major with explicit leading dimensions.
+///
+/// a: (m, k) (or (k, m) when `transA`), b: (k, n) (or (n, k) when `transB`), c: (m, n).
+@inline(__always)
+func sgemm(
+  transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+  guard m > 0, n > 0 else { return }
+  if k == 0 {
+    // C = beta * C
+    for i in 0..<m {
+      let row = c + i * ldc
+      for j in 0..<n { row[j] = beta == 0 ? 0 : row[j] * beta }
+    }
+    return
+  }
+  cblas_sgemm(
+    CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// x: (N, in) row-major, w: (in, out) -> (N, out); y = x @ w (+ bias when given).
+public func matmul(_ x: Tensor, _ w: Tensor, bias: Tensor? = nil) -> Tensor {
+  let inF = w.shape[0], outF = w.shape[1]
+  precondition(x.shape.last == inF, "matmul: x \(x.shape) does not match kernel \(w.shape)")
+  let n = x.count / max(inF, 1)
+  var out = [Float](repeating: 0, count: n * outF)
+  x.data.withUnsafeBufferPointer { xp in
+    w.data.withUnsafeBufferPointer { wp in
+      out.withUnsafeMutableBufferPointer { op in
+        if let bias {
+          precondition(bias.count == outF)
+          bias.data.withUnsafeBufferPointer { bp in
+            for i in 0..<n { (op.baseAddress! + i * outF).update(from: bp.baseAddress!, count: outF) }
+          }
+        }
+        sgemm(m: n, n: outF, k: inF, a: xp.baseAddress!, lda: inF, b: wp.baseAddress!, ldb: outF,
+              beta: bias == nil ? 0 : 1, c: op.baseAddress!, ldc: outF)
+      }
+    }
+  }
+  return Tensor(shape: Array(x.shape.dropLast()) + [outF], data: out)
+}

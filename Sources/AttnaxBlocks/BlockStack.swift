@@ -1,0 +1,87 @@
+import AttnaxDist
+
+/// `num_layers` blocks applied in turn (every layer gets the same masks, positions and encoder
+/// output), sharded over a tensor-parallel group.
+public final class BlockStack: @unchecked Sendable {
+  public let config: BlockConfig
+  public let plan: ShardingPlan
+  public let group: Communicator
+  public let layers: [TransformerBlock]
+
+  /// Loads this rank's shard of every layer from `source` (names `layers.{i}.…`).
+  public init(config: BlockConfig, source: WeightSource, group: Communicator) throws {
+    self.config = config
+    self.group = group
+    let plan = try ShardingPlan(config: config, tp: group.size, rank: group.rank)
+    self.plan = plan
+    layers = try (0..<config.num_layers).map {
+      try TransformerBlock(source, prefix: "layers.\($0)", config: config, plan: plan, group: group)
+    }
+  }
+
+  /// One empty KV cache per layer holding this rank's KV heads.
+  public func makeCaches(batch: Int, maxLen: Int) -> [KVCache] {
+    (0..<config.num_layers).map { _ in KVCache(batch: batch, maxLen: maxLen, width: plan.kvHeads.count * config.headDim) }
+  }
+
+  /// Runs the stack; with `caches` (one per layer) self-attention appends to and reads them.
+  public func callAsFunction(_ inputs: BlockInputs, caches: [KVCache]? = nil) throws -> Tensor {
+    try validate(inputs)
+    var h = inputs.x
+    for (i, layer) in layers.enumerated() {
+      h = try layer(h, inputs, cache: caches?[i])
+    }
+    return h
+  }
+
+  /// Shapes and values of the inputs, each refused with an error naming it.
+  public func validate(_ inputs: BlockInputs) throws {
+    let x = inputs.x
+    guard x.rank == 3, x.shape[2] == config.d_model, x.shape[0] > 0, x.shape[1] > 0 else {
+      throw AttnaxError.input(name: "x", message: "shape \(x.shape) must be (batch, seq, d_model \(config.d_model))")
+    }
+    try checkFinite(x, "x")
+    if config.block == .decoder {
+      guard let e = inputs.encoderOutput else {
+        throw AttnaxError.input(name: "encoder_output", message: "missing (decoder blocks need it)")
+      }
+      guard e.rank == 3, e.shape[0] == x.shape[0], e.shape[2] == config.d_model, e.shape[1] > 0 else {
+        throw AttnaxError.input(name: "encoder_output", message: "shape \(e.shape) must be (batch \(x.shape[0]), seq_kv, d_model \(config.d_model))")
+      }
+      try checkFinite(e, "encoder_output")
+    }
+  }
+
+  /// Every tensor name and full shape this config reads (for refusing unexpected tensors).
+  public static func parameterShapes(_ c: BlockConfig) -> [String: [Int]] {
+    var out: [String: [Int]] = [:]
+    let d = c.d_model, kv = c.kvHeads * c.headDim
+    for i in 0..<c.num_layers {
+      let p = "layers.\(i)"
+      for attn in c.block == .decoder ? ["self_attn", "cross_attn"] : ["self_attn"] {
+        for (n, o) in [("query_proj", d), ("key_proj", kv), ("value_proj", kv), ("output_proj", d)] {
+          out["\(p).\(attn).\(n).kernel"] = [d, o]; out["\(p).\(attn).\(n).bias"] = [o]
+        }
+        if c.attention_type == .lite {
+          out["\(p).\(attn).gate_proj.kernel"] = [c.headDim, 1]; out["\(p).\(attn).gate_proj.bias"] = [1]
+        }
+      }
+      let ffn = c.ff_activation.isGated
+        ? [("gate_proj", d, c.d_ff), ("up_proj", d, c.d_ff), ("down_proj", c.d_ff, d)]
+        : [("dense1", d, c.d_ff), ("dense2", c.d_ff, d)]
+      for (n, a, b) in ffn { out["\(p).ffn.\(n).kernel"] = [a, b]; out["\(p).ffn.\(n).bias"] = [b] }
+      for n in c.block == .decoder ? ["ln1", "ln2", "ln3"] : ["ln1", "ln2"] {
+        out["\(p).\(n).scale"] = [d]
+        if c.norm_type == .layer { out["\(p).\(n).bias"] = [d] }
+      }
+    }
+    return out
+  }
+}
+
+/// Non-finite inputs are refused (a NaN would otherwise spread silently through every rank).
+func checkFinite(_ t: Tensor, _ name: String) throws {
+  if let i = t.data.firstIndex(where: { !$0.isFinite }) {
+    throw AttnaxError.input(name: name, message: "element \(i) is \(t.data[i]); inputs must be finite")
+  }
+}

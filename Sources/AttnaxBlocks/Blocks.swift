@@ -1,0 +1,88 @@
+import AttnaxDist
+
+/// Inputs of one block call, under the golden files' names.
+public struct BlockInputs {
+  /// (batch, seq, d_model).
+  public var x: Tensor
+  /// Decoder only: (batch, seq_kv, d_model).
+  public var encoderOutput: Tensor?
+  /// Self-attention mask (`mask` for encoders, `self_mask` for decoders).
+  public var selfMask: MaskTensor?
+  /// Decoder cross-attention mask.
+  public var crossMask: MaskTensor?
+  /// RoPE positions of self-attention (`position_ids` / `position_ids_self`).
+  public var positions: IntTensor?
+  /// Decoder cross-attention RoPE positions of the queries and of the encoder output.
+  public var crossQPositions: IntTensor?
+  public var crossKVPositions: IntTensor?
+  /// Extra named tensors (additive-bias score mods).
+  public var tensors: [String: Tensor]
+
+  public init(x: Tensor, encoderOutput: Tensor? = nil, selfMask: MaskTensor? = nil, crossMask: MaskTensor? = nil,
+              positions: IntTensor? = nil, crossQPositions: IntTensor? = nil, crossKVPositions: IntTensor? = nil,
+              tensors: [String: Tensor] = [:]) {
+    self.x = x; self.encoderOutput = encoderOutput; self.selfMask = selfMask; self.crossMask = crossMask
+    self.positions = positions; self.crossQPositions = crossQPositions; self.crossKVPositions = crossKVPositions
+    self.tensors = tensors
+  }
+
+  func lookup(_ name: String) throws -> Tensor {
+    guard let t = tensors[name] else { throw AttnaxError.input(name: name, message: "tensor named by an additive_bias score mod is missing") }
+    return t
+  }
+}
+
+/// attnax `EncoderBlock` / `DecoderBlock` on this rank's shard: norms replicated, attention and
+/// FFN tensor-parallel. Dropout is accepted in the config and inactive (inference).
+public struct TransformerBlock: @unchecked Sendable {
+  public let config: BlockConfig
+  let selfAttn: MultiHeadAttention
+  let crossAttn: MultiHeadAttention?
+  let ffn: FeedForward
+  let ln1: Norm, ln2: Norm
+  let ln3: Norm?
+
+  public init(_ source: WeightSource, prefix: String, config: BlockConfig, plan: ShardingPlan, group: Communicator) throws {
+    self.config = config
+    selfAttn = try MultiHeadAttention(source, prefix: "\(prefix).self_attn", config: config, plan: plan, isSelf: true, group: group)
+    crossAttn = config.block == .decoder
+      ? try MultiHeadAttention(source, prefix: "\(prefix).cross_attn", config: config, plan: plan, isSelf: false, group: group) : nil
+    ffn = try FeedForward(source, prefix: "\(prefix).ffn", config: config, plan: plan, group: group)
+    func norm(_ n: String) throws -> Norm {
+      let d = config.d_model
+      let scale = try source.full("\(prefix).\(n).scale", [d]).data
+      let bias = config.norm_type == .layer ? try source.full("\(prefix).\(n).bias", [d]).data : nil
+      return Norm(kind: config.norm_type, scale: scale, bias: bias)
+    }
+    ln1 = try norm("ln1"); ln2 = try norm("ln2")
+    ln3 = config.block == .decoder ? try norm("ln3") : nil
+  }
+
+  /// One residual sub-layer, pre- or post-norm.
+  @inline(__always)
+  func residual(_ x: Tensor, _ norm: Norm, _ body: (Tensor) throws -> Tensor) rethrows -> Tensor {
+    var y = try body(config.pre_norm ? norm(x) : x)
+    addInPlace(&y.data, x.data)
+    return config.pre_norm ? y : norm(y)
+  }
+
+  /// x: (B, S, D) -> (B, S, D).
+  public func callAsFunction(_ x: Tensor, _ inputs: BlockInputs, cache: KVCache? = nil) throws -> Tensor {
+    let isDecoder = config.block == .decoder
+    let selfInputs = AttentionInputs(
+      mask: inputs.selfMask, maskName: isDecoder ? "self_mask" : "mask",
+      positionsQ: inputs.positions, positionsKV: inputs.positions,
+      positionsName: isDecoder ? "position_ids_self" : "position_ids", lookup: inputs.lookup)
+    var h = try residual(x, ln1) { try selfAttn($0, inputs: selfInputs, cache: cache) }
+    if let crossAttn, let ln3 {
+      let crossInputs = AttentionInputs(
+        mask: inputs.crossMask, maskName: "cross_mask", positionsQ: inputs.crossQPositions,
+        positionsKV: inputs.crossKVPositions, positionsName: "position_ids_cross_q/_kv", lookup: inputs.lookup)
+      h = try residual(h, ln2) { try crossAttn($0, context: inputs.encoderOutput, inputs: crossInputs) }
+      h = try residual(h, ln3) { try ffn($0) }
+    } else {
+      h = try residual(h, ln2) { try ffn($0) }
+    }
+    return h
+  }
+}

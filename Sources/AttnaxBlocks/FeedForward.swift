@@ -1,0 +1,37 @@
+import AttnaxDist
+
+/// attnax `FeedForward`: dense1 → act → dense2, or down(act(gate) ⊙ up); hidden columns
+/// split over the tensor-parallel group (column-parallel up/gate, row-parallel down).
+public struct FeedForward: Sendable {
+  public let activation: FFActivation
+  let up: ColumnParallelLinear      // dense1 or up_proj
+  let gate: ColumnParallelLinear?   // gate_proj for GLU variants
+  let down: RowParallelLinear       // dense2 or down_proj
+
+  public init(_ source: WeightSource, prefix: String, config: BlockConfig, plan: ShardingPlan, group: Communicator) throws {
+    activation = config.ff_activation
+    let d = config.d_model, f = config.d_ff, cols = plan.ffnColumns
+    if activation.isGated {
+      gate = try ColumnParallelLinear(source, "\(prefix).gate_proj", inFeatures: d, outFeatures: f, columns: cols)
+      up = try ColumnParallelLinear(source, "\(prefix).up_proj", inFeatures: d, outFeatures: f, columns: cols)
+      down = try RowParallelLinear(source, "\(prefix).down_proj", inFeatures: f, outFeatures: d, rows: cols, group: group)
+    } else {
+      gate = nil
+      up = try ColumnParallelLinear(source, "\(prefix).dense1", inFeatures: d, outFeatures: f, columns: cols)
+      down = try RowParallelLinear(source, "\(prefix).dense2", inFeatures: f, outFeatures: d, rows: cols, group: group)
+    }
+  }
+
+  /// x: (B, S, D) -> (B, S, D).
+  public func callAsFunction(_ x: Tensor) throws -> Tensor {
+    var h = up(x)
+    if let gate {
+      var g = gate(x)
+      gluInPlace(&g.data, h.data, activation)
+      h = g
+    } else {
+      applyActivation(&h.data, activation)
+    }
+    return try down(h)
+  }
+}

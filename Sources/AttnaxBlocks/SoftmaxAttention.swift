@@ -1,0 +1,158 @@
+import Foundation
+
+/// Heads laid out inside a row-major activation: element (b, row, head, d) sits at
+/// `base[b * batchStride + row * rowStride + head * headDim + d]`.
+struct HeadsView {
+  let base: UnsafePointer<Float>
+  let batchStride: Int
+  let rowStride: Int
+  let headDim: Int
+  @inline(__always) func at(b: Int, row: Int, head: Int) -> UnsafePointer<Float> {
+    base + b * batchStride + row * rowStride + head * headDim
+  }
+}
+
+/// Running online-softmax statistics and the unnormalised output for a query shard.
+///
+/// `m`, `l`: (batch, heads, seqQ); `o`: (batch, seqQ, heads·headDim), the layout the output
+/// projection reads. Partial results from several key blocks (or ring steps) merge here.
+public struct SoftmaxState {
+  public let batch: Int, heads: Int, seqQ: Int, headDim: Int
+  public var m: [Float]
+  public var l: [Float]
+  public var o: [Float]
+
+  public init(batch: Int, heads: Int, seqQ: Int, headDim: Int) {
+    self.batch = batch; self.heads = heads; self.seqQ = seqQ; self.headDim = headDim
+    m = [Float](repeating: maskedScore, count: batch * heads * seqQ)
+    l = [Float](repeating: 0, count: batch * heads * seqQ)
+    o = [Float](repeating: 0, count: batch * seqQ * heads * headDim)
+  }
+
+  /// o / (l + epsilon): attnax's standard softmax uses 0, the blocked backends 1e-10.
+  public func finalize(epsilon: Float) -> Tensor {
+    var out = o
+    let hd = heads * headDim
+    out.withUnsafeMutableBufferPointer { op in
+      l.withUnsafeBufferPointer { lp in
+        for b in 0..<batch {
+          for h in 0..<heads {
+            for i in 0..<seqQ {
+              let inv = 1 / (lp[(b * heads + h) * seqQ + i] + epsilon)
+              let row = op.baseAddress! + (b * seqQ + i) * hd + h * headDim
+              for d in 0..<headDim { row[d] *= inv }
+            }
+          }
+        }
+      }
+    }
+    return Tensor(shape: [batch, seqQ, hd], data: out)
+  }
+}
+
+/// Where a call's queries and keys sit globally, and how query heads map to KV heads.
+struct AttentionGeometry {
+  let batch: Int
+  let seqQ: Int
+  let seqKV: Int
+  /// Global index of local query row 0 and of key row 0.
+  let qStart: Int
+  let kvStart: Int
+  /// Local query heads and the global index of local head 0.
+  let heads: Int
+  let headBase: Int
+  /// Local KV head read by each local query head.
+  let kvHeadOf: [Int]
+}
+
+/// Accumulates softmax attention of all queries against one contiguous run of keys into `state`.
+///
+/// q: (B, Sq, Hq·Dh) view, k/v: (B, Skv, Hkv·Dh) views. Tiles are `blockQ` × `blockKV`;
+/// each tile runs the shared ``ScorePipeline`` and the online-softmax update, so memory is
+/// O(block²) per tile and never Sq × Skv unless the block covers it (standard attention).
+func accumulateSoftmaxAttention(
+  q: HeadsView, k: HeadsView, v: HeadsView, geometry g: AttentionGeometry, pipeline: ScorePipeline,
+  blockQ: Int, blockKV: Int, skipMaskedTiles: Bool, state: inout SoftmaxState
+) {
+  let dh = q.headDim
+  let scale = 1 / Float(dh).squareRoot()
+  let bq = min(blockQ, g.seqQ), bk = min(blockKV, g.seqKV)
+  guard bq > 0, bk > 0 else { return }
+  var tile = [Float](repeating: 0, count: bq * bk)
+  var colSum = [Float](repeating: 0, count: dh)
+  let hd = state.heads * dh
+  let seqQ = state.seqQ
+  tile.withUnsafeMutableBufferPointer { tp in
+    let t = tp.baseAddress!
+    state.m.withUnsafeMutableBufferPointer { mp in
+      state.l.withUnsafeMutableBufferPointer { lp in
+        state.o.withUnsafeMutableBufferPointer { op in
+          for b in 0..<g.batch {
+            for h in 0..<g.heads {
+              let kvh = g.kvHeadOf[h]
+              let hGlobal = g.headBase + h
+              let stat = (b * g.heads + h) * seqQ
+              var q0 = 0
+              while q0 < g.seqQ {
+                let nq = min(bq, g.seqQ - q0)
+                let qRange = (g.qStart + q0)..<(g.qStart + q0 + nq)
+                var k0 = 0
+                while k0 < g.seqKV {
+                  let nk = min(bk, g.seqKV - k0)
+                  let kRange = (g.kvStart + k0)..<(g.kvStart + k0 + nk)
+                  let oTile = op.baseAddress! + (b * seqQ + q0) * hd + h * dh
+                  if skipMaskedTiles && pipeline.tileFullyMasked(b: b, q: qRange, kv: kRange) {
+                    // Every score is fmin: only rows still at m == fmin take it in (l += nk, o += Σv).
+                    var needs = false
+                    for i in 0..<nq where mp[stat + q0 + i] == maskedScore { needs = true; break }
+                    if needs {
+                      for d in 0..<dh { colSum[d] = 0 }
+                      for j in 0..<nk {
+                        let vr = v.at(b: b, row: k0 + j, head: kvh)
+                        for d in 0..<dh { colSum[d] += vr[d] }
+                      }
+                      for i in 0..<nq where mp[stat + q0 + i] == maskedScore {
+                        lp[stat + q0 + i] += Float(nk)
+                        let orow = oTile + i * hd
+                        for d in 0..<dh { orow[d] += colSum[d] }
+                      }
+                    }
+                    k0 += nk
+                    continue
+                  }
+                  sgemm(transB: true, m: nq, n: nk, k: dh, alpha: scale,
+                        a: q.at(b: b, row: q0, head: h), lda: q.rowStride,
+                        b: k.at(b: b, row: k0, head: kvh), ldb: k.rowStride,
+                        c: t, ldc: nk)
+                  pipeline.apply(t, ld: nk, b: b, hGlobal: hGlobal, q: qRange, kv: kRange)
+                  // Online softmax update, row by row.
+                  for i in 0..<nq {
+                    let row = t + i * nk
+                    var mb = maskedScore
+                    for j in 0..<nk { mb = max(mb, row[j]) }
+                    let mOld = mp[stat + q0 + i]
+                    let mNew = max(mOld, mb)
+                    let alpha = expf(mOld - mNew)
+                    var sum: Float = 0
+                    for j in 0..<nk { let p = expf(row[j] - mNew); row[j] = p; sum += p }
+                    lp[stat + q0 + i] = lp[stat + q0 + i] * alpha + sum
+                    mp[stat + q0 + i] = mNew
+                    if alpha != 1 {
+                      let orow = oTile + i * hd
+                      for d in 0..<dh { orow[d] *= alpha }
+                    }
+                  }
+                  sgemm(m: nq, n: dh, k: nk, a: t, lda: nk,
+                        b: v.at(b: b, row: k0, head: kvh), ldb: v.rowStride,
+                        beta: 1, c: oTile, ldc: hd)
+                  k0 += nk
+                }
+                q0 += nq
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
