@@ -1,17 +1,20 @@
 import AttnaxDist
 
 /// `num_layers` blocks applied in turn (every layer gets the same masks, positions and encoder
-/// output), sharded over a tensor-parallel group.
+/// output): heads and FFN columns sharded over the tensor-parallel group `tp`, sequence rows
+/// over the context-parallel ring `cp`.
 public final class BlockStack: @unchecked Sendable {
   public let config: BlockConfig
   public let plan: ShardingPlan
   public let group: Communicator
+  public let cp: Communicator
   public let layers: [TransformerBlock]
 
   /// Loads this rank's shard of every layer from `source` (names `layers.{i}.…`).
-  public init(config: BlockConfig, source: WeightSource, group: Communicator) throws {
+  public init(config: BlockConfig, source: WeightSource, group: Communicator, cp: Communicator = .solo()) throws {
     self.config = config
     self.group = group
+    self.cp = cp
     let plan = try ShardingPlan(config: config, tp: group.size, rank: group.rank)
     self.plan = plan
     layers = try (0..<config.num_layers).map {
@@ -24,14 +27,74 @@ public final class BlockStack: @unchecked Sendable {
     (0..<config.num_layers).map { _ in KVCache(batch: batch, maxLen: maxLen, width: plan.kvHeads.count * config.headDim) }
   }
 
-  /// Runs the stack; with `caches` (one per layer) self-attention appends to and reads them.
-  public func callAsFunction(_ inputs: BlockInputs, caches: [KVCache]? = nil) throws -> Tensor {
+  /// Loads the shard of grid position (tpRank, cpRank).
+  public convenience init(config: BlockConfig, source: WeightSource, grid: ProcessGrid) throws {
+    try self.init(config: config, source: source, group: grid.tp, cp: grid.cp)
+  }
+
+  /// True when self-attention is causal-like, so rows are dealt zigzag for balance.
+  public var causalLike: Bool {
+    guard config.attention_type.isSoftmax else { return false }
+    if config.attention_window != nil { return true }
+    return config.score_mods.contains {
+      switch $0 {
+      case .causal, .prefixLM: return true
+      case let .slidingWindow(_, causal): return causal
+      default: return false
+      }
+    }
+  }
+
+  /// How `length` rows of x are spread over the cp ring (replicated for KV-cache steps).
+  public func layout(length: Int, cached: Bool = false) -> SequenceLayout {
+    SequenceLayout(length: length, parts: cp.size, kind: cached ? .replicated : (causalLike ? .zigzag : .contiguous))
+  }
+
+  /// How the encoder output's rows are spread (contiguous; replicated with KV-cache steps).
+  public func crossLayout(length: Int, cached: Bool = false) -> SequenceLayout {
+    SequenceLayout(length: length, parts: cp.size, kind: cached ? .replicated : .contiguous)
+  }
+
+  /// Runs the stack on this rank's shard: `x` and `encoderOutput` hold this rank's rows per
+  /// ``layout(length:cached:)`` / ``crossLayout(length:cached:)`` of the global lengths; masks,
+  /// positions and bias tensors are global. With `caches` (one per layer) self-attention
+  /// appends to and reads them, and rows are not sharded.
+  public func callAsFunction(_ inputs: BlockInputs, caches: [KVCache]? = nil, length: Int? = nil, encoderLength: Int? = nil) throws -> Tensor {
     try validate(inputs)
+    let cached = caches != nil
+    let sharded = cp.size > 1 && !cached
+    let total = try length ?? (sharded ? cp.allreduceSum(inputs.x.shape[1]) : inputs.x.shape[1])
+    let selfLayout = layout(length: total, cached: cached)
+    let selfCtx = SequenceContext(cp: cp, q: selfLayout, kv: selfLayout)
+    var crossCtx: SequenceContext?
+    if let e = inputs.encoderOutput {
+      let eTotal = try encoderLength ?? (sharded ? cp.allreduceSum(e.shape[1]) : e.shape[1])
+      crossCtx = SequenceContext(cp: cp, q: selfLayout, kv: crossLayout(length: eTotal, cached: cached))
+    }
     var h = inputs.x
     for (i, layer) in layers.enumerated() {
-      h = try layer(h, inputs, cache: caches?[i])
+      h = try layer(h, inputs, cache: caches?[i], sequence: selfCtx, crossSequence: crossCtx)
     }
     return h
+  }
+
+  /// Runs the stack on global inputs: scatters x and the encoder output over the cp ring, runs,
+  /// and gathers y, so every rank returns the full (B, S, D).
+  public func forward(_ inputs: BlockInputs, caches: [KVCache]? = nil) throws -> Tensor {
+    try validate(inputs)
+    let cached = caches != nil
+    guard cp.size > 1, !cached else { return try self(inputs, caches: caches) }
+    let s = inputs.x.shape[1]
+    let l = layout(length: s)
+    var local = inputs
+    local.x = l.scatter(inputs.x, rank: cp.rank)
+    var eLen: Int?
+    if let e = inputs.encoderOutput {
+      eLen = e.shape[1]
+      local.encoderOutput = crossLayout(length: e.shape[1]).scatter(e, rank: cp.rank)
+    }
+    let y = try self(local, length: s, encoderLength: eLen)
+    return try gatherSequence(y, layout: l, cp: cp)
   }
 
   /// Shapes and values of the inputs, each refused with an error naming it.

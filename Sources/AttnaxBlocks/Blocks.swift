@@ -66,19 +66,21 @@ public struct TransformerBlock: @unchecked Sendable {
     return config.pre_norm ? y : norm(y)
   }
 
-  /// x: (B, S, D) -> (B, S, D).
-  public func callAsFunction(_ x: Tensor, _ inputs: BlockInputs, cache: KVCache? = nil) throws -> Tensor {
+  /// x: (B, S_local, D) -> (B, S_local, D); `sequence`/`crossSequence` say how rows are spread
+  /// over the cp ring for self- and cross-attention (nil: this rank holds every row).
+  public func callAsFunction(_ x: Tensor, _ inputs: BlockInputs, cache: KVCache? = nil,
+                             sequence: SequenceContext? = nil, crossSequence: SequenceContext? = nil) throws -> Tensor {
     let isDecoder = config.block == .decoder
     let selfInputs = AttentionInputs(
       mask: inputs.selfMask, maskName: isDecoder ? "self_mask" : "mask",
       positionsQ: inputs.positions, positionsKV: inputs.positions,
       positionsName: isDecoder ? "position_ids_self" : "position_ids", lookup: inputs.lookup)
-    var h = try residual(x, ln1) { try selfAttn($0, inputs: selfInputs, cache: cache) }
+    var h = try residual(x, ln1) { try selfAttn($0, inputs: selfInputs, cache: cache, sequence: sequence) }
     if let crossAttn, let ln3 {
       let crossInputs = AttentionInputs(
         mask: inputs.crossMask, maskName: "cross_mask", positionsQ: inputs.crossQPositions,
         positionsKV: inputs.crossKVPositions, positionsName: "position_ids_cross_q/_kv", lookup: inputs.lookup)
-      h = try residual(h, ln2) { try crossAttn($0, context: inputs.encoderOutput, inputs: crossInputs) }
+      h = try residual(h, ln2) { try crossAttn($0, context: inputs.encoderOutput, inputs: crossInputs, sequence: crossSequence) }
       h = try residual(h, ln3) { try ffn($0) }
     } else {
       h = try residual(h, ln2) { try ffn($0) }

@@ -86,16 +86,17 @@ public struct GoldenOutcome: Sendable {
 }
 
 extension GoldenCase {
-  /// Runs every step on `group` (tensor parallel) and compares each with the expected output.
-  public func run(group: Communicator) throws -> GoldenOutcome {
-    let stack = try BlockStack(config: model.config, source: model.weights, group: group)
+  /// Runs every step with heads over `group` and rows over `cp`, and compares each step's
+  /// gathered output with the expected one.
+  public func run(group: Communicator, cp: Communicator = .solo()) throws -> GoldenOutcome {
+    let stack = try BlockStack(config: model.config, source: model.weights, group: group, cp: cp)
     var maxErr: Float = 0, worst: Float = 0
     let caches: [KVCache]? = model.config.kv_cache.map { kc in
       let b = (try? inputs(step: 0).x.shape[0]) ?? 1
       return stack.makeCaches(batch: b, maxLen: kc.max_len)
     }
     for k in 0..<steps {
-      let y = try stack(try inputs(step: k), caches: caches)
+      let y = try stack.forward(try inputs(step: k), caches: caches)
       let want = try expected(step: k)
       guard y.shape == want.shape else {
         throw AttnaxError.tensor(name: "y", message: "computed shape \(y.shape) but expected \(want.shape)")

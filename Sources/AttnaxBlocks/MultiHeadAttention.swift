@@ -47,34 +47,44 @@ public struct MultiHeadAttention: @unchecked Sendable {
     rope = config.use_rope ? RoPE(headDim: config.headDim, base: config.rope_base, maxPositions: config.rope_max_positions) : nil
   }
 
-  /// x: (B, Sq, D); `context` (B, Skv, D) for cross-attention; `cache` for self-attention steps.
-  /// Returns (B, Sq, D), already summed over the tensor-parallel group.
-  public func callAsFunction(_ x: Tensor, context: Tensor? = nil, inputs: AttentionInputs, cache: KVCache? = nil) throws -> Tensor {
+  /// x: (B, Sq_local, D) rows of this rank per `sequence.q`; `context` (B, Skv_local, D) for
+  /// cross-attention per `sequence.kv`; `cache` for self-attention steps (rows not sharded).
+  /// Masks, positions and biases in `inputs` are global. Returns (B, Sq_local, D), summed over
+  /// the tensor-parallel group.
+  public func callAsFunction(_ x: Tensor, context: Tensor? = nil, inputs: AttentionInputs, cache: KVCache? = nil,
+                             sequence: SequenceContext? = nil) throws -> Tensor {
     precondition(cache == nil || context == nil, "KV cache is for self-attention only")
     let batch = x.shape[0], seqQ = x.shape[1], dh = config.headDim
     let src = context ?? x
+    let ctx = sequence ?? .single(q: seqQ, kv: src.shape[1])
     var q = query(x), k = key(src), v = value(src)
     let past = cache?.length ?? 0
+    let qRank = ctx.q.isSharded ? ctx.cp.rank : 0, kvRank = ctx.kv.isSharded ? ctx.cp.rank : 0
     if let rope {
-      let pq = inputs.positionsQ ?? RoPE.defaultPositions(batch: batch, seq: seqQ, start: past)
+      func local(_ p: IntTensor?, _ layout: SequenceLayout, _ r: Int, _ n: Int) -> IntTensor {
+        if let p { return layout.scatter(p, rank: r) }
+        let rows = layout.globalRows(of: r)
+        return IntTensor(shape: [batch, n], data: (0..<batch).flatMap { _ in rows.map { Int32(past + $0) } })
+      }
+      let pq = local(inputs.positionsQ, ctx.q, qRank, seqQ)
       try rope.apply(&q, heads: plan.queryHeads.count, positions: pq, name: inputs.positionsName)
-      let srcLen = src.shape[1]
-      let pk = inputs.positionsKV ?? (context == nil ? pq : RoPE.defaultPositions(batch: batch, seq: srcLen, start: 0))
+      let pk = context == nil ? pq : local(inputs.positionsKV, ctx.kv, kvRank, src.shape[1])
       try rope.apply(&k, heads: plan.kvHeads.count, positions: pk, name: inputs.positionsName)
     }
-    let attended: Tensor
     if let cache {
       try cache.append(keys: k, values: v)
-      attended = try cache.keys.withUnsafeBufferPointer { kp in
+      let attended = try cache.keys.withUnsafeBufferPointer { kp in
         try cache.values.withUnsafeBufferPointer { vp in
           let kv = HeadsView(base: kp.baseAddress!, batchStride: cache.maxLen * cache.width, rowStride: cache.width, headDim: dh)
           let vv = HeadsView(base: vp.baseAddress!, batchStride: cache.maxLen * cache.width, rowStride: cache.width, headDim: dh)
           return try attend(q: q, k: kv, v: vv, batch: batch, seqQ: seqQ, seqKV: cache.length, qStart: past, inputs: inputs)
         }
       }
-    } else {
+      return try output(attended)
+    }
+    if ctx.ringSize == 1 && !ctx.q.isSharded {
       let seqKV = src.shape[1]
-      attended = try k.data.withUnsafeBufferPointer { kp in
+      let attended = try k.data.withUnsafeBufferPointer { kp in
         try v.data.withUnsafeBufferPointer { vp in
           let w = plan.kvHeads.count * dh
           let kv = HeadsView(base: kp.baseAddress!, batchStride: seqKV * w, rowStride: w, headDim: dh)
@@ -82,51 +92,119 @@ public struct MultiHeadAttention: @unchecked Sendable {
           return try attend(q: q, k: kv, v: vv, batch: batch, seqQ: seqQ, seqKV: seqKV, qStart: 0, inputs: inputs)
         }
       }
+      return try output(attended)
     }
-    return try output(attended)
+    return try output(try attendSharded(q: q, k: k, v: v, batch: batch, ctx: ctx, inputs: inputs))
   }
 
-  /// The backend dispatch: one shared softmax pipeline (standard = one block), linear, or lite.
+  var kvHeadOf: [Int] { (0..<plan.queryHeads.count).map { plan.localKVHead(forLocalQueryHead: $0) } }
+
+  func broadcastMask(_ inputs: AttentionInputs, batch: Int, rows: Int, cols: Int, rowOrigin: Int) throws -> Broadcast4<UInt8>? {
+    try inputs.mask.map {
+      try Broadcast4(name: inputs.maskName, data: $0.data, shape: $0.shape, batch: batch, heads: config.num_heads,
+                     rows: rows, cols: cols, rowOrigin: rowOrigin)
+    }
+  }
+
+  func pipeline(_ inputs: AttentionInputs, mask: Broadcast4<UInt8>?, batch: Int, rows: Int, rowOrigin: Int, totalKV: Int) throws -> ScorePipeline {
+    try ScorePipeline(
+      window: isSelf ? config.attention_window : nil, specs: isSelf ? config.score_mods : [],
+      numHeads: config.num_heads, batch: batch, mask: mask, biasRows: rows, biasRowOrigin: rowOrigin,
+      totalKV: totalKV, lookup: inputs.lookup)
+  }
+
+  func checkLinear(seqQ: Int, seqKV: Int, qStart: Int) throws {
+    guard seqQ == seqKV, qStart == 0 else {
+      throw AttnaxError.input(name: "x", message: "linear attention needs seq_q == seq_kv and no KV cache (got \(seqQ) queries, \(seqKV) keys)")
+    }
+    let c = config.linear_attention_chunk_size
+    guard seqQ % c == 0 else {
+      throw AttnaxError.input(name: "x", message: "sequence length \(seqQ) is not divisible by linear_attention_chunk_size \(c)")
+    }
+  }
+
+  static func keyMask(_ mask: Broadcast4<UInt8>?) -> ((Int, Int, Int) -> Bool)? {
+    mask.map { m in { (b: Int, h: Int, j: Int) -> Bool in m.data[b * m.strides.b + h * m.strides.h + j * m.strides.k] != 0 } }
+  }
+
+  /// The whole sequence on this rank: one shared softmax pipeline (standard = one block), linear, or lite.
   func attend(q: Tensor, k: HeadsView, v: HeadsView, batch: Int, seqQ: Int, seqKV: Int, qStart: Int, inputs: AttentionInputs) throws -> Tensor {
     let dh = config.headDim, heads = plan.queryHeads.count
     let geometry = AttentionGeometry(
       batch: batch, seqQ: seqQ, seqKV: seqKV, qStart: qStart, kvStart: 0, heads: heads,
-      headBase: plan.queryHeads.lowerBound, kvHeadOf: (0..<heads).map { plan.localKVHead(forLocalQueryHead: $0) })
-    let mask = try inputs.mask.map {
-      try Broadcast4(name: inputs.maskName, data: $0.data, shape: $0.shape, batch: batch, heads: config.num_heads,
-                     rows: seqQ, cols: seqKV, rowOrigin: qStart)
-    }
+      headBase: plan.queryHeads.lowerBound, kvHeadOf: kvHeadOf)
+    let mask = try broadcastMask(inputs, batch: batch, rows: seqQ, cols: seqKV, rowOrigin: qStart)
     return try q.data.withUnsafeBufferPointer { qp in
       let qv = HeadsView(base: qp.baseAddress!, batchStride: seqQ * heads * dh, rowStride: heads * dh, headDim: dh)
       switch config.attention_type {
       case .linear:
-        guard seqQ == seqKV, qStart == 0 else {
-          throw AttnaxError.input(name: "x", message: "linear attention needs seq_q == seq_kv and no KV cache (got \(seqQ) queries, \(seqKV) keys)")
-        }
-        let c = config.linear_attention_chunk_size
-        guard seqQ % c == 0 else {
-          throw AttnaxError.input(name: "x", message: "sequence length \(seqQ) is not divisible by linear_attention_chunk_size \(c)")
-        }
+        try checkLinear(seqQ: seqQ, seqKV: seqKV, qStart: qStart)
         var state = LinearAttentionState(batch: batch, heads: heads, headDim: dh)
-        let keyMask = mask.map { m in
-          { (b: Int, h: Int, j: Int) -> Bool in m.data[b * m.strides.b + h * m.strides.h + j * m.strides.k] != 0 }
-        }
-        return linearAttention(q: qv, k: k, v: v, geometry: geometry, chunk: c, keyMask: keyMask, state: &state)
+        return linearAttention(q: qv, k: k, v: v, geometry: geometry, chunk: config.linear_attention_chunk_size,
+                               keyMask: Self.keyMask(mask), state: &state)
       case .lite:
         return liteAttention(q: qv, k: k, v: v, geometry: geometry, gateKernel: gate!.kernel, gateBias: gate!.bias, mask: mask)
       case .standard, .memory_efficient, .flash, .pallas_flash:
-        let pipeline = try ScorePipeline(
-          window: isSelf ? config.attention_window : nil, specs: isSelf ? config.score_mods : [],
-          numHeads: config.num_heads, batch: batch, mask: mask, biasRows: seqQ, biasRowOrigin: qStart,
-          totalKV: seqKV, lookup: inputs.lookup)
+        let pipe = try pipeline(inputs, mask: mask, batch: batch, rows: seqQ, rowOrigin: qStart, totalKV: seqKV)
         let bs = config.attention_block_size
         let blocked = config.attention_type != .standard && !(seqQ <= bs && seqKV <= bs)
         var state = SoftmaxState(batch: batch, heads: heads, seqQ: seqQ, headDim: dh)
         accumulateSoftmaxAttention(
-          q: qv, k: k, v: v, geometry: geometry, pipeline: pipeline,
+          q: qv, k: k, v: v, geometry: geometry, pipeline: pipe,
           blockQ: blocked ? bs : seqQ, blockKV: blocked ? bs : seqKV, skipMaskedTiles: blocked, state: &state)
         return state.finalize(epsilon: blocked ? 1e-10 : 0)
       }
+    }
+  }
+
+  /// Rows sharded over the cp ring: ring attention for softmax backends, a carried state for
+  /// linear attention, and a gather for lite attention (its softmax runs over the whole query axis).
+  func attendSharded(q: Tensor, k: Tensor, v: Tensor, batch: Int, ctx: SequenceContext, inputs: AttentionInputs) throws -> Tensor {
+    let dh = config.headDim, heads = plan.queryHeads.count
+    let totalQ = ctx.q.length, totalKV = ctx.kv.length
+    let mask = try broadcastMask(inputs, batch: batch, rows: totalQ, cols: totalKV, rowOrigin: 0)
+    switch config.attention_type {
+    case .lite:
+      let fq = try gatherSequence(q, layout: ctx.q, cp: ctx.cp)
+      let fk = try gatherSequence(k, layout: ctx.kv, cp: ctx.cp), fv = try gatherSequence(v, layout: ctx.kv, cp: ctx.cp)
+      let wkv = fk.shape[2]
+      let full = fq.data.withUnsafeBufferPointer { qp in fk.data.withUnsafeBufferPointer { kp in fv.data.withUnsafeBufferPointer { vp in
+        let g = AttentionGeometry(batch: batch, seqQ: totalQ, seqKV: totalKV, qStart: 0, kvStart: 0, heads: heads,
+                                  headBase: plan.queryHeads.lowerBound, kvHeadOf: kvHeadOf)
+        return liteAttention(
+          q: HeadsView(base: qp.baseAddress!, batchStride: totalQ * heads * dh, rowStride: heads * dh, headDim: dh),
+          k: HeadsView(base: kp.baseAddress!, batchStride: totalKV * wkv, rowStride: wkv, headDim: dh),
+          v: HeadsView(base: vp.baseAddress!, batchStride: totalKV * wkv, rowStride: wkv, headDim: dh),
+          geometry: g, gateKernel: gate!.kernel, gateBias: gate!.bias, mask: mask)
+      }}}
+      return ctx.q.scatter(full, rank: ctx.cp.rank)
+    case .linear:
+      try checkLinear(seqQ: totalQ, seqKV: totalKV, qStart: 0)
+      guard ctx.q.kind == .contiguous, ctx.kv.kind == .contiguous, ctx.q == ctx.kv else {
+        throw AttnaxError.layout(message: "linear attention under cp needs the same contiguous layout for queries and keys")
+      }
+      let piece = ctx.q.pieces(of: ctx.cp.rank)[0]
+      let n = piece.count, wkv = k.shape[2]
+      return try q.data.withUnsafeBufferPointer { qp in try k.data.withUnsafeBufferPointer { kp in try v.data.withUnsafeBufferPointer { vp in
+        let g = AttentionGeometry(batch: batch, seqQ: n, seqKV: n, qStart: piece.lowerBound, kvStart: piece.lowerBound,
+                                  heads: heads, headBase: plan.queryHeads.lowerBound, kvHeadOf: kvHeadOf)
+        let kv = HeadsView(base: kp.baseAddress!, batchStride: n * wkv, rowStride: wkv, headDim: dh)
+        let vv = HeadsView(base: vp.baseAddress!, batchStride: n * wkv, rowStride: wkv, headDim: dh)
+        let keyMask = Self.keyMask(mask).map { f in { (b: Int, h: Int, j: Int) in f(b, h, j) } }
+        var state = try linearAttentionCarry(k: kv, v: vv, geometry: g, keyMask: keyMask, cp: ctx.cp)
+        // Inside linearAttention key rows are local; shift them to global for the mask.
+        let localMask = keyMask.map { f in { (b: Int, h: Int, j: Int) in f(b, h, piece.lowerBound + j) } }
+        return linearAttention(
+          q: HeadsView(base: qp.baseAddress!, batchStride: n * heads * dh, rowStride: heads * dh, headDim: dh),
+          k: kv, v: vv, geometry: g, chunk: config.linear_attention_chunk_size, keyMask: localMask, state: &state)
+      }}}
+    case .standard, .memory_efficient, .flash, .pallas_flash:
+      let pipe = try pipeline(inputs, mask: mask, batch: batch, rows: totalQ, rowOrigin: 0, totalKV: totalKV)
+      let bs = config.attention_block_size
+      let blocked = config.attention_type != .standard && !(totalQ <= bs && totalKV <= bs)
+      return try ringSoftmaxAttention(
+        q: q, k: k, v: v, sequence: ctx, heads: heads, headBase: plan.queryHeads.lowerBound, kvHeadOf: kvHeadOf,
+        headDim: dh, pipeline: pipe, blockQ: blocked ? bs : Int.max, blockKV: blocked ? bs : Int.max, blocked: blocked)
     }
   }
 }

@@ -72,7 +72,8 @@ struct AttentionGeometry {
 /// O(block²) per tile and never Sq × Skv unless the block covers it (standard attention).
 func accumulateSoftmaxAttention(
   q: HeadsView, k: HeadsView, v: HeadsView, geometry g: AttentionGeometry, pipeline: ScorePipeline,
-  blockQ: Int, blockKV: Int, skipMaskedTiles: Bool, state: inout SoftmaxState
+  blockQ: Int, blockKV: Int, skipMaskedTiles: Bool, state: inout SoftmaxState,
+  progress: (() -> Void)? = nil
 ) {
   let dh = q.headDim
   let scale = 1 / Float(dh).squareRoot()
@@ -145,6 +146,7 @@ func accumulateSoftmaxAttention(
                   sgemm(m: nq, n: dh, k: nk, a: t, lda: nk,
                         b: v.at(b: b, row: k0, head: kvh), ldb: v.rowStride,
                         beta: 1, c: oTile, ldc: hd)
+                  progress?()
                   k0 += nk
                 }
                 q0 += nq

@@ -18,13 +18,19 @@ struct Golden: ParsableCommand {
 
   func run() throws {
     try Launch.main { world in
-      let grid = try layout.grid(world)
       var passed = 0, failed = 0
       for dir in dirs {
-        let outcome: Result<GoldenOutcome, Error> = Result { try GoldenCase(dir).run(group: grid.tp) }
-        let local: String? = { if case let .failure(e) = outcome { return "\(e)" } else { return nil } }()
-        let name = (dir as NSString).lastPathComponent
-        if let bad = try world.agree(local) {
+        let name = ((dir.hasSuffix("/") ? String(dir.dropLast()) : dir) as NSString).lastPathComponent
+        let loaded: Result<GoldenCase, Error> = Result { try GoldenCase(dir) }
+        if let bad = try world.agree(loaded.failureText) {
+          failed += 1
+          Launch.say(world, "FAIL \(name): error on rank \(bad.rank): \(bad.message)")
+          continue
+        }
+        let golden = try loaded.get()
+        let grid = try layout.grid(world, heads: golden.model.config.num_heads)
+        let outcome: Result<GoldenOutcome, Error> = Result { try golden.run(group: grid.tp, cp: grid.cp) }
+        if let bad = try world.agree(outcome.failureText) {
           failed += 1
           Launch.say(world, "FAIL \(name): error on rank \(bad.rank): \(bad.message)")
           continue
@@ -50,16 +56,17 @@ struct Forward: ParsableCommand {
 
   func run() throws {
     try Launch.main { world in
-      let grid = try layout.grid(world)
+      let dir = Result { try ModelDirectory(model) }
+      if let bad = try world.agree(dir.failureText) { throw LaunchError.input(bad.rank, bad.message) }
+      let grid = try layout.grid(world, heads: try dir.get().config.num_heads)
       let y: Result<Tensor, Error> = Result {
-        let dir = try ModelDirectory(model)
+        let dir = try dir.get()
         let io = try SafetensorsFile(path: input)
         let c = try InputFile.read(io, config: dir.config)
-        let stack = try BlockStack(config: dir.config, source: dir.weights, group: grid.tp)
-        return try stack(c)
+        let stack = try BlockStack(config: dir.config, source: dir.weights, grid: grid)
+        return try stack.forward(c)
       }
-      let local: String? = { if case let .failure(e) = y { return "\(e)" } else { return nil } }()
-      if let bad = try world.agree(local) { throw LaunchError.input(bad.rank, bad.message) }
+      if let bad = try world.agree(y.failureText) { throw LaunchError.input(bad.rank, bad.message) }
       if world.rank == 0 {
         try SafetensorsWriter.write([(name: "y", value: .f32(try y.get()))], to: output)
       }
@@ -81,4 +88,9 @@ struct Demo: ParsableCommand {
       return 0
     }
   }
+}
+
+extension Result {
+  /// The error's one-line description, or nil on success (what ranks agree on).
+  var failureText: String? { if case let .failure(e) = self { return "\(e)" } else { return nil } }
 }

@@ -22,13 +22,13 @@ struct DemoRun {
       ("encoder (2 layers, flash, GQA 8/4, RoPE, causal)", enc, BlockInputs(x: x)),
       ("decoder (RMSNorm, SwiGLU, cross-attention)", dec, BlockInputs(x: x, encoderOutput: memory)),
     ] {
-      let stack = try BlockStack(config: config, source: weights, group: grid.tp)
+      let stack = try BlockStack(config: config, source: weights, grid: grid)
       let t0 = Date()
-      let y = try stack(inputs)
+      let y = try stack.forward(inputs)
       let ms = Date().timeIntervalSince(t0) * 1000
       // The oracle: the same blocks on one process.
-      let solo = try BlockStack(config: config, source: weights, group: try world.split(color: world.rank, key: 0))
-      let ref = try solo(inputs)
+      let solo = try BlockStack(config: config, source: weights, group: .solo())
+      let ref = try solo.forward(inputs)
       let r = toleranceReport(got: y.data, want: ref.data, atol: 1e-4, rtol: 1e-4)
       let ok = try world.allreduceMin(r.worstRatio <= 1 ? 1 : 0) == 1
       Launch.say(world, String(format: "  %@: x %@ -> y %@ in %.1f ms; vs 1 rank max err %.1e %@",

@@ -6,14 +6,24 @@ import Foundation
 /// `--tp`, `--cp` and `--timeout`, shared by every subcommand.
 struct LayoutOptions: ParsableArguments {
   @Option(help: "Tensor-parallel ranks (heads and FFN columns split over them).") var tp: Int?
-  @Option(help: "Context-parallel ranks (sequence split over a ring). np must equal tp x cp.") var cp: Int = 1
+  @Option(help: "Context-parallel ranks (sequence split over a ring). np must equal tp x cp.") var cp: Int?
   @Option(help: "Seconds any rank waits for a peer before the job fails.") var timeout: Double?
 
-  /// Builds the grid: with neither flag, all ranks are tensor parallel.
-  func grid(_ world: Communicator) throws -> ProcessGrid {
+  /// Builds the grid. Given one of --tp/--cp, the other is np divided by it; given neither,
+  /// tp is the largest divisor of np that does not exceed `heads` and the rest go to cp.
+  func grid(_ world: Communicator, heads: Int? = nil) throws -> ProcessGrid {
     if let timeout { world.timeout = timeout }
-    let t = tp ?? max(1, world.size / max(cp, 1))
-    let grid = try ProcessGrid.make(world: world, tp: t, cp: cp)
+    let np = world.size
+    let t: Int, c: Int
+    switch (tp, cp) {
+    case let (t0?, c0?): t = t0; c = c0
+    case let (t0?, nil): t = t0; c = max(1, np / max(t0, 1))
+    case let (nil, c0?): c = c0; t = max(1, np / max(c0, 1))
+    case (nil, nil):
+      t = (1...np).last { np % $0 == 0 && $0 <= (heads ?? np) } ?? 1
+      c = np / t
+    }
+    let grid = try ProcessGrid.make(world: world, tp: t, cp: c)
     grid.tp.timeout = world.timeout
     grid.cp.timeout = world.timeout
     return grid

@@ -1,0 +1,146 @@
+import AttnaxDist
+
+/// How the rows of an attention call are spread over the context-parallel ring.
+public struct SequenceContext: @unchecked Sendable {
+  /// The cp group (size 1 = no ring).
+  public let cp: Communicator
+  /// Layout of the query rows (the block's input x).
+  public let q: SequenceLayout
+  /// Layout of the key/value rows (x for self-attention, the encoder output for cross-attention).
+  public let kv: SequenceLayout
+
+  public init(cp: Communicator, q: SequenceLayout, kv: SequenceLayout) { self.cp = cp; self.q = q; self.kv = kv }
+
+  /// One process holding every row.
+  public static func single(q: Int, kv: Int) -> SequenceContext {
+    SequenceContext(cp: .solo(), q: SequenceLayout(length: q, parts: 1, kind: .contiguous),
+                    kv: SequenceLayout(length: kv, parts: 1, kind: .contiguous))
+  }
+
+  var ringSize: Int { kv.isSharded ? cp.size : 1 }
+}
+
+/// A fixed-address float buffer for non-blocking transfers (Swift arrays may move).
+final class RingBuffer {
+  let pointer: UnsafeMutableBufferPointer<Float>
+  init(count: Int) { pointer = .allocate(capacity: max(count, 1)); pointer.initialize(repeating: 0) }
+  deinit { pointer.deallocate() }
+}
+
+/// Ring attention: this rank's query rows attend to every key/value shard as the shards travel
+/// around the cp ring (send to rank+1, receive from rank−1), double buffered so the next shard
+/// arrives while the current one is computed. Partials merge by the online-softmax rule in
+/// ``SoftmaxState``; masks and score mods see global indices, so the result equals one rank's.
+///
+/// q: (B, Sq_local, Hq·Dh); k, v: (B, Skv_local, Hkv·Dh) of this rank -> (B, Sq_local, Hq·Dh).
+func ringSoftmaxAttention(
+  q: Tensor, k: Tensor, v: Tensor, sequence ctx: SequenceContext, heads: Int, headBase: Int, kvHeadOf: [Int],
+  headDim dh: Int, pipeline: ScorePipeline, blockQ: Int, blockKV: Int, blocked: Bool
+) throws -> Tensor {
+  let batch = q.shape[0], cp = ctx.cp, C = ctx.ringSize
+  let me = C > 1 ? cp.rank : 0
+  let qPieces = ctx.q.pieces(of: ctx.q.isSharded ? cp.rank : 0)
+  let wKV = k.shape[2]
+  let hd = heads * dh
+  let localQ = q.shape[1]
+  // Local shard packed as [K | V], each (B, n, W); buffers sized for the largest shard.
+  let maxN = (0..<C).map { ctx.kv.localLength(of: $0) }.max() ?? 0
+  let cap = 2 * batch * maxN * wKV
+  var current = RingBuffer(count: cap), incoming = RingBuffer(count: cap)
+  let n0 = k.shape[1]
+  _ = UnsafeMutableBufferPointer(rebasing: current.pointer[0..<(batch * n0 * wKV)]).update(fromContentsOf: k.data)
+  _ = UnsafeMutableBufferPointer(rebasing: current.pointer[(batch * n0 * wKV)..<(2 * batch * n0 * wKV)]).update(fromContentsOf: v.data)
+  var states = qPieces.map { SoftmaxState(batch: batch, heads: heads, seqQ: $0.count, headDim: dh) }
+  // Query rows of each piece start at this local row.
+  var qOffsets: [Int] = []; var acc = 0
+  for p in qPieces { qOffsets.append(acc); acc += p.count }
+  let next = (me + 1) % C, prev = (me - 1 + C) % C
+  try q.data.withUnsafeBufferPointer { qp in
+    for step in 0..<C {
+      let owner = (me - step + C) % C
+      let n = ctx.kv.localLength(of: owner)
+      var requests: [Request] = []
+      if step < C - 1 {
+        let sendCount = 2 * batch * n * wKV
+        let recvCount = 2 * batch * ctx.kv.localLength(of: (owner - 1 + C) % C) * wKV
+        requests.append(try cp.isend(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(current.pointer)[0..<(sendCount * 4)]), to: next, tag: 7))
+        requests.append(try cp.irecv(UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(incoming.pointer)[0..<(recvCount * 4)]), from: prev, tag: 7))
+      }
+      let progress: () -> Void = { for r in requests { _ = try? cp.test(r) } }
+      let base = UnsafePointer(current.pointer.baseAddress!)
+      var kvOffset = 0
+      for piece in ctx.kv.pieces(of: owner) {
+        let kView = HeadsView(base: base + kvOffset * wKV, batchStride: n * wKV, rowStride: wKV, headDim: dh)
+        let vView = HeadsView(base: base + batch * n * wKV + kvOffset * wKV, batchStride: n * wKV, rowStride: wKV, headDim: dh)
+        for (i, qp0) in qPieces.enumerated() {
+          let qView = HeadsView(base: qp.baseAddress! + qOffsets[i] * hd, batchStride: localQ * hd, rowStride: hd, headDim: dh)
+          let g = AttentionGeometry(batch: batch, seqQ: qp0.count, seqKV: piece.count, qStart: qp0.lowerBound,
+                                    kvStart: piece.lowerBound, heads: heads, headBase: headBase, kvHeadOf: kvHeadOf)
+          accumulateSoftmaxAttention(q: qView, k: kView, v: vView, geometry: g, pipeline: pipeline,
+                                     blockQ: blockQ, blockKV: blockKV, skipMaskedTiles: true, state: &states[i],
+                                     progress: requests.isEmpty ? nil : progress)
+        }
+        kvOffset += piece.count
+      }
+      if !requests.isEmpty {
+        try cp.waitAll(requests)
+        swap(&current, &incoming)
+      }
+    }
+  }
+  // Finalise each query piece and lay them out in local row order.
+  var out = [Float](repeating: 0, count: batch * localQ * hd)
+  for (i, state) in states.enumerated() {
+    let t = state.finalize(epsilon: blocked ? 1e-10 : 0)
+    let n = qPieces[i].count
+    for b in 0..<batch {
+      let src = b * n * hd, dst = (b * localQ + qOffsets[i]) * hd
+      out.replaceSubrange(dst..<(dst + n * hd), with: t.data[src..<(src + n * hd)])
+    }
+  }
+  return Tensor(shape: [batch, localQ, hd], data: out)
+}
+
+/// Gathers a (B, n_local, F) shard from every cp rank into the full (B, length, F) sequence.
+func gatherSequence(_ x: Tensor, layout: SequenceLayout, cp: Communicator) throws -> Tensor {
+  guard layout.isSharded else { return x }
+  let b = x.shape[0], f = x.shape[2]
+  let counts = (0..<layout.parts).map { b * layout.localLength(of: $0) * f }
+  let all = try cp.allgatherv(x.data, counts: counts)
+  var locals: [[Float]] = []; var off = 0
+  for c in counts { locals.append(Array(all[off..<(off + c)])); off += c }
+  return layout.assemble(locals, batch: b, features: f)
+}
+
+/// Σ φ(k)ᵀv and Σ φ(k) over this rank's rows, then the exclusive prefix over the cp ring, so
+/// causal linear attention on a contiguous shard starts from the carry of every earlier rank.
+func linearAttentionCarry(k: HeadsView, v: HeadsView, geometry g: AttentionGeometry, keyMask: ((Int, Int, Int) -> Bool)?,
+                          cp: Communicator) throws -> LinearAttentionState {
+  let dh = k.headDim
+  var local = LinearAttentionState(batch: g.batch, heads: g.heads, headDim: dh)
+  for b in 0..<g.batch {
+    for h in 0..<g.heads {
+      let kvh = g.kvHeadOf[h]
+      let sOff = (b * g.heads + h) * dh * dh, zOff = (b * g.heads + h) * dh
+      for t in 0..<g.seqKV where keyMask?(b, g.headBase + h, g.kvStart + t) ?? true {
+        let kr = k.at(b: b, row: t, head: kvh), vr = v.at(b: b, row: t, head: kvh)
+        for i in 0..<dh {
+          let pk = phi(kr[i])
+          local.z[zOff + i] += pk
+          for j in 0..<dh { local.s[sOff + i * dh + j] += pk * vr[j] }
+        }
+      }
+    }
+  }
+  guard cp.size > 1 else { return LinearAttentionState(batch: g.batch, heads: g.heads, headDim: dh) }
+  let flat = local.s + local.z
+  let all = try cp.allgather(flat)
+  var carry = LinearAttentionState(batch: g.batch, heads: g.heads, headDim: dh)
+  let ns = local.s.count
+  for r in 0..<cp.rank {
+    let base = r * flat.count
+    for i in 0..<ns { carry.s[i] += all[base + i] }
+    for i in 0..<local.z.count { carry.z[i] += all[base + ns + i] }
+  }
+  return carry
+}
