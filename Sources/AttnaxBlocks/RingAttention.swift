@@ -1,4 +1,5 @@
 import AttnaxDist
+import Foundation
 
 /// How the rows of an attention call are spread over the context-parallel ring.
 public struct SequenceContext: @unchecked Sendable {
@@ -18,6 +19,21 @@ public struct SequenceContext: @unchecked Sendable {
   }
 
   var ringSize: Int { kv.isSharded ? cp.size : 1 }
+}
+
+/// Time spent in ring attention on this rank since the last ``reset()``: computing tiles, and
+/// waiting for shards still in flight after the compute (communication not hidden).
+public enum RingProfile {
+  public nonisolated(unsafe) static var computeSeconds: Double = 0
+  public nonisolated(unsafe) static var waitSeconds: Double = 0
+  public nonisolated(unsafe) static var bytesSent: Int = 0
+  public static func reset() { computeSeconds = 0; waitSeconds = 0; bytesSent = 0 }
+}
+
+@inline(__always) func monotonicSeconds() -> Double {
+  var ts = timespec()
+  clock_gettime(CLOCK_MONOTONIC, &ts)
+  return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
 /// A fixed-address float buffer for non-blocking transfers (Swift arrays may move).
@@ -66,7 +82,9 @@ func ringSoftmaxAttention(
         requests.append(try cp.isend(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(current.pointer)[0..<(sendCount * 4)]), to: next, tag: 7))
         requests.append(try cp.irecv(UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(incoming.pointer)[0..<(recvCount * 4)]), from: prev, tag: 7))
       }
+      if step < C - 1 { RingProfile.bytesSent += 8 * batch * n * wKV }
       let progress: () -> Void = { for r in requests { _ = try? cp.test(r) } }
+      let t0 = monotonicSeconds()
       let base = UnsafePointer(current.pointer.baseAddress!)
       var kvOffset = 0
       for piece in ctx.kv.pieces(of: owner) {
@@ -82,8 +100,11 @@ func ringSoftmaxAttention(
         }
         kvOffset += piece.count
       }
+      let t1 = monotonicSeconds()
+      RingProfile.computeSeconds += t1 - t0
       if !requests.isEmpty {
         try cp.waitAll(requests)
+        RingProfile.waitSeconds += monotonicSeconds() - t1
         swap(&current, &incoming)
       }
     }
