@@ -79,17 +79,53 @@ func accumulateSoftmaxAttention(
   let scale = 1 / Float(dh).squareRoot()
   let bq = min(blockQ, g.seqQ), bk = min(blockKV, g.seqKV)
   guard bq > 0, bk > 0 else { return }
-  var tile = [Float](repeating: 0, count: bq * bk)
-  var colSum = [Float](repeating: 0, count: dh)
   let hd = state.heads * dh
   let seqQ = state.seqQ
-  tile.withUnsafeMutableBufferPointer { tp in
-    let t = tp.baseAddress!
-    state.m.withUnsafeMutableBufferPointer { mp in
-      state.l.withUnsafeMutableBufferPointer { lp in
-        state.o.withUnsafeMutableBufferPointer { op in
-          for b in 0..<g.batch {
-            for h in 0..<g.heads {
+  let items = g.batch * g.heads
+  // Heads run in parallel when BLAS has several threads: each worker calls BLAS single-threaded.
+  let workers = min(BLAS.threads, items)
+  let perItem = Double(g.seqQ) * Double(g.seqKV) * Double(dh)
+  let parallel = workers > 1 && perItem * Double(items) > 4e6 && progress == nil
+  state.m.withUnsafeMutableBufferPointer { mpb in
+    state.l.withUnsafeMutableBufferPointer { lpb in
+      state.o.withUnsafeMutableBufferPointer { opb in
+        let mp = mpb.baseAddress!, lp = lpb.baseAddress!, op = opb.baseAddress!
+        func runHeads(_ range: Range<Int>) {
+          let t = UnsafeMutablePointer<Float>.allocate(capacity: bq * bk)
+          let colSum = UnsafeMutablePointer<Float>.allocate(capacity: dh)
+          defer { t.deallocate(); colSum.deallocate() }
+          for item in range {
+            let b = item / g.heads, h = item % g.heads
+            softmaxHead(b: b, h: h, q: q, k: k, v: v, g: g, pipeline: pipeline, bq: bq, bk: bk, scale: scale,
+                        skipMaskedTiles: skipMaskedTiles, seqQ: seqQ, hd: hd, t: t, colSum: colSum,
+                        mp: mp, lp: lp, op: op, progress: progress)
+          }
+        }
+        if parallel {
+          let saved = BLAS.threads
+          BLAS.threads = 1
+          DispatchQueue.concurrentPerform(iterations: workers) { w in
+            runHeads(ShardingPlan.evenSplit(items, parts: workers, index: w))
+          }
+          BLAS.threads = saved
+        } else {
+          runHeads(0..<items)
+        }
+      }
+    }
+  }
+}
+
+/// One (batch, head): all query blocks against all key blocks of the call.
+@inline(__always)
+private func softmaxHead(
+  b: Int, h: Int, q: HeadsView, k: HeadsView, v: HeadsView, g: AttentionGeometry, pipeline: ScorePipeline,
+  bq: Int, bk: Int, scale: Float, skipMaskedTiles: Bool, seqQ: Int, hd: Int,
+  t: UnsafeMutablePointer<Float>, colSum: UnsafeMutablePointer<Float>,
+  mp: UnsafeMutablePointer<Float>, lp: UnsafeMutablePointer<Float>, op: UnsafeMutablePointer<Float>,
+  progress: (() -> Void)?
+) {
+  let dh = q.headDim
               let kvh = g.kvHeadOf[h]
               let hGlobal = g.headBase + h
               let stat = (b * g.heads + h) * seqQ
@@ -101,7 +137,7 @@ func accumulateSoftmaxAttention(
                 while k0 < g.seqKV {
                   let nk = min(bk, g.seqKV - k0)
                   let kRange = (g.kvStart + k0)..<(g.kvStart + k0 + nk)
-                  let oTile = op.baseAddress! + (b * seqQ + q0) * hd + h * dh
+                  let oTile = op + (b * seqQ + q0) * hd + h * dh
                   if skipMaskedTiles && pipeline.tileFullyMasked(b: b, q: qRange, kv: kRange) {
                     // Every score is fmin: only rows still at m == fmin take it in (l += nk, o += Σv).
                     var needs = false
@@ -129,13 +165,11 @@ func accumulateSoftmaxAttention(
                   // Online softmax update, row by row.
                   for i in 0..<nq {
                     let row = t + i * nk
-                    var mb = maskedScore
-                    for j in 0..<nk { mb = max(mb, row[j]) }
+                    let mb = rowMax(row, nk, floor: maskedScore)
                     let mOld = mp[stat + q0 + i]
                     let mNew = max(mOld, mb)
-                    let alpha = expf(mOld - mNew)
-                    var sum: Float = 0
-                    for j in 0..<nk { let p = expf(row[j] - mNew); row[j] = p; sum += p }
+                    let alpha = expShiftScalar(mOld - mNew)
+                    let sum = expShiftSum(row, nk, shift: mNew)
                     lp[stat + q0 + i] = lp[stat + q0 + i] * alpha + sum
                     mp[stat + q0 + i] = mNew
                     if alpha != 1 {
@@ -151,10 +185,4 @@ func accumulateSoftmaxAttention(
                 }
                 q0 += nq
               }
-            }
-          }
-        }
-      }
-    }
-  }
 }
