@@ -176,7 +176,9 @@ public struct BlockConfig: Codable, Sendable, Equatable {
       throw AttnaxError.config(field: "score_mods", message: "must be a list of score mod objects")
     }
     if c.contains(AnyKey("kv_cache")), (try? c.decodeNil(forKey: AnyKey("kv_cache"))) == false {
-      let kc = try c.nestedContainer(keyedBy: AnyKey.self, forKey: AnyKey("kv_cache"))
+      guard let kc = try? c.nestedContainer(keyedBy: AnyKey.self, forKey: AnyKey("kv_cache")) else {
+        throw AttnaxError.config(field: "kv_cache", message: "must be an object with max_len and steps")
+      }
       for k in kc.allKeys where k.stringValue != "max_len" && k.stringValue != "steps" {
         throw AttnaxError.config(field: "kv_cache.\(k.stringValue)", message: "unknown field")
       }
@@ -187,6 +189,23 @@ public struct BlockConfig: Codable, Sendable, Equatable {
       kv_cache = nil
     }
     try validate()
+  }
+
+  /// Writes every key (nil ones as `null`), so the output decodes back under the strict rules.
+  public func encode(to encoder: Encoder) throws {
+    var c = encoder.container(keyedBy: AnyKey.self)
+    try c.encode(block, forKey: AnyKey("block")); try c.encode(num_layers, forKey: AnyKey("num_layers"))
+    try c.encode(d_model, forKey: AnyKey("d_model")); try c.encode(num_heads, forKey: AnyKey("num_heads"))
+    try c.encode(d_ff, forKey: AnyKey("d_ff")); try c.encode(dropout_rate, forKey: AnyKey("dropout_rate"))
+    try c.encode(pre_norm, forKey: AnyKey("pre_norm")); try c.encode(attention_type, forKey: AnyKey("attention_type"))
+    try c.encode(attention_block_size, forKey: AnyKey("attention_block_size"))
+    try c.encode(linear_attention_chunk_size, forKey: AnyKey("linear_attention_chunk_size"))
+    try c.encode(norm_type, forKey: AnyKey("norm_type")); try c.encode(ff_activation, forKey: AnyKey("ff_activation"))
+    if let v = num_kv_heads { try c.encode(v, forKey: AnyKey("num_kv_heads")) } else { try c.encodeNil(forKey: AnyKey("num_kv_heads")) }
+    if let v = attention_window { try c.encode(v, forKey: AnyKey("attention_window")) } else { try c.encodeNil(forKey: AnyKey("attention_window")) }
+    try c.encode(use_rope, forKey: AnyKey("use_rope")); try c.encode(rope_base, forKey: AnyKey("rope_base"))
+    try c.encode(rope_max_positions, forKey: AnyKey("rope_max_positions")); try c.encode(score_mods, forKey: AnyKey("score_mods"))
+    if let kv_cache { try c.encode(kv_cache, forKey: AnyKey("kv_cache")) }
   }
 
   /// Checks the cross-field rules attnax enforces, plus ours; throws naming the field.
@@ -218,6 +237,9 @@ public struct BlockConfig: Codable, Sendable, Equatable {
     if hasMods && !attention_type.isSoftmax {
       let f = attention_window != nil ? "attention_window" : "score_mods"
       throw bad(f, "attention_type '\(attention_type.rawValue)' has no softmax scores to modify (attnax raises here too)")
+    }
+    for case let .prefixLM(p) in score_mods where p.contains(where: { $0 < 0 }) {
+      throw bad("score_mods.prefix_lm.prefix_lengths", "must not be negative")
     }
     if let kc = kv_cache {
       guard kc.max_len >= 1 else { throw bad("kv_cache.max_len", "must be positive") }

@@ -185,11 +185,7 @@ struct ConfigTests {
 
   @Test("A kv_cache that is not an object is named as a config field")
   func kvCacheNotObject() throws {
-    // Config.swift calls nestedContainer for kv_cache without converting its DecodingError, so
-    // JSONDecoder callers get a DecodingError and load() reports the file as "not a JSON object".
-    withKnownIssue("kv_cache of the wrong JSON type escapes as DecodingError") {
-      expectConfigError(config(["kv_cache": 5]), field: "kv_cache")
-    }
+    expectConfigError(config(["kv_cache": 5]), field: "kv_cache")
     #expect(try decode(config(["kv_cache": NSNull()])).kv_cache == nil)
   }
 
@@ -200,13 +196,9 @@ struct ConfigTests {
       use_rope: true, score_mods: [.causal, .slidingWindow(windowSize: 3, causal: true)],
       kv_cache: KVCacheSpec(max_len: 16, steps: 3))
     #expect(try decode(JSONEncoder().encode(full)) == full)
-    // The synthesized encode(to:) omits nil optionals, but decoding requires num_kv_heads and
-    // attention_window to be present (null allowed).
-    withKnownIssue("nil num_kv_heads / attention_window are omitted by the synthesized encoder") {
-      let plain = BlockConfig(block: .encoder, d_model: 32, num_heads: 4, d_ff: 64)
-      let decoded = try? decode(JSONEncoder().encode(plain))
-      #expect(decoded == plain)
-    }
+    // nil num_kv_heads / attention_window are written as null, which decoding requires.
+    let plain = BlockConfig(block: .encoder, d_model: 32, num_heads: 4, d_ff: 64)
+    #expect(try decode(JSONEncoder().encode(plain)) == plain)
   }
 
   @Test("load() names the file when it is missing or not a JSON object")
