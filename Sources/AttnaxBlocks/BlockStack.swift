@@ -22,9 +22,13 @@ public final class BlockStack: @unchecked Sendable {
     }
   }
 
-  /// One empty KV cache per layer holding this rank's KV heads.
+  /// One empty KV cache per layer holding this rank's KV heads; with cp > 1 (softmax backends)
+  /// each cp rank holds about 1/cp of the tokens.
   public func makeCaches(batch: Int, maxLen: Int) -> [KVCache] {
-    (0..<config.num_layers).map { _ in KVCache(batch: batch, maxLen: maxLen, width: plan.kvHeads.count * config.headDim) }
+    let parts = config.attention_type.isSoftmax ? cp.size : 1
+    return (0..<config.num_layers).map { _ in
+      KVCache(batch: batch, maxLen: maxLen, width: plan.kvHeads.count * config.headDim, parts: parts, part: parts > 1 ? cp.rank : 0)
+    }
   }
 
   /// Loads the shard of grid position (tpRank, cpRank).

@@ -73,10 +73,13 @@ public struct MultiHeadAttention: @unchecked Sendable {
     }
     if let cache {
       try cache.append(keys: k, values: v)
+      if cache.parts > 1 {
+        return try output(try attendShardedCache(q: q, cache: cache, batch: batch, seqQ: seqQ, past: past, cp: ctx.cp, inputs: inputs))
+      }
       let attended = try cache.keys.withUnsafeBufferPointer { kp in
         try cache.values.withUnsafeBufferPointer { vp in
-          let kv = HeadsView(base: kp.baseAddress!, batchStride: cache.maxLen * cache.width, rowStride: cache.width, headDim: dh)
-          let vv = HeadsView(base: vp.baseAddress!, batchStride: cache.maxLen * cache.width, rowStride: cache.width, headDim: dh)
+          let kv = HeadsView(base: kp.baseAddress!, batchStride: cache.capacity * cache.width, rowStride: cache.width, headDim: dh)
+          let vv = HeadsView(base: vp.baseAddress!, batchStride: cache.capacity * cache.width, rowStride: cache.width, headDim: dh)
           return try attend(q: q, k: kv, v: vv, batch: batch, seqQ: seqQ, seqKV: cache.length, qStart: past, inputs: inputs)
         }
       }
@@ -155,6 +158,38 @@ public struct MultiHeadAttention: @unchecked Sendable {
         return state.finalize(epsilon: blocked ? 1e-10 : 0)
       }
     }
+  }
+
+  /// A KV-cache step whose cache is sharded along the sequence over the cp group (split-KV /
+  /// flash-decoding): every rank attends the (replicated) queries to its own cached runs, then
+  /// one allgather merges the partial (max, sum, output) by the online-softmax rule.
+  func attendShardedCache(q: Tensor, cache: KVCache, batch: Int, seqQ: Int, past: Int, cp: Communicator, inputs: AttentionInputs) throws -> Tensor {
+    let dh = config.headDim, heads = plan.queryHeads.count
+    let total = cache.length
+    let mask = try broadcastMask(inputs, batch: batch, rows: seqQ, cols: total, rowOrigin: past)
+    let pipe = try pipeline(inputs, mask: mask, batch: batch, rows: seqQ, rowOrigin: past, totalKV: total)
+    let bs = config.attention_block_size
+    let blocked = config.attention_type != .standard && !(seqQ <= bs && total <= bs)
+    var state = SoftmaxState(batch: batch, heads: heads, seqQ: seqQ, headDim: dh)
+    q.data.withUnsafeBufferPointer { qp in
+      cache.keys.withUnsafeBufferPointer { kp in
+        cache.values.withUnsafeBufferPointer { vp in
+          let qv = HeadsView(base: qp.baseAddress!, batchStride: seqQ * heads * dh, rowStride: heads * dh, headDim: dh)
+          let stride = cache.capacity * cache.width
+          for run in cache.runs {
+            let kv = HeadsView(base: kp.baseAddress! + run.local * cache.width, batchStride: stride, rowStride: cache.width, headDim: dh)
+            let vv = HeadsView(base: vp.baseAddress! + run.local * cache.width, batchStride: stride, rowStride: cache.width, headDim: dh)
+            let g = AttentionGeometry(batch: batch, seqQ: seqQ, seqKV: run.count, qStart: past, kvStart: run.global,
+                                      heads: heads, headBase: plan.queryHeads.lowerBound, kvHeadOf: kvHeadOf)
+            accumulateSoftmaxAttention(q: qv, k: kv, v: vv, geometry: g, pipeline: pipe,
+                                       blockQ: blocked ? bs : Int.max, blockKV: blocked ? bs : Int.max,
+                                       skipMaskedTiles: true, state: &state)
+          }
+        }
+      }
+    }
+    try state.merge(over: cp)
+    return state.finalize(epsilon: blocked ? 1e-10 : 0)
   }
 
   /// Rows sharded over the cp ring: ring attention for softmax backends, a carried state for

@@ -1,3 +1,4 @@
+import AttnaxDist
 import Foundation
 
 /// Heads laid out inside a row-major activation: element (b, row, head, d) sits at
@@ -27,6 +28,35 @@ public struct SoftmaxState {
     m = [Float](repeating: maskedScore, count: batch * heads * seqQ)
     l = [Float](repeating: 0, count: batch * heads * seqQ)
     o = [Float](repeating: 0, count: batch * seqQ * heads * headDim)
+  }
+
+  /// Merges the partial states of every rank of `group` (each attended to a disjoint set of
+  /// keys) by the online-softmax rule with one allgather: M = max m_r, L = Σ l_r·e^(m_r−M),
+  /// O = Σ o_r·e^(m_r−M). Float32-min semantics carry over (all-masked everywhere → uniform).
+  public mutating func merge(over group: Communicator) throws {
+    guard group.size > 1 else { return }
+    let flat = m + l + o
+    let all = try group.allgather(flat)
+    let n = m.count, per = flat.count, hd = heads * headDim
+    var mm = [Float](repeating: maskedScore, count: n)
+    for r in 0..<group.size { for i in 0..<n { mm[i] = max(mm[i], all[r * per + i]) } }
+    var ll = [Float](repeating: 0, count: n), oo = [Float](repeating: 0, count: o.count)
+    for r in 0..<group.size {
+      let base = r * per
+      for b in 0..<batch {
+        for h in 0..<heads {
+          for i in 0..<seqQ {
+            let s = (b * heads + h) * seqQ + i
+            let w = expShiftScalar(all[base + s] - mm[s])
+            ll[s] += all[base + n + s] * w
+            if w == 0 { continue }
+            let orow = (b * seqQ + i) * hd + h * headDim
+            for d in 0..<headDim { oo[orow + d] += all[base + 2 * n + orow + d] * w }
+          }
+        }
+      }
+    }
+    m = mm; l = ll; o = oo
   }
 
   /// o / (l + epsilon): attnax's standard softmax uses 0, the blocked backends 1e-10.

@@ -88,6 +88,10 @@ struct DistributedBlockTests {
         let r = toleranceReport(got: got.data, want: want[i].data, atol: 2e-5, rtol: 2e-5)
         #expect(r.worstRatio <= 1, "step \(i), tp \(grid.tpSize) x cp \(grid.cpSize): max err \(r.maxAbsError)")
       }
+      // With cp > 1 the cache is sharded along the sequence: each rank holds a share.
+      let held = try grid.cp.allreduceSum(caches[0].localCount)
+      #expect(held == caches[0].length)
+      if grid.cpSize > 1 { #expect(caches[0].localCount < caches[0].length) }
       #expect(throws: AttnaxError.self) { try stack.forward(BlockInputs(x: Self.tensor([2, 2, 32], seed: 14), encoderOutput: enc), caches: caches) }
     }
   }
