@@ -7,8 +7,8 @@ extension SafetensorsFile: WeightSource {
   }
 }
 
-/// Weights generated from a fixed seed (SplitMix64 → uniform in ±1/√fan_in; norm scales 1,
-/// biases small), identical on every rank, so demos and benchmarks need no files.
+/// Weights generated from a fixed seed (SplitMix64 → uniform in ±1/√fan_in, embeddings ±1;
+/// norm scales near 1, biases small), identical on every rank, so demos and benchmarks need no files.
 public struct RandomWeights: WeightSource {
   public let seed: UInt64
   public init(seed: UInt64) { self.seed = seed }
@@ -18,7 +18,8 @@ public struct RandomWeights: WeightSource {
     for c in name.utf8 { h = (h ^ UInt64(c)) &* 0x100_0000_01B3 }
     let isScale = name.hasSuffix(".scale")
     let fanIn = shape.count == 2 ? shape[0] : 1
-    let amp: Float = isScale ? 0.1 : (shape.count == 2 ? 1 / Float(fanIn).squareRoot() : 0.02)
+    let isEmbedding = name.hasSuffix(".embedding")
+    let amp: Float = isScale ? 0.1 : isEmbedding ? 1 : (shape.count == 2 ? 1 / Float(fanIn).squareRoot() : 0.02)
     let r = rows ?? 0..<(shape.count == 2 ? shape[0] : 1)
     let cols = shape.last ?? 1
     let c = columns ?? 0..<cols

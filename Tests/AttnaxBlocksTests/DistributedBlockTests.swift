@@ -96,6 +96,29 @@ struct DistributedBlockTests {
     }
   }
 
+  @Test("Greedy decoding of a full model matches one rank token for token and in logits")
+  func generationMatches() throws {
+    let config = TransformerConfig.demo
+    let prompt: [Int32] = [5, 9, 40, 2, 77, 31, 8, 60, 12]
+    let solo = try TransformerModel(config: config, source: RandomWeights(seed: 7), group: .solo())
+    let soloCaches = solo.stack.makeCaches(batch: 1, maxLen: 16)
+    let wantLogits = solo.lastLogits(try solo.hidden(IntTensor(shape: [1, prompt.count], data: prompt), caches: soloCaches))
+    let wantStep = solo.lastLogits(try solo.hidden(IntTensor(shape: [1, 1], data: [4]), caches: soloCaches))
+    let want = try solo.generate(prompt: prompt, maxNewTokens: 6, world: .solo())
+    for grid in try Self.grids(heads: config.num_heads) {
+      let model = try TransformerModel(config: config, source: RandomWeights(seed: 7), group: grid.tp, cp: grid.cp)
+      let caches = model.stack.makeCaches(batch: 1, maxLen: 16)
+      let logits = model.lastLogits(try model.hidden(IntTensor(shape: [1, prompt.count], data: prompt), caches: caches))
+      let step = model.lastLogits(try model.hidden(IntTensor(shape: [1, 1], data: [4]), caches: caches))
+      for (got, ref) in [(logits, wantLogits), (step, wantStep)] {
+        let r = toleranceReport(got: got.data, want: ref.data, atol: 1e-4, rtol: 1e-4)
+        #expect(r.worstRatio <= 1, "tp \(grid.tpSize) x cp \(grid.cpSize): logits max err \(r.maxAbsError)")
+      }
+      let tokens = try model.generate(prompt: prompt, maxNewTokens: 6, world: Self.world)
+      #expect(tokens == want, "tp \(grid.tpSize) x cp \(grid.cpSize)")
+    }
+  }
+
   @Test("Golden cases pass on every grid of the world", .enabled(if: goldenDirectory != nil, "no ../shared/golden"))
   func goldenOnEveryGrid() throws {
     let dir = try #require(goldenDirectory)
