@@ -1,0 +1,161 @@
+// ShardingPlan: which query heads, KV heads and FFN columns each tensor-parallel rank owns.
+// Properties are checked for every rank of many (heads, kv_heads, tp) layouts; a few layouts
+// are also spelled out by hand.
+
+import Testing
+
+@testable import AttnaxBlocks
+
+/// One (num_heads, num_kv_heads) layout: MHA, GQA or MQA.
+struct HeadLayout: CustomTestStringConvertible, Sendable {
+  let heads: Int
+  let kvHeads: Int
+  var testDescription: String { "\(heads) heads / \(kvHeads) kv" }
+
+  /// Every kv count dividing every head count of the list.
+  static let all: [HeadLayout] = [1, 2, 3, 4, 6, 8, 10, 12, 16].flatMap { h in
+    (1...h).filter { h % $0 == 0 }.map { HeadLayout(heads: h, kvHeads: $0) }
+  }
+}
+
+@Suite("Sharding plan")
+struct ShardingPlanTests {
+  static let headDim = 4
+
+  func plans(_ l: HeadLayout, tp: Int, dFF: Int = 37) throws -> [ShardingPlan] {
+    try (0..<tp).map {
+      try ShardingPlan(numHeads: l.heads, numKVHeads: l.kvHeads, headDim: Self.headDim, dFF: dFF, tp: tp, rank: $0)
+    }
+  }
+
+  /// Checks that `ranges` are non-overlapping, contiguous, in rank order and cover 0..<n.
+  func expectPartition(_ ranges: [Range<Int>], of n: Int, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(ranges.first?.lowerBound == 0, "\(what): first range \(ranges) does not start at 0", sourceLocation: sourceLocation)
+    #expect(ranges.last?.upperBound == n, "\(what): last range \(ranges) does not end at \(n)", sourceLocation: sourceLocation)
+    for (a, b) in zip(ranges, ranges.dropFirst()) {
+      #expect(a.upperBound == b.lowerBound, "\(what): \(a) then \(b) is not contiguous", sourceLocation: sourceLocation)
+    }
+    // Each index exactly once.
+    var count = [Int](repeating: 0, count: n)
+    for r in ranges { for i in r where i >= 0 && i < n { count[i] += 1 } }
+    #expect(count.allSatisfy { $0 == 1 }, "\(what): \(ranges) does not cover 0..<\(n) exactly once", sourceLocation: sourceLocation)
+  }
+
+  /// The tensor-parallel sizes tried for a layout: 1 ... min(8, num_heads).
+  static func sizes(_ l: HeadLayout) -> ClosedRange<Int> { 1...min(8, l.heads) }
+
+  @Test("every query head belongs to exactly one rank, in contiguous ranges ordered by rank, and each rank has one",
+        arguments: HeadLayout.all)
+  func queryHeadsPartition(_ l: HeadLayout) throws {
+    for tp in Self.sizes(l) {
+      let ps = try plans(l, tp: tp)
+      expectPartition(ps.map(\.queryHeads), of: l.heads, "\(l.testDescription), tp \(tp) query heads")
+      #expect(ps.allSatisfy { !$0.queryHeads.isEmpty }, "tp \(tp): a rank has no query head: \(ps.map(\.queryHeads))")
+      for p in ps {
+        #expect(p.queryColumns == (p.queryHeads.lowerBound * Self.headDim)..<(p.queryHeads.upperBound * Self.headDim))
+        #expect(p.kvColumns == (p.kvHeads.lowerBound * Self.headDim)..<(p.kvHeads.upperBound * Self.headDim))
+        #expect(p.groupSize == l.heads / l.kvHeads)
+      }
+    }
+  }
+
+  @Test("sizes are balanced: whole KV groups differ by at most one when tp <= kv heads, query heads otherwise",
+        arguments: HeadLayout.all)
+  func balanced(_ l: HeadLayout) throws {
+    let group = l.heads / l.kvHeads
+    for tp in Self.sizes(l) {
+      let ps = try plans(l, tp: tp)
+      let q = ps.map(\.queryHeads.count)
+      if tp <= l.kvHeads {
+        // Whole groups per rank: query counts are multiples of the group, KV counts within one.
+        #expect(q.allSatisfy { $0 % group == 0 }, "\(l.testDescription) tp \(tp): query counts \(q) split a group")
+        let kv = ps.map(\.kvHeads.count)
+        #expect(kv.max()! - kv.min()! <= 1, "\(l.testDescription) tp \(tp): kv counts \(kv)")
+        expectPartition(ps.map(\.kvHeads), of: l.kvHeads, "\(l.testDescription), tp \(tp) kv heads")
+      } else {
+        #expect(q.max()! - q.min()! <= 1, "\(l.testDescription) tp \(tp): query counts \(q)")
+      }
+    }
+  }
+
+  @Test("each rank holds exactly the KV heads its query heads read, and localKVHead maps into them",
+        arguments: HeadLayout.all)
+  func kvHeadsCoverNeeds(_ l: HeadLayout) throws {
+    let group = l.heads / l.kvHeads
+    for tp in Self.sizes(l) {
+      for p in try plans(l, tp: tp) {
+        // attnax repeats each KV head `group` times: query head h reads KV head h / group.
+        let needed = Set(p.queryHeads.map { $0 / group })
+        #expect(Set(p.kvHeads) == needed, "tp \(tp) rank \(p.rank): holds \(p.kvHeads), needs \(needed.sorted())")
+        for (i, h) in p.queryHeads.enumerated() {
+          let local = p.localKVHead(forLocalQueryHead: i)
+          #expect((0..<p.kvHeads.count).contains(local), "tp \(tp) rank \(p.rank) local head \(i) -> \(local) outside \(p.kvHeads)")
+          #expect(p.kvHeads.lowerBound + local == h / group, "tp \(tp) rank \(p.rank) query head \(h) -> kv \(p.kvHeads.lowerBound + local)")
+        }
+      }
+    }
+  }
+
+  @Test("FFN columns partition d_ff with sizes differing by at most one", arguments: [1, 2, 3, 4, 5, 6, 7, 8], [8, 37, 64, 96])
+  func ffnColumns(_ tp: Int, _ dFF: Int) throws {
+    let ps = try plans(HeadLayout(heads: 8, kvHeads: 2), tp: tp, dFF: dFF)
+    expectPartition(ps.map(\.ffnColumns), of: dFF, "d_ff \(dFF), tp \(tp)")
+    let sizes = ps.map(\.ffnColumns.count)
+    #expect(sizes.max()! - sizes.min()! <= 1, "\(sizes)")
+  }
+
+  @Test("tp larger than num_heads is a layout error", arguments: [HeadLayout(heads: 1, kvHeads: 1), HeadLayout(heads: 3, kvHeads: 1),
+                                                                  HeadLayout(heads: 6, kvHeads: 3)])
+  func tooManyRanks(_ l: HeadLayout) {
+    for tp in (l.heads + 1)...(l.heads + 3) {
+      let e = expectAttnaxError("tp \(tp)") {
+        _ = try ShardingPlan(numHeads: l.heads, numKVHeads: l.kvHeads, headDim: 4, dFF: 16, tp: tp, rank: 0)
+      }
+      if let e {
+        guard case .layout = e else { Issue.record("expected a layout error, got \(e)"); continue }
+        #expect(e.description.contains("num_heads"), "\(e)")
+      }
+    }
+  }
+
+  @Test("6 heads with 3 KV heads on 4 ranks: heads 2,2,1,1 and the last two ranks share KV head 2")
+  func sixHeadsThreeKVFourRanks() throws {
+    // tp 4 > 3 KV heads: query heads split evenly (2, 2, 1, 1); group size 2.
+    let ps = try plans(HeadLayout(heads: 6, kvHeads: 3), tp: 4)
+    #expect(ps.map(\.queryHeads) == [0..<2, 2..<4, 4..<5, 5..<6])
+    #expect(ps.map(\.kvHeads) == [0..<1, 1..<2, 2..<3, 2..<3])
+    #expect(ps.map { $0.localKVHead(forLocalQueryHead: 0) } == [0, 0, 0, 0])
+    #expect(ps[0].localKVHead(forLocalQueryHead: 1) == 0)
+  }
+
+  @Test("10 heads on 3 ranks: MHA splits 4, 3, 3; GQA with 2 KV heads replicates KV head 0 and 1 on the middle rank")
+  func tenHeadsThreeRanks() throws {
+    let mha = try plans(HeadLayout(heads: 10, kvHeads: 10), tp: 3)
+    #expect(mha.map(\.queryHeads) == [0..<4, 4..<7, 7..<10])
+    #expect(mha.map(\.kvHeads) == [0..<4, 4..<7, 7..<10])
+    // Group size 5: rank 1 owns query heads 4 (KV 0) and 5, 6 (KV 1).
+    let gqa = try plans(HeadLayout(heads: 10, kvHeads: 2), tp: 3)
+    #expect(gqa.map(\.queryHeads) == [0..<4, 4..<7, 7..<10])
+    #expect(gqa.map(\.kvHeads) == [0..<1, 0..<2, 1..<2])
+    #expect((0..<3).map { gqa[1].localKVHead(forLocalQueryHead: $0) } == [0, 1, 1])
+    #expect((0..<3).map { gqa[2].localKVHead(forLocalQueryHead: $0) } == [0, 0, 0])
+    // 5 KV heads (group 2) on 3 ranks: whole groups 2, 2, 1.
+    let g5 = try plans(HeadLayout(heads: 10, kvHeads: 5), tp: 3)
+    #expect(g5.map(\.kvHeads) == [0..<2, 2..<4, 4..<5])
+    #expect(g5.map(\.queryHeads) == [0..<4, 4..<8, 8..<10])
+  }
+
+  @Test("the config initialisers agree with the explicit one, and tp 1 owns everything")
+  func configInitialisers() throws {
+    let c = BlockConfig(block: .decoder, d_model: 48, num_heads: 12, d_ff: 40, num_kv_heads: 4)
+    let whole = ShardingPlan(config: c)
+    #expect(whole.queryHeads == 0..<12 && whole.kvHeads == 0..<4 && whole.ffnColumns == 0..<40 && whole.headDim == 4)
+    for tp in 1...8 {
+      for r in 0..<tp {
+        let a = try ShardingPlan(config: c, tp: tp, rank: r)
+        let b = try ShardingPlan(numHeads: 12, numKVHeads: 4, headDim: 4, dFF: 40, tp: tp, rank: r)
+        #expect(a == b)
+      }
+    }
+  }
+}
