@@ -38,7 +38,7 @@ func sgemm(
 public func matmul(_ x: Tensor, _ w: Tensor, bias: Tensor? = nil) -> Tensor {
   let inF = w.shape[0], outF = w.shape[1]
   precondition(x.shape.last == inF, "matmul: x \(x.shape) does not match kernel \(w.shape)")
-  let n = x.count / max(inF, 1)
+  let n = x.shape.dropLast().reduce(1, *)
   var out = [Float](repeating: 0, count: n * outF)
   x.data.withUnsafeBufferPointer { xp in
     w.data.withUnsafeBufferPointer { wp in

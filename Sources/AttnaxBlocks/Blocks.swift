@@ -71,15 +71,18 @@ public struct TransformerBlock: @unchecked Sendable {
   public func callAsFunction(_ x: Tensor, _ inputs: BlockInputs, cache: KVCache? = nil,
                              sequence: SequenceContext? = nil, crossSequence: SequenceContext? = nil) throws -> Tensor {
     let isDecoder = config.block == .decoder
+    let past = cache?.length ?? 0
     let selfInputs = AttentionInputs(
       mask: inputs.selfMask, maskName: isDecoder ? "self_mask" : "mask",
       positionsQ: inputs.positions, positionsKV: inputs.positions,
       positionsName: isDecoder ? "position_ids_self" : "position_ids", lookup: inputs.lookup)
     var h = try residual(x, ln1) { try selfAttn($0, inputs: selfInputs, cache: cache, sequence: sequence) }
     if let crossAttn, let ln3 {
-      let crossInputs = AttentionInputs(
+      var crossInputs = AttentionInputs(
         mask: inputs.crossMask, maskName: "cross_mask", positionsQ: inputs.crossQPositions,
-        positionsKV: inputs.crossKVPositions, positionsName: "position_ids_cross_q/_kv", lookup: inputs.lookup)
+        positionsKV: inputs.crossKVPositions, positionsName: "position_ids_cross_q", lookup: inputs.lookup)
+      crossInputs.positionsKVName = "position_ids_cross_kv"
+      crossInputs.positionStart = past
       h = try residual(h, ln2) { try crossAttn($0, context: inputs.encoderOutput, inputs: crossInputs, sequence: crossSequence) }
       h = try residual(h, ln3) { try ffn($0) }
     } else {

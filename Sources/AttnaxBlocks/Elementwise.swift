@@ -46,14 +46,7 @@ func siluScalar(_ x: Float) -> Float { x / (1 + expf(-x)) }
 /// In-place activation over a buffer.
 func applyActivation(_ y: inout [Float], _ act: FFActivation) {
   let n = y.count
-  y.withUnsafeMutableBufferPointer { p in
-    let a = p.baseAddress!
-    switch act {
-    case .relu: for i in 0..<n { a[i] = max(a[i], 0) }
-    case .gelu, .geglu: for i in 0..<n { a[i] = geluScalar(a[i]) }
-    case .swiglu: for i in 0..<n { a[i] = siluScalar(a[i]) }
-    }
-  }
+  y.withUnsafeMutableBufferPointer { activationInPlace($0.baseAddress!, n, act) }
 }
 
 /// gate ← act(gate) ⊙ up (GLU variants).
@@ -63,11 +56,8 @@ func gluInPlace(_ gate: inout [Float], _ up: [Float], _ act: FFActivation) {
   gate.withUnsafeMutableBufferPointer { gp in
     up.withUnsafeBufferPointer { upp in
       let g = gp.baseAddress!, u = upp.baseAddress!
-      if act == .swiglu {
-        for i in 0..<n { g[i] = siluScalar(g[i]) * u[i] }
-      } else {
-        for i in 0..<n { g[i] = geluScalar(g[i]) * u[i] }
-      }
+      activationInPlace(g, n, act)
+      for i in 0..<n { g[i] *= u[i] }
     }
   }
 }

@@ -5,8 +5,12 @@
 @inline(__always)
 func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
   let hi = SIMD8<Float>(repeating: 88.3762626647949), lo = SIMD8<Float>(repeating: -87.3365447504)
-  let xc = x.clamped(lowerBound: lo, upperBound: hi)
-  let n = (xc * 1.44269504088896341).rounded(.toNearestOrEven)
+  var xc = x.replacing(with: lo, where: x .< lo)
+  xc = xc.replacing(with: hi, where: xc .> hi)
+  // n = round(x / ln 2) with the 1.5·2^23 trick: its low mantissa bits are n as an integer.
+  let magic = SIMD8<Float>(repeating: 12582912)
+  let t = xc * 1.44269504088896341 + magic
+  let n = t - magic
   var r = xc - n * 0.693359375
   r = r - n * -2.12194440e-4
   var p = SIMD8<Float>(repeating: 1.9875691500e-4)
@@ -17,10 +21,31 @@ func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
   p = p * r + 5.0000001201e-1
   let r2 = r * r
   p = p * r2 + r + 1
-  let bits = (SIMD8<Int32>(n, rounding: .toNearestOrEven) &+ 127) &<< 23
-  let scale = unsafeBitCast(bits, to: SIMD8<Float>.self)
+  let ni = unsafeBitCast(t, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
+  let scale = unsafeBitCast((ni &+ 127) &<< 23, to: SIMD8<Float>.self)
   let y = p * scale
   return y.replacing(with: 0, where: x .< lo)
+}
+
+/// GELU (tanh form, written as x·σ(2u) = x / (1 + e^(−2u)), u = √(2/π)(x + 0.044715x³)),
+/// SiLU (x / (1 + e^(−x))) and ReLU over a buffer, eight lanes at a time.
+func activationInPlace(_ a: UnsafeMutablePointer<Float>, _ n: Int, _ act: FFActivation) {
+  @inline(__always) func lanes(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    switch act {
+    case .relu: return x.replacing(with: 0, where: x .< 0)
+    case .swiglu: return x / (1 + exp8(-x))
+    case .gelu, .geglu:
+      let u = 0.7978845608028654 * (x + 0.044715 * x * x * x)
+      return x / (1 + exp8(-2 * u))
+    }
+  }
+  var j = 0
+  while j + 8 <= n {
+    let raw = UnsafeMutableRawPointer(a + j)
+    raw.storeBytes(of: lanes(raw.loadUnaligned(as: SIMD8<Float>.self)), as: SIMD8<Float>.self)
+    j += 8
+  }
+  while j < n { a[j] = lanes(SIMD8<Float>(repeating: a[j]))[0]; j += 1 }
 }
 
 /// row[j] ← exp(row[j] − shift) for j < n; returns Σ row[j].
@@ -55,7 +80,8 @@ func rowMax(_ row: UnsafePointer<Float>, _ n: Int, floor: Float) -> Float {
   var j = 0
   var acc = SIMD8<Float>(repeating: floor)
   while j + 8 <= n {
-    acc = pointwiseMax(acc, UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self))
+    let v = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self)
+    acc = acc.replacing(with: v, where: v .> acc)
     j += 8
   }
   var m = acc.max()

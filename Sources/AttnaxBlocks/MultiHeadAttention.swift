@@ -7,6 +7,11 @@ public struct AttentionInputs {
   public var positionsQ: IntTensor?
   public var positionsKV: IntTensor?
   public var positionsName: String
+  /// Name of `positionsKV` in errors (defaults to `positionsName`).
+  public var positionsKVName: String?
+  /// First default query position when `positionsQ` is nil and no cache says otherwise:
+  /// cross-attention in a KV-cache step continues after the tokens cached before the step.
+  public var positionStart: Int = 0
   /// Resolves `additive_bias` tensor names.
   public var lookup: (String) throws -> Tensor
 
@@ -58,18 +63,18 @@ public struct MultiHeadAttention: @unchecked Sendable {
     let src = context ?? x
     let ctx = sequence ?? .single(q: seqQ, kv: src.shape[1])
     var q = query(x), k = key(src), v = value(src)
-    let past = cache?.length ?? 0
+    let past = cache?.length ?? inputs.positionStart
     let qRank = ctx.q.isSharded ? ctx.cp.rank : 0, kvRank = ctx.kv.isSharded ? ctx.cp.rank : 0
     if let rope {
-      func local(_ p: IntTensor?, _ layout: SequenceLayout, _ r: Int, _ n: Int) -> IntTensor {
+      func local(_ p: IntTensor?, _ layout: SequenceLayout, _ r: Int, _ n: Int, start: Int) -> IntTensor {
         if let p { return layout.scatter(p, rank: r) }
         let rows = layout.globalRows(of: r)
-        return IntTensor(shape: [batch, n], data: (0..<batch).flatMap { _ in rows.map { Int32(past + $0) } })
+        return IntTensor(shape: [batch, n], data: (0..<batch).flatMap { _ in rows.map { Int32(start + $0) } })
       }
-      let pq = local(inputs.positionsQ, ctx.q, qRank, seqQ)
+      let pq = local(inputs.positionsQ, ctx.q, qRank, seqQ, start: past)
       try rope.apply(&q, heads: plan.queryHeads.count, positions: pq, name: inputs.positionsName)
-      let pk = context == nil ? pq : local(inputs.positionsKV, ctx.kv, kvRank, src.shape[1])
-      try rope.apply(&k, heads: plan.kvHeads.count, positions: pk, name: inputs.positionsName)
+      let pk = context == nil ? pq : local(inputs.positionsKV, ctx.kv, kvRank, src.shape[1], start: 0)
+      try rope.apply(&k, heads: plan.kvHeads.count, positions: pk, name: inputs.positionsKVName ?? inputs.positionsName)
     }
     if let cache {
       try cache.append(keys: k, values: v)

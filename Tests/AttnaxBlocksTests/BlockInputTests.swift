@@ -127,9 +127,7 @@ struct BlockInputTests {
     _ = try s(BlockInputs(x: x, encoderOutput: enc, crossQPositions: q, crossKVPositions: IntTensor(shape: [1, 4], data: [0, 1, 2, 3])))
     // Only the key positions are wrong (3 instead of the encoder's 4 rows).
     let wrongKV = BlockInputs(x: x, encoderOutput: enc, crossQPositions: q, crossKVPositions: IntTensor(shape: [1, 3], data: [0, 1, 2]))
-    withKnownIssue("MultiHeadAttention reports cross-attention position errors as 'position_ids_cross_q/_kv' (one name for both inputs), not the input at fault") {
-      expectInputError("position_ids_cross_kv") { _ = try s(wrongKV) }
-    }
+    expectInputError("position_ids_cross_kv") { _ = try s(wrongKV) }
     // Whatever the exact name, the refusal is an input error mentioning cross positions.
     let e = expectAttnaxError { _ = try s(wrongKV) }
     if let e, case let .input(name, _) = e {

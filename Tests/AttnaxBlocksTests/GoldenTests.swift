@@ -135,8 +135,6 @@ struct CacheConsistencyTests {
   @Test("cached steps equal the full-sequence pass when cross-attention query positions are left to the default",
         arguments: [AttentionType.standard, .flash])
   func cacheMatchesFullSequenceDefaultCrossPositions(_ type: AttentionType) throws {
-    try withKnownIssue("decoder cross-attention RoPE query positions restart at 0 on every KV-cache step") {
-      try compareSteps(type, crossPositions: false)
-    }
+    try compareSteps(type, crossPositions: false)
   }
 }
