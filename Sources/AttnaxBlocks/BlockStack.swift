@@ -20,6 +20,7 @@ public final class BlockStack: @unchecked Sendable {
     layers = try (0..<config.num_layers).map {
       try TransformerBlock(source, prefix: "layers.\($0)", config: config, plan: plan, group: group)
     }
+    source.finishedLoading()
   }
 
   /// One empty KV cache per layer holding this rank's KV heads; with cp > 1 (softmax backends)

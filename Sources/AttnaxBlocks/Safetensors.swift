@@ -46,6 +46,8 @@ public final class SafetensorsFile: @unchecked Sendable {
   private let entries: [String: Entry]
   /// Start of the mapping (or of the owned buffer).
   private let base: UnsafeRawPointer
+  /// Length of the read-only mapping, or 0 when `base` is an in-memory copy.
+  private let mappedSize: Int
   /// Byte offset of the data section from `base`.
   private let dataStart: Int
   private let release: (UnsafeRawPointer) -> Void
@@ -81,6 +83,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     self.path = path
     self.base = base
     self.release = { munmap(UnsafeMutableRawPointer(mutating: $0), size) }
+    self.mappedSize = size
     self.names = parsed.names
     self.metadata = parsed.metadata
     self.headerBytes = parsed.headerBytes
@@ -98,6 +101,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     self.path = path
     self.base = UnsafeRawPointer(buffer)
     self.release = { UnsafeMutableRawPointer(mutating: $0).deallocate() }
+    self.mappedSize = 0
     self.names = parsed.names
     self.metadata = parsed.metadata
     self.headerBytes = parsed.headerBytes
@@ -106,6 +110,14 @@ public final class SafetensorsFile: @unchecked Sendable {
   }
 
   deinit { release(base) }
+
+  /// Lets the kernel drop the file pages this process touched (`MADV_DONTNEED`): after a rank
+  /// has copied out its slices, the mapping no longer counts toward its resident memory.
+  /// Later reads fault the pages back in, so this is always safe.
+  public func dropResidentPages() {
+    guard mappedSize > 0 else { return }
+    _ = madvise(UnsafeMutableRawPointer(mutating: base), mappedSize, MADV_DONTNEED)
+  }
 
   /// The dtype (as spelled in the file, e.g. `"F32"`) and shape of tensor `name`, or `nil` if absent.
   public func info(_ name: String) -> (dtype: String, shape: [Int])? {

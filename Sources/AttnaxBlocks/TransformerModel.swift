@@ -89,6 +89,7 @@ public final class TransformerModel: @unchecked Sendable {
     let d = config.d_model
     finalNorm = Norm(kind: config.norm_type, scale: try source.full("final_ln.scale", [d]).data,
                      bias: config.norm_type == .layer ? try source.full("final_ln.bias", [d]).data : nil)
+    source.finishedLoading()
   }
 
   /// Every tensor name and shape a full model reads.

@@ -5,6 +5,7 @@ extension SafetensorsFile: WeightSource {
     if rows == nil && columns == nil { return try float(name, shape: shape) }
     return try floatSlice(name, expectedShape: shape, rows: rows, columns: columns)
   }
+  public func finishedLoading() { dropResidentPages() }
 }
 
 /// Weights generated from a fixed seed (SplitMix64 → uniform in ±1/√fan_in, embeddings ±1;
