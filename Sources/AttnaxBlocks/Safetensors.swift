@@ -48,6 +48,9 @@ public final class SafetensorsFile: @unchecked Sendable {
   private let base: UnsafeRawPointer
   /// Length of the read-only mapping, or 0 when `base` is an in-memory copy.
   private let mappedSize: Int
+  /// An open descriptor for positioned reads of tensor data (-1 for in-memory copies): reads go
+  /// through the page cache and never count toward this process's resident memory.
+  private let readFD: Int32
   /// Byte offset of the data section from `base`.
   private let dataStart: Int
   private let release: (UnsafeRawPointer) -> Void
@@ -84,6 +87,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     self.base = base
     self.release = { munmap(UnsafeMutableRawPointer(mutating: $0), size) }
     self.mappedSize = size
+    self.readFD = dup(fd)
     self.names = parsed.names
     self.metadata = parsed.metadata
     self.headerBytes = parsed.headerBytes
@@ -102,6 +106,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     self.base = UnsafeRawPointer(buffer)
     self.release = { UnsafeMutableRawPointer(mutating: $0).deallocate() }
     self.mappedSize = 0
+    self.readFD = -1
     self.names = parsed.names
     self.metadata = parsed.metadata
     self.headerBytes = parsed.headerBytes
@@ -109,7 +114,27 @@ public final class SafetensorsFile: @unchecked Sendable {
     self.dataStart = parsed.dataStart
   }
 
-  deinit { release(base) }
+  deinit {
+    release(base)
+    if readFD >= 0 { close(readFD) }
+  }
+
+  /// Reads `count` bytes at data-section offset `offset` into `dst` with pread (or from the
+  /// in-memory copy); false if the file came up short.
+  private func readData(into dst: UnsafeMutableRawPointer, offset: Int, count: Int) -> Bool {
+    guard readFD >= 0 else {
+      dst.copyMemory(from: base + dataStart + offset, byteCount: count)
+      return true
+    }
+    var done = 0
+    while done < count {
+      let n = pread(readFD, dst + done, count - done, off_t(dataStart + offset + done))
+      if n < 0 && errno == EINTR { continue }
+      guard n > 0 else { return false }
+      done += n
+    }
+    return true
+  }
 
   /// Lets the kernel drop the file pages this process touched (`MADV_DONTNEED`): after a rank
   /// has copied out its slices, the mapping no longer counts toward its resident memory.
@@ -268,23 +293,29 @@ public final class SafetensorsFile: @unchecked Sendable {
     }
     let outWidth = ranges.reduce(0) { $0 + $1.count }
     let total = rows.count * outWidth
-    let src = base + dataStart + e.begin
+    var short = false
     let data = [Float](unsafeUninitializedCapacity: total) { buf, initialized in
-      if let dst = buf.baseAddress {
-        var o = 0
-        for r in rows {
-          for c in ranges where !c.isEmpty {
-            UnsafeMutableRawPointer(dst + o).copyMemory(
-              from: src + (r * width + c.lowerBound) * 4, byteCount: c.count * 4)
-            o += c.count
+      if let dst = buf.baseAddress, total > 0 {
+        if ranges.count == 1, ranges[0] == 0..<width {
+          // Whole rows: one contiguous read.
+          short = !readData(into: dst, offset: e.begin + rows.lowerBound * width * 4, count: total * 4)
+        } else {
+          var o = 0
+          for r in rows {
+            for c in ranges where !c.isEmpty {
+              if !readData(into: dst + o, offset: e.begin + (r * width + c.lowerBound) * 4, count: c.count * 4) { short = true }
+              o += c.count
+            }
           }
         }
+        if short { dst.initialize(repeating: 0, count: total) }
         #if _endian(big)
         for i in 0..<total { dst[i] = Float(bitPattern: UInt32(littleEndian: dst[i].bitPattern)) }
         #endif
       }
       initialized = total
     }
+    if short { throw AttnaxError.file(path: path, message: "ended while reading tensor '\(shown(name))' (file changed after opening?)") }
     let shape: [Int]
     if columnRanges == nil && rows.count == (e.shape.count == 2 ? e.shape[0] : 1) {
       shape = e.shape
