@@ -29,6 +29,18 @@ func sgemm(
     }
     return
   }
+  if m == 1 && !transA {
+    // One row: a matrix-vector product (OpenBLAS's sgemm would pack all of B first).
+    // c[0, :] = alpha · op(B)ᵀ-contracted with a[0, :] + beta · c[0, :].
+    if transB {
+      // B is (n, k): c = B · a
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), a, 1, beta, c, 1)
+    } else {
+      // B is (k, n): c = Bᵀ · a
+      cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb), a, 1, beta, c, 1)
+    }
+    return
+  }
   cblas_sgemm(
     CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
