@@ -62,6 +62,7 @@ struct Golden: ParsableCommand {
     grid.add(np: world.size, tp: try shape.get().tp, cp: try shape.get().cp)
     try grid.check(world)
     let g = try layout.makeGrid(world, try shape.get())
+    try Topology.announce(g)  // "layout: ..." on stderr (rank 0) when the job spans hosts
     let stack = Result { try BlockStack(config: config, source: try Fault.weights(golden.model.weights, rank: world.rank), grid: g) }
     try Launch.agree(world, stack)
     let outcome = Result { () throws -> (Bool, Float, Float) in
@@ -122,6 +123,7 @@ struct Forward: ParsableCommand {
       try second.check(world)
       // The grid (first collective of the run), this rank's weights, the forward pass.
       let grid = try layout.makeGrid(world, try shape.get())
+      try Topology.announce(grid)
       let stack = Result { try BlockStack(config: config, source: try Fault.weights(try dir.get().weights, rank: rank), grid: grid) }
       try Launch.agree(world, stack)
       let y = Result { () throws -> Tensor in

@@ -22,6 +22,7 @@ struct Generate: ParsableCommand {
       if let bad = try world.agree(loaded.failureText) { throw LaunchError.input(bad.rank, bad.message) }
       let (config, weights) = try loaded.get()
       let grid = try layout.grid(world, heads: config.num_heads)
+      try Topology.announce(grid)
       let prompt: [Int32] = try promptIds.split(separator: ",").map {
         guard let v = Int32($0.trimmingCharacters(in: .whitespaces)) else {
           throw AttnaxError.input(name: "prompt-ids", message: "'\($0)' is not an integer token id")
