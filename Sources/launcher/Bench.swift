@@ -1,0 +1,512 @@
+import ArgumentParser
+import AttnaxBlocks
+import AttnaxDist
+import Foundation
+
+/// `attnax bench`: times one block's forward on this grid with fixed-seed random weights
+/// (float32), for the preset configs of docs/BENCHMARKS.md or an ad-hoc `custom` block.
+///
+/// Only the forward on each rank's local shard is timed: inputs are generated directly as this
+/// rank's rows of the global input (exactly what `stack.layout(length:).scatter` of the global
+/// tensor would hand it, without ever materialising the global tensor, so peak memory per rank
+/// is that of the shard), and nothing is gathered afterwards.
+struct Bench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Time one block's forward (fixed-seed random weights, float32) on the tp x cp grid.",
+    discussion: """
+      Configs: enc-base, enc-long, dec-llama, xdec, decode, custom (comma-separated list, or all).
+      custom needs --seq, --d-model, --heads, --d-ff (and takes --block, --kv-heads, --attention,
+      --block-size, --causal, --activation, --norm, --rope, --batch, --encoder-seq, --layers).
+      Each config: warm-up, then timed forwards until at least --repeat were run and the median
+      settled (two successive changes < 1%), or --budget seconds of timed forwards, or --max-repeat.
+      With --json rank 0 prints one JSON object per config on stdout; everything else goes to stderr.
+      Peak RSS (getrusage ru_maxrss) is per process and never goes down: run one config per
+      process when its memory figure matters.
+      """)
+
+  @Option(help: "Config name(s): enc-base, enc-long, dec-llama, xdec, decode, custom; comma-separated, or all.")
+  var config: String
+  @Flag(help: "Rank 0 prints one JSON object per config on stdout; human output goes to stderr.")
+  var json = false
+  @Option(help: "Sequence length (overrides the preset; for decode: the context, cached = seq - 1).")
+  var seq: Int?
+  @Option(name: .customLong("repeat"), help: "Minimum number of timed forwards.")
+  var repeats: Int = 3
+  @Option(help: "Maximum number of timed forwards.")
+  var maxRepeat: Int = 30
+  @Option(help: "Untimed warm-up forwards.")
+  var warmup: Int = 1
+  @Option(help: "Stop repeating once the timed forwards add up to this many seconds (after --repeat).")
+  var budget: Double = 20
+  @Option(help: "BLAS threads per rank (default: OPENBLAS_NUM_THREADS / OpenBLAS' own choice).")
+  var threads: Int?
+  @Flag(help: "Load the weights and report memory only (no forward).")
+  var loadOnly = false
+  @Flag(help: "Skip the blocking point-to-point probe used for the hidden-communication share (cp > 1).")
+  var noCommProbe = false
+
+  // Ad-hoc block (--config custom); --batch/--encoder-seq/--layers also override presets.
+  @Option(help: "custom: encoder or decoder.") var block: String = "encoder"
+  @Option(help: "Batch size.") var batch: Int?
+  @Option(help: "Decoder: encoder output length (default: --seq).") var encoderSeq: Int?
+  @Option(help: "custom: d_model.") var dModel: Int?
+  @Option(help: "custom: query heads.") var heads: Int?
+  @Option(help: "custom: KV heads (GQA).") var kvHeads: Int?
+  @Option(help: "custom: FFN hidden width.") var dFf: Int?
+  @Option(help: "custom: standard, memory_efficient, flash, pallas_flash, linear, lite.") var attention: String = "flash"
+  @Option(help: "custom: attention block size.") var blockSize: Int = 512
+  @Flag(help: "custom: causal self-attention (score mod).") var causal = false
+  @Option(help: "custom: gelu, relu, swiglu, geglu.") var activation: String = "gelu"
+  @Option(help: "custom: layer or rms.") var norm: String = "layer"
+  @Flag(help: "custom: RoPE in attention.") var rope = false
+  @Option(help: "Number of stacked layers.") var layers: Int?
+  @OptionGroup var layout: LayoutOptions
+
+  func run() throws {
+    try Launch.main { world in
+      // Long benchmarks legitimately keep peers waiting: default deadline one hour.
+      if layout.timeout == nil && getenv("ATTNAX_TIMEOUT") == nil { world.timeout = 3600 }
+      let names = config == "all" ? BenchCase.presets : config.split(separator: ",").map(String.init)
+      let cases = Result { try names.map { try makeCase($0) } }
+      if let bad = try world.agree(cases.failureText) { throw LaunchError.input(bad.rank, bad.message) }
+      let grid = try layout.grid(world, heads: try cases.get().map(\.config.num_heads).min())
+      if let threads { BLAS.threads = threads }
+      for c in try cases.get() {
+        let runner = BenchRunner(world: world, grid: grid, bench: self, c: c)
+        let outcome = Result { try runner.run() }
+        if let bad = try world.agree(outcome.failureText) { throw LaunchError.input(bad.rank, bad.message) }
+      }
+      return 0
+    }
+  }
+
+  func makeCase(_ name: String) throws -> BenchCase {
+    var c: BenchCase
+    switch name {
+    case "enc-base":
+      c = BenchCase(name: name, config: BlockConfig(block: .encoder, d_model: 768, num_heads: 12, d_ff: 3072,
+                                                    attention_type: .standard), batch: 1, seq: 512)
+    case "enc-long":
+      c = BenchCase(name: name, config: BlockConfig(block: .encoder, d_model: 512, num_heads: 8, d_ff: 2048,
+                                                    attention_type: .flash, attention_block_size: 512,
+                                                    score_mods: [.causal]), batch: 1, seq: 4096)
+    case "dec-llama", "decode":
+      c = BenchCase(name: name, config: BlockConfig(block: .encoder, d_model: 1024, num_heads: 16, d_ff: 2816,
+                                                    attention_type: .flash, attention_block_size: 512,
+                                                    norm_type: .rms, ff_activation: .swiglu, num_kv_heads: 4,
+                                                    use_rope: true, score_mods: [.causal]), batch: 1, seq: 1024)
+      c.decode = name == "decode"
+    case "xdec":
+      c = BenchCase(name: name, config: BlockConfig(block: .decoder, d_model: 512, num_heads: 8, d_ff: 2048,
+                                                    attention_type: .standard, score_mods: [.causal]),
+                    batch: 2, seq: 256, encoderSeq: 256)
+    case "custom":
+      guard let s = seq, let d = dModel, let h = heads, let f = dFf else {
+        throw ValidationError("--config custom needs --seq, --d-model, --heads and --d-ff")
+      }
+      guard let kind = BlockKind(rawValue: block) else { throw ValidationError("--block must be encoder or decoder") }
+      guard let att = AttentionType(rawValue: attention) else { throw ValidationError("unknown --attention '\(attention)'") }
+      guard let act = FFActivation(rawValue: activation) else { throw ValidationError("unknown --activation '\(activation)'") }
+      guard let nt = NormType(rawValue: norm) else { throw ValidationError("--norm must be layer or rms") }
+      c = BenchCase(name: name, config: BlockConfig(block: kind, d_model: d, num_heads: h, d_ff: f, attention_type: att,
+                                                    attention_block_size: blockSize, norm_type: nt, ff_activation: act,
+                                                    num_kv_heads: kvHeads, use_rope: rope,
+                                                    score_mods: causal ? [.causal] : []),
+                    batch: 1, seq: s, encoderSeq: kind == .decoder ? s : nil)
+    default:
+      throw ValidationError("unknown config '\(name)' (\((BenchCase.presets + ["custom"]).joined(separator: ", ")))")
+    }
+    if let seq { c.seq = seq; if c.encoderSeq != nil { c.encoderSeq = seq } }
+    if let encoderSeq, c.config.block == .decoder { c.encoderSeq = encoderSeq }
+    if let batch { c.batch = batch }
+    if let layers { c.config.num_layers = layers }
+    if c.config.use_rope { c.config.rope_max_positions = max(c.config.rope_max_positions, c.seq) }
+    try c.config.validate()
+    guard c.seq >= (c.decode ? 2 : 1), c.batch >= 1 else { throw ValidationError("--seq and --batch must be positive") }
+    return c
+  }
+}
+
+/// One benchmark: a config and its shapes. `decode`: one new token per batch row after
+/// `seq - 1` cached tokens.
+struct BenchCase {
+  static let presets = ["enc-base", "enc-long", "dec-llama", "xdec", "decode"]
+  var name: String
+  var config: BlockConfig
+  var batch: Int
+  var seq: Int
+  var encoderSeq: Int?
+  var decode = false
+
+  /// Matrix-multiply FLOPs of one forward over the whole job (2 per multiply-add): projections,
+  /// FFN, and attention QKᵀ and PV over the (query, key) pairs that are not masked (causal:
+  /// query i sees keys 0...i). Norms, softmax, activations, RoPE are not counted.
+  var flops: Double {
+    let c = config
+    let d = Double(c.d_model), dkv = Double(c.kvHeads * c.headDim), f = Double(c.d_ff), b = Double(batch)
+    let causal = c.score_mods.contains(.causal)
+    let newRows = decode ? 1 : seq
+    let past = decode ? seq - 1 : 0
+    let rows = b * Double(newRows)
+    var per = 2 * rows * (2 * d * d + 2 * d * dkv)                 // Q, O; K, V
+    per += 2 * rows * d * f * (c.ff_activation.isGated ? 3 : 2)    // FFN
+    let pairs: Double
+    if causal {
+      pairs = b * (0..<newRows).reduce(0.0) { $0 + Double(past + $1 + 1) }
+    } else {
+      pairs = b * Double(newRows) * Double(past + newRows)
+    }
+    per += 4 * d * pairs                                           // QKᵀ and PV over all heads
+    if c.block == .decoder, let e = encoderSeq {
+      per += 2 * rows * 2 * d * d + 2 * b * Double(e) * 2 * d * dkv  // cross Q, O; K, V
+      per += 4 * d * b * Double(newRows) * Double(e)
+    }
+    return per * Double(c.num_layers)
+  }
+
+  var shapeText: String {
+    let c = config
+    var s = "\(c.block.rawValue) B\(batch) S\(seq)"
+    if let e = encoderSeq, c.block == .decoder { s += " Senc\(e)" }
+    s += " D\(c.d_model) H\(c.num_heads)"
+    if let kv = c.num_kv_heads { s += " kv\(kv)" }
+    s += " dff\(c.d_ff) \(c.ff_activation.rawValue) \(c.norm_type.rawValue) \(c.attention_type.rawValue)"
+    if c.attention_type != .standard { s += "/\(c.attention_block_size)" }
+    if c.use_rope { s += " rope" }
+    if c.score_mods.contains(.causal) { s += " causal" }
+    if c.num_layers > 1 { s += " x\(c.num_layers) layers" }
+    if decode { s += " (decode: 1 new token, \(seq - 1) cached)" }
+    return s
+  }
+}
+
+/// Runs one ``BenchCase`` on every rank in lockstep; every loop decision is made from values
+/// that are identical on all ranks (allreduced), so no rank can leave a collective early.
+struct BenchRunner {
+  let world: Communicator
+  let grid: ProcessGrid
+  let bench: Bench
+  let c: BenchCase
+
+  func say(_ line: String) {
+    guard world.rank == 0 else { return }
+    if bench.json { FileHandle.standardError.write((line + "\n").data(using: .utf8)!) } else { print(line); fflush(stdout) }
+  }
+
+  /// Rank-ordered values of `v` from every rank (one allreduce per rank; np is small).
+  func gather(_ v: Int) throws -> [Int] {
+    try (0..<world.size).map { r in try world.allreduceSum(world.rank == r ? v : 0) }
+  }
+
+  func run() throws {
+    let cfg = c.config
+    say("bench \(c.name): \(c.shapeText); np \(world.size) (tp \(grid.tpSize) x cp \(grid.cpSize)), BLAS \(BLAS.coreName) x \(BLAS.threads) thread(s)")
+    try world.barrier()
+    let rssBefore = Memory.currentRSS
+    let stack = try BlockStack(config: cfg, source: RandomWeights(seed: 1234), grid: grid)
+    let rssAfter = Memory.currentRSS
+    let weightBytes = rssAfter - rssBefore
+    let weightsPerRank = try gather(weightBytes)
+    let params = BlockStack.parameterShapes(cfg).values.reduce(0) { $0 + $1.reduce(1, *) }
+    say(String(format: "  parameters %.1f M (%@ float32); resident weights per rank (RSS after load - before): %@",
+               Double(params) / 1e6, Memory.text(params * 4), weightsPerRank.map(Memory.text).joined(separator: ", ")))
+
+    var fields: [(String, JSONValue)] = [
+      ("config", .string(c.name)), ("np", .int(world.size)), ("tp", .int(grid.tpSize)), ("cp", .int(grid.cpSize)),
+      ("block", .string(cfg.block.rawValue)), ("batch", .int(c.batch)), ("seq", .int(c.seq)),
+      ("d_model", .int(cfg.d_model)), ("heads", .int(cfg.num_heads)), ("kv_heads", .int(cfg.kvHeads)), ("d_ff", .int(cfg.d_ff)),
+      ("attention", .string(cfg.attention_type.rawValue)), ("causal", .bool(cfg.score_mods.contains(.causal))),
+      ("decode", .bool(c.decode)), ("parameters", .int(params)),
+      ("blas_threads", .int(BLAS.threads)), ("blas_core", .string(BLAS.coreName)),
+      ("weights_rss_bytes_per_rank", .ints(weightsPerRank)),
+      ("loadavg_1m_start", .double(Memory.loadAverage)),
+    ]
+    if let e = c.encoderSeq { fields.append(("encoder_seq", .int(e))) }
+
+    if bench.loadOnly {
+      let peak = try gather(Memory.peakRSS)
+      fields += [("peak_rss_bytes", .int(peak.max() ?? 0)), ("peak_rss_bytes_per_rank", .ints(peak))]
+      say("  peak RSS per rank: \(peak.map(Memory.text).joined(separator: ", ")) (load only)")
+      emit(fields)
+      return
+    }
+
+    let timing = try c.decode ? timeDecode(stack) : timePrefill(stack)
+    let times = timing.times
+    let median = Self.median(times), best = times.min() ?? 0
+    let gflops = c.flops / median / 1e9
+    let peak = try gather(Memory.peakRSS)
+    let n = Double(times.count)
+    fields += [
+      ("median_ms", .double(median * 1e3)), ("min_ms", .double(best * 1e3)), ("iterations", .int(times.count)),
+      ("times_ms", .doubles(times.map { $0 * 1e3 })),
+      ("flops", .double(c.flops)), ("gflops", .double(gflops)),
+      ("ms_per_token", .double(median * 1e3 / Double(c.batch * (c.decode ? 1 : c.seq)))),
+      ("peak_rss_bytes", .int(peak.max() ?? 0)), ("peak_rss_bytes_per_rank", .ints(peak)),
+      ("loadavg_1m_end", .double(Memory.loadAverage)),
+      ("cpu_ms_per_rank", .doubles(try gather(Int(timing.cpuSeconds / n * 1e9)).map { Double($0) / 1e6 })),
+    ]
+    say(String(format: "  median %.3f ms, min %.3f ms over %d forwards; %.1f GFLOP/s (%.2f GFLOP matmul per forward); load average %.1f",
+               median * 1e3, best * 1e3, times.count, gflops, c.flops / 1e9, Memory.loadAverage))
+    say("  peak RSS per rank: \(peak.map(Memory.text).joined(separator: ", ")) (max \(Memory.text(peak.max() ?? 0)))")
+    let cpu = try gather(Int(timing.cpuSeconds / n * 1e9)).map { Double($0) / 1e6 }
+    say("  CPU time per forward per rank (user+sys, all threads): \(cpu.map { String(format: "%.1f", $0) }.joined(separator: ", ")) ms")
+
+    if grid.cpSize > 1 && !c.decode {
+      // Per-rank sums over the timed forwards, as integer nanoseconds/bytes.
+      let fwd = try gather(Int(timing.forwardSeconds * 1e9))
+      let comp = try gather(Int(timing.ringComputeSeconds * 1e9))
+      let wait = try gather(Int(timing.ringWaitSeconds * 1e9))
+      let bytes = try gather(timing.ringBytes / max(times.count, 1))
+      // Forward compute of a rank = its forward time minus the time it sat waiting for ring shards.
+      let work = zip(fwd, wait).map { Double($0 - $1) / 1e9 / n }
+      let imbalance = (work.max() ?? 0) / max(work.min() ?? 1, 1e-12) - 1
+      let ringComp = comp.map { Double($0) / 1e9 / n }, ringWait = wait.map { Double($0) / 1e9 / n }
+      let ringImbalance = (ringComp.max() ?? 0) / max(ringComp.min() ?? 1, 1e-12) - 1
+      fields += [
+        ("forward_compute_ms_per_rank", .doubles(work.map { $0 * 1e3 })),
+        ("compute_imbalance", .double(imbalance)),
+        ("ring_compute_ms_per_rank", .doubles(ringComp.map { $0 * 1e3 })),
+        ("ring_wait_ms_per_rank", .doubles(ringWait.map { $0 * 1e3 })),
+        ("ring_compute_imbalance", .double(ringImbalance)),
+        ("ring_bytes_sent_per_rank", .ints(bytes)),
+      ]
+      say(String(format: "  forward compute per rank (forward - ring wait): %@ ms; imbalance max/min-1 = %.1f%%",
+                 work.map { String(format: "%.1f", $0 * 1e3) }.joined(separator: ", "), imbalance * 100))
+      say(String(format: "  ring attention per rank: compute %@ ms, wait %@ ms (ring compute imbalance %.1f%%); sent %@ per forward",
+                 ringComp.map { String(format: "%.1f", $0 * 1e3) }.joined(separator: ", "),
+                 ringWait.map { String(format: "%.1f", $0 * 1e3) }.joined(separator: ", "), ringImbalance * 100,
+                 bytes.map(Memory.text).joined(separator: ", ")))
+      if !bench.noCommProbe {
+        let steps = (grid.cpSize - 1) * cfg.num_layers * (cfg.block == .decoder ? 2 : 1)
+        let perStep = (bytes.max() ?? 0) / max(steps, 1)
+        let probe = try commProbe(bytesPerStep: perStep, steps: steps)
+        let exposed = ringWait.max() ?? 0
+        let hidden = probe > 0 ? max(0, min(1, 1 - exposed / probe)) : 1
+        fields += [("comm_blocking_ms", .double(probe * 1e3)), ("comm_bandwidth_gbs", .double(probe > 0 ? Double(perStep * steps) / probe / 1e9 : 0)),
+                   ("hidden_comm_share", .double(hidden))]
+        say(String(format: "  communication: the same ring transfers alone (blocking, no compute) take %.2f ms per forward (%.2f GB/s per rank); " +
+                   "exposed wait (max over ranks) %.2f ms -> hidden share 1 - wait/blocking = %.0f%%",
+                   probe * 1e3, probe > 0 ? Double(perStep * steps) / probe / 1e9 : 0, exposed * 1e3, hidden * 100))
+      }
+    }
+    emit(fields)
+  }
+
+  func emit(_ fields: [(String, JSONValue)]) {
+    guard bench.json, world.rank == 0 else { return }
+    print(JSONValue.object(fields)); fflush(stdout)
+  }
+
+  struct Timing {
+    var times: [Double] = []          // per forward, max over ranks (identical on every rank)
+    var forwardSeconds = 0.0          // this rank's sums over the timed forwards
+    var ringComputeSeconds = 0.0
+    var ringWaitSeconds = 0.0
+    var ringBytes = 0
+    var cpuSeconds = 0.0              // this rank's process CPU time (all threads) over the timed bodies
+  }
+
+  /// Every rank's rows of a deterministic global (batch, length, features) input: element
+  /// (b, g, f) depends only on its global index, so the shard equals `layout.scatter(global)`.
+  func input(seed: UInt64, batch: Int, length: Int, features: Int, layout: SequenceLayout, rank: Int) -> Tensor {
+    let rows = layout.pieces(of: rank)
+    let n = rows.reduce(0) { $0 + $1.count }
+    var out = [Float](repeating: 0, count: batch * n * features)
+    out.withUnsafeMutableBufferPointer { p in
+      var i = 0
+      for b in 0..<batch {
+        for piece in rows {
+          for g in piece {
+            let base = UInt64((b * length + g) * features)
+            for f in 0..<features {
+              var z = (seed &* 0x9E37_79B9_7F4A_7C15) &+ (base + UInt64(f)) &* 0xBF58_476D_1CE4_E5B9
+              z = (z ^ (z >> 31)) &* 0x94D0_49BB_1331_11EB
+              z ^= z >> 29
+              p[i] = Float(z >> 40) / Float(1 << 24) * 2 - 1
+              i += 1
+            }
+          }
+        }
+      }
+    }
+    return Tensor(shape: [batch, n, features], data: out)
+  }
+
+  /// Forward on local shards (sequence over the cp ring), lengths passed so no collective runs
+  /// outside the block itself.
+  func timePrefill(_ stack: BlockStack) throws -> Timing {
+    let d = c.config.d_model
+    let selfLayout = stack.layout(length: c.seq)
+    var local = BlockInputs(x: input(seed: 1, batch: c.batch, length: c.seq, features: d, layout: selfLayout, rank: grid.cpRank))
+    if let e = c.encoderSeq, c.config.block == .decoder {
+      local.encoderOutput = input(seed: 2, batch: c.batch, length: e, features: d, layout: stack.crossLayout(length: e), rank: grid.cpRank)
+    }
+    return try repeatLoop { () throws -> Double in
+      let t0 = monotonic()
+      let y = try stack(local, length: c.seq, encoderLength: c.encoderSeq)
+      let t = monotonic() - t0
+      precondition(y.shape[0] == c.batch)
+      return t
+    }
+  }
+
+  /// One new token after `seq - 1` cached ones: the caches are emptied and re-filled by an
+  /// untimed prefill before every timed step, so each step sees exactly `seq - 1` cached tokens.
+  func timeDecode(_ stack: BlockStack) throws -> Timing {
+    let d = c.config.d_model, past = c.seq - 1
+    let full = SequenceLayout(length: c.seq, parts: 1, kind: .contiguous)
+    let all = input(seed: 1, batch: c.batch, length: c.seq, features: d, layout: full, rank: 0)
+    var prefill = [Float](), step = [Float]()
+    for b in 0..<c.batch {
+      let row = all.data[(b * c.seq * d)..<((b + 1) * c.seq * d)]
+      prefill += row.prefix(past * d); step += row.suffix(d)
+    }
+    let prefillX = Tensor(shape: [c.batch, past, d], data: prefill), stepX = Tensor(shape: [c.batch, 1, d], data: step)
+    let caches = stack.makeCaches(batch: c.batch, maxLen: c.seq)
+    return try repeatLoop(before: {
+      for cache in caches { cache.reset() }
+      _ = try stack(BlockInputs(x: prefillX), caches: caches)
+    }) { () throws -> Double in
+      let t0 = monotonic()
+      _ = try stack(BlockInputs(x: stepX), caches: caches)
+      return monotonic() - t0
+    }
+  }
+
+  /// Warm-up, then timed bodies until the stop rule holds. Each timed body starts after a world
+  /// barrier; its time is the maximum over ranks.
+  func repeatLoop(before: () throws -> Void = {}, _ body: () throws -> Double) throws -> Timing {
+    var t = Timing()
+    for _ in 0..<bench.warmup {
+      try before()
+      try world.barrier()
+      _ = try body()
+    }
+    var medians: [Double] = []
+    while true {
+      try before()
+      try world.barrier()
+      RingProfile.reset()
+      let cpu0 = Memory.cpuSeconds
+      let local = try body()
+      t.cpuSeconds += Memory.cpuSeconds - cpu0
+      t.forwardSeconds += local
+      t.ringComputeSeconds += RingProfile.computeSeconds
+      t.ringWaitSeconds += RingProfile.waitSeconds
+      t.ringBytes += RingProfile.bytesSent
+      let slowest = Double(try world.allreduceMax(Int(local * 1e9))) / 1e9
+      t.times.append(slowest)
+      medians.append(Self.median(t.times))
+      let n = t.times.count
+      let settled = n >= 3 && medians.suffix(3).allSatisfy { abs($0 - medians[n - 1]) <= 0.01 * medians[n - 1] }
+      let spent = t.times.reduce(0, +)
+      if n >= bench.maxRepeat || (n >= bench.repeats && (settled || spent >= bench.budget)) { break }
+    }
+    return t
+  }
+
+  /// Seconds the cp ring takes to move `steps` shards of `bytesPerStep` to the next rank with
+  /// nothing else running (isend/irecv + wait per step, as the ring does); best of 3.
+  func commProbe(bytesPerStep: Int, steps: Int) throws -> Double {
+    let cp = grid.cp
+    guard cp.size > 1, bytesPerStep > 0, steps > 0 else { return 0 }
+    let send = UnsafeMutableRawBufferPointer.allocate(byteCount: bytesPerStep, alignment: 64)
+    let recv = UnsafeMutableRawBufferPointer.allocate(byteCount: bytesPerStep, alignment: 64)
+    defer { send.deallocate(); recv.deallocate() }
+    send.initializeMemory(as: UInt8.self, repeating: 1)
+    recv.initializeMemory(as: UInt8.self, repeating: 0)
+    let next = (cp.rank + 1) % cp.size, prev = (cp.rank - 1 + cp.size) % cp.size
+    var best = Double.infinity
+    for _ in 0..<3 {
+      try world.barrier()
+      let t0 = monotonic()
+      for _ in 0..<steps {
+        let r1 = try cp.isend(UnsafeRawBufferPointer(send), to: next, tag: 91)
+        let r2 = try cp.irecv(recv, from: prev, tag: 91)
+        try cp.waitAll([r1, r2])
+      }
+      let local = monotonic() - t0
+      best = min(best, Double(try world.allreduceMax(Int(local * 1e9))) / 1e9)
+    }
+    return best
+  }
+
+  static func median(_ xs: [Double]) -> Double {
+    guard !xs.isEmpty else { return 0 }
+    let s = xs.sorted(), n = s.count
+    return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
+  }
+
+  func monotonic() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+  }
+}
+
+/// Process memory as the kernel reports it.
+enum Memory {
+  /// Peak resident set size of this process so far (getrusage ru_maxrss, KiB on Linux), bytes.
+  static var peakRSS: Int {
+    var u = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+    return Int(u.ru_maxrss) * 1024
+  }
+
+  /// User + system CPU seconds of this process (all threads) so far.
+  static var cpuSeconds: Double {
+    var u = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+    return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6
+  }
+
+  /// Current resident set size (/proc/self/statm), bytes.
+  static var currentRSS: Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+  }
+
+  /// The 1-minute load average (/proc/loadavg): above the core count, other processes were
+  /// competing for the CPUs while the benchmark ran.
+  static var loadAverage: Double {
+    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return -1 }
+    return Double(text.split(separator: " ").first ?? "") ?? -1
+  }
+
+  static func text(_ bytes: Int) -> String {
+    let b = Double(bytes)
+    if Swift.abs(b) >= Double(1 << 30) { return String(format: "%.2f GiB", b / Double(1 << 30)) }
+    return String(format: "%.1f MiB", b / Double(1 << 20))
+  }
+}
+
+/// Just enough JSON for one flat object per line, keys in a fixed order.
+enum JSONValue: CustomStringConvertible {
+  case string(String), int(Int), double(Double), bool(Bool), ints([Int]), doubles([Double])
+  case object([(String, JSONValue)])
+
+  var description: String {
+    switch self {
+    case let .string(s):
+      var out = "\""
+      for ch in s.unicodeScalars {
+        switch ch {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        default: if ch.value < 0x20 { out += String(format: "\\u%04x", ch.value) } else { out.unicodeScalars.append(ch) }
+        }
+      }
+      return out + "\""
+    case let .int(i): return String(i)
+    case let .double(d): return d.isFinite ? String(format: "%.6g", d) : "null"
+    case let .bool(b): return b ? "true" : "false"
+    case let .ints(a): return "[" + a.map(String.init).joined(separator: ", ") + "]"
+    case let .doubles(a): return "[" + a.map { JSONValue.double($0).description }.joined(separator: ", ") + "]"
+    case let .object(fields): return "{" + fields.map { "\(JSONValue.string($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
+    }
+  }
+}
