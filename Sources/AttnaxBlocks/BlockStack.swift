@@ -65,7 +65,7 @@ public final class BlockStack: @unchecked Sendable {
   /// positions and bias tensors are global. With `caches` (one per layer) self-attention
   /// appends to and reads them, and rows are not sharded.
   public func callAsFunction(_ inputs: BlockInputs, caches: [KVCache]? = nil, length: Int? = nil, encoderLength: Int? = nil) throws -> Tensor {
-    try validate(inputs)
+    try validate(inputs, localShard: cp.size > 1 && caches == nil)
     let cached = caches != nil
     let sharded = cp.size > 1 && !cached
     let total = try length ?? (sharded ? cp.allreduceSum(inputs.x.shape[1]) : inputs.x.shape[1])
@@ -103,9 +103,11 @@ public final class BlockStack: @unchecked Sendable {
   }
 
   /// Shapes and values of the inputs, each refused with an error naming it.
-  public func validate(_ inputs: BlockInputs) throws {
+  /// A rank's local shard may hold no rows (more ring ranks than row blocks).
+  public func validate(_ inputs: BlockInputs, localShard: Bool = false) throws {
+    let minRows = localShard ? 0 : 1
     let x = inputs.x
-    guard x.rank == 3, x.shape[2] == config.d_model, x.shape[0] > 0, x.shape[1] > 0 else {
+    guard x.rank == 3, x.shape[2] == config.d_model, x.shape[0] > 0, x.shape[1] >= minRows else {
       throw AttnaxError.input(name: "x", message: "shape \(x.shape) must be (batch, seq, d_model \(config.d_model))")
     }
     try checkFinite(x, "x")
@@ -113,7 +115,7 @@ public final class BlockStack: @unchecked Sendable {
       guard let e = inputs.encoderOutput else {
         throw AttnaxError.input(name: "encoder_output", message: "missing (decoder blocks need it)")
       }
-      guard e.rank == 3, e.shape[0] == x.shape[0], e.shape[2] == config.d_model, e.shape[1] > 0 else {
+      guard e.rank == 3, e.shape[0] == x.shape[0], e.shape[2] == config.d_model, e.shape[1] >= minRows else {
         throw AttnaxError.input(name: "encoder_output", message: "shape \(e.shape) must be (batch \(x.shape[0]), seq_kv, d_model \(config.d_model))")
       }
       try checkFinite(e, "encoder_output")
