@@ -127,11 +127,8 @@ struct CacheConsistencyTests {
     try compareSteps(type, crossPositions: true)
   }
 
-  // Known bug: with a KV cache, the decoder's cross-attention queries get default RoPE positions
-  // 0..<n for every step (MultiHeadAttention takes `past` from its own cache, which
-  // cross-attention never has), so step outputs differ from the full-sequence pass, where the
-  // same rows sit at positions past..<past+n. README: "With a KV cache, positions used by RoPE
-  // ... continue from the number of cached tokens."
+  // Cross-attention queries' default RoPE positions continue after the tokens cached before
+  // the step, as in the full-sequence pass.
   @Test("cached steps equal the full-sequence pass when cross-attention query positions are left to the default",
         arguments: [AttentionType.standard, .flash])
   func cacheMatchesFullSequenceDefaultCrossPositions(_ type: AttentionType) throws {
