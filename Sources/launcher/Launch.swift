@@ -123,7 +123,7 @@ enum Launch {
   /// would wait for the full deadline: it waits for them at most `grace` seconds and, if they do
   /// not all come, prints its error and aborts the job. An MPI error (a deadline passed) means the
   /// communicators are unusable: that rank reports and aborts at once.
-  static func agreeAfterCollectives<T>(_ world: Communicator, _ outcome: Result<T, Error>, grace: Double = 3) throws {
+  static func agreeAfterCollectives<T>(_ world: Communicator, _ outcome: Result<T, Error>, grace: Double = 2) throws {
     if case let .failure(e) = outcome, world.size > 1 {
       if e is MPIError { fail(world, e) }
       let saved = world.timeout
