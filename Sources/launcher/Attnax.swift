@@ -30,7 +30,7 @@ struct Golden: ParsableCommand {
         } catch let e as LaunchError {
           // Bad input, agreed by every rank: one error line (rank 0), then the next case.
           failed += 1; refused += 1
-          if world.rank == 0 { FileHandle.standardError.write("error: \(name): \(e)\n".data(using: .utf8)!) }
+          _ = Launch.report(world, "\(name): \(e)")
         }
       }
       Launch.say(world, "\(passed) passed, \(failed) failed")

@@ -96,15 +96,25 @@ enum Launch {
   /// An agreed error: rank 0 prints it; status 2.
   static func report(_ world: Communicator?, _ message: String) -> Int32 {
     if world?.rank ?? 0 == 0 {
-      FileHandle.standardError.write("error: \(message)\n".data(using: .utf8)!)
+      FileHandle.standardError.write("error: \(oneLine(message))\n".data(using: .utf8)!)
     }
     return 2
+  }
+
+  /// The message on one line whatever it quotes (a config key holding a newline, say): control
+  /// characters are escaped as `\u{a}`.
+  static func oneLine(_ message: String) -> String {
+    var out = ""
+    for u in message.unicodeScalars {
+      if u.value < 0x20 || u.value == 0x7F { out += "\\u{\(String(u.value, radix: 16))}" } else { out.unicodeScalars.append(u) }
+    }
+    return out
   }
 
   /// An error seen by this rank only: print it here (naming the rank) and stop every rank.
   static func fail(_ world: Communicator?, _ error: Error) -> Never {
     let rank = world?.rank ?? 0, size = world?.size ?? 1
-    var text = "\(error)"
+    var text = oneLine("\(error)")
     if size > 1 && !text.contains("rank \(rank)") { text += " (on rank \(rank))" }
     FileHandle.standardError.write("error: \(text)\n".data(using: .utf8)!)
     fflush(stdout)
