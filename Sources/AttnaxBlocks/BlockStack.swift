@@ -69,6 +69,9 @@ public final class BlockStack: @unchecked Sendable {
     let cached = caches != nil
     let sharded = cp.size > 1 && !cached
     let total = try length ?? (sharded ? cp.allreduceSum(inputs.x.shape[1]) : inputs.x.shape[1])
+    try checkPositions(inputs, rows: total, encoderRows: try inputs.encoderOutput.map {
+      try encoderLength ?? (sharded ? cp.allreduceSum($0.shape[1]) : $0.shape[1])
+    })
     let selfLayout = layout(length: total, cached: cached)
     let selfCtx = SequenceContext(cp: cp, q: selfLayout, kv: selfLayout)
     var crossCtx: SequenceContext?
@@ -119,6 +122,25 @@ public final class BlockStack: @unchecked Sendable {
         throw AttnaxError.input(name: "encoder_output", message: "shape \(e.shape) must be (batch \(x.shape[0]), seq_kv, d_model \(config.d_model))")
       }
       try checkFinite(e, "encoder_output")
+    }
+  }
+
+  /// Position ids are global tensors: every rank checks the whole of each against the global
+  /// lengths and the RoPE table, so a bad one is refused on every rank alike (no rank waits).
+  func checkPositions(_ inputs: BlockInputs, rows: Int, encoderRows: Int?) throws {
+    guard config.use_rope else { return }
+    let b = inputs.x.shape[0]
+    let dec = config.block == .decoder
+    for (t, name, n) in [(inputs.positions, dec ? "position_ids_self" : "position_ids", rows),
+                         (inputs.crossQPositions, "position_ids_cross_q", rows),
+                         (inputs.crossKVPositions, "position_ids_cross_kv", encoderRows ?? 0)] {
+      guard let t else { continue }
+      guard t.shape == [b, n] else {
+        throw AttnaxError.input(name: name, message: "shape \(t.shape) must be (batch \(b), seq \(n))")
+      }
+      if let bad = t.data.first(where: { $0 < 0 || Int($0) >= config.rope_max_positions }) {
+        throw AttnaxError.input(name: name, message: "position \(bad) is outside the RoPE table [0, \(config.rope_max_positions)) (rope_max_positions)")
+      }
     }
   }
 

@@ -15,7 +15,17 @@ public enum AttnaxError: Error, CustomStringConvertible, Sendable, Equatable {
   /// The process layout (tp, cp, np) does not fit the model.
   case layout(message: String)
 
+  /// One line: control characters in names and values (e.g. a config key holding a newline)
+  /// are escaped.
   public var description: String {
+    var out = ""
+    for u in rawDescription.unicodeScalars {
+      if u.value < 0x20 || u.value == 0x7f { out += "\\u{\(String(u.value, radix: 16))}" } else { out.unicodeScalars.append(u) }
+    }
+    return out
+  }
+
+  var rawDescription: String {
     switch self {
     case let .config(field, message): return "config field '\(field)': \(message)"
     case let .tensor(name, message): return "tensor '\(name)': \(message)"

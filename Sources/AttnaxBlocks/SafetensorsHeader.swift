@@ -69,7 +69,7 @@ extension SafetensorsFile {
     // No two tensors may share bytes (empty tensors occupy none).
     let spans = entries.filter { $0.value.begin < $0.value.end }
       .map { (name: $0.key, begin: $0.value.begin, end: $0.value.end) }
-      .sorted { ($0.begin, $0.end) < ($1.begin, $1.end) }
+      .sorted { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
     if spans.count > 1 {
       for i in 1..<spans.count where spans[i].begin < spans[i - 1].end {
         let (a, b) = (spans[i - 1], spans[i])
