@@ -14,14 +14,17 @@ struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Time one block's forward (fixed-seed random weights, float32) on the tp x cp grid.",
     discussion: """
-      Configs: enc-base, enc-long, dec-llama, xdec, decode, custom (comma-separated list, or all).
-      custom needs --seq, --d-model, --heads, --d-ff (and takes --block, --kv-heads, --attention,
-      --block-size, --causal, --activation, --norm, --rope, --batch, --encoder-seq, --layers).
-      Each config: warm-up, then timed forwards until at least --repeat were run and the median
-      settled (two successive changes < 1%), or --budget seconds of timed forwards, or --max-repeat.
-      With --json rank 0 prints one JSON object per config on stdout; everything else goes to stderr.
-      Peak RSS (getrusage ru_maxrss) is per process and never goes down: run one config per
-      process when its memory figure matters.
+      Configs: enc-base, enc-long, dec-llama, xdec, decode, custom (comma-separated list, or all). \
+      custom needs --seq, --d-model, --heads, --d-ff and takes --block, --kv-heads, --attention, \
+      --block-size, --causal, --activation, --norm, --rope, --batch, --encoder-seq, --layers.
+
+      Each config: --warmup untimed forwards, then timed forwards until at least --repeat ran and \
+      the median settled (the last three running medians within 1% of the current one), or the \
+      timed forwards add up to --budget seconds, or --max-repeat ran.
+
+      With --json rank 0 prints one JSON object per config on stdout; everything else goes to \
+      stderr. Peak RSS (getrusage ru_maxrss) is per process and never goes down: run one config \
+      per process when its memory figure matters. See docs/BENCHMARKS.md.
       """)
 
   @Option(help: "Config name(s): enc-base, enc-long, dec-llama, xdec, decode, custom; comma-separated, or all.")
