@@ -60,7 +60,7 @@ public struct TransformerBlock: @unchecked Sendable {
 
   /// One residual sub-layer, pre- or post-norm.
   @inline(__always)
-  func residual(_ x: Tensor, _ norm: Norm, _ body: (Tensor) throws -> Tensor) rethrows -> Tensor {
+  func residual(_ x: Tensor, _ norm: Norm, _ body: (consuming Tensor) throws -> Tensor) rethrows -> Tensor {
     var y = try body(config.pre_norm ? norm(x) : x)
     addInPlace(&y.data, x.data)
     return config.pre_norm ? y : norm(y)

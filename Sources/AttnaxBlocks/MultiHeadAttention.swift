@@ -56,13 +56,17 @@ public struct MultiHeadAttention: @unchecked Sendable {
   /// cross-attention per `sequence.kv`; `cache` for self-attention steps (rows not sharded).
   /// Masks, positions and biases in `inputs` are global. Returns (B, Sq_local, D), summed over
   /// the tensor-parallel group.
-  public func callAsFunction(_ x: Tensor, context: Tensor? = nil, inputs: AttentionInputs, cache: KVCache? = nil,
+  /// `x` is consumed: once projected it is released, which keeps the ring's peak memory low.
+  public func callAsFunction(_ x: consuming Tensor, context: Tensor? = nil, inputs: AttentionInputs, cache: KVCache? = nil,
                              sequence: SequenceContext? = nil) throws -> Tensor {
     precondition(cache == nil || context == nil, "KV cache is for self-attention only")
     let batch = x.shape[0], seqQ = x.shape[1], dh = config.headDim
-    let src = context ?? x
-    let ctx = sequence ?? .single(q: seqQ, kv: src.shape[1])
-    var q = query(x), k = key(src), v = value(src)
+    let srcLen = context?.shape[1] ?? seqQ
+    let ctx = sequence ?? .single(q: seqQ, kv: srcLen)
+    var q = query(x)
+    var k: Tensor, v: Tensor
+    if let context { k = key(context); v = value(context) } else { k = key(x); v = value(x) }
+    x = Tensor(zeros: [0])  // release the normed input: only q, k, v are needed from here
     let past = cache?.length ?? inputs.positionStart
     let qRank = ctx.q.isSharded ? ctx.cp.rank : 0, kvRank = ctx.kv.isSharded ? ctx.cp.rank : 0
     if let rope {
@@ -73,7 +77,7 @@ public struct MultiHeadAttention: @unchecked Sendable {
       }
       let pq = local(inputs.positionsQ, ctx.q, qRank, seqQ, start: past)
       try rope.apply(&q, heads: plan.queryHeads.count, positions: pq, name: inputs.positionsName)
-      let pk = context == nil ? pq : local(inputs.positionsKV, ctx.kv, kvRank, src.shape[1], start: 0)
+      let pk = context == nil ? pq : local(inputs.positionsKV, ctx.kv, kvRank, srcLen, start: 0)
       try rope.apply(&k, heads: plan.kvHeads.count, positions: pk, name: inputs.positionsKVName ?? inputs.positionsName)
     }
     if let cache {
@@ -91,7 +95,7 @@ public struct MultiHeadAttention: @unchecked Sendable {
       return try output(attended)
     }
     if ctx.ringSize == 1 && !ctx.q.isSharded {
-      let seqKV = src.shape[1]
+      let seqKV = srcLen
       let attended = try k.data.withUnsafeBufferPointer { kp in
         try v.data.withUnsafeBufferPointer { vp in
           let w = plan.kvHeads.count * dh
@@ -102,7 +106,7 @@ public struct MultiHeadAttention: @unchecked Sendable {
       }
       return try output(attended)
     }
-    return try output(try attendSharded(q: q, k: k, v: v, batch: batch, ctx: ctx, inputs: inputs))
+    return try output(try attendSharded(q: q, k: &k, v: &v, batch: batch, ctx: ctx, inputs: inputs))
   }
 
   var kvHeadOf: [Int] { (0..<plan.queryHeads.count).map { plan.localKVHead(forLocalQueryHead: $0) } }
@@ -199,7 +203,7 @@ public struct MultiHeadAttention: @unchecked Sendable {
 
   /// Rows sharded over the cp ring: ring attention for softmax backends, a carried state for
   /// linear attention, and a gather for lite attention (its softmax runs over the whole query axis).
-  func attendSharded(q: Tensor, k: Tensor, v: Tensor, batch: Int, ctx: SequenceContext, inputs: AttentionInputs) throws -> Tensor {
+  func attendSharded(q: Tensor, k: inout Tensor, v: inout Tensor, batch: Int, ctx: SequenceContext, inputs: AttentionInputs) throws -> Tensor {
     let dh = config.headDim, heads = plan.queryHeads.count
     let totalQ = ctx.q.length, totalKV = ctx.kv.length
     let mask = try broadcastMask(inputs, batch: batch, rows: totalQ, cols: totalKV, rowOrigin: 0)
@@ -243,7 +247,7 @@ public struct MultiHeadAttention: @unchecked Sendable {
       let bs = config.attention_block_size
       let blocked = config.attention_type != .standard && !(totalQ <= bs && totalKV <= bs)
       return try ringSoftmaxAttention(
-        q: q, k: k, v: v, sequence: ctx, heads: heads, headBase: plan.queryHeads.lowerBound, kvHeadOf: kvHeadOf,
+        q: q, k: &k, v: &v, sequence: ctx, heads: heads, headBase: plan.queryHeads.lowerBound, kvHeadOf: kvHeadOf,
         headDim: dh, pipeline: pipe, blockQ: blocked ? bs : Int.max, blockKV: blocked ? bs : Int.max, blocked: blocked)
     }
   }

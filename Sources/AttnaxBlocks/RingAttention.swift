@@ -49,8 +49,9 @@ final class RingBuffer {
 /// ``SoftmaxState``; masks and score mods see global indices, so the result equals one rank's.
 ///
 /// q: (B, Sq_local, Hq·Dh); k, v: (B, Skv_local, Hkv·Dh) of this rank -> (B, Sq_local, Hq·Dh).
+/// k and v are packed into the ring buffer and released (set empty) to keep peak memory low.
 func ringSoftmaxAttention(
-  q: Tensor, k: Tensor, v: Tensor, sequence ctx: SequenceContext, heads: Int, headBase: Int, kvHeadOf: [Int],
+  q: Tensor, k: inout Tensor, v: inout Tensor, sequence ctx: SequenceContext, heads: Int, headBase: Int, kvHeadOf: [Int],
   headDim dh: Int, pipeline: ScorePipeline, blockQ: Int, blockKV: Int, blocked: Bool
 ) throws -> Tensor {
   let batch = q.shape[0], cp = ctx.cp, C = ctx.ringSize
@@ -66,6 +67,7 @@ func ringSoftmaxAttention(
   let n0 = k.shape[1]
   _ = UnsafeMutableBufferPointer(rebasing: current.pointer[0..<(batch * n0 * wKV)]).update(fromContentsOf: k.data)
   _ = UnsafeMutableBufferPointer(rebasing: current.pointer[(batch * n0 * wKV)..<(2 * batch * n0 * wKV)]).update(fromContentsOf: v.data)
+  k = Tensor(zeros: [0]); v = Tensor(zeros: [0])
   var states = qPieces.map { SoftmaxState(batch: batch, heads: heads, seqQ: $0.count, headDim: dh) }
   // Query rows of each piece start at this local row.
   var qOffsets: [Int] = []; var acc = 0
@@ -109,15 +111,20 @@ func ringSoftmaxAttention(
       }
     }
   }
-  // Finalise each query piece and lay them out in local row order.
+  // Finalise each query piece: one piece is the output as it stands; two are laid out in
+  // local row order.
+  if states.count == 1 {
+    return states.removeLast().finalize(epsilon: blocked ? 1e-10 : 0)
+  }
   var out = [Float](repeating: 0, count: batch * localQ * hd)
-  for (i, state) in states.enumerated() {
-    let t = state.finalize(epsilon: blocked ? 1e-10 : 0)
+  for i in states.indices {
+    states[i].normalize(epsilon: blocked ? 1e-10 : 0)
     let n = qPieces[i].count
     for b in 0..<batch {
       let src = b * n * hd, dst = (b * localQ + qOffsets[i]) * hd
-      out.replaceSubrange(dst..<(dst + n * hd), with: t.data[src..<(src + n * hd)])
+      out.replaceSubrange(dst..<(dst + n * hd), with: states[i].o[src..<(src + n * hd)])
     }
+    states[i].o = []
   }
   return Tensor(shape: [batch, localQ, hd], data: out)
 }

@@ -59,12 +59,12 @@ public struct SoftmaxState {
     m = mm; l = ll; o = oo
   }
 
-  /// o / (l + epsilon): attnax's standard softmax uses 0, the blocked backends 1e-10.
-  public func finalize(epsilon: Float) -> Tensor {
-    var out = o
+  /// o ← o / (l + epsilon) in place: attnax's standard softmax uses 0, the blocked backends 1e-10.
+  public mutating func normalize(epsilon: Float) {
     let hd = heads * headDim
-    out.withUnsafeMutableBufferPointer { op in
-      l.withUnsafeBufferPointer { lp in
+    let (batch, heads, seqQ, headDim) = (self.batch, self.heads, self.seqQ, self.headDim)
+    l.withUnsafeBufferPointer { lp in
+      o.withUnsafeMutableBufferPointer { op in
         for b in 0..<batch {
           for h in 0..<heads {
             for i in 0..<seqQ {
@@ -76,7 +76,12 @@ public struct SoftmaxState {
         }
       }
     }
-    return Tensor(shape: [batch, seqQ, hd], data: out)
+  }
+
+  /// The normalised output (B, Sq, Hq·Dh), taking the state's buffer (no copy).
+  public consuming func finalize(epsilon: Float) -> Tensor {
+    normalize(epsilon: epsilon)
+    return Tensor(shape: [batch, seqQ, heads * headDim], data: o)
   }
 }
 
