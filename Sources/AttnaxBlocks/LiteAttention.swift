@@ -26,11 +26,7 @@ func liteAttention(
       for t in 0..<seq { gates[t] = expf(gates[t] - mx); sum += gates[t] }
       for t in 0..<seq {
         var w = gates[t] / sum
-        if let mask {
-          let st = mask.strides
-          let idx = b * st.b + (g.headBase + h) * st.h + (g.qStart + t - mask.rowOrigin) * st.q
-          if mask.data[idx] == 0 { w = 0 }
-        }
+        if let mask, mask.data[mask.offset(b: b, h: g.headBase + h, q: g.qStart + t, k: 0)] == 0 { w = 0 }
         let vr = v.at(b: b, row: same ? t : 0, head: kvh)
         let orow = (b * seq + t) * hd + h * dh
         for d in 0..<dh { out[orow + d] = w * vr[d] }

@@ -136,7 +136,7 @@ public struct MultiHeadAttention: @unchecked Sendable {
   }
 
   static func keyMask(_ mask: Broadcast4<UInt8>?) -> ((Int, Int, Int) -> Bool)? {
-    mask.map { m in { (b: Int, h: Int, j: Int) -> Bool in m.data[b * m.strides.b + h * m.strides.h + j * m.strides.k] != 0 } }
+    mask.map { m in { (b: Int, h: Int, j: Int) -> Bool in m.data[m.offset(b: b, h: h, q: m.rowOrigin, k: j)] != 0 } }
   }
 
   /// The whole sequence on this rank: one shared softmax pipeline (standard = one block), linear, or lite.

@@ -29,6 +29,13 @@ struct Broadcast4<Element> {
   }
 }
 
+extension Broadcast4 {
+  /// Flat index of (batch b, head h, global query row q, key k).
+  @inline(__always) func offset(b: Int, h: Int, q: Int, k: Int) -> Int {
+    b * strides.b + h * strides.h + (q - rowOrigin) * strides.q + k * strides.k
+  }
+}
+
 /// One compiled score mod, applied with global batch, head, query and key indices.
 enum CompiledMod {
   case alibi(slopes: [Float])
@@ -155,24 +162,20 @@ struct ScorePipeline {
         }
       case let .bias(bias):
         bias.data.withUnsafeBufferPointer { bp in
-          let st = bias.strides
-          let base = b * st.b + hGlobal * st.h
+          let sk = bias.strides.k
           for i in 0..<nq {
-            let row = tile + i * ld
-            let r = base + (q.lowerBound + i - bias.rowOrigin) * st.q + kv.lowerBound * st.k
-            for j in 0..<nk { row[j] += bp[r + j * st.k] }
+            let row = tile + i * ld, r = bias.offset(b: b, h: hGlobal, q: q.lowerBound + i, k: kv.lowerBound)
+            for j in 0..<nk { row[j] += bp[r + j * sk] }
           }
         }
       }
     }
     if let mask {
       mask.data.withUnsafeBufferPointer { mp in
-        let st = mask.strides
-        let base = b * st.b + hGlobal * st.h
+        let sk = mask.strides.k
         for i in 0..<nq {
-          let row = tile + i * ld
-          let r = base + (q.lowerBound + i - mask.rowOrigin) * st.q + kv.lowerBound * st.k
-          for j in 0..<nk where mp[r + j * st.k] == 0 { row[j] = maskedScore }
+          let row = tile + i * ld, r = mask.offset(b: b, h: hGlobal, q: q.lowerBound + i, k: kv.lowerBound)
+          for j in 0..<nk where mp[r + j * sk] == 0 { row[j] = maskedScore }
         }
       }
     }
