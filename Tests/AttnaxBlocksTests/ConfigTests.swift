@@ -237,7 +237,7 @@ struct ConfigTests {
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let path = dir + "/config.json"
-    var rng = SafetensorsTestRNG(seed: 0xC0_4F16)
+    var rng = TestRNG(seed: 0xC0_4F16)
     var accepted = 0
     var refused = 0
     var fields = Set<String>()
@@ -305,7 +305,7 @@ struct ConfigTests {
 
 /// The first byte matching `test` at or after a random position (wrapping), if any.
 private func randomIndex(
-  in bytes: [UInt8], using rng: inout SafetensorsTestRNG, where test: (UInt8) -> Bool
+  in bytes: [UInt8], using rng: inout TestRNG, where test: (UInt8) -> Bool
 ) -> Int? {
   guard !bytes.isEmpty else { return nil }
   let start = Int.random(in: 0..<bytes.count, using: &rng)

@@ -83,21 +83,9 @@ private func expectOpenError(
   }
 }
 
-/// Deterministic generator for reproducible tests (SplitMix64).
-struct SafetensorsTestRNG: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
 
 private func randomTensor(_ shape: [Int], seed: UInt64) -> Tensor {
-  var rng = SafetensorsTestRNG(seed: seed)
+  var rng = TestRNG(seed: seed)
   let n = shape.reduce(1, *)
   return Tensor(shape: shape, data: (0..<n).map { _ in Float.random(in: -2...2, using: &rng) })
 }
@@ -575,7 +563,7 @@ struct SafetensorsTests {
        ("mask", .u8(MaskTensor(shape: [1, 5], data: [1, 1, 0, 1, 0])))],
       metadata: ["format": "pt"])
     let headerLength = Int(seedImage[0]) | Int(seedImage[1]) << 8
-    var rng = SafetensorsTestRNG(seed: 0xA77E_57)
+    var rng = TestRNG(seed: 0xA77E_57)
     let tokens = [
       "F32", "I32", "U8", "I64", "BOOL", "F16", "X", "0", "1", "-1", "4294967296", "[]", "{}", "[0,0]", "null",
       "\"", ",", ":", "[", "]", "{", "}", "\\", "\\u0000", "1e3", "__metadata__", " ", "\"shape\"", "\"dtype\"",

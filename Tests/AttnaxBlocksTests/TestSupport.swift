@@ -9,7 +9,7 @@ import Testing
 @testable import AttnaxBlocks
 
 /// SplitMix64: deterministic, seedable test data (independent of the library's RandomWeights).
-struct TestRNG {
+struct TestRNG: RandomNumberGenerator {
   var state: UInt64
   init(seed: UInt64) { state = seed }
 
