@@ -69,16 +69,13 @@ public final class BlockStack: @unchecked Sendable {
     let cached = caches != nil
     let sharded = cp.size > 1 && !cached
     let total = try length ?? (sharded ? cp.allreduceSum(inputs.x.shape[1]) : inputs.x.shape[1])
-    try checkPositions(inputs, rows: total, encoderRows: try inputs.encoderOutput.map {
+    let eTotal = try inputs.encoderOutput.map {
       try encoderLength ?? (sharded ? cp.allreduceSum($0.shape[1]) : $0.shape[1])
-    })
+    }
+    try checkPositions(inputs, rows: total, encoderRows: eTotal)
     let selfLayout = layout(length: total, cached: cached)
     let selfCtx = SequenceContext(cp: cp, q: selfLayout, kv: selfLayout)
-    var crossCtx: SequenceContext?
-    if let e = inputs.encoderOutput {
-      let eTotal = try encoderLength ?? (sharded ? cp.allreduceSum(e.shape[1]) : e.shape[1])
-      crossCtx = SequenceContext(cp: cp, q: selfLayout, kv: crossLayout(length: eTotal, cached: cached))
-    }
+    let crossCtx = eTotal.map { SequenceContext(cp: cp, q: selfLayout, kv: crossLayout(length: $0, cached: cached)) }
     var h = inputs.x
     for (i, layer) in layers.enumerated() {
       h = try layer(h, inputs, cache: caches?[i], sequence: selfCtx, crossSequence: crossCtx)

@@ -39,10 +39,6 @@ func geluScalar(_ x: Float) -> Float {
   return 0.5 * x * (1 + tanhf(c * (x + 0.044715 * x * x * x)))
 }
 
-/// SiLU: x · sigmoid(x).
-@inline(__always)
-func siluScalar(_ x: Float) -> Float { x / (1 + expf(-x)) }
-
 /// In-place activation over a buffer.
 func applyActivation(_ y: inout [Float], _ act: FFActivation) {
   let n = y.count
