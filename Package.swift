@@ -19,15 +19,17 @@ let package = Package(
     .systemLibrary(
       name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
       providers: [.apt(["libopenblas-dev"])]),
+    // Element-wise kernels in C: AVX-512 / AVX2+FMA / portable builds chosen at run time.
+    .target(name: "CKernels"),
     .target(name: "AttnaxDist", dependencies: ["CMPI"]),
-    .target(name: "AttnaxBlocks", dependencies: ["AttnaxDist", "CBLAS"]),
+    .target(name: "AttnaxBlocks", dependencies: ["AttnaxDist", "CBLAS", "CKernels"]),
     .executableTarget(
       name: "launcher",
       dependencies: [
         "AttnaxBlocks", "AttnaxDist",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
-    .testTarget(name: "AttnaxBlocksTests", dependencies: ["AttnaxBlocks", "AttnaxDist"]),
+    .testTarget(name: "AttnaxBlocksTests", dependencies: ["AttnaxBlocks", "AttnaxDist", "CKernels"]),
     .testTarget(name: "AttnaxDistTests", dependencies: ["AttnaxDist"]),
   ],
   swiftLanguageModes: [.v5]

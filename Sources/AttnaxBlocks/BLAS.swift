@@ -51,20 +51,24 @@ public func matmul(_ x: Tensor, _ w: Tensor, bias: Tensor? = nil) -> Tensor {
   let inF = w.shape[0], outF = w.shape[1]
   precondition(x.shape.last == inF, "matmul: x \(x.shape) does not match kernel \(w.shape)")
   let n = x.shape.dropLast().reduce(1, *)
-  var out = [Float](repeating: 0, count: n * outF)
-  x.data.withUnsafeBufferPointer { xp in
-    w.data.withUnsafeBufferPointer { wp in
-      out.withUnsafeMutableBufferPointer { op in
+  // The product overwrites every element (beta = 0), so the buffer starts uninitialised.
+  let out = [Float](unsafeUninitializedCapacity: n * outF) { op, count in
+    x.data.withUnsafeBufferPointer { xp in
+      w.data.withUnsafeBufferPointer { wp in
         if let bias {
           precondition(bias.count == outF)
           bias.data.withUnsafeBufferPointer { bp in
-            for i in 0..<n { (op.baseAddress! + i * outF).update(from: bp.baseAddress!, count: outF) }
+            for i in 0..<n { (op.baseAddress! + i * outF).initialize(from: bp.baseAddress!, count: outF) }
           }
         }
-        sgemm(m: n, n: outF, k: inF, a: xp.baseAddress!, lda: inF, b: wp.baseAddress!, ldb: outF,
-              beta: bias == nil ? 0 : 1, c: op.baseAddress!, ldc: outF)
+        if n * outF > 0 {
+          sgemm(m: n, n: outF, k: inF, a: xp.baseAddress ?? UnsafePointer(op.baseAddress!), lda: max(inF, 1),
+                b: wp.baseAddress ?? UnsafePointer(op.baseAddress!), ldb: outF,
+                beta: bias == nil ? 0 : 1, c: op.baseAddress!, ldc: outF)
+        }
       }
     }
+    count = n * outF
   }
   return Tensor(shape: Array(x.shape.dropLast()) + [outF], data: out)
 }

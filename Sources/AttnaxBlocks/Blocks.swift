@@ -58,11 +58,11 @@ public struct TransformerBlock: @unchecked Sendable {
     ln3 = config.block == .decoder ? try norm("ln3") : nil
   }
 
-  /// One residual sub-layer, pre- or post-norm.
+  /// One residual sub-layer, pre- or post-norm: `body(input, residual)` must return
+  /// sublayer(input) + residual (the row-parallel output adds it with its bias, in one pass).
   @inline(__always)
-  func residual(_ x: Tensor, _ norm: Norm, _ body: (consuming Tensor) throws -> Tensor) rethrows -> Tensor {
-    var y = try body(config.pre_norm ? norm(x) : x)
-    addInPlace(&y.data, x.data)
+  func residual(_ x: Tensor, _ norm: Norm, _ body: (consuming Tensor, Tensor) throws -> Tensor) rethrows -> Tensor {
+    let y = try body(config.pre_norm ? norm(x) : x, x)
     return config.pre_norm ? y : norm(y)
   }
 
@@ -76,17 +76,17 @@ public struct TransformerBlock: @unchecked Sendable {
       mask: inputs.selfMask, maskName: isDecoder ? "self_mask" : "mask",
       positionsQ: inputs.positions, positionsKV: inputs.positions,
       positionsName: isDecoder ? "position_ids_self" : "position_ids", lookup: inputs.lookup)
-    var h = try residual(x, ln1) { try selfAttn($0, inputs: selfInputs, cache: cache, sequence: sequence) }
+    var h = try residual(x, ln1) { try selfAttn($0, inputs: selfInputs, cache: cache, sequence: sequence, residual: $1) }
     if let crossAttn, let ln3 {
       var crossInputs = AttentionInputs(
         mask: inputs.crossMask, maskName: "cross_mask", positionsQ: inputs.crossQPositions,
         positionsKV: inputs.crossKVPositions, positionsName: "position_ids_cross_q", lookup: inputs.lookup)
       crossInputs.positionsKVName = "position_ids_cross_kv"
       crossInputs.positionStart = past
-      h = try residual(h, ln2) { try crossAttn($0, context: inputs.encoderOutput, inputs: crossInputs, sequence: crossSequence) }
-      h = try residual(h, ln3) { try ffn($0) }
+      h = try residual(h, ln2) { try crossAttn($0, context: inputs.encoderOutput, inputs: crossInputs, sequence: crossSequence, residual: $1) }
+      h = try residual(h, ln3) { try ffn($0, residual: $1) }
     } else {
-      h = try residual(h, ln2) { try ffn($0) }
+      h = try residual(h, ln2) { try ffn($0, residual: $1) }
     }
     return h
   }

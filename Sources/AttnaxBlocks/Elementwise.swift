@@ -1,33 +1,34 @@
+import CKernels
 import Foundation
 
-/// Element-wise kernels over contiguous Float32 buffers, written as simple loops over raw
-/// pointers so the compiler vectorises them in release builds.
+/// Element-wise passes over (rows, features) activations, each one fused pass of a C kernel
+/// (see ``Kernels``): bias + activation after a column-parallel product, bias + residual after
+/// a row-parallel one.
 
-/// y += x (same count).
-@inline(__always)
-func addInPlace(_ y: inout [Float], _ x: [Float]) {
-  precondition(y.count == x.count)
-  let n = y.count
+/// y: (N, F), bias: (F) -> y = act(y + bias) in place (`act` nil: the bias alone).
+func addBiasActivation(_ y: inout [Float], _ bias: [Float], _ act: FFActivation?) {
+  let f = bias.count
+  guard f > 0, !y.isEmpty else { return }
+  let n = y.count / f
   y.withUnsafeMutableBufferPointer { yp in
-    x.withUnsafeBufferPointer { xp in
-      let a = yp.baseAddress!, b = xp.baseAddress!
-      for i in 0..<n { a[i] += b[i] }
-    }
+    bias.withUnsafeBufferPointer { ax_bias_act(yp.baseAddress!, $0.baseAddress!, n, f, act?.kernelCode ?? Int32(AX_ACT_NONE)) }
   }
 }
 
-/// rows: (N, F); rows[i, :] += bias[:].
+/// y: (N, F), bias: (F) -> y += bias.
 func addBiasRows(_ y: inout [Float], _ bias: [Float]) {
+  addBiasActivation(&y, bias, nil)
+}
+
+/// y, residual: (N, F), bias: (F) -> y = (y + bias) + residual in place.
+func addBiasResidual(_ y: inout [Float], _ bias: [Float], _ residual: [Float]) {
+  precondition(y.count == residual.count, "residual \(residual.count) vs output \(y.count)")
   let f = bias.count
-  guard f > 0 else { return }
-  let n = y.count / f
+  guard f > 0, !y.isEmpty else { return }
+  let rows = y.count / f
   y.withUnsafeMutableBufferPointer { yp in
     bias.withUnsafeBufferPointer { bp in
-      let b = bp.baseAddress!
-      for r in 0..<n {
-        let row = yp.baseAddress! + r * f
-        for j in 0..<f { row[j] += b[j] }
-      }
+      residual.withUnsafeBufferPointer { ax_bias_residual(yp.baseAddress!, bp.baseAddress!, $0.baseAddress!, rows, f) }
     }
   }
 }
@@ -45,15 +46,24 @@ func applyActivation(_ y: inout [Float], _ act: FFActivation) {
   y.withUnsafeMutableBufferPointer { activationInPlace($0.baseAddress!, n, act) }
 }
 
-/// gate ← act(gate) ⊙ up (GLU variants).
-func gluInPlace(_ gate: inout [Float], _ up: [Float], _ act: FFActivation) {
+/// gate, up: (N, F), biases: (F) -> gate = act(gate + gateBias) ⊙ (up + upBias) (GLU variants).
+func gluInPlace(_ gate: inout [Float], _ up: [Float], _ act: FFActivation, gateBias: [Float]? = nil, upBias: [Float]? = nil) {
   precondition(gate.count == up.count)
-  let n = gate.count
+  let f = gateBias?.count ?? upBias?.count ?? gate.count
+  guard f > 0, !gate.isEmpty else { return }
   gate.withUnsafeMutableBufferPointer { gp in
     up.withUnsafeBufferPointer { upp in
-      let g = gp.baseAddress!, u = upp.baseAddress!
-      activationInPlace(g, n, act)
-      for i in 0..<n { g[i] *= u[i] }
+      withOptionalPointer(gateBias) { gb in
+        withOptionalPointer(upBias) { ub in
+          ax_glu(gp.baseAddress!, gb, upp.baseAddress!, ub, gp.count / f, f, act.kernelCode)
+        }
+      }
     }
   }
+}
+
+@inline(__always)
+private func withOptionalPointer<R>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+  guard let a else { return body(nil) }
+  return a.withUnsafeBufferPointer { body($0.baseAddress) }
 }

@@ -22,16 +22,14 @@ public struct FeedForward: Sendable {
     }
   }
 
-  /// x: (B, S, D) -> (B, S, D).
-  public func callAsFunction(_ x: Tensor) throws -> Tensor {
-    var h = up(x)
+  /// x: (B, S, D) -> (B, S, D); with `residual` (B, S, D) it is added after the down
+  /// projection's allreduce, in the same pass as its bias.
+  public func callAsFunction(_ x: Tensor, residual: Tensor? = nil) throws -> Tensor {
     if let gate {
-      var g = gate(x)
-      gluInPlace(&g.data, h.data, activation)
-      h = g
-    } else {
-      applyActivation(&h.data, activation)
+      var g = gate.product(x)
+      gluInPlace(&g.data, up.product(x).data, activation, gateBias: gate.bias, upBias: up.bias)
+      return try down(g, residual: residual)
     }
-    return try down(h)
+    return try down(up(x, activation: activation), residual: residual)
   }
 }

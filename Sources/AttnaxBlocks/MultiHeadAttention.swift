@@ -58,7 +58,8 @@ public struct MultiHeadAttention: @unchecked Sendable {
   /// the tensor-parallel group.
   /// `x` is consumed: once projected it is released, which keeps the ring's peak memory low.
   public func callAsFunction(_ x: consuming Tensor, context: Tensor? = nil, inputs: AttentionInputs, cache: KVCache? = nil,
-                             sequence: SequenceContext? = nil) throws -> Tensor {
+                             sequence: SequenceContext? = nil, residual: Tensor? = nil) throws -> Tensor {
+    func output(_ attended: Tensor) throws -> Tensor { try self.output(attended, residual: residual) }
     precondition(cache == nil || context == nil, "KV cache is for self-attention only")
     let batch = x.shape[0], seqQ = x.shape[1], dh = config.headDim
     let srcLen = context?.shape[1] ?? seqQ

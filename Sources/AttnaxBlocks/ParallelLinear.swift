@@ -31,11 +31,16 @@ public struct ColumnParallelLinear: Sendable {
     bias = try source.load("\(prefix).bias", shape: [outFeatures], rows: nil, columns: columns).data
   }
 
-  /// x: (..., in) -> (..., outLocal).
-  public func callAsFunction(_ x: Tensor) -> Tensor {
+  /// x: (..., in) -> act(x @ W + b): (..., outLocal); the bias and activation are one pass.
+  public func callAsFunction(_ x: Tensor, activation: FFActivation? = nil) -> Tensor {
     var y = matmul(x, weight)
-    addBiasRows(&y.data, bias)
+    addBiasActivation(&y.data, bias, activation)
     return y
+  }
+
+  /// x: (..., in) -> x @ W: (..., outLocal), the bias left for a fused pass by the caller.
+  public func product(_ x: Tensor) -> Tensor {
+    matmul(x, weight)
   }
 }
 
@@ -58,11 +63,16 @@ public struct RowParallelLinear: @unchecked Sendable {
     self.group = group
   }
 
-  /// x_local: (..., inLocal) -> (..., out), summed over the group.
-  public func callAsFunction(_ x: Tensor) throws -> Tensor {
+  /// x_local: (..., inLocal) -> (..., out), summed over the group; with `residual` (..., out)
+  /// the result is (allreduce(x W) + b) + residual, the bias and residual added in one pass.
+  public func callAsFunction(_ x: Tensor, residual: Tensor? = nil) throws -> Tensor {
     var y = matmul(x, weight)
     try group.allreduceSum(&y.data)
-    addBiasRows(&y.data, bias)
+    if let residual {
+      addBiasResidual(&y.data, bias, residual.data)
+    } else {
+      addBiasRows(&y.data, bias)
+    }
     return y
   }
 }

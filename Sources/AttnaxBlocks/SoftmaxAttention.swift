@@ -69,8 +69,7 @@ public struct SoftmaxState {
           for h in 0..<heads {
             for i in 0..<seqQ {
               let inv = 1 / (lp[(b * heads + h) * seqQ + i] + epsilon)
-              let row = op.baseAddress! + (b * seqQ + i) * hd + h * headDim
-              for d in 0..<headDim { row[d] *= inv }
+              scaleInPlace(op.baseAddress! + (b * seqQ + i) * hd + h * headDim, headDim, by: inv)
             }
           }
         }
@@ -207,10 +206,7 @@ private func softmaxHead(
                     let sum = expShiftSum(row, nk, shift: mNew)
                     lp[stat + q0 + i] = lp[stat + q0 + i] * alpha + sum
                     mp[stat + q0 + i] = mNew
-                    if alpha != 1 {
-                      let orow = oTile + i * hd
-                      for d in 0..<dh { orow[d] *= alpha }
-                    }
+                    if alpha != 1 { scaleInPlace(oTile + i * hd, dh, by: alpha) }
                   }
                   sgemm(m: nq, n: dh, k: nk, a: t, lda: nk,
                         b: v.at(b: b, row: k0, head: kvh), ldb: v.rowStride,

@@ -77,6 +77,7 @@ enum LaunchError: Error, CustomStringConvertible {
 /// and aborts the job so no peer is left waiting for it.
 enum Launch {
   static func main(_ body: (Communicator) throws -> Int32) throws -> Never {
+    keepFreedMemory()
     let status: Int32
     var world: Communicator?
     do {
@@ -91,6 +92,11 @@ enum Launch {
     fflush(stdout)
     finalizeMPI()
     exit(status)
+  }
+
+  /// See ``Kernels/keepFreedMemory()``; `ATTNAX_MALLOC=default` keeps glibc's defaults.
+  static func keepFreedMemory() {
+    if ProcessInfo.processInfo.environment["ATTNAX_MALLOC"] != "default" { Kernels.keepFreedMemory() }
   }
 
   /// An agreed error: rank 0 prints it; status 2.

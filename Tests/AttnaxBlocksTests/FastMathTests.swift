@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Testing
 
@@ -5,36 +6,103 @@ import Testing
 
 @Suite("Vectorised math and parallel kernels")
 struct FastMathTests {
-  @Test("exp8 is within 2 ulp of exp over the float32 range and exactly 0 below it")
-  func expAccuracy() {
+  /// Every instruction-set build the CPU can run (portable, AVX2, AVX-512), by its table.
+  static let levels: [Int] = Array(Set((0...2).map { Int(ax_kernels_at(Int32($0)).pointee.level) })).sorted()
+
+  static func table(_ level: Int) -> ax_kernel_table { ax_kernels_at(Int32(level)).pointee }
+
+  @Test("exp is within 2 ulp of exp over the float32 range, exactly 0 below it, NaN stays NaN", arguments: levels)
+  func expAccuracy(level: Int) {
+    let k = Self.table(level)
+    let xs: [Float] = stride(from: -87.0, to: 88.0, by: 0.0137).map { Float($0) }
+    var ys = xs
+    _ = ys.withUnsafeMutableBufferPointer { k.exp_shift_sum($0.baseAddress, xs.count, 0) }
     var worst: Double = 0
-    var x: Float = -87
-    while x < 88 {
-      let got = Double(exp8(SIMD8<Float>(repeating: x))[0])
+    for (x, got) in zip(xs, ys) {
       let want = Foundation.exp(Double(x))
-      worst = max(worst, abs(got - want) / (want * Double(Float.ulpOfOne)))
-      x += 0.0137
+      worst = max(worst, abs(Double(got) - want) / (want * Double(Float.ulpOfOne)))
     }
-    #expect(worst <= 2, "worst error \(worst) ulp")
-    #expect(exp8(SIMD8<Float>(repeating: maskedScore))[0] == 0)
-    #expect(exp8(SIMD8<Float>(repeating: -100))[0] == 0)
-    #expect(exp8(SIMD8<Float>(repeating: 0))[0] == 1)
+    #expect(worst <= 2, "worst error \(worst) ulp at level \(level)")
+    // Masked scores (float32 min − max), underflow, 0 and NaN, in a vector body and in a tail.
+    var special: [Float] = [maskedScore, -100, 0, .nan, -87.5, -.infinity] + Array(repeating: 0, count: 16) + [maskedScore, .nan, 0]
+    let sum = special.withUnsafeMutableBufferPointer { k.exp_shift_sum($0.baseAddress, $0.count, 0) }
+    #expect(special[0] == 0 && special[1] == 0 && special[2] == 1 && special[3].isNaN && special[4] == 0 && special[5] == 0)
+    #expect(special[22] == 0 && special[23].isNaN && special[24] == 1)
+    #expect(sum.isNaN)
   }
 
-  @Test("Vectorised GELU, SiLU and ReLU match their scalar formulas", arguments: [FFActivation.gelu, .swiglu, .relu])
-  func activations(act: FFActivation) {
-    let xs: [Float] = stride(from: -12, to: 12, by: 0.173).map { Float($0) }
-    var y = xs
-    y.withUnsafeMutableBufferPointer { activationInPlace($0.baseAddress!, xs.count, act) }
-    for (x, got) in zip(xs, y) {
-      let d = Double(x)
-      let want: Double
-      switch act {
-      case .gelu, .geglu: want = 0.5 * d * (1 + tanh(0.7978845608028654 * (d + 0.044715 * d * d * d)))
-      case .swiglu: want = d / (1 + Foundation.exp(-d))
-      case .relu: want = max(d, 0)
+  @Test("Vectorised GELU, SiLU and ReLU match their scalar formulas, with and without a bias", arguments: levels)
+  func activations(level: Int) {
+    let k = Self.table(level)
+    let cols = 37  // a vector body and a tail at every width
+    let xs: [Float] = (0..<(3 * cols)).map { Float(-12 + 24 * Double($0) / Double(3 * cols)) }
+    let bias: [Float] = (0..<cols).map { Float($0 % 5) * 0.25 - 0.5 }
+    for act in [FFActivation.gelu, .swiglu, .relu] {
+      for withBias in [false, true] {
+        var y = xs
+        y.withUnsafeMutableBufferPointer { yp in
+          bias.withUnsafeBufferPointer { k.bias_act(yp.baseAddress, withBias ? $0.baseAddress : nil, 3, cols, act.kernelCode) }
+        }
+        let want: [Float] = xs.indices.map { i in
+          let d = Double(xs[i]) + (withBias ? Double(bias[i % cols]) : 0)
+          switch act {
+          case .gelu, .geglu: return Float(0.5 * d * (1 + tanh(0.7978845608028654 * (d + 0.044715 * d * d * d))))
+          case .swiglu: return Float(d / (1 + Foundation.exp(-d)))
+          case .relu: return Float(max(d, 0))
+          }
+        }
+        let v = maxViolation(got: y, want: want, atol: 1e-6, rtol: 1e-6)
+        #expect(v.worstRatio <= 1, "\(act) bias \(withBias) level \(level): \(v)")
       }
-      #expect(abs(Double(got) - want) <= 1e-6 + 1e-6 * abs(want), "\(act) at \(x): \(got) vs \(want)")
+    }
+  }
+
+  @Test("GLU, bias plus residual, and row max agree with plain loops", arguments: levels)
+  func fusedPasses(level: Int) {
+    let k = Self.table(level)
+    let rows = 3, cols = 21
+    var rng = TestRNG(seed: 7)
+    func draw(_ n: Int) -> [Float] { rng.floats(n, scale: 2) }
+    let gate = draw(rows * cols), up = draw(rows * cols), gb = draw(cols), ub = draw(cols), res = draw(rows * cols)
+    var g = gate
+    g.withUnsafeMutableBufferPointer { k.glu($0.baseAddress, gb, up, ub, rows, cols, FFActivation.swiglu.kernelCode) }
+    let gWant: [Float] = (0..<(rows * cols)).map { i in
+      let a = Double(gate[i]) + Double(gb[i % cols])
+      return Float(a / (1 + Foundation.exp(-a)) * (Double(up[i]) + Double(ub[i % cols])))
+    }
+    #expect(maxViolation(got: g, want: gWant, atol: 1e-6, rtol: 1e-5).worstRatio <= 1)
+    var y = up
+    y.withUnsafeMutableBufferPointer { k.bias_residual($0.baseAddress, gb, res, rows, cols) }
+    let yWant: [Float] = (0..<(rows * cols)).map { (up[$0] + gb[$0 % cols]) + res[$0] }
+    #expect(y == yWant)
+    for n in [0, 1, 15, 16, 17, 40] {
+      let row = draw(n)
+      #expect(k.row_max(row, n, maskedScore) == (row.max() ?? maskedScore), "n \(n)")
+    }
+  }
+
+  @Test("LayerNorm and RMSNorm rows match a Double evaluation at every width", arguments: levels)
+  func norms(level: Int) {
+    let k = Self.table(level)
+    let rows = 4, d = 45
+    var rng = TestRNG(seed: 9)
+    let x: [Float] = (0..<(rows * d)).map { _ in rng.uniform(-1, 5) }
+    let scale: [Float] = (0..<d).map { _ in rng.uniform(0.5, 1.5) }
+    let bias: [Float] = rng.floats(d, scale: 0.5)
+    for rms in [false, true] {
+      var out = [Float](repeating: 0, count: x.count)
+      out.withUnsafeMutableBufferPointer { k.norm_rows(x, $0.baseAddress, rows, d, scale, rms ? nil : bias, 1e-6, rms ? 1 : 0) }
+      var want = [Float]()
+      for r in 0..<rows {
+        let row = x[(r * d)..<((r + 1) * d)].map { Double($0) }
+        let mean = row.reduce(0, +) / Double(d), meanSq = row.map { $0 * $0 }.reduce(0, +) / Double(d)
+        for j in 0..<d {
+          want.append(rms ? Float(row[j] / (meanSq + 1e-6).squareRoot() * Double(scale[j]))
+                          : Float((row[j] - mean) / (max(0, meanSq - mean * mean) + 1e-6).squareRoot() * Double(scale[j]) + Double(bias[j])))
+        }
+      }
+      let v = maxViolation(got: out, want: want, atol: 1e-5, rtol: 1e-5)
+      #expect(v.worstRatio <= 1, "rms \(rms) level \(level): \(v)")
     }
   }
 

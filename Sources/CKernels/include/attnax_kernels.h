@@ -1,0 +1,72 @@
+#ifndef ATTNAX_KERNELS_H
+#define ATTNAX_KERNELS_H
+
+/* Element-wise and row kernels of the attention blocks, compiled three times (AVX-512,
+ * AVX2+FMA, portable C) and dispatched at run time on the CPU's features, because Swift code
+ * is built for baseline x86-64 (SSE2 only). Every buffer is contiguous float32, row-major.
+ * Results of the three paths agree to a few ulp (same polynomials; FMA rounding differs). */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Instruction set in use: 0 portable, 1 AVX2+FMA, 2 AVX-512 (F/DQ/BW/VL), the best the CPU
+ * has unless ATTNAX_SIMD=portable|avx2 lowers it. */
+int ax_simd_level(void);
+/* "avx512", "avx2" or "portable". */
+const char *ax_simd_name(void);
+
+/* The kernels of one level (clamped to what the CPU supports), so tests can compare levels
+ * without changing the process-wide choice. The ax_* functions below call the current level's. */
+typedef struct ax_kernel_table {
+  int level;
+  const char *name;
+  float (*exp_shift_sum)(float *row, long n, float shift);
+  float (*row_max)(const float *row, long n, float floor);
+  void (*scale)(float *x, long n, float a);
+  void (*bias_act)(float *y, const float *bias, long rows, long cols, int act);
+  void (*glu)(float *gate, const float *gate_bias, const float *up, const float *up_bias, long rows,
+              long cols, int act);
+  void (*bias_residual)(float *y, const float *bias, const float *residual, long rows, long cols);
+  void (*norm_rows)(const float *x, float *out, long rows, long d, const float *scale,
+                    const float *bias, float eps, int rms);
+} ax_kernel_table;
+const ax_kernel_table *ax_kernels_at(int level);
+
+/* Activations of the feed-forward layer. */
+enum { AX_ACT_NONE = 0, AX_ACT_RELU = 1, AX_ACT_SILU = 2, AX_ACT_GELU_TANH = 3 };
+
+/* row: (n) -> row[j] = exp(row[j] - shift); returns the sum. Requires row[j] <= shift (the
+ * softmax case: shift is the row max); arguments below -87.34 give exactly 0. */
+float ax_exp_shift_sum(float *row, long n, float shift);
+
+/* row: (n) -> max(floor, max_j row[j]). */
+float ax_row_max(const float *row, long n, float floor);
+
+/* x: (n) -> x * a, in place. */
+void ax_scale(float *x, long n, float a);
+
+/* y: (rows, cols), bias: (cols) or NULL -> y = act(y + bias), in place. */
+void ax_bias_act(float *y, const float *bias, long rows, long cols, int act);
+
+/* gate, up: (rows, cols), biases: (cols) or NULL -> gate = act(gate + gb) * (up + ub). */
+void ax_glu(float *gate, const float *gate_bias, const float *up, const float *up_bias,
+            long rows, long cols, int act);
+
+/* y, residual: (rows, cols), bias: (cols) or NULL -> y = (y + bias) + residual, in place. */
+void ax_bias_residual(float *y, const float *bias, const float *residual, long rows, long cols);
+
+/* x, out: (rows, d), scale/bias: (d), bias may be NULL. LayerNorm (rms = 0: Flax's fast
+ * variance E[x^2] - E[x]^2 clipped at 0, sums in double) or RMSNorm (rms = 1):
+ * out = (x - mean) * (rsqrt(var + eps) * scale) + bias, or x * rsqrt(E[x^2] + eps) * scale. */
+void ax_norm_rows(const float *x, float *out, long rows, long d, const float *scale,
+                  const float *bias, float eps, int rms);
+
+/* Keeps freed heap memory mapped (glibc: no trimming, mmap only above 32 MiB) so repeated
+ * forwards reuse their activation buffers instead of page-faulting them in. 1 if applied. */
+int ax_keep_freed_memory(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

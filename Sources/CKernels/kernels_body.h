@@ -1,0 +1,136 @@
+/* The kernels, written once over a vector type V of W lanes. Included by k_portable.c
+ * (V = float, W = 1), k_avx2.c and k_avx512.c after they define V, W, FN() and the v_* ops.
+ * Tails shorter than W use the scalar helpers of kernels_internal.h. */
+
+AX_INLINE V v_exp(V x) {
+  V xc = v_min(v_set1(AX_EXP_HI), v_max(v_set1(AX_EXP_LO), x)); /* NaN passes through */
+  V n = v_round(v_mul(xc, v_set1(AX_LOG2E)));
+  V r = v_fnmadd(n, v_set1(AX_LN2_HI), xc);
+  r = v_fnmadd(n, v_set1(AX_LN2_LO), r);
+  V p = v_set1(AX_P0);
+  p = v_fmadd(p, r, v_set1(AX_P1));
+  p = v_fmadd(p, r, v_set1(AX_P2));
+  p = v_fmadd(p, r, v_set1(AX_P3));
+  p = v_fmadd(p, r, v_set1(AX_P4));
+  p = v_fmadd(p, r, v_set1(AX_P5));
+  p = v_fmadd(p, v_mul(r, r), v_add(r, v_set1(1)));
+  return v_zero_below(v_scale2n(p, n), x, v_set1(AX_EXP_LO));
+}
+
+AX_INLINE V v_act(V x, int act) {
+  switch (act) {
+  case 1: return v_max(v_set1(0), x);
+  case 2: return v_div(x, v_add(v_set1(1), v_exp(v_sub(v_set1(0), x))));
+  case 3: {
+    V u = v_mul(v_set1(AX_GELU_C), v_fmadd(v_mul(v_set1(AX_GELU_A), x), v_mul(x, x), x));
+    return v_div(x, v_add(v_set1(1), v_exp(v_mul(v_set1(-2), u))));
+  }
+  default: return x;
+  }
+}
+
+float FN(exp_shift_sum)(float *row, long n, float shift) {
+  V s = v_set1(shift), acc = v_set1(0);
+  long j = 0;
+  for (; j + W <= n; j += W) {
+    V e = v_exp(v_sub(v_load(row + j), s));
+    v_store(row + j, e);
+    acc = v_add(acc, e);
+  }
+  float sum = v_hsum(acc);
+  for (; j < n; j++) { float e = s_exp(row[j] - shift); row[j] = e; sum += e; }
+  return sum;
+}
+
+float FN(row_max)(const float *row, long n, float floor) {
+  V acc = v_set1(floor);
+  long j = 0;
+  for (; j + W <= n; j += W) acc = v_max(acc, v_load(row + j));
+  float m = v_hmax(acc);
+  for (; j < n; j++) m = row[j] > m ? row[j] : m;
+  return m;
+}
+
+void FN(scale)(float *x, long n, float a) {
+  V va = v_set1(a);
+  long j = 0;
+  for (; j + W <= n; j += W) v_store(x + j, v_mul(v_load(x + j), va));
+  for (; j < n; j++) x[j] *= a;
+}
+
+/* One loop per activation so the switch stays outside the element loop. */
+#define AX_ROWS(BODY_V, BODY_S)                                                                  \
+  for (long r = 0; r < rows; r++) {                                                              \
+    long j = 0;                                                                                  \
+    for (; j + W <= cols; j += W) { BODY_V; }                                                    \
+    for (; j < cols; j++) { BODY_S; }                                                            \
+  }
+
+#define AX_LOADB(b) ((b) ? v_load((b) + j) : v_set1(0))
+#define AX_B(b) ((b) ? (b)[j] : 0.0f)
+
+void FN(bias_act)(float *y, const float *bias, long rows, long cols, int act) {
+#define AX_BIAS_ACT(A)                                                                           \
+  AX_ROWS(float *p = y + r * cols + j; v_store(p, v_act(v_add(v_load(p), AX_LOADB(bias)), A)),     \
+          float *p = y + r * cols + j; *p = s_act(*p + AX_B(bias), A))
+  switch (act) {
+  case 1: AX_BIAS_ACT(1); break;
+  case 2: AX_BIAS_ACT(2); break;
+  case 3: AX_BIAS_ACT(3); break;
+  default: if (bias) AX_BIAS_ACT(0); break;
+  }
+#undef AX_BIAS_ACT
+}
+
+void FN(glu)(float *gate, const float *gb, const float *up, const float *ub, long rows, long cols, int act) {
+#define AX_GLU(A)                                                                                \
+  AX_ROWS(float *g = gate + r * cols + j; const float *u = up + r * cols + j;                    \
+          v_store(g, v_mul(v_act(v_add(v_load(g), AX_LOADB(gb)), A), v_add(v_load(u), AX_LOADB(ub)))), \
+          float *g = gate + r * cols + j; const float *u = up + r * cols + j;                    \
+          *g = s_act(*g + AX_B(gb), A) * (*u + AX_B(ub)))
+  switch (act) {
+  case 1: AX_GLU(1); break;
+  case 2: AX_GLU(2); break;
+  case 3: AX_GLU(3); break;
+  default: AX_GLU(0); break;
+  }
+#undef AX_GLU
+}
+
+void FN(bias_residual)(float *y, const float *bias, const float *residual, long rows, long cols) {
+  AX_ROWS(float *p = y + r * cols + j; const float *q = residual + r * cols + j;
+          v_store(p, v_add(v_add(v_load(p), AX_LOADB(bias)), v_load(q))),
+          float *p = y + r * cols + j; const float *q = residual + r * cols + j;
+          *p = (*p + AX_B(bias)) + *q)
+}
+
+void FN(norm_rows)(const float *x, float *out, long rows, long d, const float *scale, const float *bias,
+                   float eps, int rms) {
+  for (long r = 0; r < rows; r++) {
+    const float *row = x + r * d;
+    float *o = out + r * d;
+    DV s = dv_zero(), ss = dv_zero();
+    long j = 0;
+    for (; j + W <= d; j += W) v_sums(v_load(row + j), &s, &ss);
+    double sum = dv_hsum(s), sumsq = dv_hsum(ss);
+    for (; j < d; j++) { double v = row[j]; sum += v; sumsq += v * v; }
+    if (rms) {
+      V inv = v_set1((float)(1 / sqrt(sumsq / (double)d + (double)eps)));
+      j = 0;
+      for (; j + W <= d; j += W) v_store(o + j, v_mul(v_mul(v_load(row + j), inv), v_load(scale + j)));
+      float fi = (float)(1 / sqrt(sumsq / (double)d + (double)eps));
+      for (; j < d; j++) o[j] = row[j] * fi * scale[j];
+    } else {
+      double mean = sum / (double)d, var = sumsq / (double)d - mean * mean;
+      if (var < 0) var = 0;
+      float fi = (float)(1 / sqrt(var + (double)eps)), fm = (float)mean;
+      V inv = v_set1(fi), m = v_set1(fm);
+      j = 0;
+      for (; j + W <= d; j += W) {
+        V c = v_sub(v_load(row + j), m), k = v_mul(inv, v_load(scale + j));
+        v_store(o + j, bias ? v_fmadd(c, k, v_load(bias + j)) : v_mul(c, k));
+      }
+      for (; j < d; j++) o[j] = (row[j] - fm) * (fi * scale[j]) + (bias ? bias[j] : 0.0f);
+    }
+  }
+}
