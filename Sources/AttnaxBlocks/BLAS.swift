@@ -46,29 +46,32 @@ func sgemm(
     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
-/// x: (N, in) row-major, w: (in, out) -> (N, out); y = x @ w (+ bias when given).
-public func matmul(_ x: Tensor, _ w: Tensor, bias: Tensor? = nil) -> Tensor {
+/// x: (N, in) row-major, w: (in, out) -> (N, out); y = x @ w (+ bias when given), then
+/// `epilogue(y rows, range)` on each block of rows while it is still in cache. Rows are split
+/// over the threads (``RowParallel``) when there are several.
+public func matmul(_ x: Tensor, _ w: Tensor, bias: Tensor? = nil,
+                   epilogue: ((UnsafeMutablePointer<Float>, Range<Int>) -> Void)? = nil) -> Tensor {
   let inF = w.shape[0], outF = w.shape[1]
   precondition(x.shape.last == inF, "matmul: x \(x.shape) does not match kernel \(w.shape)")
   let n = x.shape.dropLast().reduce(1, *)
+  if let bias { precondition(bias.count == outF) }
   // The product overwrites every element (beta = 0), so the buffer starts uninitialised.
   let out = [Float](unsafeUninitializedCapacity: n * outF) { op, count in
+    count = n * outF
+    guard n * outF > 0, let c = op.baseAddress else { return }
     x.data.withUnsafeBufferPointer { xp in
       w.data.withUnsafeBufferPointer { wp in
-        if let bias {
-          precondition(bias.count == outF)
-          bias.data.withUnsafeBufferPointer { bp in
-            for i in 0..<n { (op.baseAddress! + i * outF).initialize(from: bp.baseAddress!, count: outF) }
-          }
+        bias?.data.withUnsafeBufferPointer { bp in
+          for i in 0..<n { (c + i * outF).initialize(from: bp.baseAddress!, count: outF) }
         }
-        if n * outF > 0 {
-          sgemm(m: n, n: outF, k: inF, a: xp.baseAddress ?? UnsafePointer(op.baseAddress!), lda: max(inF, 1),
-                b: wp.baseAddress ?? UnsafePointer(op.baseAddress!), ldb: outF,
-                beta: bias == nil ? 0 : 1, c: op.baseAddress!, ldc: outF)
+        let a = xp.baseAddress ?? UnsafePointer(c), b = wp.baseAddress ?? UnsafePointer(c)
+        RowParallel.forEach(rows: n, work: Double(n) * Double(inF) * Double(outF)) { rows in
+          sgemm(m: rows.count, n: outF, k: inF, a: a + rows.lowerBound * inF, lda: max(inF, 1), b: b, ldb: outF,
+                beta: bias == nil ? 0 : 1, c: c + rows.lowerBound * outF, ldc: outF)
+          epilogue?(c, rows)
         }
       }
     }
-    count = n * outF
   }
   return Tensor(shape: Array(x.shape.dropLast()) + [outF], data: out)
 }

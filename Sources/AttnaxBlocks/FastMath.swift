@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 
 /// The vectorised element-wise kernels (softmax exp, activations, norms, bias and residual adds)
 /// live in the `CKernels` C target, built for AVX-512, AVX2+FMA and portable C and chosen at
@@ -18,6 +19,9 @@ public enum Kernels {
 
   /// 0 portable, 1 AVX2+FMA, 2 AVX-512.
   public static var level: Int { Int(ax_simd_level()) }
+
+  /// The highest level the CPU supports (whatever `ATTNAX_SIMD` says).
+  public static var hardwareLevel: Int { Int(ax_kernels_at(2).pointee.level) }
 }
 
 extension FFActivation {
@@ -61,4 +65,17 @@ func scaleInPlace(_ x: UnsafeMutablePointer<Float>, _ n: Int, by a: Float) {
 /// SiLU (x·σ(x)) or ReLU.
 func activationInPlace(_ a: UnsafeMutablePointer<Float>, _ n: Int, _ act: FFActivation) {
   ax_bias_act(a, nil, 1, n, act.kernelCode)
+}
+
+/// y -> act(y) over a whole buffer.
+func applyActivation(_ y: inout [Float], _ act: FFActivation) {
+  let n = y.count
+  y.withUnsafeMutableBufferPointer { activationInPlace($0.baseAddress!, n, act) }
+}
+
+/// GELU, tanh approximation (jax.nn.gelu default): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))),
+/// the scalar reference of the kernel's x·σ(2u) form.
+func geluScalar(_ x: Float) -> Float {
+  let c: Float = 0.7978845608028654  // sqrt(2/pi)
+  return 0.5 * x * (1 + tanhf(c * (x + 0.044715 * x * x * x)))
 }

@@ -1,4 +1,5 @@
 import AttnaxDist
+import CKernels
 
 /// attnax `FeedForward`: dense1 → act → dense2, or down(act(gate) ⊙ up); hidden columns
 /// split over the tensor-parallel group (column-parallel up/gate, row-parallel down).
@@ -26,8 +27,19 @@ public struct FeedForward: Sendable {
   /// projection's allreduce, in the same pass as its bias.
   public func callAsFunction(_ x: Tensor, residual: Tensor? = nil) throws -> Tensor {
     if let gate {
-      var g = gate.product(x)
-      gluInPlace(&g.data, up.product(x).data, activation, gateBias: gate.bias, upBias: up.bias)
+      // gate = act(x Wg + bg) ⊙ (x Wu + bu), applied to each block of rows as the gate GEMM ends.
+      let u = up.product(x), cols = gate.bias.count, code = activation.kernelCode
+      let g = u.data.withUnsafeBufferPointer { up in
+        gate.bias.withUnsafeBufferPointer { gb in
+          self.up.bias.withUnsafeBufferPointer { ub in
+            gate.product(x) { y, rows in
+              guard cols > 0 else { return }
+              let off = rows.lowerBound * cols
+              ax_glu(y + off, gb.baseAddress!, up.baseAddress! + off, ub.baseAddress!, rows.count, cols, code)
+            }
+          }
+        }
+      }
       return try down(g, residual: residual)
     }
     return try down(up(x, activation: activation), residual: residual)

@@ -21,8 +21,10 @@ public struct Norm: Sendable {
         scale.withUnsafeBufferPointer { sp in
           let bias = kind == .layer ? self.bias : nil
           func run(_ bp: UnsafePointer<Float>?) {
-            if let xb = xp.baseAddress, let ob = op.baseAddress {
-              ax_norm_rows(xb, ob, n, d, sp.baseAddress!, bp, epsilon, kind == .rms ? 1 : 0)
+            guard let xb = xp.baseAddress, let ob = op.baseAddress else { return }
+            RowParallel.forEach(rows: n, work: Double(x.count) * 64) { rows in
+              ax_norm_rows(xb + rows.lowerBound * d, ob + rows.lowerBound * d, rows.count, d, sp.baseAddress!, bp,
+                           epsilon, kind == .rms ? 1 : 0)
             }
           }
           if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }

@@ -1,4 +1,5 @@
 import AttnaxDist
+import CKernels
 
 /// Where layers get their weights: a name, the full shape, and the slice this rank needs.
 public protocol WeightSource {
@@ -33,14 +34,18 @@ public struct ColumnParallelLinear: Sendable {
 
   /// x: (..., in) -> act(x @ W + b): (..., outLocal); the bias and activation are one pass.
   public func callAsFunction(_ x: Tensor, activation: FFActivation? = nil) -> Tensor {
-    var y = matmul(x, weight)
-    addBiasActivation(&y.data, bias, activation)
-    return y
+    let code = activation?.kernelCode ?? Int32(AX_ACT_NONE), cols = bias.count
+    return bias.withUnsafeBufferPointer { bp in
+      matmul(x, weight) { y, rows in
+        guard cols > 0 else { return }
+        ax_bias_act(y + rows.lowerBound * cols, bp.baseAddress!, rows.count, cols, code)
+      }
+    }
   }
 
-  /// x: (..., in) -> x @ W: (..., outLocal), the bias left for a fused pass by the caller.
-  public func product(_ x: Tensor) -> Tensor {
-    matmul(x, weight)
+  /// x: (..., in) -> x @ W: (..., outLocal), the bias left to `epilogue` (see ``matmul(_:_:bias:epilogue:)``).
+  public func product(_ x: Tensor, epilogue: ((UnsafeMutablePointer<Float>, Range<Int>) -> Void)? = nil) -> Tensor {
+    matmul(x, weight, epilogue: epilogue)
   }
 }
 
@@ -66,12 +71,26 @@ public struct RowParallelLinear: @unchecked Sendable {
   /// x_local: (..., inLocal) -> (..., out), summed over the group; with `residual` (..., out)
   /// the result is (allreduce(x W) + b) + residual, the bias and residual added in one pass.
   public func callAsFunction(_ x: Tensor, residual: Tensor? = nil) throws -> Tensor {
+    let cols = bias.count
+    if let residual { precondition(residual.count == x.shape.dropLast().reduce(1, *) * cols, "residual \(residual.shape) vs \(x.shape)") }
+    // Adds the bias (and residual) to rows `rows` of y.
+    func finish(_ y: UnsafeMutablePointer<Float>, _ rows: Range<Int>) {
+      guard cols > 0 else { return }
+      let off = rows.lowerBound * cols
+      bias.withUnsafeBufferPointer { bp in
+        if let residual {
+          residual.data.withUnsafeBufferPointer { ax_bias_residual(y + off, bp.baseAddress!, $0.baseAddress! + off, rows.count, cols) }
+        } else {
+          ax_bias_act(y + off, bp.baseAddress!, rows.count, cols, Int32(AX_ACT_NONE))
+        }
+      }
+    }
+    guard group.size > 1 else { return matmul(x, weight, epilogue: finish) }
     var y = matmul(x, weight)
     try group.allreduceSum(&y.data)
-    if let residual {
-      addBiasResidual(&y.data, bias, residual.data)
-    } else {
-      addBiasRows(&y.data, bias)
+    let total = y.count, n = total / max(1, cols)
+    y.data.withUnsafeMutableBufferPointer { yp in
+      RowParallel.forEach(rows: n, work: Double(total) * 64) { finish(yp.baseAddress!, $0) }
     }
     return y
   }

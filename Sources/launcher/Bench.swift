@@ -150,7 +150,7 @@ struct BenchRunner {
 
   func run() throws {
     let cfg = c.config
-    say("bench \(c.name): \(c.shapeText); np \(world.size) (tp \(grid.tpSize) x cp \(grid.cpSize)), BLAS \(BLAS.coreName) x \(BLAS.threads) thread(s)")
+    say("bench \(c.name): \(c.shapeText); np \(world.size) (tp \(grid.tpSize) x cp \(grid.cpSize)), BLAS \(BLAS.coreName) (chosen by \(BLASCore.source)\(BLASCore.source == "attnax" ? " over OpenBLAS's \(BLASCore.openBLASChoice)" : "")) x \(BLAS.threads) thread(s), kernels \(Kernels.name)")
     try world.barrier()
     let rssBefore = Memory.currentRSS
     let stack = try BlockStack(config: cfg, source: RandomWeights(seed: 1234), grid: grid)
@@ -168,6 +168,8 @@ struct BenchRunner {
       ("attention", .string(cfg.attention_type.rawValue)), ("causal", .bool(cfg.score_mods.contains(.causal))),
       ("decode", .bool(c.decode)), ("parameters", .int(params)),
       ("blas_threads", .int(BLAS.threads)), ("blas_core", .string(BLAS.coreName)),
+      ("blas_core_source", .string(BLASCore.source)), ("blas_core_openblas", .string(BLASCore.openBLASChoice)),
+      ("simd", .string(Kernels.name)),
       ("weights_rss_bytes_per_rank", .ints(weightsPerRank)),
       ("loadavg_1m_start", .double(Memory.loadAverage)),
     ]

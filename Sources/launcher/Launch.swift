@@ -77,6 +77,7 @@ enum LaunchError: Error, CustomStringConvertible {
 /// and aborts the job so no peer is left waiting for it.
 enum Launch {
   static func main(_ body: (Communicator) throws -> Int32) throws -> Never {
+    BLASCore.correctFallback()
     keepFreedMemory()
     let status: Int32
     var world: Communicator?

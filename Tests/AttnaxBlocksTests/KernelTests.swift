@@ -1,3 +1,4 @@
+import CKernels
 // Kernel-level tests on tiny inputs. Every expected value comes from a hand calculation or
 // from an independent Double-precision reference written in TestSupport.swift; none is copied
 // from the library's own output.
@@ -89,6 +90,9 @@ struct DenseKernelTests {
     let up: [Double] = [1.5, -2, 3, 0.25, -1]
     func silu(_ x: Double) -> Double { x / (1 + exp(-x)) }
     func gelu(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x))) }
+    func gluInPlace(_ g: inout [Float], _ u: [Float], _ act: FFActivation) {
+      g.withUnsafeMutableBufferPointer { ax_glu($0.baseAddress, nil, u, nil, 1, u.count, act.kernelCode) }
+    }
     var sw = gate.map { Float($0) }
     gluInPlace(&sw, up.map { Float($0) }, .swiglu)
     let swWant = zip(gate, up).map { Float(silu($0) * $1) }
