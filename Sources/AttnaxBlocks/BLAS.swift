@@ -65,10 +65,21 @@ public func matmul(_ x: Tensor, _ w: Tensor, bias: Tensor? = nil,
           for i in 0..<n { (c + i * outF).initialize(from: bp.baseAddress!, count: outF) }
         }
         let a = xp.baseAddress ?? UnsafePointer(c), b = wp.baseAddress ?? UnsafePointer(c)
-        RowParallel.forEach(rows: n, work: Double(n) * Double(inF) * Double(outF)) { rows in
-          sgemm(m: rows.count, n: outF, k: inF, a: a + rows.lowerBound * inF, lda: max(inF, 1), b: b, ldb: outF,
-                beta: bias == nil ? 0 : 1, c: c + rows.lowerBound * outF, ldc: outF)
-          epilogue?(c, rows)
+        let beta: Float = bias == nil ? 0 : 1, work = Double(n) * Double(inF) * Double(outF)
+        if n < outF && RowParallel.forks(rows: outF, work: work) {
+          // Fewer rows than columns: each thread takes a block of columns (half the weights to
+          // pack instead of all of them), then the epilogue runs over blocks of rows.
+          RowParallel.forEach(rows: outF, work: work) { cols in
+            sgemm(m: n, n: cols.count, k: inF, a: a, lda: max(inF, 1), b: b + cols.lowerBound, ldb: outF,
+                  beta: beta, c: c + cols.lowerBound, ldc: outF)
+          }
+          if let epilogue { RowParallel.forEach(rows: n, work: Double(n * outF) * 64) { epilogue(c, $0) } }
+        } else {
+          RowParallel.forEach(rows: n, work: work) { rows in
+            sgemm(m: rows.count, n: outF, k: inF, a: a + rows.lowerBound * inF, lda: max(inF, 1), b: b, ldb: outF,
+                  beta: beta, c: c + rows.lowerBound * outF, ldc: outF)
+            epilogue?(c, rows)
+          }
         }
       }
     }

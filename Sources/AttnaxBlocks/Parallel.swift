@@ -1,6 +1,6 @@
 import Dispatch
 
-/// Fork-join over rows, the forward's own threading.
+/// Fork-join over rows (or a GEMM's columns), the forward's own threading.
 ///
 /// With several BLAS threads (`OPENBLAS_NUM_THREADS`), letting OpenBLAS thread each GEMM
 /// leaves everything between GEMMs (norms, bias and activation passes, softmax) on one
@@ -9,7 +9,8 @@ import Dispatch
 /// Instead the row-wise layers split their rows into one range per thread and run each range
 /// start to finish (GEMM with BLAS single-threaded, then the fused element-wise pass), so both
 /// cores stay busy with useful work and OpenBLAS never spins. A row's result does not depend on
-/// the split.
+/// the split. GEMMs with fewer rows than output columns split the columns instead (see
+/// ``matmul(_:_:bias:epilogue:)``), so each thread packs half of the weights, not all of them.
 enum RowParallel {
   /// Threads to use: the BLAS thread count (1 inside a parallel section).
   static var threads: Int { BLAS.threads }
@@ -24,6 +25,15 @@ enum RowParallel {
       if rows > 0 { body(0..<rows) }
       return
     }
+    split(rows, workers, body)
+  }
+
+  /// Whether `forEach` would fork for this much work.
+  static func forks(rows: Int, work: Double, minRows: Int = 16) -> Bool {
+    min(threads, rows / max(1, minRows)) > 1 && work >= 1e6
+  }
+
+  private static func split(_ rows: Int, _ workers: Int, _ body: (Range<Int>) -> Void) {
     let per = (rows + workers - 1) / workers
     let step = per >= 32 ? (per + 15) / 16 * 16 : per
     let parts = (rows + step - 1) / step
