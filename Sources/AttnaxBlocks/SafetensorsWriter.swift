@@ -194,8 +194,8 @@ public enum SafetensorsWriter {
     return (header, ordered)
   }
 
-  /// A JSON string literal for `s`.
-  static func quoted(_ s: String) -> String {
+  /// A JSON string literal for `s` (quotes, backslashes and control characters escaped).
+  public static func quoted(_ s: String) -> String {
     var out = "\""
     for u in s.unicodeScalars {
       switch u {

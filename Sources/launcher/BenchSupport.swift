@@ -48,17 +48,7 @@ enum JSONValue: CustomStringConvertible {
 
   var description: String {
     switch self {
-    case let .string(s):
-      var out = "\""
-      for ch in s.unicodeScalars {
-        switch ch {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        default: if ch.value < 0x20 { out += String(format: "\\u%04x", ch.value) } else { out.unicodeScalars.append(ch) }
-        }
-      }
-      return out + "\""
+    case let .string(s): return SafetensorsWriter.quoted(s)
     case let .int(i): return String(i)
     case let .double(d): return d.isFinite ? String(format: "%.6g", d) : "null"
     case let .bool(b): return b ? "true" : "false"
