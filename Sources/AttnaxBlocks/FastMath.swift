@@ -1,4 +1,5 @@
 import CKernels
+import Dispatch
 import Foundation
 
 /// The vectorised element-wise kernels (softmax exp, activations, norms, bias and residual adds)
@@ -19,6 +20,26 @@ public enum Kernels {
 
   /// 0 portable, 1 AVX2+FMA, 2 AVX-512.
   public static var level: Int { Int(ax_simd_level()) }
+
+  /// Seconds `threads` threads take to read `bytes` (≥ 1 GiB: well beyond the caches) with
+  /// full-width loads, each its own slice, best of `repeats`: the streaming-read bandwidth that
+  /// bounds a decode step.
+  public static func streamReadSeconds(bytes: Int = 1 << 30, threads: Int = 1, repeats: Int = 3) -> Double {
+    let n = bytes / 4, parts = max(1, threads)
+    let buf = UnsafeMutablePointer<Float>.allocate(capacity: n)
+    defer { buf.deallocate() }
+    buf.initialize(repeating: 1, count: n)
+    var best = Double.infinity
+    for _ in 0..<repeats {
+      let t0 = DispatchTime.now().uptimeNanoseconds
+      DispatchQueue.concurrentPerform(iterations: parts) { i in
+        let lo = n * i / parts, hi = n * (i + 1) / parts
+        _ = ax_stream_sum(buf + lo, hi - lo)  // an opaque C call: the reads cannot be elided
+      }
+      best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+    }
+    return best
+  }
 
   /// The highest level the CPU supports (whatever `ATTNAX_SIMD` says).
   public static var hardwareLevel: Int { Int(ax_kernels_at(2).pointee.level) }

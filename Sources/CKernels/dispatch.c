@@ -18,7 +18,7 @@ static int supported_level(void) {
 
 #define AX_TABLE(S, L, NAME)                                                                     \
   {L, NAME, exp_shift_sum_##S, row_max_##S, scale_##S, bias_act_##S, glu_##S, bias_residual_##S, \
-   norm_rows_##S}
+   norm_rows_##S, stream_sum_##S}
 
 static const ax_kernel_table tables[] = {
     AX_TABLE(portable, AX_LEVEL_PORTABLE, "portable"),
@@ -57,6 +57,8 @@ float ax_exp_shift_sum(float *row, long n, float shift) { return table()->exp_sh
 float ax_row_max(const float *row, long n, float floor) { return table()->row_max(row, n, floor); }
 
 void ax_scale(float *x, long n, float a) { table()->scale(x, n, a); }
+
+float ax_stream_sum(const float *x, long n) { return table()->stream_sum(x, n); }
 
 void ax_bias_act(float *y, const float *bias, long rows, long cols, int act) {
   table()->bias_act(y, bias, rows, cols, act);

@@ -51,6 +51,20 @@ float FN(row_max)(const float *row, long n, float floor) {
   return m;
 }
 
+float FN(stream_sum)(const float *x, long n) {
+  V a0 = v_set1(0), a1 = v_set1(0), a2 = v_set1(0), a3 = v_set1(0);
+  long j = 0;
+  for (; j + 4 * W <= n; j += 4 * W) {
+    a0 = v_add(a0, v_load(x + j));
+    a1 = v_add(a1, v_load(x + j + W));
+    a2 = v_add(a2, v_load(x + j + 2 * W));
+    a3 = v_add(a3, v_load(x + j + 3 * W));
+  }
+  float sum = v_hsum(v_add(v_add(a0, a1), v_add(a2, a3)));
+  for (; j < n; j++) sum += x[j];
+  return sum;
+}
+
 void FN(scale)(float *x, long n, float a) {
   V va = v_set1(a);
   long j = 0;

@@ -16,6 +16,7 @@ enum { AX_LEVEL_PORTABLE = 0, AX_LEVEL_AVX2 = 1, AX_LEVEL_AVX512 = 2 };
   float exp_shift_sum_##S(float *row, long n, float shift);                                      \
   float row_max_##S(const float *row, long n, float floor);                                      \
   void scale_##S(float *x, long n, float a);                                                     \
+  float stream_sum_##S(const float *x, long n);                                                  \
   void bias_act_##S(float *y, const float *bias, long rows, long cols, int act);                 \
   void glu_##S(float *gate, const float *gb, const float *up, const float *ub, long rows,        \
                long cols, int act);                                                              \

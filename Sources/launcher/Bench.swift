@@ -204,6 +204,8 @@ struct BenchRunner {
     let cpu = try gather(Int(timing.cpuSeconds / n * 1e9)).map { Double($0) / 1e6 }
     say("  CPU time per forward per rank (user+sys, all threads): \(cpu.map { String(format: "%.1f", $0) }.joined(separator: ", ")) ms")
 
+    if c.decode && !bench.noCommProbe { fields += try decodeBound(stack, median: median, weightsPerRank: weightsPerRank) }
+
     if grid.cpSize > 1 && !c.decode {
       // Per-rank sums over the timed forwards, as integer nanoseconds/bytes.
       let fwd = try gather(Int(timing.forwardSeconds * 1e9))

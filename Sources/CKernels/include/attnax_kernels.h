@@ -30,6 +30,7 @@ typedef struct ax_kernel_table {
   void (*bias_residual)(float *y, const float *bias, const float *residual, long rows, long cols);
   void (*norm_rows)(const float *x, float *out, long rows, long d, const float *scale,
                     const float *bias, float eps, int rms);
+  float (*stream_sum)(const float *x, long n);
 } ax_kernel_table;
 const ax_kernel_table *ax_kernels_at(int level);
 
@@ -42,6 +43,9 @@ float ax_exp_shift_sum(float *row, long n, float shift);
 
 /* row: (n) -> max(floor, max_j row[j]). */
 float ax_row_max(const float *row, long n, float floor);
+
+/* x: (n) -> sum of x, read with full-width loads: the streaming-read probe of benchmarks. */
+float ax_stream_sum(const float *x, long n);
 
 /* x: (n) -> x * a, in place. */
 void ax_scale(float *x, long n, float a);
