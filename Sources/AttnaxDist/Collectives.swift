@@ -25,8 +25,10 @@ let maxChunkElements = 1 << 30
 extension Communicator {
   // MARK: Allreduce
 
-  /// Sums `buffer` element-wise across all ranks, in place (`MPI_Iallreduce`
-  /// with `MPI_IN_PLACE`). Every rank must pass the same count.
+  /// Sums `buffer` element-wise across all ranks, in place. Every rank must pass the same count.
+  ///
+  /// The algorithm is ``allreduceAlgorithm`` (by default the ring for large buffers, else
+  /// `MPI_Iallreduce`); either way deadline-bounded and bitwise identical on every rank.
   public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws(MPIError) {
     try allreduce(buffer, op: .sum)
   }
@@ -38,15 +40,38 @@ extension Communicator {
 
   /// Reduces `buffer` element-wise across all ranks with `op`, in place.
   ///
-  /// Identity on a communicator of size 1. Buffers longer than 2³⁰ elements
-  /// are reduced in chunks.
-  public func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp) throws(MPIError) {
-    guard let handle, size > 1, let base = buffer.baseAddress, buffer.count > 0 else { return }
+  /// Identity on a communicator of size 1. Every rank must pass the same count and algorithm.
+  /// While ``AllreduceProfile/isRecording`` is on, each call on more than one rank is recorded.
+  ///
+  /// - Parameters:
+  ///   - buffer: This rank's values; on return, the reduction over all ranks.
+  ///   - op: The element-wise reduction.
+  ///   - algorithm: How the data moves; nil (the default) uses ``allreduceAlgorithm``.
+  /// - Throws: ``MPIError/timeout(_:rank:peer:seconds:)`` when ``timeout`` passes (the ring
+  ///   names the neighbour it was waiting for), or the failing MPI call.
+  public func allreduce(
+    _ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp, algorithm: AllreduceAlgorithm? = nil
+  ) throws(MPIError) {
+    guard handle != nil, size > 1, buffer.count > 0 else { return }
+    let t0 = AllreduceProfile.now()
+    var seconds: Double? = nil
+    switch resolvedAlgorithm(algorithm ?? allreduceAlgorithm, count: buffer.count) {
+    case .ring: try ringAllreduce(buffer, op: op)
+    case .automatic, .nonblockingCollective: try nonblockingAllreduce(buffer, op: op)
+    case .bare: seconds = try timedBlockingAllreduce(buffer, op: op)
+    }
+    AllreduceProfile.record(bytes: buffer.count * MemoryLayout<Float>.stride, seconds: seconds ?? AllreduceProfile.now() - t0)
+  }
+
+  /// `MPI_Iallreduce` with `MPI_IN_PLACE`, polled under the deadline; buffers longer than 2³⁰
+  /// elements are reduced in chunks.
+  private func nonblockingAllreduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp) throws(MPIError) {
+    guard let handle, let base = buffer.baseAddress else { return }
     var offset = 0
     while offset < buffer.count {
       let n = Int32(Swift.min(maxChunkElements, buffer.count - offset))
       let chunk = base + offset
-      try complete("MPI_Iallreduce") {
+      try complete("MPI_Iallreduce", backoff: .hot) {
         MPI_Iallreduce(UnsafeRawPointer(attnax_in_place()), chunk, n, attnax_float(), op.mpiOp, handle, $0)
       }
       offset += Int(n)

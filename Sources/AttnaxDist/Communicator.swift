@@ -30,6 +30,11 @@ public final class Communicator: @unchecked Sendable {
   /// positive number, else 60. Communicators made by ``split(color:key:)``
   /// inherit their parent's value. `.infinity` disables the deadline.
   public var timeout: Double
+  /// How float allreduces on this communicator move their data when the call does not say.
+  ///
+  /// ``AllreduceAlgorithm/automatic`` (the default) picks by size. Communicators made by
+  /// ``split(color:key:)`` inherit their parent's value. Every rank must use the same value.
+  public var allreduceAlgorithm: AllreduceAlgorithm = .automatic
 
   /// Wildcard source for ``irecv(_:from:tag:)`` and ``recv(_:from:tag:)``
   /// (`MPI_ANY_SOURCE`).
@@ -41,6 +46,10 @@ public final class Communicator: @unchecked Sendable {
   private let ownsHandle: Bool
   /// In-process message matching for pure-Swift communicators.
   let mailbox: Mailbox?
+  /// The private duplicate the ring allreduce sends on (see ``ringChannel()``), once made.
+  var ringPeers: Communicator?
+  /// The ring allreduce's receive space, kept between calls (see ``ringScratch(count:)``).
+  var ringScratchSpace: UnsafeMutableBufferPointer<Float>?
 
   /// True when this communicator is backed by MPI (launched by mpirun).
   public var isMPI: Bool { handle != nil }
@@ -66,7 +75,17 @@ public final class Communicator: @unchecked Sendable {
     self.mailbox = nil
   }
 
+  /// Adopts `handle`, a duplicate of a communicator with this `rank` and `size` that the new
+  /// object owns and frees; errors on it are returned, never fatal.
+  static func adopt(_ handle: MPI_Comm?, rank: Int, size: Int, timeout: Double) throws(MPIError) -> Communicator {
+    guard let handle else { throw MPIError.usage("adopt: MPI returned a null communicator on rank \(rank)") }
+    let result = Communicator(handle: handle, owns: true, rank: rank, size: size, timeout: timeout)
+    try result.call("MPI_Comm_set_errhandler") { MPI_Comm_set_errhandler(handle, attnax_errors_return()) }
+    return result
+  }
+
   deinit {
+    ringScratchSpace?.deallocate()
     if ownsHandle, handle != nil {
       var comm = handle
       MPIRuntime.callIgnoringErrors { MPI_Comm_free(&comm) }
@@ -106,13 +125,14 @@ public final class Communicator: @unchecked Sendable {
   /// - Parameters:
   ///   - color: A non-negative group label.
   ///   - key: The ordering key inside the group.
-  /// - Returns: This rank's new communicator; it inherits ``timeout``.
+  /// - Returns: This rank's new communicator; it inherits ``timeout`` and ``allreduceAlgorithm``.
   public func split(color: Int, key: Int) throws(MPIError) -> Communicator {
     guard color >= 0, color <= Int(Int32.max) else { throw MPIError.usage("split: color \(color) must be in 0...Int32.max") }
     guard key >= Int(Int32.min), key <= Int(Int32.max) else { throw MPIError.usage("split: key \(key) does not fit in 32 bits") }
     guard let handle else {
       let single = Communicator(rank: 0, size: 1)
       single.timeout = timeout
+      single.allreduceAlgorithm = allreduceAlgorithm
       return single
     }
     // Exchange (color, key) under the deadline and predict the new group.
@@ -129,6 +149,7 @@ public final class Communicator: @unchecked Sendable {
     try call("MPI_Comm_rank") { MPI_Comm_rank(newComm, &newRank) }
     try call("MPI_Comm_size") { MPI_Comm_size(newComm, &newSize) }
     let result = Communicator(handle: newComm!, owns: true, rank: Int(newRank), size: Int(newSize), timeout: timeout)
+    result.allreduceAlgorithm = allreduceAlgorithm
     guard Int(newRank) == expectedRank, Int(newSize) == members.count else {
       throw MPIError.usage(
         "split: MPI gave rank \(newRank) of \(newSize), expected \(expectedRank) of \(members.count) (rank \(rank))")
@@ -190,13 +211,16 @@ public final class Communicator: @unchecked Sendable {
   /// - Parameters:
   ///   - name: The MPI function started by `start`, for errors.
   ///   - peer: The rank waited for, if known, for timeout errors.
+  ///   - backoff: How to wait between polls.
   ///   - start: Calls the MPI function with the request pointer to fill in.
-  func complete(_ name: String, peer: Int? = nil, _ start: (UnsafeMutablePointer<MPI_Request?>) -> Int32) throws(MPIError) {
+  func complete(
+    _ name: String, peer: Int? = nil, backoff: Backoff = Backoff(), _ start: (UnsafeMutablePointer<MPI_Request?>) -> Int32
+  ) throws(MPIError) {
     var request: MPI_Request? = nil
     try call(name) { start(&request) }
     var flag: Int32 = 0
     let deadline = Deadline(seconds: timeout)
-    let done = try deadline.poll { () throws(MPIError) -> Bool in
+    let done = try deadline.poll(backoff) { () throws(MPIError) -> Bool in
       try call("MPI_Test") { MPI_Test(&request, &flag, attnax_status_ignore()) }
       return flag != 0
     }

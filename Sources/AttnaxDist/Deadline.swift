@@ -55,8 +55,8 @@ struct Deadline {
   ///
   /// - Returns: `true` if `test` reported completion, `false` on expiry.
   /// - Throws: whatever `test` throws (an MPI error while testing).
-  func poll(_ test: () throws(MPIError) -> Bool) throws(MPIError) -> Bool {
-    var backoff = Backoff()
+  func poll(_ backoff: Backoff = Backoff(), _ test: () throws(MPIError) -> Bool) throws(MPIError) -> Bool {
+    var backoff = backoff
     while true {
       if try test() { return true }
       if expired { return try test() }
@@ -71,16 +71,45 @@ struct Deadline {
 /// yields the CPU (ranks may be oversubscribed on few cores), then sleeps for
 /// short, growing intervals capped at ``maxSleepNanoseconds`` so a long wait
 /// costs almost no CPU while still noticing completion quickly.
+///
+/// A sleeping rank notices its peer only when it wakes (the sleep plus the
+/// kernel's timer slack, 50 µs by default): up to a quarter of a millisecond
+/// that a transfer needing both ends to progress pays in full. ``hot`` keeps
+/// yielding for a fixed time instead, for waits that are short but sit on the
+/// critical path (the tp allreduce inside every block).
 struct Backoff {
   /// Polls made without giving up the CPU.
   static let spinPolls = 64
-  /// Polls (after spinning) that call `sched_yield`.
+  /// Polls (after spinning) that call `sched_yield`, unless a yield time is set.
   static let yieldPolls = 2_000
   /// Longest single sleep between polls.
   static let maxSleepNanoseconds = 200_000
+  /// How long ``hot`` keeps yielding before it sleeps.
+  static let hotYieldNanoseconds: UInt64 = 100_000_000
+
+  /// Spins, then yields for ``hotYieldNanoseconds`` (100 ms), then sleeps; or
+  /// the default strategy when this node runs more ranks than it has CPUs.
+  ///
+  /// On a node with a core per rank the yield phase costs only cycles nobody
+  /// else wanted, and beyond it a wait is long enough that sleeping's wake-up
+  /// delay no longer matters. On an oversubscribed node (see
+  /// ``MPIRuntime/oversubscribed``) a yielding rank still holds its place on
+  /// a core that a computing rank needs, so waits sleep early as usual.
+  static var hot: Backoff {
+    MPIRuntime.oversubscribed ? Backoff() : Backoff(yieldNanoseconds: hotYieldNanoseconds)
+  }
 
   private var polls = 0
   private var sleepNanoseconds = 5_000
+  /// Yield until this much time has passed since the first yield (nil: count yields).
+  private let yieldNanoseconds: UInt64?
+  private var yieldStart: UInt64 = 0
+
+  /// The default strategy: ``yieldPolls`` yields, then sleeps.
+  init() { yieldNanoseconds = nil }
+
+  /// Yields for `yieldNanoseconds` of wall time (after spinning), then sleeps.
+  init(yieldNanoseconds: UInt64) { self.yieldNanoseconds = yieldNanoseconds }
 
   /// Waits a little before the next poll.
   mutating func pause() {
@@ -88,7 +117,14 @@ struct Backoff {
     if polls <= Backoff.spinPolls {
       return
     }
-    if polls <= Backoff.spinPolls + Backoff.yieldPolls {
+    if let yieldNanoseconds {
+      let now = Deadline.nowNanoseconds()
+      if polls == Backoff.spinPolls + 1 { yieldStart = now }
+      if now &- yieldStart < yieldNanoseconds {
+        sched_yield()
+        return
+      }
+    } else if polls <= Backoff.spinPolls + Backoff.yieldPolls {
       sched_yield()
       return
     }

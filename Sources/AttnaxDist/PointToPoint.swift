@@ -199,13 +199,14 @@ extension Communicator {
 
   // MARK: - Internal
 
-  /// Polls `requests` until all complete or ``timeout`` passes; `name`
-  /// overrides the call named in a timeout error.
-  func waitAll(_ requests: [Request], name: String?) throws(MPIError) {
-    let deadline = Deadline(seconds: timeout)
+  /// Polls `requests` until all complete or `deadline` (default: ``timeout``
+  /// from now) passes, waiting between polls by `backoff`; `name` overrides
+  /// the call named in a timeout error.
+  func waitAll(_ requests: [Request], name: String?, deadline: Deadline? = nil, backoff: Backoff = Backoff()) throws(MPIError) {
+    let deadline = deadline ?? Deadline(seconds: timeout)
     let done: Bool
     do {
-      done = try deadline.poll { () throws(MPIError) -> Bool in
+      done = try deadline.poll(backoff) { () throws(MPIError) -> Bool in
         var all = true
         for request in requests where !request.isComplete {
           if try !test(request) { all = false }
@@ -222,7 +223,7 @@ extension Communicator {
       if try !cancelAfterTimeout(request), missing == nil { missing = request }
     }
     guard let missing else { return }  // everything arrived at the last moment
-    throw MPIError.timeout(name ?? missing.call, rank: missing.comm.rank, peer: missing.peer, seconds: timeout)
+    throw MPIError.timeout(name ?? missing.call, rank: missing.comm.rank, peer: missing.peer, seconds: deadline.seconds)
   }
 
   /// Cancels a request whose wait timed out.

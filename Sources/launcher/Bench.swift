@@ -45,8 +45,12 @@ struct Bench: ParsableCommand {
   var threads: Int?
   @Flag(help: "Load the weights and report memory only (no forward).")
   var loadOnly = false
-  @Flag(help: "Skip the blocking point-to-point probe used for the hidden-communication share (cp > 1).")
+  @Flag(help: "Skip the blocking probes: cp ring transfers (hidden-communication share, cp > 1) and bare MPI_Allreduce (tp > 1).")
   var noCommProbe = false
+  @Option(help: "Algorithm of the tp allreduces in the block: automatic, iallreduce, ring, or bare (blocking MPI_Allreduce after a barrier; benchmarks only).")
+  var allreduce: String = "automatic"
+  @Option(help: "tp > 1: also time bare MPI_Allreduce, MPI_Iallreduce and the ring alone at these sizes (bytes; K/M suffixes), e.g. 4K,64K,1.5M,8M.")
+  var allreduceSizes: String?
 
   // Ad-hoc block (--config custom); --batch/--encoder-seq/--layers also override presets.
   @Option(help: "custom: encoder or decoder.") var block: String = "encoder"
@@ -73,6 +77,7 @@ struct Bench: ParsableCommand {
       let cases = Result { try names.map { try makeCase($0) } }
       if let bad = try world.agree(cases.failureText) { throw LaunchError.input(bad.rank, bad.message) }
       let grid = try layout.grid(world, heads: try cases.get().map(\.config.num_heads).min())
+      grid.tp.allreduceAlgorithm = AllreduceAlgorithm(rawValue: allreduce) ?? .automatic
       if let threads { BLAS.threads = threads }
       for c in try cases.get() {
         let runner = BenchRunner(world: world, grid: grid, bench: self, c: c)
@@ -81,6 +86,13 @@ struct Bench: ParsableCommand {
       }
       return 0
     }
+  }
+
+  func validate() throws {
+    guard AllreduceAlgorithm(rawValue: allreduce) != nil else {
+      throw ValidationError("--allreduce must be one of \(AllreduceAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    _ = try allreduceProbeSizes()
   }
 
   func makeCase(_ name: String) throws -> BenchCase {
@@ -244,6 +256,7 @@ struct BenchRunner {
                    probe * 1e3, probe > 0 ? Double(perStep * steps) / probe / 1e9 : 0, exposed * 1e3, hidden * 100))
       }
     }
+    if grid.tpSize > 1 { fields += try allreduceReport(timing, stack: stack) }
     emit(fields)
   }
 
@@ -258,6 +271,8 @@ struct BenchRunner {
     var ringComputeSeconds = 0.0
     var ringWaitSeconds = 0.0
     var ringBytes = 0
+    var allreduceSeconds: [Double] = []  // this rank's tp allreduces in the timed forwards, per call
+    var allreduceBytes: [Int] = []
     var cpuSeconds = 0.0              // this rank's process CPU time (all threads) over the timed bodies
   }
 
@@ -343,7 +358,12 @@ struct BenchRunner {
       try world.barrier()
       RingProfile.reset()
       let cpu0 = Memory.cpuSeconds
+      AllreduceProfile.reset()
+      AllreduceProfile.isRecording = true
       let local = try body()
+      AllreduceProfile.isRecording = false
+      t.allreduceSeconds += AllreduceProfile.durations
+      t.allreduceBytes += AllreduceProfile.bytes
       t.cpuSeconds += Memory.cpuSeconds - cpu0
       t.forwardSeconds += local
       t.ringComputeSeconds += RingProfile.computeSeconds
@@ -358,32 +378,6 @@ struct BenchRunner {
       if n >= bench.maxRepeat || (n >= bench.repeats && (settled || spent >= bench.budget)) { break }
     }
     return t
-  }
-
-  /// Seconds the cp ring takes to move `steps` shards of `bytesPerStep` to the next rank with
-  /// nothing else running (isend/irecv + wait per step, as the ring does); best of 3.
-  func commProbe(bytesPerStep: Int, steps: Int) throws -> Double {
-    let cp = grid.cp
-    guard cp.size > 1, bytesPerStep > 0, steps > 0 else { return 0 }
-    let send = UnsafeMutableRawBufferPointer.allocate(byteCount: bytesPerStep, alignment: 64)
-    let recv = UnsafeMutableRawBufferPointer.allocate(byteCount: bytesPerStep, alignment: 64)
-    defer { send.deallocate(); recv.deallocate() }
-    send.initializeMemory(as: UInt8.self, repeating: 1)
-    recv.initializeMemory(as: UInt8.self, repeating: 0)
-    let next = (cp.rank + 1) % cp.size, prev = (cp.rank - 1 + cp.size) % cp.size
-    var best = Double.infinity
-    for _ in 0..<3 {
-      try world.barrier()
-      let t0 = monotonic()
-      for _ in 0..<steps {
-        let r1 = try cp.isend(UnsafeRawBufferPointer(send), to: next, tag: 91)
-        let r2 = try cp.irecv(recv, from: prev, tag: 91)
-        try cp.waitAll([r1, r2])
-      }
-      let local = monotonic() - t0
-      best = min(best, Double(try world.allreduceMax(Int(local * 1e9))) / 1e9)
-    }
-    return best
   }
 
   static func median(_ xs: [Double]) -> Double {
