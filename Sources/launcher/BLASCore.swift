@@ -56,4 +56,10 @@ enum BLASCore {
   static var openBLASChoice: String {
     ProcessInfo.processInfo.environment[chosenByOpenBLASVariable] ?? BLAS.coreName
   }
+
+  /// "SkylakeX (chosen by attnax over OpenBLAS's Prescott)", for the tools' first line.
+  static var description: String {
+    let how = source == "attnax" ? "attnax over OpenBLAS's \(openBLASChoice)" : source
+    return "\(BLAS.coreName) (chosen by \(how))"
+  }
 }

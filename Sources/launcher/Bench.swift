@@ -162,7 +162,7 @@ struct BenchRunner {
 
   func run() throws {
     let cfg = c.config
-    say("bench \(c.name): \(c.shapeText); np \(world.size) (tp \(grid.tpSize) x cp \(grid.cpSize)), BLAS \(BLAS.coreName) (chosen by \(BLASCore.source)\(BLASCore.source == "attnax" ? " over OpenBLAS's \(BLASCore.openBLASChoice)" : "")) x \(BLAS.threads) thread(s), kernels \(Kernels.name)")
+    say("bench \(c.name): \(c.shapeText); np \(world.size) (tp \(grid.tpSize) x cp \(grid.cpSize)), BLAS \(BLASCore.description) x \(BLAS.threads) thread(s), kernels \(Kernels.name)")
     try world.barrier()
     let rssBefore = Memory.currentRSS
     let stack = try BlockStack(config: cfg, source: RandomWeights(seed: 1234), grid: grid)

@@ -17,7 +17,7 @@ struct DemoRun {
     let weights = RandomWeights(seed: 42)
     let x = Self.input(batch: 2, seq: 96, d: 128, seed: 1)
     let memory = Self.input(batch: 2, seq: 48, d: 128, seed: 2)
-    Launch.say(world, "attnax demo: \(world.size) rank(s), tp \(grid.tpSize) x cp \(grid.cpSize), BLAS \(BLAS.coreName) x \(BLAS.threads) thread(s)")
+    Launch.say(world, "attnax demo: \(world.size) rank(s), tp \(grid.tpSize) x cp \(grid.cpSize), BLAS \(BLASCore.description) x \(BLAS.threads) thread(s), kernels \(Kernels.name)")
     for (label, config, inputs) in [
       ("encoder (2 layers, flash, GQA 8/4, RoPE, causal)", enc, BlockInputs(x: x)),
       ("decoder (RMSNorm, SwiGLU, cross-attention)", dec, BlockInputs(x: x, encoderOutput: memory)),
