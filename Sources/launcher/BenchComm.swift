@@ -57,6 +57,10 @@ extension BenchRunner {
       ("allreduce_inblock_ms", .double(inBlock.seconds * 1e3)),
       ("allreduce_inblock_gbs", .double(inBlock.gbs)),
     ]
+    // Time each rank spent inside the allreduces per forward, waiting for its peers included:
+    // the forward minus this is the rank's compute.
+    let perRank = try gather(Int(timing.allreduceSeconds.reduce(0, +) / Double(forwards) * 1e9)).map { Double($0) / 1e6 }
+    fields.append(("allreduce_ms_per_forward_per_rank", .doubles(perRank)))
     var line = String(format: "  tp allreduce in the block: %.1f calls per forward of %@ (%@): %.3f ms = %.2f GB/s per call (min over tp ranks, median)",
                       Double(inBlock.calls) / Double(forwards), sizeText(bytes), algorithm.rawValue, inBlock.seconds * 1e3, inBlock.gbs)
     guard !bench.noCommProbe else { say(line); return fields }
