@@ -4,6 +4,23 @@ import CBLAS
 public enum BLAS {
   /// The OpenBLAS kernel in use (e.g. "Haswell"), as `openblas_get_corename` reports it.
   public static var coreName: String { String(cString: openblas_get_corename()) }
+  /// OpenBLAS kernels without AVX2+FMA (x86-64), by the names `openblas_get_corename` reports.
+  static let preAVX2Cores: Set<String> = ["prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "barcelona",
+                                          "opteron", "opteron_sse3", "bobcat", "sandybridge", "bulldozer", "unknown"]
+
+  /// The `OPENBLAS_CORETYPE` to ask for when OpenBLAS chose `core` on a CPU whose element-wise
+  /// level (``Kernels/hardwareLevel``: 1 AVX2+FMA, 2 AVX-512) it does not use: `SkylakeX` on
+  /// AVX-512 and `Haswell` on AVX2 machines, only when `core` is a pre-AVX2 kernel (OpenBLAS fell
+  /// back because it does not know the CPU). Nil keeps OpenBLAS's choice.
+  public static func recommendedCore(replacing core: String, hardwareLevel: Int) -> String? {
+    guard preAVX2Cores.contains(core.lowercased()) else { return nil }
+    switch hardwareLevel {
+    case 2...: return "SkylakeX"
+    case 1: return "Haswell"
+    default: return nil
+    }
+  }
+
   /// OpenBLAS worker threads.
   public static var threads: Int {
     get { Int(openblas_get_num_threads()) }

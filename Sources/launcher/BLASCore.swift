@@ -6,27 +6,15 @@ import Foundation
 /// 0.3.21 on an Emerald Rapids Xeon (family 6, model 207) runs `Prescott`, its SSE3 kernel,
 /// which makes every prefill 3–8x slower than its AVX-512 `SkylakeX` kernel on the same CPU.
 ///
-/// When the user has not chosen (`OPENBLAS_CORETYPE` unset) and OpenBLAS chose a kernel
-/// below the instruction set the CPU has, the launcher re-executes itself once with
-/// `OPENBLAS_CORETYPE` set to the matching kernel (the choice must be made before
-/// libopenblas initialises, so it cannot be made in-process). Every rank decides the same way
+/// When the user has not chosen (`OPENBLAS_CORETYPE` unset) and OpenBLAS fell back to a
+/// pre-AVX2 kernel on an AVX2 or AVX-512 CPU (``BLAS/recommendedCore(replacing:hardwareLevel:)``),
+/// the launcher re-executes itself once with `OPENBLAS_CORETYPE` set to the matching kernel
+/// (the choice must be made before libopenblas initialises, so it cannot be made in-process). Every rank decides the same way
 /// on a uniform node. `ATTNAX_BLAS_CORE=keep` keeps OpenBLAS's own choice; an explicit
 /// `OPENBLAS_CORETYPE` is never changed.
 enum BLASCore {
   /// Set in the re-executed process: the kernel OpenBLAS had chosen itself.
   static let chosenByOpenBLASVariable = "ATTNAX_BLAS_CORE_OPENBLAS"
-
-  /// OpenBLAS kernels without AVX2+FMA (x86-64), by the names `openblas_get_corename` reports.
-  static let preAVX2 = ["prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "barcelona",
-                        "opteron", "opteron_sse3", "bobcat", "sandybridge", "bulldozer", "unknown"]
-
-  /// The kernel to ask for on this CPU when OpenBLAS chose `core`, or nil to keep it.
-  static func better(than core: String, hardwareLevel: Int) -> String? {
-    let c = core.lowercased()
-    if hardwareLevel >= 2 && (preAVX2.contains(c) || c == "haswell" || c == "zen") { return "SkylakeX" }
-    if hardwareLevel >= 1 && preAVX2.contains(c) { return "Haswell" }
-    return nil
-  }
 
   /// Re-executes this process with a better `OPENBLAS_CORETYPE` when OpenBLAS fell back (see
   /// above); returns normally when nothing is to be done or the exec failed.
@@ -34,7 +22,7 @@ enum BLASCore {
     let env = ProcessInfo.processInfo.environment
     guard env["OPENBLAS_CORETYPE"] == nil, env["ATTNAX_BLAS_CORE"] != "keep" else { return }
     let core = BLAS.coreName
-    guard let pick = better(than: core, hardwareLevel: Kernels.hardwareLevel) else { return }
+    guard let pick = BLAS.recommendedCore(replacing: core, hardwareLevel: Kernels.hardwareLevel) else { return }
     setenv("OPENBLAS_CORETYPE", pick, 1)
     setenv(chosenByOpenBLASVariable, core, 1)
     fflush(stdout); fflush(stderr)

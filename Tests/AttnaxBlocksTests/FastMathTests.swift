@@ -106,6 +106,17 @@ struct FastMathTests {
     }
   }
 
+  @Test("The BLAS kernel is replaced only when OpenBLAS fell back to a kernel older than the CPU")
+  func recommendedBLASCore() {
+    #expect(BLAS.recommendedCore(replacing: "Prescott", hardwareLevel: 2) == "SkylakeX")
+    #expect(BLAS.recommendedCore(replacing: "Nehalem", hardwareLevel: 1) == "Haswell")
+    #expect(BLAS.recommendedCore(replacing: "Sandybridge", hardwareLevel: 2) == "SkylakeX")
+    #expect(BLAS.recommendedCore(replacing: "Prescott", hardwareLevel: 0) == nil)
+    #expect(BLAS.recommendedCore(replacing: "Haswell", hardwareLevel: 2) == nil)
+    #expect(BLAS.recommendedCore(replacing: "Zen", hardwareLevel: 2) == nil)
+    #expect(BLAS.recommendedCore(replacing: "SkylakeX", hardwareLevel: 2) == nil)
+  }
+
   @Test("A rank with no FFN columns multiplies by an empty kernel and gets zeros")
   func emptyInnerDimension() {
     let x = Tensor(shape: [2, 3, 0], data: [])
