@@ -63,38 +63,34 @@ func sgemm(
     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
-/// x: (N, in) row-major, w: (in, out) -> (N, out); y = x @ w (+ bias when given), then
-/// `epilogue(y rows, range)` on each block of rows while it is still in cache. Rows are split
-/// over the threads (``RowParallel``) when there are several.
-public func matmul(_ x: Tensor, _ w: Tensor, bias: Tensor? = nil,
+/// x: (N, in) row-major, w: (in, out) -> (N, out); y = x @ w, then `epilogue(y, rows)` on each
+/// block of rows while it is still in cache (bias, activation, residual: see the parallel
+/// linears). Rows (or columns) are split over the threads (``RowParallel``) when there are several.
+public func matmul(_ x: Tensor, _ w: Tensor,
                    epilogue: ((UnsafeMutablePointer<Float>, Range<Int>) -> Void)? = nil) -> Tensor {
   let inF = w.shape[0], outF = w.shape[1]
   precondition(x.shape.last == inF, "matmul: x \(x.shape) does not match kernel \(w.shape)")
   let n = x.shape.dropLast().reduce(1, *)
-  if let bias { precondition(bias.count == outF) }
   // The product overwrites every element (beta = 0), so the buffer starts uninitialised.
   let out = [Float](unsafeUninitializedCapacity: n * outF) { op, count in
     count = n * outF
     guard n * outF > 0, let c = op.baseAddress else { return }
     x.data.withUnsafeBufferPointer { xp in
       w.data.withUnsafeBufferPointer { wp in
-        bias?.data.withUnsafeBufferPointer { bp in
-          for i in 0..<n { (c + i * outF).initialize(from: bp.baseAddress!, count: outF) }
-        }
         let a = xp.baseAddress ?? UnsafePointer(c), b = wp.baseAddress ?? UnsafePointer(c)
-        let beta: Float = bias == nil ? 0 : 1, work = Double(n) * Double(inF) * Double(outF)
+        let work = Double(n) * Double(inF) * Double(outF)
         if n < outF && RowParallel.forks(rows: outF, work: work) {
           // Fewer rows than columns: each thread takes a block of columns (half the weights to
           // pack instead of all of them), then the epilogue runs over blocks of rows.
           RowParallel.forEach(rows: outF, work: work) { cols in
             sgemm(m: n, n: cols.count, k: inF, a: a, lda: max(inF, 1), b: b + cols.lowerBound, ldb: outF,
-                  beta: beta, c: c + cols.lowerBound, ldc: outF)
+                  c: c + cols.lowerBound, ldc: outF)
           }
           if let epilogue { RowParallel.forEach(rows: n, work: Double(n * outF) * 64) { epilogue(c, $0) } }
         } else {
           RowParallel.forEach(rows: n, work: work) { rows in
             sgemm(m: rows.count, n: outF, k: inF, a: a + rows.lowerBound * inF, lda: max(inF, 1), b: b, ldb: outF,
-                  beta: beta, c: c + rows.lowerBound * outF, ldc: outF)
+                  c: c + rows.lowerBound * outF, ldc: outF)
             epilogue?(c, rows)
           }
         }

@@ -1,6 +1,5 @@
 import CKernels
 import Dispatch
-import Foundation
 
 /// The vectorised element-wise kernels (softmax exp, activations, norms, bias and residual adds)
 /// live in the `CKernels` C target, built for AVX-512, AVX2+FMA and portable C and chosen at
@@ -17,9 +16,6 @@ public enum Kernels {
   /// footprint is unchanged. A process-wide policy: executables opt in. Returns whether it applied.
   @discardableResult
   public static func keepFreedMemory() -> Bool { ax_keep_freed_memory() == 1 }
-
-  /// 0 portable, 1 AVX2+FMA, 2 AVX-512.
-  public static var level: Int { Int(ax_simd_level()) }
 
   /// Seconds `threads` threads take to read `bytes` (≥ 1 GiB: well beyond the caches) with
   /// full-width loads, each its own slice, best of `repeats`: the streaming-read bandwidth that
@@ -41,7 +37,8 @@ public enum Kernels {
     return best
   }
 
-  /// The highest level the CPU supports (whatever `ATTNAX_SIMD` says).
+  /// The highest level the CPU supports, whatever `ATTNAX_SIMD` says: 0 portable, 1 AVX2+FMA,
+  /// 2 AVX-512.
   public static var hardwareLevel: Int { Int(ax_kernels_at(2).pointee.level) }
 }
 
@@ -80,23 +77,4 @@ func rowMax(_ row: UnsafePointer<Float>, _ n: Int, floor: Float) -> Float {
 @inline(__always)
 func scaleInPlace(_ x: UnsafeMutablePointer<Float>, _ n: Int, by a: Float) {
   ax_scale(x, n, a)
-}
-
-/// a: (n) -> act(a) in place: GELU (tanh form, x·σ(2u), u = √(2/π)(x + 0.044715x³)),
-/// SiLU (x·σ(x)) or ReLU.
-func activationInPlace(_ a: UnsafeMutablePointer<Float>, _ n: Int, _ act: FFActivation) {
-  ax_bias_act(a, nil, 1, n, act.kernelCode)
-}
-
-/// y -> act(y) over a whole buffer.
-func applyActivation(_ y: inout [Float], _ act: FFActivation) {
-  let n = y.count
-  y.withUnsafeMutableBufferPointer { activationInPlace($0.baseAddress!, n, act) }
-}
-
-/// GELU, tanh approximation (jax.nn.gelu default): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))),
-/// the scalar reference of the kernel's x·σ(2u) form.
-func geluScalar(_ x: Float) -> Float {
-  let c: Float = 0.7978845608028654  // sqrt(2/pi)
-  return 0.5 * x * (1 + tanhf(c * (x + 0.044715 * x * x * x)))
 }

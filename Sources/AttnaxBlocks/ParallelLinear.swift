@@ -43,7 +43,7 @@ public struct ColumnParallelLinear: Sendable {
     }
   }
 
-  /// x: (..., in) -> x @ W: (..., outLocal), the bias left to `epilogue` (see ``matmul(_:_:bias:epilogue:)``).
+  /// x: (..., in) -> x @ W: (..., outLocal), the bias left to `epilogue` (see ``matmul(_:_:epilogue:)``).
   public func product(_ x: Tensor, epilogue: ((UnsafeMutablePointer<Float>, Range<Int>) -> Void)? = nil) -> Tensor {
     matmul(x, weight, epilogue: epilogue)
   }

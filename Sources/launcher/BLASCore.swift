@@ -9,8 +9,8 @@ import Foundation
 /// When the user has not chosen (`OPENBLAS_CORETYPE` unset) and OpenBLAS fell back to a
 /// pre-AVX2 kernel on an AVX2 or AVX-512 CPU (``BLAS/recommendedCore(replacing:hardwareLevel:)``),
 /// the launcher re-executes itself once with `OPENBLAS_CORETYPE` set to the matching kernel
-/// (the choice must be made before libopenblas initialises, so it cannot be made in-process). Every rank decides the same way
-/// on a uniform node. `ATTNAX_BLAS_CORE=keep` keeps OpenBLAS's own choice; an explicit
+/// (the choice must be made before libopenblas initialises, so it cannot be made in-process).
+/// Every rank decides the same way on a uniform node. `ATTNAX_BLAS_CORE=keep` keeps OpenBLAS's own choice; an explicit
 /// `OPENBLAS_CORETYPE` is never changed.
 enum BLASCore {
   /// Set in the re-executed process: the kernel OpenBLAS had chosen itself.

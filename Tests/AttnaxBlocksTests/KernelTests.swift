@@ -1,9 +1,9 @@
-import CKernels
 // Kernel-level tests on tiny inputs. Every expected value comes from a hand calculation or
 // from an independent Double-precision reference written in TestSupport.swift; none is copied
 // from the library's own output.
 
 import AttnaxDist
+import CKernels
 import Foundation
 import Testing
 
@@ -11,16 +11,28 @@ import Testing
 
 // MARK: - Dense layers, norms, activations
 
+/// y = act(y), or act(y) ⊙ up for the GLU variants, in place by the library's C kernels.
+private func activate(_ y: inout [Float], _ act: FFActivation, up: [Float]? = nil) {
+  let n = y.count
+  y.withUnsafeMutableBufferPointer { yp in
+    if let up {
+      precondition(up.count == n)
+      ax_glu(yp.baseAddress, nil, up, nil, 1, n, act.kernelCode)
+    } else {
+      ax_bias_act(yp.baseAddress, nil, 1, n, act.kernelCode)
+    }
+  }
+}
+
 @Suite("Dense kernels, norms and activations")
 struct DenseKernelTests {
-  @Test("matmul with bias computes x @ W + b row by row")
+  @Test("matmul computes x @ W, and a column-parallel linear adds its bias row by row")
   func matmulWithBias() {
     // x = [[1,2,3],[4,5,6]], W = [[1,0],[0,1],[1,1]], b = [0.5, -1]
     // row 0: [1+3, 2+3] + b = [4.5, 4];  row 1: [4+6, 5+6] + b = [10.5, 10]
     let x = Tensor(shape: [1, 2, 3], data: [1, 2, 3, 4, 5, 6])
     let w = Tensor(shape: [3, 2], data: [1, 0, 0, 1, 1, 1])
-    let b = Tensor(shape: [2], data: [0.5, -1])
-    let y = matmul(x, w, bias: b)
+    let y = ColumnParallelLinear(weight: w, bias: [0.5, -1])(x)
     #expect(y.shape == [1, 2, 2])
     #expect(y.data == [4.5, 4, 10.5, 10])
     let noBias = matmul(x, w)
@@ -70,17 +82,17 @@ struct DenseKernelTests {
     let xs: [Double] = [-3, -1, -0.5, 0, 0.5, 1, 2, 3]
     func reference(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x))) }
     var y = xs.map { Float($0) }
-    applyActivation(&y, .gelu)
+    activate(&y, .gelu)
     let want = xs.map { Float(reference($0)) }
     #expect(maxViolation(got: y, want: want, atol: 1e-6, rtol: 1e-6).worstRatio <= 1, "\(y) vs \(want)")
     // The exact (erf) GELU gives 0.8413447 at 1; the tanh form gives 0.8411920.
-    #expect(abs(geluScalar(1) - 0.841_191_99) < 1e-6)
+    #expect(abs(y[5] - 0.841_191_99) < 1e-6)
   }
 
   @Test("ReLU zeroes negatives and keeps positives")
   func relu() {
     var y: [Float] = [-2, -0.0, 0, 0.5, 3]
-    applyActivation(&y, .relu)
+    activate(&y, .relu)
     #expect(y == [0, 0, 0, 0.5, 3])
   }
 
@@ -90,15 +102,12 @@ struct DenseKernelTests {
     let up: [Double] = [1.5, -2, 3, 0.25, -1]
     func silu(_ x: Double) -> Double { x / (1 + exp(-x)) }
     func gelu(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x))) }
-    func gluInPlace(_ g: inout [Float], _ u: [Float], _ act: FFActivation) {
-      g.withUnsafeMutableBufferPointer { ax_glu($0.baseAddress, nil, u, nil, 1, u.count, act.kernelCode) }
-    }
     var sw = gate.map { Float($0) }
-    gluInPlace(&sw, up.map { Float($0) }, .swiglu)
+    activate(&sw, .swiglu, up: up.map { Float($0) })
     let swWant = zip(gate, up).map { Float(silu($0) * $1) }
     #expect(maxViolation(got: sw, want: swWant, atol: 1e-6, rtol: 1e-6).worstRatio <= 1, "swiglu \(sw) vs \(swWant)")
     var ge = gate.map { Float($0) }
-    gluInPlace(&ge, up.map { Float($0) }, .geglu)
+    activate(&ge, .geglu, up: up.map { Float($0) })
     let geWant = zip(gate, up).map { Float(gelu($0) * $1) }
     #expect(maxViolation(got: ge, want: geWant, atol: 1e-6, rtol: 1e-6).worstRatio <= 1, "geglu \(ge) vs \(geWant)")
   }
