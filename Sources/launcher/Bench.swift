@@ -274,6 +274,9 @@ struct BenchRunner {
     var allreduceSeconds: [Double] = []  // this rank's tp allreduces in the timed forwards, per call
     var allreduceBytes: [Int] = []
     var cpuSeconds = 0.0              // this rank's process CPU time (all threads) over the timed bodies
+    /// tp > 1: per forward, the fastest and slowest rank's compute (the forward less its tp
+    /// allreduces, so less the waiting for peers); identical on every rank.
+    var rankCompute: [(fastest: Double, slowest: Double)] = []
   }
 
   /// Every rank's rows of a deterministic global (batch, length, features) input: element
@@ -371,6 +374,10 @@ struct BenchRunner {
       t.ringBytes += RingProfile.bytesSent
       let slowest = Double(try world.allreduceMax(Int(local * 1e9))) / 1e9
       t.times.append(slowest)
+      if grid.tp.size > 1 {
+        let computed = Int((local - AllreduceProfile.durations.reduce(0, +)) * 1e9)
+        t.rankCompute.append((Double(try world.allreduceMin(computed)) / 1e9, Double(try world.allreduceMax(computed)) / 1e9))
+      }
       medians.append(Self.median(t.times))
       let n = t.times.count
       let settled = n >= 3 && medians.suffix(3).allSatisfy { abs($0 - medians[n - 1]) <= 0.01 * medians[n - 1] }

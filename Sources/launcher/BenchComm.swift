@@ -61,6 +61,15 @@ extension BenchRunner {
     // the forward minus this is the rank's compute.
     let perRank = try gather(Int(timing.allreduceSeconds.reduce(0, +) / Double(forwards) * 1e9)).map { Double($0) / 1e6 }
     fields.append(("allreduce_ms_per_forward_per_rank", .doubles(perRank)))
+    // How far apart the ranks computed: the forward waits for the slowest at every allreduce.
+    if !timing.rankCompute.isEmpty {
+      let fastest = BenchRunner.median(timing.rankCompute.map(\.fastest)), slowest = BenchRunner.median(timing.rankCompute.map(\.slowest))
+      let spread = BenchRunner.median(timing.rankCompute.map { $0.slowest > 0 ? ($0.slowest - $0.fastest) / $0.slowest : 0 })
+      fields += [("rank_compute_ms_fastest", .double(fastest * 1e3)), ("rank_compute_ms_slowest", .double(slowest * 1e3)),
+                 ("rank_compute_spread", .double(spread))]
+      say(String(format: "  tp ranks' compute per forward (its tp allreduces excluded), medians: fastest %.1f ms, slowest %.1f ms; the fastest finishes %.0f%% earlier (median over forwards)",
+                 fastest * 1e3, slowest * 1e3, spread * 100))
+    }
     var line = String(format: "  tp allreduce in the block: %.1f calls per forward of %@ (%@): %.3f ms = %.2f GB/s per call (min over tp ranks, median)",
                       Double(inBlock.calls) / Double(forwards), sizeText(bytes), algorithm.rawValue, inBlock.seconds * 1e3, inBlock.gbs)
     guard !bench.noCommProbe else { say(line); return fields }
