@@ -4,7 +4,8 @@
 // sanitizer report or a broken invariant (trap) is a bug; a thrown error is the expected outcome.
 import Foundation
 
-/// ATTNAX_FUZZ_ALLOW_MULTILINE=1 tolerates multi-line error messages (a known bug), to look past it.
+/// ATTNAX_FUZZ_ALLOW_MULTILINE=1 tolerates multi-line error messages (the first bug this target
+/// found, since fixed by escaping in `AttnaxError.description`), to look past such a regression.
 private let allowMultiline = getenv("ATTNAX_FUZZ_ALLOW_MULTILINE") != nil
 
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -20,7 +20,8 @@ private func checkError(_ error: Error) {
   }
 }
 
-/// ATTNAX_FUZZ_ALLOW_MULTILINE=1 tolerates multi-line error messages (a known bug), to look past it.
+/// ATTNAX_FUZZ_ALLOW_MULTILINE=1 tolerates multi-line error messages (a bug the config target
+/// found, since fixed by escaping in `AttnaxError.description`), to look past such a regression.
 private let allowMultiline = getenv("ATTNAX_FUZZ_ALLOW_MULTILINE") != nil
 
 @_cdecl("LLVMFuzzerTestOneInput")
