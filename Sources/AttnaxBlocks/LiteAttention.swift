@@ -22,8 +22,7 @@ func liteAttention(
         gates[t] = acc + gateBias
         mx = max(mx, gates[t])
       }
-      var sum: Float = 0
-      for t in 0..<seq { gates[t] = expf(gates[t] - mx); sum += gates[t] }
+      let sum = seq > 0 ? gates.withUnsafeMutableBufferPointer { expShiftSum($0.baseAddress!, seq, shift: mx) } : 0
       for t in 0..<seq {
         var w = gates[t] / sum
         if let mask, mask.data[mask.offset(b: b, h: g.headBase + h, q: g.qStart + t, k: 0)] == 0 { w = 0 }
