@@ -1,16 +1,25 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// The targets follow one forward pass:
+//   AttnaxFormats  untrusted bytes in, typed values out (tensors, errors, JSON, safetensors, configs)
+//   AttnaxDist     ranks and bytes: communicators, the tp x cp grid, collectives, deadlines (MPI)
+//   AttnaxBlocks   the maths: weights, parallel layout, kernels, attention, layers, models
+//   AttnaxCLI      the `attnax` commands as a library (parse, build the grid, load, run, report)
+//   attnax         the executable: one line calling AttnaxCLI
 let package = Package(
   name: "attnax-swift",
   products: [
-    .library(name: "AttnaxBlocks", targets: ["AttnaxBlocks"]),
+    .library(name: "AttnaxFormats", targets: ["AttnaxFormats"]),
     .library(name: "AttnaxDist", targets: ["AttnaxDist"]),
-    .executable(name: "attnax", targets: ["launcher"]),
+    .library(name: "AttnaxBlocks", targets: ["AttnaxBlocks"]),
+    .library(name: "AttnaxCLI", targets: ["AttnaxCLI"]),
+    .executable(name: "attnax", targets: ["attnax"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-    .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),  // `swift package generate-documentation` (DocC catalogs in Sources/*/*.docc)
+    // `swift package generate-documentation` (DocC catalogs in Sources/*/*.docc)
+    .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
   ],
   targets: [
     .systemLibrary(
@@ -21,16 +30,23 @@ let package = Package(
       providers: [.apt(["libopenblas-dev"])]),
     // Element-wise kernels in C: AVX-512 / AVX2+FMA / portable builds chosen at run time.
     .target(name: "CKernels"),
+    .target(name: "AttnaxFormats"),
     .target(name: "AttnaxDist", dependencies: ["CMPI"]),
-    .target(name: "AttnaxBlocks", dependencies: ["AttnaxDist", "CBLAS", "CKernels"]),
-    .executableTarget(
-      name: "launcher",
+    .target(name: "AttnaxBlocks", dependencies: ["AttnaxFormats", "AttnaxDist", "CBLAS", "CKernels"]),
+    .target(
+      name: "AttnaxCLI",
       dependencies: [
-        "AttnaxBlocks", "AttnaxDist",
+        "AttnaxFormats", "AttnaxDist", "AttnaxBlocks",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
-    .testTarget(name: "AttnaxBlocksTests", dependencies: ["AttnaxBlocks", "AttnaxDist", "CKernels"]),
-    .testTarget(name: "AttnaxDistTests", dependencies: ["AttnaxDist"]),
+    .executableTarget(name: "attnax", dependencies: ["AttnaxCLI"]),
+    // What only tests share: a seeded generator, tolerance expectations, fixture paths, processes.
+    .target(name: "_TestSupport", dependencies: ["AttnaxFormats", "AttnaxDist"]),
+    .testTarget(name: "AttnaxFormatsTests", dependencies: ["AttnaxFormats", "_TestSupport"]),
+    .testTarget(name: "AttnaxDistTests", dependencies: ["AttnaxDist", "_TestSupport"]),
+    .testTarget(
+      name: "AttnaxBlocksTests", dependencies: ["AttnaxBlocks", "AttnaxFormats", "AttnaxDist", "CKernels", "_TestSupport"]),
+    .testTarget(name: "AttnaxCLITests", dependencies: ["AttnaxCLI", "AttnaxBlocks", "AttnaxFormats", "AttnaxDist", "_TestSupport"]),
   ],
-  swiftLanguageModes: [.v5]
+  swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,4 @@
-import CMPI
+internal import CMPI
 
 /// A per-call record of the float allreduces this process made while recording was on.
 ///

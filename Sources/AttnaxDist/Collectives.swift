@@ -1,4 +1,4 @@
-import CMPI
+internal import CMPI
 
 /// A reduction applied element-wise by ``Communicator/allreduce(_:op:)``.
 public enum ReduceOp: Sendable {

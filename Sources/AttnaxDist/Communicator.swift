@@ -1,4 +1,4 @@
-import CMPI
+internal import CMPI
 
 /// A group of ranks that communicate: MPI-backed when the process was launched
 /// by `mpirun`, otherwise a pure-Swift world of size 1.

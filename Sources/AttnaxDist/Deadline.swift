@@ -41,11 +41,7 @@ struct Deadline {
   }
 
   /// Monotonic clock in nanoseconds.
-  static func nowNanoseconds() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-  }
+  static func nowNanoseconds() -> UInt64 { MonotonicClock.nanoseconds() }
 
   /// Calls `test` until it returns true or the deadline passes.
   ///

@@ -1,4 +1,4 @@
-import CMPI
+internal import CMPI
 
 /// An error from the MPI runtime: the failing call, the rank, and what happened.
 ///

@@ -1,4 +1,4 @@
-import CMPI
+internal import CMPI
 
 /// In-process message matching for a pure-Swift (non-MPI) communicator of
 /// size 1, so `isend`/`irecv`/`sendrecv` to oneself behave as under MPI.

@@ -1,4 +1,4 @@
-import CMPI
+internal import CMPI
 
 /// A handle for a pending non-blocking transfer (``Communicator/isend(_:to:tag:)``
 /// or ``Communicator/irecv(_:from:tag:)``).
@@ -100,6 +100,18 @@ extension Communicator {
       MPI_Irecv(buffer.baseAddress, count, attnax_byte(), mpiSource, mpiTag, handle, &request.handle)
     }
     return request
+  }
+
+  /// Starts sending `buffer`'s floats to `dest` with `tag` (``isend(_:to:tag:)-(UnsafeRawBufferPointer,_,_)`` of their bytes).
+  /// Keep `buffer` alive and unmodified until the request completes.
+  public func isend(_ buffer: UnsafeBufferPointer<Float>, to dest: Int, tag: Int) throws(MPIError) -> Request {
+    try isend(UnsafeRawBufferPointer(buffer), to: dest, tag: tag)
+  }
+
+  /// Starts receiving floats into `buffer` from `source` with `tag` (the message may be shorter).
+  /// Keep `buffer` alive and untouched until the request completes.
+  public func irecv(_ buffer: UnsafeMutableBufferPointer<Float>, from source: Int, tag: Int) throws(MPIError) -> Request {
+    try irecv(UnsafeMutableRawBufferPointer(buffer), from: source, tag: tag)
   }
 
   /// Tests a request once without blocking (`MPI_Test`).

@@ -1,4 +1,4 @@
-import CMPI
+internal import CMPI
 
 /// How ``Communicator/allreduce(_:op:algorithm:)`` moves a float buffer between the ranks.
 ///

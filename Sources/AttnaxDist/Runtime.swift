@@ -1,4 +1,4 @@
-import CMPI
+internal import CMPI
 
 #if canImport(Glibc)
   import Glibc
@@ -190,8 +190,7 @@ enum MPIRuntime {
 
   /// Calls `MPI_Abort` on the world when MPI is live, else exits the process.
   static func abort(code: Int32) -> Never {
-    fflush(stdout)
-    fflush(stderr)
+    fflush(nil)
     // Deliberately not under the lock: another thread may be stuck holding it.
     if state == .live { _ = MPI_Abort(attnax_comm_world(), code) }
     exit(code)

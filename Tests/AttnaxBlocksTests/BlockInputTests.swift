@@ -1,16 +1,18 @@
 // Bad inputs are refused with one clear AttnaxError naming the input at fault. Every test first
 // runs a valid call, so a refusal cannot come from an unrelated mistake in the test set-up.
 
+import AttnaxFormats
 import AttnaxDist
 import Foundation
 import Testing
+import _TestSupport
 
 @testable import AttnaxBlocks
 
 @Suite("Block input validation")
 struct BlockInputTests {
-  static let encoderConfig = BlockConfig(block: .encoder, d_model: 8, num_heads: 2, d_ff: 16)
-  static let decoderConfig = BlockConfig(block: .decoder, d_model: 8, num_heads: 2, d_ff: 16)
+  static let encoderConfig = BlockConfig(block: .encoder, dModel: 8, numHeads: 2, dFF: 16)
+  static let decoderConfig = BlockConfig(block: .decoder, dModel: 8, numHeads: 2, dFF: 16)
 
   func stack(_ c: BlockConfig) throws -> BlockStack {
     try BlockStack(config: c, source: RandomWeights(seed: 3), group: soloGroup())
@@ -92,8 +94,8 @@ struct BlockInputTests {
   @Test("position_ids of the wrong shape or outside the RoPE table are refused naming position_ids")
   func positionIDs() throws {
     var c = Self.encoderConfig
-    c.use_rope = true
-    c.rope_max_positions = 16
+    c.useRoPE = true
+    c.ropeMaxPositions = 16
     let s = try stack(c)
     let x = randomTensor([2, 3, 8], seed: 1)
     _ = try s(BlockInputs(x: x, positions: IntTensor(shape: [2, 3], data: [0, 1, 2, 5, 6, 7])))
@@ -108,7 +110,7 @@ struct BlockInputTests {
   @Test("decoder self-attention position ids of the wrong shape are refused naming position_ids_self")
   func decoderSelfPositions() throws {
     var c = Self.decoderConfig
-    c.use_rope = true
+    c.useRoPE = true
     let s = try stack(c)
     let x = randomTensor([1, 3, 8], seed: 1), enc = randomTensor([1, 4, 8], seed: 2)
     _ = try s(BlockInputs(x: x, encoderOutput: enc, positions: IntTensor(shape: [1, 3], data: [4, 5, 6])))
@@ -120,7 +122,7 @@ struct BlockInputTests {
   @Test("decoder cross-attention key positions of the wrong shape are refused naming position_ids_cross_kv")
   func decoderCrossPositions() throws {
     var c = Self.decoderConfig
-    c.use_rope = true
+    c.useRoPE = true
     let s = try stack(c)
     let x = randomTensor([1, 3, 8], seed: 1), enc = randomTensor([1, 4, 8], seed: 2)
     let q = IntTensor(shape: [1, 3], data: [0, 1, 2])
@@ -155,8 +157,8 @@ struct BlockInputTests {
   @Test("linear attention with a sequence not divisible by the chunk size is refused naming x")
   func linearChunk() throws {
     var c = Self.encoderConfig
-    c.attention_type = .linear
-    c.linear_attention_chunk_size = 4
+    c.attentionType = .linear
+    c.linearAttentionChunkSize = 4
     let s = try stack(c)
     _ = try s(BlockInputs(x: randomTensor([1, 8, 8], seed: 1)))
     expectInputError("x", mentioning: ["linear_attention_chunk_size"]) { _ = try s(BlockInputs(x: randomTensor([1, 6, 8], seed: 1))) }
@@ -165,7 +167,7 @@ struct BlockInputTests {
   @Test("a KV-cache step past max_len is a cache error that leaves the cache usable")
   func cacheOverflow() throws {
     var c = Self.decoderConfig
-    c.use_rope = true
+    c.useRoPE = true
     let s = try stack(c)
     let enc = randomTensor([1, 2, 8], seed: 9)
     let caches = s.makeCaches(batch: 1, maxLen: 4)
@@ -196,7 +198,7 @@ struct BlockInputTests {
 /// A model directory copied from a golden case with its weights rewritten.
 @Suite("Model directory checks")
 struct ModelDirectoryTests {
-  static var sourceCase: String? { goldenDirectory.flatMap { root in goldenCaseNames.first.map { "\(root)/\($0)" } } }
+  static var sourceCase: String? { Fixtures.goldenCases.first }
 
   /// Writes `config.json` (copied) and `model.safetensors` holding the case's tensors changed by `edit`.
   func withModelDirectory(edit: (inout [(name: String, value: SafetensorsValue)]) -> Void, _ body: (String) throws -> Void) throws {
@@ -213,7 +215,7 @@ struct ModelDirectoryTests {
   }
 
   func expectTensorError(_ dir: String, names name: String, mentioning word: String, sourceLocation: SourceLocation = #_sourceLocation) {
-    let e = expectAttnaxError(sourceLocation: sourceLocation) { _ = try ModelDirectory(dir) }
+    let e = expectAttnaxError(sourceLocation: sourceLocation) { _ = try ModelDirectory<BlockConfig>(dir) }
     guard let e else { return }
     guard case let .tensor(got, _) = e else {
       Issue.record("expected a tensor error naming \(name), got \(e)", sourceLocation: sourceLocation)
@@ -226,8 +228,8 @@ struct ModelDirectoryTests {
   @Test("an unchanged copy of a golden model directory opens", .enabled(if: ModelDirectoryTests.sourceCase != nil, "no golden case to copy"))
   func unchangedCopy() throws {
     try withModelDirectory(edit: { _ in }) { dir in
-      let m = try ModelDirectory(dir)
-      #expect(Set(m.weights.names) == Set(BlockStack.parameterShapes(m.config).keys))
+      let m = try ModelDirectory<BlockConfig>(dir)
+      #expect(Set(m.weights.names) == Set(m.config.parameterShapes.keys))
     }
   }
 

@@ -1,6 +1,8 @@
+import AttnaxFormats
 import CKernels
 import Foundation
 import Testing
+import _TestSupport
 
 @testable import AttnaxBlocks
 
@@ -128,8 +130,8 @@ struct FastMathTests {
 
   @Test("Heads computed in parallel give the same bits as one thread")
   func parallelHeadsMatchSerial() throws {
-    let config = BlockConfig(block: .encoder, d_model: 64, num_heads: 8, d_ff: 64, attention_type: .flash,
-                             attention_block_size: 32, score_mods: [.causal])
+    let config = BlockConfig(block: .encoder, dModel: 64, numHeads: 8, dFF: 64, attentionType: .flash,
+                             attentionBlockSize: 32, scoreMods: [.causal])
     let stack = try BlockStack(config: config, source: RandomWeights(seed: 3), group: .solo())
     let x = try RandomWeights(seed: 4).load("x", shape: [2 * 200, 64], rows: nil, columns: nil)
     let inputs = BlockInputs(x: Tensor(shape: [2, 200, 64], data: x.data))

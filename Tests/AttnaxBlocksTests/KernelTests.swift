@@ -2,10 +2,12 @@
 // from an independent Double-precision reference written in TestSupport.swift; none is copied
 // from the library's own output.
 
+import AttnaxFormats
 import AttnaxDist
 import CKernels
 import Foundation
 import Testing
+import _TestSupport
 
 @testable import AttnaxBlocks
 
@@ -114,7 +116,7 @@ struct DenseKernelTests {
 
   @Test("FeedForward equals a naive Double evaluation of attnax's formula", arguments: FFActivation.allCases)
   func feedForward(_ act: FFActivation) throws {
-    let config = BlockConfig(block: .encoder, d_model: 4, num_heads: 1, d_ff: 6, ff_activation: act)
+    let config = BlockConfig(block: .encoder, dModel: 4, numHeads: 1, dFF: 6, ffActivation: act)
     let source = RandomWeights(seed: 11)
     let ffn = try FeedForward(source, prefix: "layers.0.ffn", config: config, plan: ShardingPlan(config: config), group: soloGroup())
     let x = randomTensor([2, 3, 4], seed: 5)

@@ -2,7 +2,9 @@
 // Properties are checked for every rank of many (heads, kv_heads, tp) layouts; a few layouts
 // are also spelled out by hand.
 
+import AttnaxFormats
 import Testing
+import _TestSupport
 
 @testable import AttnaxBlocks
 
@@ -147,7 +149,7 @@ struct ShardingPlanTests {
 
   @Test("the config initialisers agree with the explicit one, and tp 1 owns everything")
   func configInitialisers() throws {
-    let c = BlockConfig(block: .decoder, d_model: 48, num_heads: 12, d_ff: 40, num_kv_heads: 4)
+    let c = BlockConfig(block: .decoder, dModel: 48, numHeads: 12, dFF: 40, numKVHeads: 4)
     let whole = ShardingPlan(config: c)
     #expect(whole.queryHeads == 0..<12 && whole.kvHeads == 0..<4 && whole.ffnColumns == 0..<40 && whole.headDim == 4)
     for tp in 1...8 {

@@ -3,44 +3,12 @@
 // implementations of attnax's attention formulas. Tolerances live in Tolerance.swift.
 
 import AttnaxDist
+import AttnaxFormats
 import Foundation
 import Testing
+import _TestSupport
 
 @testable import AttnaxBlocks
-
-/// SplitMix64: deterministic, seedable test data (independent of the library's RandomWeights).
-struct TestRNG: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-
-  /// Uniform in [lo, hi).
-  mutating func uniform(_ lo: Float = -1, _ hi: Float = 1) -> Float {
-    lo + (hi - lo) * Float(next() >> 40) / Float(1 << 24)
-  }
-
-  mutating func floats(_ n: Int, scale: Float = 1) -> [Float] {
-    (0..<n).map { _ in scale * uniform() }
-  }
-
-  /// 0/1 values, 1 with probability `p`.
-  mutating func bits(_ n: Int, p: Float) -> [UInt8] {
-    (0..<n).map { _ in uniform(0, 1) < p ? 1 : 0 }
-  }
-}
-
-/// A random tensor with elements uniform in ±scale.
-func randomTensor(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
-  var rng = TestRNG(seed: seed)
-  return Tensor(shape: shape, data: rng.floats(shape.reduce(1, *), scale: scale))
-}
 
 /// The single-process communicator (size 1 outside mpirun).
 func soloGroup() throws -> Communicator { try Communicator.world() }
@@ -235,41 +203,4 @@ func naiveLiteAttention(
     }
   }
   return Tensor(shape: [p.batch, sq, p.heads * dh], data: out)
-}
-
-// MARK: - Errors
-
-/// Runs `body` and returns the AttnaxError it throws; records an issue if it succeeds or throws
-/// something else. Also checks the description is one line.
-@discardableResult
-func expectAttnaxError(
-  _ comment: String = "", sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void
-) -> AttnaxError? {
-  do {
-    try body()
-    Issue.record("expected an AttnaxError\(comment.isEmpty ? "" : " (\(comment))"), but the call succeeded", sourceLocation: sourceLocation)
-    return nil
-  } catch let e as AttnaxError {
-    #expect(!e.description.contains("\n"), "error description spans several lines: \(e.description)", sourceLocation: sourceLocation)
-    return e
-  } catch {
-    Issue.record("expected an AttnaxError, got \(type(of: error)): \(error)", sourceLocation: sourceLocation)
-    return nil
-  }
-}
-
-/// Expects `body` to throw `AttnaxError.input` naming exactly `name`, with the name in the description.
-func expectInputError(
-  _ name: String, mentioning: [String] = [], sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void
-) {
-  guard let e = expectAttnaxError("input '\(name)'", sourceLocation: sourceLocation, body) else { return }
-  guard case let .input(got, _) = e else {
-    Issue.record("expected AttnaxError.input naming '\(name)', got \(e)", sourceLocation: sourceLocation)
-    return
-  }
-  #expect(got == name, "error names '\(got)' instead of '\(name)': \(e)", sourceLocation: sourceLocation)
-  #expect(e.description.contains(name), "\(e)", sourceLocation: sourceLocation)
-  for word in mentioning {
-    #expect(e.description.contains(word), "description lacks '\(word)': \(e)", sourceLocation: sourceLocation)
-  }
 }

@@ -1,5 +1,6 @@
 import AttnaxDist
 import Testing
+import _TestSupport
 
 extension DistSuite {
   @Suite("Collectives")

@@ -1,5 +1,6 @@
 import AttnaxDist
 import Testing
+import _TestSupport
 
 /// Deterministic inputs every rank can regenerate for every other rank (SplitMix64 hashing
 /// of rank and index), so the expected sum needs no communication.

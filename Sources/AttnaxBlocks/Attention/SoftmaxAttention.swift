@@ -1,0 +1,139 @@
+import AttnaxDist
+import AttnaxFormats
+
+/// Accumulates softmax attention of all queries against one contiguous run of keys into `state`.
+///
+/// q: (B, Sq, Hq·Dh) view, k/v: (B, Skv, Hkv·Dh) views. Tiles are `blockQ` × `blockKV`;
+/// each tile runs the shared ``ScorePipeline`` and the online-softmax update, so memory is
+/// O(block²) per tile and never Sq × Skv unless the block covers it (standard attention).
+/// With several BLAS threads the (batch, head) items run in parallel, each calling BLAS
+/// single-threaded; `progress` (ring transfers to poke) keeps them on this thread.
+func accumulateSoftmaxAttention(
+  q: HeadsView, k: HeadsView, v: HeadsView, geometry g: AttentionGeometry, pipeline: ScorePipeline,
+  blockQ: Int, blockKV: Int, skipMaskedTiles: Bool, state: inout SoftmaxState,
+  progress: (() -> Void)? = nil
+) {
+  let bq = min(blockQ, g.seqQ), bk = min(blockKV, g.seqKV)
+  guard bq > 0, bk > 0 else { return }
+  let items = g.batch * g.heads
+  let workers = min(BLAS.threads, items)
+  let work = Double(g.seqQ) * Double(g.seqKV) * Double(q.headDim) * Double(items)
+  let parallel = workers > 1 && work > 4e6 && progress == nil
+  let seqQ = state.seqQ
+  state.withBuffers { buffers in
+    let tiles = SoftmaxTiles(
+      q: q, k: k, v: v, geometry: g, pipeline: pipeline, blockQ: bq, blockKV: bk,
+      skipMaskedTiles: skipMaskedTiles, seqQ: seqQ, out: buffers, progress: progress)
+    if parallel {
+      RowParallel.concurrent(workers) { w in tiles.run(items: ShardingPlan.evenSplit(items, parts: workers, index: w)) }
+    } else {
+      tiles.run(items: 0..<items)
+    }
+  }
+}
+
+/// One softmax attention call's tile loop: what every (batch, head) item reads and writes.
+///
+/// For each query block and key block: S = Q Kᵀ/√Dh (one GEMM), the score pipeline (mods and
+/// mask, global indices), the online-softmax update of m and l and the rescale of o, then
+/// o += P V (one GEMM). A tile the structural mods mask completely is skipped, except for rows
+/// still at the masked maximum, which take it in as attnax's float32-min fill implies.
+struct SoftmaxTiles {
+  let q: HeadsView, k: HeadsView, v: HeadsView
+  let geometry: AttentionGeometry
+  let pipeline: ScorePipeline
+  let blockQ: Int, blockKV: Int
+  let skipMaskedTiles: Bool
+  /// Query rows of the state (its `m`/`l` stride).
+  let seqQ: Int
+  let out: SoftmaxBuffers
+  let progress: (() -> Void)?
+
+  var headDim: Int { q.headDim }
+  /// Row stride of `out.o`.
+  var outStride: Int { geometry.heads * q.headDim }
+
+  /// Runs (batch, head) items `items` with their own scratch tile.
+  func run(items: Range<Int>) {
+    let scores = UnsafeMutablePointer<Float>.allocate(capacity: blockQ * blockKV)
+    let valueSum = UnsafeMutablePointer<Float>.allocate(capacity: headDim)
+    defer { scores.deallocate(); valueSum.deallocate() }
+    for item in items {
+      let b = item / geometry.heads, h = item % geometry.heads
+      var q0 = 0
+      while q0 < geometry.seqQ {
+        let nq = min(blockQ, geometry.seqQ - q0)
+        var k0 = 0
+        while k0 < geometry.seqKV {
+          let nk = min(blockKV, geometry.seqKV - k0)
+          let tile = Tile(b: b, h: h, q0: q0, nq: nq, k0: k0, nk: nk, g: geometry)
+          if skipMaskedTiles && pipeline.tileFullyMasked(b: b, q: tile.qRange, kv: tile.kvRange) {
+            takeMaskedTile(tile, valueSum: valueSum)
+          } else {
+            accumulate(tile, scores: scores)
+            progress?()
+          }
+          k0 += nk
+        }
+        q0 += nq
+      }
+    }
+  }
+
+  /// One tile: local and global rows and columns of a (batch, head).
+  struct Tile {
+    let b: Int, h: Int, q0: Int, nq: Int, k0: Int, nk: Int
+    let qRange: Range<Int>, kvRange: Range<Int>
+    init(b: Int, h: Int, q0: Int, nq: Int, k0: Int, nk: Int, g: AttentionGeometry) {
+      self.b = b; self.h = h; self.q0 = q0; self.nq = nq; self.k0 = k0; self.nk = nk
+      qRange = (g.qStart + q0)..<(g.qStart + q0 + nq)
+      kvRange = (g.kvStart + k0)..<(g.kvStart + k0 + nk)
+    }
+  }
+
+  /// Index of (b, h, local row 0 of the tile) in `m` and `l`.
+  func statBase(_ t: Tile) -> Int { (t.b * geometry.heads + t.h) * seqQ + t.q0 }
+  /// The tile's first output row in `o`.
+  func outputTile(_ t: Tile) -> UnsafeMutablePointer<Float> { out.o + (t.b * seqQ + t.q0) * outStride + t.h * headDim }
+
+  /// Scores, mods and mask, online softmax, and P·V for one tile.
+  func accumulate(_ t: Tile, scores: UnsafeMutablePointer<Float>) {
+    let kvh = geometry.kvHeadOf[t.h]
+    sgemm(transB: true, m: t.nq, n: t.nk, k: headDim, alpha: 1 / Float(headDim).squareRoot(),
+          a: q.at(b: t.b, row: t.q0, head: t.h), lda: q.rowStride,
+          b: k.at(b: t.b, row: t.k0, head: kvh), ldb: k.rowStride, c: scores, ldc: t.nk)
+    pipeline.apply(scores, ld: t.nk, b: t.b, hGlobal: geometry.headBase + t.h, q: t.qRange, kv: t.kvRange)
+    let stat = statBase(t), oTile = outputTile(t)
+    for i in 0..<t.nq {
+      let row = scores + i * t.nk
+      let mOld = out.m[stat + i]
+      let mNew = max(mOld, rowMax(row, t.nk, floor: maskedScore))
+      let alpha = expShiftScalar(mOld - mNew)
+      let sum = expShiftSum(row, t.nk, shift: mNew)  // row becomes exp(s − mNew)
+      out.l[stat + i] = out.l[stat + i] * alpha + sum
+      out.m[stat + i] = mNew
+      if alpha != 1 { scaleInPlace(oTile + i * outStride, headDim, by: alpha) }
+    }
+    sgemm(m: t.nq, n: headDim, k: t.nk, a: scores, lda: t.nk,
+          b: v.at(b: t.b, row: t.k0, head: kvh), ldb: v.rowStride, beta: 1, c: oTile, ldc: outStride)
+  }
+
+  /// A tile whose every score is the float32 minimum: only rows still at that maximum take it
+  /// in (l += nk, o += Σ v); the others would weigh it e^(fmin − m) = 0.
+  func takeMaskedTile(_ t: Tile, valueSum: UnsafeMutablePointer<Float>) {
+    let stat = statBase(t)
+    guard (0..<t.nq).contains(where: { out.m[stat + $0] == maskedScore }) else { return }
+    let kvh = geometry.kvHeadOf[t.h]
+    valueSum.update(repeating: 0, count: headDim)
+    for j in 0..<t.nk {
+      let vr = v.at(b: t.b, row: t.k0 + j, head: kvh)
+      for d in 0..<headDim { valueSum[d] += vr[d] }
+    }
+    let oTile = outputTile(t)
+    for i in 0..<t.nq where out.m[stat + i] == maskedScore {
+      out.l[stat + i] += Float(t.nk)
+      let orow = oTile + i * outStride
+      for d in 0..<headDim { orow[d] += valueSum[d] }
+    }
+  }
+}

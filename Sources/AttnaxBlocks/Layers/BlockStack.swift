@@ -1,0 +1,151 @@
+import AttnaxFormats
+import AttnaxDist
+
+/// `num_layers` blocks applied in turn (every layer gets the same masks, positions and encoder
+/// output): heads and FFN columns sharded over the tensor-parallel group `tp`, sequence rows
+/// over the context-parallel ring `cp`.
+public final class BlockStack: @unchecked Sendable {
+  public let config: BlockConfig
+  public let plan: ShardingPlan
+  public let group: Communicator
+  public let cp: Communicator
+  public let layers: [TransformerBlock]
+
+  /// Loads this rank's shard of every layer from `source` (names `layers.{i}.…`).
+  public init(config: BlockConfig, source: WeightSource, group: Communicator, cp: Communicator = .solo()) throws {
+    self.config = config
+    self.group = group
+    self.cp = cp
+    let plan = try ShardingPlan(config: config, tp: group.size, rank: group.rank)
+    self.plan = plan
+    layers = try (0..<config.numLayers).map {
+      try TransformerBlock(source, prefix: "layers.\($0)", config: config, plan: plan, group: group)
+    }
+    source.finishedLoading()
+  }
+
+  /// One empty KV cache per layer holding this rank's KV heads; with cp > 1 (softmax backends)
+  /// each cp rank holds about 1/cp of the tokens.
+  public func makeCaches(batch: Int, maxLen: Int) -> [KVCache] {
+    let parts = config.attentionType.isSoftmax ? cp.size : 1
+    return (0..<config.numLayers).map { _ in
+      KVCache(batch: batch, maxLen: maxLen, width: plan.kvHeads.count * config.headDim, parts: parts, part: parts > 1 ? cp.rank : 0)
+    }
+  }
+
+  /// Loads the shard of grid position (tpRank, cpRank).
+  public convenience init(config: BlockConfig, source: WeightSource, grid: ProcessGrid) throws {
+    try self.init(config: config, source: source, group: grid.tp, cp: grid.cp)
+  }
+
+  /// True when self-attention is causal-like, so rows are dealt zigzag for balance.
+  public var causalLike: Bool {
+    guard config.attentionType.isSoftmax else { return false }
+    if config.attentionWindow != nil { return true }
+    return config.scoreMods.contains {
+      switch $0 {
+      case .causal, .prefixLM: return true
+      case let .slidingWindow(_, causal): return causal
+      default: return false
+      }
+    }
+  }
+
+  /// How `length` rows of x are spread over the cp ring (replicated for KV-cache steps).
+  public func layout(length: Int, cached: Bool = false) -> SequenceLayout {
+    SequenceLayout(length: length, parts: cp.size, kind: cached ? .replicated : (causalLike ? .zigzag : .contiguous))
+  }
+
+  /// How the encoder output's rows are spread (contiguous; replicated with KV-cache steps).
+  public func crossLayout(length: Int, cached: Bool = false) -> SequenceLayout {
+    SequenceLayout(length: length, parts: cp.size, kind: cached ? .replicated : .contiguous)
+  }
+
+  /// Runs the stack on this rank's shard: `x` and `encoderOutput` hold this rank's rows per
+  /// ``layout(length:cached:)`` / ``crossLayout(length:cached:)`` of the global lengths; masks,
+  /// positions and bias tensors are global. With `caches` (one per layer) self-attention
+  /// appends to and reads them, and rows are not sharded.
+  public func callAsFunction(_ inputs: BlockInputs, caches: [KVCache]? = nil, length: Int? = nil, encoderLength: Int? = nil) throws -> Tensor {
+    try validate(inputs, localShard: cp.size > 1 && caches == nil)
+    let cached = caches != nil
+    let sharded = cp.size > 1 && !cached
+    let total = try length ?? (sharded ? cp.allreduceSum(inputs.x.shape[1]) : inputs.x.shape[1])
+    let eTotal = try inputs.encoderOutput.map {
+      try encoderLength ?? (sharded ? cp.allreduceSum($0.shape[1]) : $0.shape[1])
+    }
+    try checkPositions(inputs, rows: total, encoderRows: eTotal)
+    let selfLayout = layout(length: total, cached: cached)
+    let selfCtx = SequenceContext(cp: cp, q: selfLayout, kv: selfLayout)
+    let crossCtx = eTotal.map { SequenceContext(cp: cp, q: selfLayout, kv: crossLayout(length: $0, cached: cached)) }
+    var h = inputs.x
+    for (i, layer) in layers.enumerated() {
+      h = try layer(h, inputs, cache: caches?[i], sequence: selfCtx, crossSequence: crossCtx)
+    }
+    return h
+  }
+
+  /// Runs the stack on global inputs: scatters x and the encoder output over the cp ring, runs,
+  /// and gathers y, so every rank returns the full (B, S, D).
+  public func forward(_ inputs: BlockInputs, caches: [KVCache]? = nil) throws -> Tensor {
+    try validate(inputs)
+    let cached = caches != nil
+    guard cp.size > 1, !cached else { return try self(inputs, caches: caches) }
+    let s = inputs.x.shape[1]
+    let l = layout(length: s)
+    var local = inputs
+    local.x = l.scatter(inputs.x, rank: cp.rank)
+    var eLen: Int?
+    if let e = inputs.encoderOutput {
+      eLen = e.shape[1]
+      local.encoderOutput = crossLayout(length: e.shape[1]).scatter(e, rank: cp.rank)
+    }
+    let y = try self(local, length: s, encoderLength: eLen)
+    return try gatherSequence(y, layout: l, cp: cp)
+  }
+
+  /// Shapes and values of the inputs, each refused with an error naming it.
+  /// A rank's local shard may hold no rows (more ring ranks than row blocks).
+  public func validate(_ inputs: BlockInputs, localShard: Bool = false) throws {
+    let minRows = localShard ? 0 : 1
+    let x = inputs.x
+    guard x.rank == 3, x.shape[2] == config.dModel, x.shape[0] > 0, x.shape[1] >= minRows else {
+      throw AttnaxError.input(name: "x", message: "shape \(x.shape) must be (batch, seq, d_model \(config.dModel))")
+    }
+    try checkFinite(x, "x")
+    if config.block == .decoder {
+      guard let e = inputs.encoderOutput else {
+        throw AttnaxError.input(name: "encoder_output", message: "missing (decoder blocks need it)")
+      }
+      guard e.rank == 3, e.shape[0] == x.shape[0], e.shape[2] == config.dModel, e.shape[1] >= minRows else {
+        throw AttnaxError.input(name: "encoder_output", message: "shape \(e.shape) must be (batch \(x.shape[0]), seq_kv, d_model \(config.dModel))")
+      }
+      try checkFinite(e, "encoder_output")
+    }
+  }
+
+  /// Position ids are global tensors: every rank checks the whole of each against the global
+  /// lengths and the RoPE table, so a bad one is refused on every rank alike (no rank waits).
+  func checkPositions(_ inputs: BlockInputs, rows: Int, encoderRows: Int?) throws {
+    guard config.useRoPE else { return }
+    let b = inputs.x.shape[0]
+    let dec = config.block == .decoder
+    for (t, name, n) in [(inputs.positions, dec ? "position_ids_self" : "position_ids", rows),
+                         (inputs.crossQPositions, "position_ids_cross_q", rows),
+                         (inputs.crossKVPositions, "position_ids_cross_kv", encoderRows ?? 0)] {
+      guard let t else { continue }
+      guard t.shape == [b, n] else {
+        throw AttnaxError.input(name: name, message: "shape \(t.shape) must be (batch \(b), seq \(n))")
+      }
+      if let bad = t.data.first(where: { $0 < 0 || Int($0) >= config.ropeMaxPositions }) {
+        throw AttnaxError.input(name: name, message: "position \(bad) is outside the RoPE table [0, \(config.ropeMaxPositions)) (rope_max_positions)")
+      }
+    }
+  }
+}
+
+/// Non-finite inputs are refused (a NaN would otherwise spread silently through every rank).
+func checkFinite(_ t: Tensor, _ name: String) throws {
+  if let i = t.data.firstIndex(where: { !$0.isFinite }) {
+    throw AttnaxError.input(name: name, message: "element \(i) is \(t.data[i]); inputs must be finite")
+  }
+}

@@ -1,0 +1,68 @@
+import AttnaxFormats
+import Dispatch
+
+/// Fork-join over rows (or a GEMM's columns), the forward's own threading.
+///
+/// With several BLAS threads (`OPENBLAS_NUM_THREADS`), letting OpenBLAS thread each GEMM
+/// leaves everything between GEMMs (norms, bias and activation passes, softmax) on one
+/// thread while OpenBLAS's workers spin in `sched_yield`, and they compete for the cores with
+/// the head-parallel attention (a quarter of a 2-thread enc-base forward was kernel time).
+/// Instead the row-wise layers split their rows into one range per thread and run each range
+/// start to finish (GEMM with BLAS single-threaded, then the fused element-wise pass), so both
+/// cores stay busy with useful work and OpenBLAS never spins. A row's result does not depend on
+/// the split. GEMMs with fewer rows than output columns split the columns instead (see
+/// ``matmul(_:_:epilogue:)``), so each thread packs half of the weights, not all of them.
+enum RowParallel {
+  /// Threads to use: the BLAS thread count (1 inside a parallel section).
+  static var threads: Int { BLAS.threads }
+
+  /// Runs `body` on consecutive ranges covering 0..<rows: one per thread, concurrently, when
+  /// there are several threads and at least `minRows` rows per range and `work` (roughly the
+  /// multiply-adds) pays for the fork; otherwise `body(0..<rows)` inline. Range starts are
+  /// multiples of 16 rows (GEMM-kernel friendly) except possibly the last.
+  static func forEach(rows: Int, work: Double, minRows: Int = 16, _ body: (Range<Int>) -> Void) {
+    let workers = min(threads, rows / max(1, minRows))
+    guard workers > 1, work >= 1e6 else {
+      if rows > 0 { body(0..<rows) }
+      return
+    }
+    split(rows, workers, body)
+  }
+
+  /// Whether `forEach` would fork for this much work.
+  static func forks(rows: Int, work: Double, minRows: Int = 16) -> Bool {
+    min(threads, rows / max(1, minRows)) > 1 && work >= 1e6
+  }
+
+  private static func split(_ rows: Int, _ workers: Int, _ body: (Range<Int>) -> Void) {
+    let per = (rows + workers - 1) / workers
+    let step = per >= 32 ? (per + 15) / 16 * 16 : per
+    let parts = (rows + step - 1) / step
+    concurrent(parts) { i in body((i * step)..<min(rows, (i + 1) * step)) }
+  }
+
+  /// The package's one fork-join point: runs `body(0)` … `body(n − 1)` concurrently with BLAS
+  /// single-threaded inside, and returns when all are done.
+  ///
+  /// `body` may capture pointers and other non-Sendable state: every caller gives each index
+  /// disjoint output, and nothing escapes the call (Dispatch's own closure must be `@Sendable`).
+  static func concurrent(_ n: Int, _ body: (Int) -> Void) {
+    guard n > 1 else {
+      if n == 1 { body(0) }
+      return
+    }
+    let saved = BLAS.threads
+    BLAS.threads = 1
+    withoutActuallyEscaping(body) { body in
+      let shared = UncheckedSendable(body)
+      DispatchQueue.concurrentPerform(iterations: n) { shared.value($0) }
+    }
+    BLAS.threads = saved
+  }
+}
+
+/// A value handed to concurrent workers whose safety the caller guarantees (disjoint writes).
+struct UncheckedSendable<Value>: @unchecked Sendable {
+  let value: Value
+  init(_ value: Value) { self.value = value }
+}

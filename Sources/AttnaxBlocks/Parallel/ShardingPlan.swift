@@ -1,0 +1,73 @@
+import AttnaxFormats
+
+/// Which query heads, KV heads and FFN columns one tensor-parallel rank owns.
+///
+/// A pure value, decided in one place and asked by layers, loaders and the KV cache.
+/// - `tp <= num_kv_heads`: whole KV groups are spread as evenly as possible (contiguous), and
+///   each rank's query heads are exactly its groups' heads.
+/// - `tp > num_kv_heads`: query heads are spread as evenly as possible (contiguous) and each rank
+///   holds (replicates) the KV heads its query heads need.
+/// FFN columns (gate and up identically) are spread as evenly as possible.
+public struct ShardingPlan: Sendable, Equatable {
+  public let numHeads: Int
+  public let numKVHeads: Int
+  public let headDim: Int
+  public let dFF: Int
+  public let tp: Int
+  public let rank: Int
+  /// Global query heads of this rank.
+  public let queryHeads: Range<Int>
+  /// Global KV heads this rank holds (those its query heads read).
+  public let kvHeads: Range<Int>
+  /// Global FFN hidden columns of this rank.
+  public let ffnColumns: Range<Int>
+
+  /// Plans rank `rank` of `tp`; throws a layout error when tp exceeds the query heads.
+  public init(numHeads: Int, numKVHeads: Int, headDim: Int, dFF: Int, tp: Int, rank: Int) throws {
+    precondition(tp >= 1 && rank >= 0 && rank < tp)
+    guard tp <= numHeads else {
+      throw AttnaxError.layout(message: "tp (\(tp)) is larger than num_heads (\(numHeads)); every rank needs at least one query head")
+    }
+    self.numHeads = numHeads; self.numKVHeads = numKVHeads; self.headDim = headDim
+    self.dFF = dFF; self.tp = tp; self.rank = rank
+    let group = numHeads / numKVHeads
+    if tp <= numKVHeads {
+      let g = Self.evenSplit(numKVHeads, parts: tp, index: rank)
+      kvHeads = g
+      queryHeads = (g.lowerBound * group)..<(g.upperBound * group)
+    } else {
+      let q = Self.evenSplit(numHeads, parts: tp, index: rank)
+      queryHeads = q
+      kvHeads = (q.lowerBound / group)..<((q.upperBound - 1) / group + 1)
+    }
+    ffnColumns = Self.evenSplit(dFF, parts: tp, index: rank)
+  }
+
+  /// The plan for one process owning everything.
+  public init(config: BlockConfig) {
+    try! self.init(numHeads: config.numHeads, numKVHeads: config.kvHeads, headDim: config.headDim, dFF: config.dFF, tp: 1, rank: 0)
+  }
+
+  /// Plan for `config` on rank `rank` of `tp`.
+  public init(config: BlockConfig, tp: Int, rank: Int) throws {
+    try self.init(numHeads: config.numHeads, numKVHeads: config.kvHeads, headDim: config.headDim, dFF: config.dFF, tp: tp, rank: rank)
+  }
+
+  /// Query heads per KV head.
+  public var groupSize: Int { numHeads / numKVHeads }
+  /// Columns of the query projection this rank owns.
+  public var queryColumns: Range<Int> { (queryHeads.lowerBound * headDim)..<(queryHeads.upperBound * headDim) }
+  /// Columns of the key/value projections this rank owns.
+  public var kvColumns: Range<Int> { (kvHeads.lowerBound * headDim)..<(kvHeads.upperBound * headDim) }
+  /// Local KV head index used by local query head `i`.
+  public func localKVHead(forLocalQueryHead i: Int) -> Int {
+    (queryHeads.lowerBound + i) / groupSize - kvHeads.lowerBound
+  }
+
+  /// Part `index` of `n` items split into `parts` contiguous ranges whose sizes differ by at most one.
+  public static func evenSplit(_ n: Int, parts: Int, index: Int) -> Range<Int> {
+    let base = n / parts, extra = n % parts
+    let start = index * base + min(index, extra)
+    return start..<(start + base + (index < extra ? 1 : 0))
+  }
+}

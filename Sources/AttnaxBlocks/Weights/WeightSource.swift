@@ -1,0 +1,25 @@
+import AttnaxFormats
+
+/// Where layers get their weights: a name, the full shape, and the slice this rank needs.
+public protocol WeightSource {
+  /// The (rows, columns) slice of the tensor `name` whose full shape must be `shape`.
+  /// 1-D tensors are sliced by `columns`.
+  func load(_ name: String, shape: [Int], rows: Range<Int>?, columns: Range<Int>?) throws -> Tensor
+  /// Called once a model has copied out everything it needs (e.g. to drop mapped file pages).
+  func finishedLoading()
+}
+
+extension WeightSource {
+  public func finishedLoading() {}
+  func full(_ name: String, _ shape: [Int]) throws -> Tensor {
+    try load(name, shape: shape, rows: nil, columns: nil)
+  }
+}
+
+extension SafetensorsFile: WeightSource {
+  public func load(_ name: String, shape: [Int], rows: Range<Int>?, columns: Range<Int>?) throws -> Tensor {
+    if rows == nil && columns == nil { return try float(name, shape: shape) }
+    return try floatSlice(name, expectedShape: shape, rows: rows, columns: columns)
+  }
+  public func finishedLoading() { dropResidentPages() }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import AttnaxBlocks
+import AttnaxDist
+import AttnaxFormats
+
+/// `--tp`, `--cp` and `--timeout`, shared by every subcommand.
+struct LayoutOptions: ParsableArguments {
+  @Option(help: "Tensor-parallel ranks (heads and FFN columns split over them).") var tp: Int?
+  @Option(help: "Context-parallel ranks (sequence split over a ring). np must equal tp x cp.") var cp: Int?
+  @Option(help: "Seconds any rank waits for a peer before the job fails.") var timeout: Double?
+
+  /// The grid's (tp, cp) for `np` ranks, checked without communicating. Given one of --tp/--cp,
+  /// the other is np divided by it; given neither, tp is the largest divisor of np that does not
+  /// exceed `heads` and the rest go to cp. Throws a layout error naming the option or the rule.
+  func shape(np: Int, heads: Int? = nil) throws -> (tp: Int, cp: Int) {
+    if let timeout, !(timeout > 0) {
+      throw LaunchError.option("--timeout", "must be a positive number of seconds, got \(timeout)")
+    }
+    if let tp, tp < 1 { throw LaunchError.option("--tp", "must be at least 1, got \(tp)") }
+    if let cp, cp < 1 { throw LaunchError.option("--cp", "must be at least 1, got \(cp)") }
+    let t: Int, c: Int
+    switch (tp, cp) {
+    case let (t0?, c0?): t = t0; c = c0
+    case let (t0?, nil): t = t0; c = max(1, np / t0)
+    case let (nil, c0?): c = c0; t = max(1, np / c0)
+    case (nil, nil):
+      t = (1...np).last { np % $0 == 0 && $0 <= (heads ?? np) } ?? 1
+      c = np / t
+    }
+    let (product, overflow) = t.multipliedReportingOverflow(by: c)
+    guard !overflow, product == np else {
+      throw AttnaxError.layout(message: "np (\(np)) must equal tp (\(t)) x cp (\(c))")
+    }
+    if let heads, t > heads {
+      throw AttnaxError.layout(message: "tp (\(t)) is larger than num_heads (\(heads)); every rank needs at least one query head")
+    }
+    return (t, c)
+  }
+
+  /// Agrees on the shape (a bad one is reported once, identically on every rank), then builds
+  /// the grid.
+  func grid(_ world: Communicator, heads: Int? = nil) throws -> ProcessGrid {
+    let s = Result { try shape(np: world.size, heads: heads) }
+    try Launch.agree(world, s)
+    return try makeGrid(world, try s.get())
+  }
+
+  /// Applies --timeout and splits the world into the (already agreed) tp x cp grid.
+  func makeGrid(_ world: Communicator, _ shape: (tp: Int, cp: Int)) throws -> ProcessGrid {
+    if let timeout { world.timeout = timeout }
+    let grid = try ProcessGrid.make(world: world, tp: shape.tp, cp: shape.cp)
+    grid.tp.timeout = world.timeout
+    grid.cp.timeout = world.timeout
+    return grid
+  }
+}
