@@ -474,7 +474,10 @@ def write_model_dir(src: Source, out_dir: str):
     safetensors_io.write(os.path.join(tmp, "model.safetensors"), tensors)
     for name, obj in (("config.json", config), ("tokenizer.json", tok), ("tokenizer_config.json", tok_cfg)):
       with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, ensure_ascii=False)
+        if name == "tokenizer.json":  # compact, as the folder ships it (the vocabulary is 30k entries)
+          json.dump(obj, f, ensure_ascii=False, separators=(",", ":"))
+        else:
+          json.dump(obj, f, indent=2, ensure_ascii=False)
         f.write("\n")
     check_tokenizer(os.path.join(tmp, "tokenizer.json"), tok_cfg["max_seq_length"])
     for name in os.listdir(tmp):
