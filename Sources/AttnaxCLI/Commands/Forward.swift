@@ -30,7 +30,7 @@ struct Forward: ParsableCommand {
       try Launch.agree(world, shape)
       let inputs = Result { () throws -> BlockInputs in
         try Fault.input(input, rank: rank)
-        let c = try InputFile.read(try SafetensorsFile(path: input), config: config)
+        let c = try InputFile.readAll(try SafetensorsFile(path: input), config: config)
         try Preflight.check(c, config: config)
         return c
       }

@@ -30,6 +30,12 @@ struct Generate: ParsableCommand {
         }
         return v
       }
+      guard maxNewTokens >= 1 else { throw LaunchError.option("--max-new-tokens", "must be at least 1, got \(maxNewTokens)") }
+      if let limit = config.sequenceLimit, prompt.count + maxNewTokens > limit.tokens {
+        throw LaunchError.option(
+          "--max-new-tokens",
+          "the prompt (\(prompt.count) tokens) and \(maxNewTokens) new tokens need \(prompt.count + maxNewTokens) positions, but the model holds \(limit.tokens) (\(limit.field))")
+      }
       let built = Result { try TransformerModel(config: config, source: weights, group: grid.tp, cp: grid.cp) }
       if let bad = try world.agree(built.failureText) { throw LaunchError.input(bad.rank, bad.message) }
       let m = try built.get()

@@ -3,6 +3,31 @@ import AttnaxFormats
 
 /// Reads block inputs from a safetensors file under the golden names.
 public enum InputFile {
+  /// The tensor names a model with `config` reads from an input file: `x`, and for decoders
+  /// `encoder_output`; the masks and position ids; additive-bias tensors its score mods name.
+  public static func names(config: BlockConfig) -> [String] {
+    var out = ["x"]
+    if config.block == .decoder {
+      out += ["encoder_output", "self_mask", "cross_mask", "position_ids_self", "position_ids_cross_q", "position_ids_cross_kv"]
+    } else {
+      out += ["mask", "position_ids"]
+    }
+    for case let .additiveBias(t) in config.scoreMods where !out.contains(t) { out.append(t) }
+    return out
+  }
+
+  /// Reads the inputs of one call, refusing any tensor in the file that the model would not
+  /// read (a decoder given `mask` instead of `self_mask` must not run without its mask).
+  public static func readAll(_ io: SafetensorsFile, config: BlockConfig) throws -> BlockInputs {
+    let readable = names(config: config)
+    if let unread = io.names.first(where: { !readable.contains($0) }) {
+      throw AttnaxError.tensor(
+        name: Escaping.shown(unread),
+        message: "in \(io.path) is not read by this \(config.block.rawValue) model (it reads: \(readable.joined(separator: ", ")))")
+    }
+    return try Self.read(io, config: config)
+  }
+
   /// `prefix` (e.g. `step2.`) is tried first for every name, then the bare name.
   public static func read(_ io: SafetensorsFile, config: BlockConfig, prefix: String = "") throws -> BlockInputs {
     func name(_ n: String) -> String? {

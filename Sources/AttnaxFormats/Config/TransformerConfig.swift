@@ -168,14 +168,11 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
     func bad(_ f: String, _ m: String) -> AttnaxError { .config(field: f, message: m) }
     guard vocabSize >= 1 else { throw bad("vocab_size", "must be positive") }
     guard maxLen >= 1 else { throw bad("max_len", "must be positive") }
-    guard (0..<vocabSize).contains(padTokenID) || padTokenID == 0 else {
+    guard (0..<vocabSize).contains(padTokenID) else {
       throw bad("pad_token_id", "\(padTokenID) is outside the vocabulary [0, \(vocabSize))")
     }
     guard typeVocabSize >= 0 else { throw bad("type_vocab_size", "must not be negative") }
     if let k = kvCacheMaxLen, k < 1 { throw bad("kv_cache_max_len", "must be positive") }
-    if !tieWordEmbeddings && model == .transformerEncoder && pooling != .none {
-      throw bad("tie_word_embeddings", "an embedding model has no LM head to untie")
-    }
     try blockConfig.validate()
   }
 
@@ -191,6 +188,20 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
       attentionWindow: attentionWindow, useRoPE: posEmbType == .rope, ropeBase: ropeBase,
       ropeMaxPositions: ropeMaxPositions ?? maxLen, scoreMods: mods,
       normEpsilon: normEpsilon, useBias: useBias, geluApproximate: geluApproximate)
+  }
+
+  /// The longest sequence (prompt and generated tokens together) the model can hold, and the
+  /// config field that sets it: the position table (`max_len`, or `rope_max_positions` for
+  /// RoPE) and `kv_cache_max_len`, whichever is smaller; nil when nothing bounds it.
+  public var sequenceLimit: (tokens: Int, field: String)? {
+    var limits: [(tokens: Int, field: String)] = []
+    switch posEmbType {
+    case .sinusoidal, .learned: limits.append((maxLen, "max_len"))
+    case .rope: limits.append((ropeMaxPositions ?? maxLen, ropeMaxPositions == nil ? "max_len (the RoPE table)" : "rope_max_positions"))
+    case .alibi, .none: break
+    }
+    if let k = kvCacheMaxLen { limits.append((k, "kv_cache_max_len")) }
+    return limits.min { $0.tokens < $1.tokens }
   }
 
   /// The tiny built-in demo model (weights from `RandomWeights(seed: 7)`): a decoder-only
