@@ -18,12 +18,7 @@ public struct RoPE: Sendable {
   /// Rotates every head of x: (B, S, H·Dh) in place at positions (B, S).
   public func apply(_ x: inout Tensor, heads: Int, positions: IntTensor, name: String) throws {
     let b = x.shape[0], s = x.shape[1], half = headDim / 2
-    guard positions.shape == [b, s] else {
-      throw AttnaxError.input(name: name, message: "shape \(positions.shape) must be (batch \(b), seq \(s))")
-    }
-    if let bad = positions.data.first(where: { $0 < 0 || Int($0) >= maxPositions }) {
-      throw AttnaxError.input(name: name, message: "position \(bad) is outside the RoPE table [0, \(maxPositions)) (rope_max_positions)")
-    }
+    try Self.check(positions, name: name, batch: b, seq: s, tableSize: maxPositions)
     var cosT = [Float](repeating: 0, count: half), sinT = cosT
     let hd = heads * headDim
     x.data.withUnsafeMutableBufferPointer { xp in
@@ -39,6 +34,24 @@ public struct RoPE: Sendable {
           }
         }
       }
+    }
+  }
+
+  /// The one check of position ids: shape (batch, seq) and every value inside the table
+  /// [0, tableSize); `nil` positions mean start..<start+seq, which must fit too.
+  public static func check(_ positions: IntTensor?, name: String, batch: Int, seq: Int, tableSize: Int, start: Int = 0) throws {
+    guard let positions else {
+      guard start + seq <= tableSize else {
+        throw AttnaxError.input(
+          name: name, message: "absent, so positions run \(start)..<\(start + seq), past the RoPE table [0, \(tableSize)) (rope_max_positions)")
+      }
+      return
+    }
+    guard positions.shape == [batch, seq] else {
+      throw AttnaxError.input(name: name, message: "shape \(positions.shape) must be (batch \(batch), seq \(seq))")
+    }
+    if let bad = positions.data.first(where: { $0 < 0 || Int($0) >= tableSize }) {
+      throw AttnaxError.input(name: name, message: "position \(bad) is outside the RoPE table [0, \(tableSize)) (rope_max_positions)")
     }
   }
 

@@ -73,7 +73,7 @@ public final class BlockStack: @unchecked Sendable {
     let eTotal = try inputs.encoderOutput.map {
       try encoderLength ?? (sharded ? cp.allreduceSum($0.shape[1]) : $0.shape[1])
     }
-    try checkPositions(inputs, rows: total, encoderRows: eTotal)
+    try Self.checkPositions(inputs, config: config, rows: total, encoderRows: eTotal, start: caches?.first?.length ?? 0)
     let selfLayout = layout(length: total, cached: cached)
     let selfCtx = SequenceContext(cp: cp, q: selfLayout, kv: selfLayout)
     let crossCtx = eTotal.map { SequenceContext(cp: cp, q: selfLayout, kv: crossLayout(length: $0, cached: cached)) }
@@ -125,20 +125,15 @@ public final class BlockStack: @unchecked Sendable {
 
   /// Position ids are global tensors: every rank checks the whole of each against the global
   /// lengths and the RoPE table, so a bad one is refused on every rank alike (no rank waits).
-  func checkPositions(_ inputs: BlockInputs, rows: Int, encoderRows: Int?) throws {
+  /// Absent self-attention positions run from `start` (the cached tokens), cross ones from 0.
+  public static func checkPositions(_ inputs: BlockInputs, config: BlockConfig, rows: Int, encoderRows: Int?, start: Int = 0) throws {
     guard config.useRoPE else { return }
-    let b = inputs.x.shape[0]
+    let b = inputs.x.shape[0], table = config.ropeMaxPositions
     let dec = config.block == .decoder
-    for (t, name, n) in [(inputs.positions, dec ? "position_ids_self" : "position_ids", rows),
-                         (inputs.crossQPositions, "position_ids_cross_q", rows),
-                         (inputs.crossKVPositions, "position_ids_cross_kv", encoderRows ?? 0)] {
-      guard let t else { continue }
-      guard t.shape == [b, n] else {
-        throw AttnaxError.input(name: name, message: "shape \(t.shape) must be (batch \(b), seq \(n))")
-      }
-      if let bad = t.data.first(where: { $0 < 0 || Int($0) >= config.ropeMaxPositions }) {
-        throw AttnaxError.input(name: name, message: "position \(bad) is outside the RoPE table [0, \(config.ropeMaxPositions)) (rope_max_positions)")
-      }
+    try RoPE.check(inputs.positions, name: dec ? "position_ids_self" : "position_ids", batch: b, seq: rows, tableSize: table, start: start)
+    if dec, let encoderRows {
+      try RoPE.check(inputs.crossQPositions, name: "position_ids_cross_q", batch: b, seq: rows, tableSize: table, start: start)
+      try RoPE.check(inputs.crossKVPositions, name: "position_ids_cross_kv", batch: b, seq: encoderRows, tableSize: table)
     }
   }
 }
