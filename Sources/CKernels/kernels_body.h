@@ -17,6 +17,24 @@ AX_INLINE V v_exp(V x) {
   return v_zero_below(v_scale2n(p, n), x, v_set1(AX_EXP_LO));
 }
 
+AX_INLINE V v_erf(V x) {
+  x = v_min(v_set1(4), v_max(v_set1(-4), x));
+  V x2 = v_mul(x, x);
+  V p = v_set1(AX_ERF_A13);
+  p = v_fmadd(p, x2, v_set1(AX_ERF_A11));
+  p = v_fmadd(p, x2, v_set1(AX_ERF_A9));
+  p = v_fmadd(p, x2, v_set1(AX_ERF_A7));
+  p = v_fmadd(p, x2, v_set1(AX_ERF_A5));
+  p = v_fmadd(p, x2, v_set1(AX_ERF_A3));
+  p = v_fmadd(p, x2, v_set1(AX_ERF_A1));
+  V q = v_set1(AX_ERF_B8);
+  q = v_fmadd(q, x2, v_set1(AX_ERF_B6));
+  q = v_fmadd(q, x2, v_set1(AX_ERF_B4));
+  q = v_fmadd(q, x2, v_set1(AX_ERF_B2));
+  q = v_fmadd(q, x2, v_set1(AX_ERF_B0));
+  return v_div(v_mul(x, p), q);
+}
+
 AX_INLINE V v_act(V x, int act) {
   switch (act) {
   case 1: return v_max(v_set1(0), x);
@@ -25,6 +43,7 @@ AX_INLINE V v_act(V x, int act) {
     V u = v_mul(v_set1(AX_GELU_C), v_fmadd(v_mul(v_set1(AX_GELU_A), x), v_mul(x, x), x));
     return v_div(x, v_add(v_set1(1), v_exp(v_mul(v_set1(-2), u))));
   }
+  case 4: return v_mul(v_mul(v_set1(0.5f), x), v_add(v_set1(1), v_erf(v_mul(x, v_set1(AX_SQRT1_2)))));
   default: return x;
   }
 }
@@ -91,6 +110,7 @@ void FN(bias_act)(float *y, const float *bias, long rows, long cols, int act) {
   case 1: AX_BIAS_ACT(1); break;
   case 2: AX_BIAS_ACT(2); break;
   case 3: AX_BIAS_ACT(3); break;
+  case 4: AX_BIAS_ACT(4); break;
   default: if (bias) AX_BIAS_ACT(0); break;
   }
 #undef AX_BIAS_ACT
@@ -106,6 +126,7 @@ void FN(glu)(float *gate, const float *gb, const float *up, const float *ub, lon
   case 1: AX_GLU(1); break;
   case 2: AX_GLU(2); break;
   case 3: AX_GLU(3); break;
+  case 4: AX_GLU(4); break;
   default: AX_GLU(0); break;
   }
 #undef AX_GLU

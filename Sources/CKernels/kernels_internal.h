@@ -46,6 +46,39 @@ AX_DECLARE(avx512)
 #define AX_P5 (5.0000001201e-1f)
 #define AX_GELU_C (0.7978845608028654f) /* sqrt(2/pi) */
 #define AX_GELU_A (0.044715f)
+#define AX_SQRT1_2 (0.7071067811865476f)
+/* erf as x·P(x²)/Q(x²) on [-4, 4] (±1 beyond, in float32): the rational approximation XLA and
+ * Eigen use for float erf (about 1e-7 absolute error). */
+#define AX_ERF_A1 (-1.60960333262415e-02f)
+#define AX_ERF_A3 (-2.95459980854025e-03f)
+#define AX_ERF_A5 (-7.34990630326855e-04f)
+#define AX_ERF_A7 (-5.69250639462346e-05f)
+#define AX_ERF_A9 (-2.10102402082508e-06f)
+#define AX_ERF_A11 (2.77068142495902e-08f)
+#define AX_ERF_A13 (-2.72614225801306e-10f)
+#define AX_ERF_B0 (-1.42647390514189e-02f)
+#define AX_ERF_B2 (-7.37332916720468e-03f)
+#define AX_ERF_B4 (-1.68282697438203e-03f)
+#define AX_ERF_B6 (-2.13374055278905e-04f)
+#define AX_ERF_B8 (-1.45660718464996e-05f)
+
+AX_INLINE float s_erf(float x) {
+  x = x > 4 ? 4 : (x < -4 ? -4 : x);
+  float x2 = x * x;
+  float p = AX_ERF_A13;
+  p = p * x2 + AX_ERF_A11;
+  p = p * x2 + AX_ERF_A9;
+  p = p * x2 + AX_ERF_A7;
+  p = p * x2 + AX_ERF_A5;
+  p = p * x2 + AX_ERF_A3;
+  p = p * x2 + AX_ERF_A1;
+  float q = AX_ERF_B8;
+  q = q * x2 + AX_ERF_B6;
+  q = q * x2 + AX_ERF_B4;
+  q = q * x2 + AX_ERF_B2;
+  q = q * x2 + AX_ERF_B0;
+  return x * p / q;
+}
 
 AX_INLINE float s_exp(float x) {
   if (x != x) return x;
@@ -68,7 +101,8 @@ AX_INLINE float s_exp(float x) {
 }
 
 /* The activations, written as x * sigmoid: GELU (tanh form) = x / (1 + e^(-2u)),
- * u = sqrt(2/pi) (x + 0.044715 x^3); SiLU = x / (1 + e^(-x)); ReLU = max(x, 0) keeping -0 and NaN. */
+ * u = sqrt(2/pi) (x + 0.044715 x^3); SiLU = x / (1 + e^(-x)); ReLU = max(x, 0) keeping -0 and NaN;
+ * exact GELU = x/2 (1 + erf(x / sqrt 2)). */
 AX_INLINE float s_act(float x, int act) {
   switch (act) {
   case 1: return x < 0 ? 0 : x;
@@ -77,6 +111,7 @@ AX_INLINE float s_act(float x, int act) {
     float u = AX_GELU_C * (x + AX_GELU_A * x * x * x);
     return x / (1 + s_exp(-2 * u));
   }
+  case 4: return 0.5f * x * (1 + s_erf(x * AX_SQRT1_2));
   default: return x;
   }
 }

@@ -102,14 +102,14 @@ struct DistributedBlockTests {
     let prompt: [Int32] = [5, 9, 40, 2, 77, 31, 8, 60, 12]
     let solo = try TransformerModel(config: config, source: RandomWeights(seed: 7), group: .solo())
     let soloCaches = solo.stack.makeCaches(batch: 1, maxLen: 16)
-    let wantLogits = solo.lastLogits(try solo.hidden(IntTensor(shape: [1, prompt.count], data: prompt), caches: soloCaches))
-    let wantStep = solo.lastLogits(try solo.hidden(IntTensor(shape: [1, 1], data: [4]), caches: soloCaches))
+    let wantLogits = try solo.lastLogits(try solo.hidden(IntTensor(shape: [1, prompt.count], data: prompt), caches: soloCaches))
+    let wantStep = try solo.lastLogits(try solo.hidden(IntTensor(shape: [1, 1], data: [4]), caches: soloCaches))
     let want = try solo.generate(prompt: prompt, maxNewTokens: 6, world: .solo())
     for grid in try Self.grids(heads: config.numHeads) {
       let model = try TransformerModel(config: config, source: RandomWeights(seed: 7), group: grid.tp, cp: grid.cp)
       let caches = model.stack.makeCaches(batch: 1, maxLen: 16)
-      let logits = model.lastLogits(try model.hidden(IntTensor(shape: [1, prompt.count], data: prompt), caches: caches))
-      let step = model.lastLogits(try model.hidden(IntTensor(shape: [1, 1], data: [4]), caches: caches))
+      let logits = try model.lastLogits(try model.hidden(IntTensor(shape: [1, prompt.count], data: prompt), caches: caches))
+      let step = try model.lastLogits(try model.hidden(IntTensor(shape: [1, 1], data: [4]), caches: caches))
       for (got, ref) in [(logits, wantLogits), (step, wantStep)] {
         expectClose(got, ref, atol: 1e-4, rtol: 1e-4, "tp \(grid.tpSize) x cp \(grid.cpSize): logits")
       }

@@ -43,7 +43,7 @@ struct FastMathTests {
       for withBias in [false, true] {
         var y = xs
         y.withUnsafeMutableBufferPointer { yp in
-          bias.withUnsafeBufferPointer { k.bias_act(yp.baseAddress, withBias ? $0.baseAddress : nil, 3, cols, act.kernelCode) }
+          bias.withUnsafeBufferPointer { k.bias_act(yp.baseAddress, withBias ? $0.baseAddress : nil, 3, cols, act.kernelCode()) }
         }
         let want: [Float] = xs.indices.map { i in
           let d = Double(xs[i]) + (withBias ? Double(bias[i % cols]) : 0)
@@ -67,7 +67,7 @@ struct FastMathTests {
     func draw(_ n: Int) -> [Float] { rng.floats(n, scale: 2) }
     let gate = draw(rows * cols), up = draw(rows * cols), gb = draw(cols), ub = draw(cols), res = draw(rows * cols)
     var g = gate
-    g.withUnsafeMutableBufferPointer { k.glu($0.baseAddress, gb, up, ub, rows, cols, FFActivation.swiglu.kernelCode) }
+    g.withUnsafeMutableBufferPointer { k.glu($0.baseAddress, gb, up, ub, rows, cols, FFActivation.swiglu.kernelCode()) }
     let gWant: [Float] = (0..<(rows * cols)).map { i in
       let a = Double(gate[i]) + Double(gb[i % cols])
       return Float(a / (1 + Foundation.exp(-a)) * (Double(up[i]) + Double(ub[i % cols])))

@@ -19,9 +19,9 @@ private func activate(_ y: inout [Float], _ act: FFActivation, up: [Float]? = ni
   y.withUnsafeMutableBufferPointer { yp in
     if let up {
       precondition(up.count == n)
-      ax_glu(yp.baseAddress, nil, up, nil, 1, n, act.kernelCode)
+      ax_glu(yp.baseAddress, nil, up, nil, 1, n, act.kernelCode())
     } else {
-      ax_bias_act(yp.baseAddress, nil, 1, n, act.kernelCode)
+      ax_bias_act(yp.baseAddress, nil, 1, n, act.kernelCode())
     }
   }
 }

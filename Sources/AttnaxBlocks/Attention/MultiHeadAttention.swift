@@ -16,10 +16,12 @@ public struct MultiHeadAttention: @unchecked Sendable {
   public init(_ source: WeightSource, prefix: String, config: BlockConfig, plan: ShardingPlan, isSelf: Bool, group: Communicator) throws {
     self.config = config; self.plan = plan; self.isSelf = isSelf
     let d = config.dModel, kvF = config.kvHeads * config.headDim
-    query = try ColumnParallelLinear(source, "\(prefix).query_proj", inFeatures: d, outFeatures: d, columns: plan.queryColumns)
-    key = try ColumnParallelLinear(source, "\(prefix).key_proj", inFeatures: d, outFeatures: kvF, columns: plan.kvColumns)
-    value = try ColumnParallelLinear(source, "\(prefix).value_proj", inFeatures: d, outFeatures: kvF, columns: plan.kvColumns)
-    output = try RowParallelLinear(source, "\(prefix).output_proj", inFeatures: d, outFeatures: d, rows: plan.queryColumns, group: group)
+    let bias = config.useBias
+    query = try ColumnParallelLinear(source, "\(prefix).query_proj", inFeatures: d, outFeatures: d, columns: plan.queryColumns, bias: bias)
+    key = try ColumnParallelLinear(source, "\(prefix).key_proj", inFeatures: d, outFeatures: kvF, columns: plan.kvColumns, bias: bias)
+    value = try ColumnParallelLinear(source, "\(prefix).value_proj", inFeatures: d, outFeatures: kvF, columns: plan.kvColumns, bias: bias)
+    output = try RowParallelLinear(
+      source, "\(prefix).output_proj", inFeatures: d, outFeatures: d, rows: plan.queryColumns, group: group, bias: bias)
     if config.attentionType == .lite {
       let k = try source.full("\(prefix).gate_proj.kernel", [config.headDim, 1]).data
       let b = try source.full("\(prefix).gate_proj.bias", [1]).data[0]

@@ -38,12 +38,14 @@ public struct RoPE: Sendable {
   }
 
   /// The one check of position ids: shape (batch, seq) and every value inside the table
-  /// [0, tableSize); `nil` positions mean start..<start+seq, which must fit too.
-  public static func check(_ positions: IntTensor?, name: String, batch: Int, seq: Int, tableSize: Int, start: Int = 0) throws {
+  /// [0, tableSize); `nil` positions mean start..<start+seq, which must fit too. `table` names
+  /// the table and the config field that sets its size, for the message.
+  public static func check(_ positions: IntTensor?, name: String, batch: Int, seq: Int, tableSize: Int, start: Int = 0,
+                           table: String = "RoPE table", field: String = "rope_max_positions") throws {
     guard let positions else {
       guard start + seq <= tableSize else {
         throw AttnaxError.input(
-          name: name, message: "absent, so positions run \(start)..<\(start + seq), past the RoPE table [0, \(tableSize)) (rope_max_positions)")
+          name: name, message: "absent, so positions run \(start)..<\(start + seq), past the \(table) [0, \(tableSize)) (\(field))")
       }
       return
     }
@@ -51,7 +53,7 @@ public struct RoPE: Sendable {
       throw AttnaxError.input(name: name, message: "shape \(positions.shape) must be (batch \(batch), seq \(seq))")
     }
     if let bad = positions.data.first(where: { $0 < 0 || Int($0) >= tableSize }) {
-      throw AttnaxError.input(name: name, message: "position \(bad) is outside the RoPE table [0, \(tableSize)) (rope_max_positions)")
+      throw AttnaxError.input(name: name, message: "position \(bad) is outside the \(table) [0, \(tableSize)) (\(field))")
     }
   }
 

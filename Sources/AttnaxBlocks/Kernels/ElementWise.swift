@@ -45,12 +45,13 @@ public enum Kernels {
 }
 
 extension FFActivation {
-  /// The `AX_ACT_*` code of the C kernels (GLU variants use their gate's activation).
-  var kernelCode: Int32 {
+  /// The `AX_ACT_*` code of the C kernels (GLU variants use their gate's activation); GELU is
+  /// the tanh form unless `approximateGELU` is false (exact erf GELU, BERT's).
+  func kernelCode(approximateGELU: Bool = true) -> Int32 {
     switch self {
     case .relu: return Int32(AX_ACT_RELU)
     case .swiglu: return Int32(AX_ACT_SILU)
-    case .gelu, .geglu: return Int32(AX_ACT_GELU_TANH)
+    case .gelu, .geglu: return Int32(approximateGELU ? AX_ACT_GELU_TANH : AX_ACT_GELU_ERF)
     }
   }
 }

@@ -12,6 +12,12 @@ public struct Norm: Sendable {
     self.kind = kind; self.scale = scale; self.bias = bias; self.epsilon = epsilon
   }
 
+  /// Loads `prefix.scale` (and `prefix.bias` for LayerNorm) of width `width`.
+  public init(_ source: WeightSource, _ prefix: String, kind: NormType, width: Int, epsilon: Double) throws {
+    self.init(kind: kind, scale: try source.full("\(prefix).scale", [width]).data,
+              bias: kind == .layer ? try source.full("\(prefix).bias", [width]).data : nil, epsilon: Float(epsilon))
+  }
+
   /// x: (..., D) -> (..., D), normalised over the last axis (one pass of the C kernel).
   public func callAsFunction(_ x: Tensor) -> Tensor {
     let d = scale.count

@@ -18,10 +18,7 @@ public struct TransformerBlock: @unchecked Sendable {
       ? try MultiHeadAttention(source, prefix: "\(prefix).cross_attn", config: config, plan: plan, isSelf: false, group: group) : nil
     ffn = try FeedForward(source, prefix: "\(prefix).ffn", config: config, plan: plan, group: group)
     func norm(_ n: String) throws -> Norm {
-      let d = config.dModel
-      let scale = try source.full("\(prefix).\(n).scale", [d]).data
-      let bias = config.normType == .layer ? try source.full("\(prefix).\(n).bias", [d]).data : nil
-      return Norm(kind: config.normType, scale: scale, bias: bias)
+      try Norm(source, "\(prefix).\(n)", kind: config.normType, width: config.dModel, epsilon: config.normEpsilon)
     }
     ln1 = try norm("ln1"); ln2 = try norm("ln2")
     ln3 = config.block == .decoder ? try norm("ln3") : nil

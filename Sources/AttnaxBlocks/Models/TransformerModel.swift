@@ -1,99 +1,111 @@
-import AttnaxFormats
 import AttnaxDist
+import AttnaxFormats
 import Foundation
 
-/// attnax `TransformerEncoder` / `TransformerDecoder`: token embedding, sinusoidal / RoPE /
-/// ALiBi positions, the block stack (tensor and context parallel), final norm, and logits from
-/// the tied token embedding.
-public final class TransformerModel: @unchecked Sendable {
-  public let config: TransformerConfig
-  public let stack: BlockStack
-  let embedding: Tensor  // (vocab, d_model), replicated
-  let finalNorm: Norm
+/// The inputs of one call of a full model.
+public struct ModelInputs: Sendable {
+  /// Token ids (B, S).
+  public var ids: IntTensor
+  /// Key padding mask (B, 1, 1, keys), 1 = attend; with a KV cache `keys` counts the cached
+  /// tokens too. Decoders add the causal mask themselves.
+  public var mask: MaskTensor?
+  /// Positions (B, S); default start..<start+S (start = cached tokens).
+  public var positions: IntTensor?
+  /// Token types (B, S) for models with `type_vocab_size`; default 0.
+  public var tokenTypes: IntTensor?
 
+  /// The inputs of one call.
+  public init(ids: IntTensor, mask: MaskTensor? = nil, positions: IntTensor? = nil, tokenTypes: IntTensor? = nil) {
+    self.ids = ids; self.mask = mask; self.positions = positions; self.tokenTypes = tokenTypes
+  }
+}
+
+/// attnax `TransformerEncoder` / `TransformerDecoder` and the checkpoints of their family
+/// (Llama, BERT): embeddings, the block stack (heads over tp, rows over the cp ring), the final
+/// norm, and for decoders an LM head split by vocabulary rows over tp (tied to the token
+/// embedding, or `lm_head.kernel`).
+public final class TransformerModel: @unchecked Sendable {
+  /// The model's configuration.
+  public let config: TransformerConfig
+  /// The blocks.
+  public let stack: BlockStack
+  /// Token (vocab-parallel), position and type embeddings.
+  public let embeddings: Embeddings
+  /// `final_ln` when `final_norm`.
+  let finalNorm: Norm?
+  /// This rank's columns of an untied `lm_head.kernel` (its vocabulary rows); nil when tied.
+  let head: ColumnParallelLinear?
+
+  /// Loads this rank's shard: heads and FFN columns of `group` (tp), the vocabulary rows of
+  /// `group`, everything else whole; `cp` is the ring the sequence is split over.
   public init(config: TransformerConfig, source: WeightSource, group: Communicator, cp: Communicator = .solo()) throws {
     self.config = config
     stack = try BlockStack(config: config.blockConfig, source: source, group: group, cp: cp)
-    embedding = try source.full("token_embed.embed.embedding", [config.vocabSize, config.dModel])
-    let d = config.dModel
-    finalNorm = Norm(kind: config.normType, scale: try source.full("final_ln.scale", [d]).data,
-                     bias: config.normType == .layer ? try source.full("final_ln.bias", [d]).data : nil)
+    embeddings = try Embeddings(config: config, source: source, group: group)
+    finalNorm = config.finalNorm
+      ? try Norm(source, "final_ln", kind: config.normType, width: config.dModel, epsilon: config.normEpsilon) : nil
+    head = config.tieWordEmbeddings
+      ? nil
+      : try ColumnParallelLinear(source, "lm_head", inFeatures: config.dModel, outFeatures: config.vocabSize,
+                                 columns: embeddings.tokens.rows, bias: false)
     source.finishedLoading()
   }
 
-  /// ids: (B, S) -> final hidden states (B, S, D); with `caches`, positions continue after them.
-  public func hidden(_ ids: IntTensor, caches: [KVCache]? = nil) throws -> Tensor {
-    guard ids.shape.count == 2, ids.shape[0] > 0, ids.shape[1] > 0 else {
-      throw AttnaxError.input(name: "input_ids", message: "shape \(ids.shape) must be (batch, seq)")
-    }
-    if let bad = ids.data.first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
-      throw AttnaxError.input(name: "input_ids", message: "token \(bad) is outside the vocabulary [0, \(config.vocabSize))")
-    }
-    let b = ids.shape[0], s = ids.shape[1], d = config.dModel
+  /// The vocabulary rows whose logits this rank computes.
+  public var vocabRows: Range<Int> { embeddings.tokens.rows }
+
+  /// Final hidden states (B, S, D) on every rank. With `caches` (one per layer) positions and
+  /// the causal mask continue after the cached tokens.
+  public func hidden(_ inputs: ModelInputs, caches: [KVCache]? = nil) throws -> Tensor {
     let start = caches?.first?.length ?? 0
-    var x = [Float](repeating: 0, count: b * s * d)
-    for r in 0..<(b * s) {
-      let t = Int(ids.data[r])
-      x.replaceSubrange((r * d)..<((r + 1) * d), with: embedding.data[(t * d)..<((t + 1) * d)])
-    }
-    if config.posEmbType == .sinusoidal {
-      guard start + s <= config.maxLen else {
-        throw AttnaxError.input(name: "input_ids", message: "position \(start + s - 1) is past max_len \(config.maxLen)")
-      }
-      for bi in 0..<b {
-        for i in 0..<s {
-          let p = Float(start + i)
-          for j in 0..<d {
-            let rate = 1 / powf(10000, Float(2 * (j / 2)) / Float(d))
-            let a = p * rate
-            x[(bi * s + i) * d + j] += j % 2 == 0 ? sinf(a) : cosf(a)
-          }
-        }
-      }
-    }
-    let h = try stack.forward(BlockInputs(x: Tensor(shape: [b, s, d], data: x)), caches: caches)
-    return finalNorm(h)
+    let x = try embeddings(inputs.ids, positions: inputs.positions, tokenTypes: inputs.tokenTypes, start: start)
+    var block = BlockInputs(x: x, selfMask: inputs.mask)
+    if config.posEmbType == .rope { block.positions = inputs.positions }
+    let h = try stack.forward(block, caches: caches)
+    return finalNorm.map { $0(h) } ?? h
   }
 
-  /// hidden: (B, S, D) -> logits of the last position (B, vocab) = h_last · Eᵀ.
-  public func lastLogits(_ hidden: Tensor) -> Tensor {
-    let b = hidden.shape[0], s = hidden.shape[1], d = config.dModel, v = config.vocabSize
-    var last = [Float](repeating: 0, count: b * d)
-    for bi in 0..<b { last.replaceSubrange((bi * d)..<((bi + 1) * d), with: hidden.data[((bi * s + s - 1) * d)..<((bi * s + s) * d)]) }
-    var out = [Float](repeating: 0, count: b * v)
-    last.withUnsafeBufferPointer { lp in
-      embedding.data.withUnsafeBufferPointer { ep in
-        out.withUnsafeMutableBufferPointer { op in
-          sgemm(transB: true, m: b, n: v, k: d, a: lp.baseAddress!, lda: d, b: ep.baseAddress!, ldb: d, c: op.baseAddress!, ldc: v)
-        }
-      }
-    }
-    return Tensor(shape: [b, v], data: out)
+  /// ids (B, S) -> final hidden states, positions from the cache length.
+  public func hidden(_ ids: IntTensor, caches: [KVCache]? = nil) throws -> Tensor {
+    try hidden(ModelInputs(ids: ids), caches: caches)
   }
 
-  /// Greedy decoding of one prompt with the KV cache: prefill, then one token per step.
-  /// `onToken` sees each new token; the choice is broadcast from world rank 0 so every rank
-  /// continues with the same token.
-  public func generate(prompt: [Int32], maxNewTokens: Int, world: Communicator, onToken: (Int32) -> Void = { _ in }) throws -> [Int32] {
-    guard !prompt.isEmpty else { throw AttnaxError.input(name: "prompt-ids", message: "empty prompt") }
-    let maxLen = config.kvCacheMaxLen ?? (prompt.count + maxNewTokens)
-    guard prompt.count + maxNewTokens <= maxLen else {
-      throw AttnaxError.cache(message: "prompt \(prompt.count) + \(maxNewTokens) new tokens exceeds kv_cache_max_len \(maxLen)")
+  /// rows: (N, D) final hidden states -> this rank's logits (N, vocabRows.count).
+  public func logitShard(_ rows: Tensor) -> Tensor {
+    if let head { return head(rows) }
+    return embeddings.tokens.logits(rows)
+  }
+
+  /// The last position of every batch row: (B, S, D) -> (B, D).
+  public static func lastRows(_ hidden: Tensor) -> Tensor {
+    let b = hidden.shape[0], s = hidden.shape[1], d = hidden.shape[2]
+    var out = [Float](); out.reserveCapacity(b * d)
+    for bi in 0..<b { out += hidden.data[((bi * s + s - 1) * d)..<((bi * s + s) * d)] }
+    return Tensor(shape: [b, d], data: out)
+  }
+
+  /// hidden (B, S, D) -> the whole logits row of each batch row's last position (B, vocab),
+  /// gathered over tp on every rank (for checks; generation chooses tokens from the shards).
+  public func lastLogits(_ hidden: Tensor) throws -> Tensor {
+    let shard = logitShard(Self.lastRows(hidden))
+    return try gatherVocabulary(shard)
+  }
+
+  /// Every rank's logit shard (N, rows_r) -> (N, vocab) on every rank.
+  public func gatherVocabulary(_ shard: Tensor) throws -> Tensor {
+    let group = stack.group, n = shard.shape[0], v = config.vocabSize
+    guard group.size > 1 else { return shard }
+    let counts = (0..<group.size).map { n * ShardingPlan.evenSplit(v, parts: group.size, index: $0).count }
+    let all = try group.allgatherv(shard.data, counts: counts)
+    var out = [Float](repeating: 0, count: n * v)
+    var offset = 0
+    for r in 0..<group.size {
+      let cols = ShardingPlan.evenSplit(v, parts: group.size, index: r)
+      for i in 0..<n {
+        out.replaceSubrange((i * v + cols.lowerBound)..<(i * v + cols.upperBound), with: all[(offset + i * cols.count)..<(offset + (i + 1) * cols.count)])
+      }
+      offset += n * cols.count
     }
-    let caches = stack.makeCaches(batch: 1, maxLen: maxLen)
-    var ids = IntTensor(shape: [1, prompt.count], data: prompt)
-    var out: [Int32] = []
-    for _ in 0..<maxNewTokens {
-      let logits = lastLogits(try hidden(ids, caches: caches))
-      var best = 0
-      for j in 1..<config.vocabSize where logits.data[j] > logits.data[best] { best = j }
-      var token = [UInt8](withUnsafeBytes(of: Int32(best).littleEndian) { Array($0) })
-      try world.broadcast(&token, root: 0)
-      let t = token.withUnsafeBytes { $0.load(as: Int32.self) }
-      out.append(t)
-      onToken(t)
-      ids = IntTensor(shape: [1, 1], data: [t])
-    }
-    return out
+    return Tensor(shape: [n, v], data: out)
   }
 }

@@ -1,29 +1,36 @@
-import AttnaxFormats
 import AttnaxDist
+import AttnaxFormats
 import CKernels
 
 /// A Flax `Linear` whose output features are split across the tensor-parallel group.
 ///
-/// y_local = x @ W[:, cols] + b[cols]; with `gatherOutput` the group's pieces are gathered.
+/// y_local = x @ W[:, cols] (+ b[cols]); the bias is absent for models without biases
+/// (`use_bias: false`).
 public struct ColumnParallelLinear: Sendable {
-  public let weight: Tensor  // (in, outLocal)
-  public let bias: [Float]   // (outLocal)
+  /// (in, outLocal).
+  public let weight: Tensor
+  /// (outLocal), or nil.
+  public let bias: [Float]?
 
-  public init(weight: Tensor, bias: [Float]) { self.weight = weight; self.bias = bias }
+  /// A linear layer of these weights.
+  public init(weight: Tensor, bias: [Float]?) { self.weight = weight; self.bias = bias }
 
-  /// Loads `prefix.kernel` (in, out) and `prefix.bias` (out) columns `columns`.
-  public init(_ source: WeightSource, _ prefix: String, inFeatures: Int, outFeatures: Int, columns: Range<Int>) throws {
+  /// Loads `prefix.kernel` (in, out) and, when `bias`, `prefix.bias` (out): columns `columns`.
+  public init(_ source: WeightSource, _ prefix: String, inFeatures: Int, outFeatures: Int, columns: Range<Int>, bias: Bool = true) throws {
     weight = try source.load("\(prefix).kernel", shape: [inFeatures, outFeatures], rows: nil, columns: columns)
-    bias = try source.load("\(prefix).bias", shape: [outFeatures], rows: nil, columns: columns).data
+    self.bias = bias ? try source.load("\(prefix).bias", shape: [outFeatures], rows: nil, columns: columns).data : nil
   }
 
+  /// Output features of this rank.
+  public var outFeatures: Int { weight.shape[1] }
+
   /// x: (..., in) -> act(x @ W + b): (..., outLocal); the bias and activation are one pass.
-  public func callAsFunction(_ x: Tensor, activation: FFActivation? = nil) -> Tensor {
-    let code = activation?.kernelCode ?? Int32(AX_ACT_NONE), cols = bias.count
-    return bias.withUnsafeBufferPointer { bp in
+  public func callAsFunction(_ x: Tensor, activation code: Int32 = Int32(AX_ACT_NONE)) -> Tensor {
+    let cols = outFeatures
+    return bias.withPointer { bp in
       matmul(x, weight) { y, rows in
-        guard cols > 0 else { return }
-        ax_bias_act(y + rows.lowerBound * cols, bp.baseAddress!, rows.count, cols, code)
+        guard cols > 0, bp != nil || code != Int32(AX_ACT_NONE) else { return }
+        ax_bias_act(y + rows.lowerBound * cols, bp, rows.count, cols, code)
       }
     }
   }
@@ -31,5 +38,14 @@ public struct ColumnParallelLinear: Sendable {
   /// x: (..., in) -> x @ W: (..., outLocal), the bias left to `epilogue` (see ``matmul(_:_:epilogue:)``).
   public func product(_ x: Tensor, epilogue: ((UnsafeMutablePointer<Float>, Range<Int>) -> Void)? = nil) -> Tensor {
     matmul(x, weight, epilogue: epilogue)
+  }
+}
+
+extension Optional where Wrapped == [Float] {
+  /// The elements' address (nil when absent) for the duration of `body`: how optional biases
+  /// reach the C kernels, which take NULL for "no bias".
+  func withPointer<R>(_ body: (UnsafePointer<Float>?) throws -> R) rethrows -> R {
+    guard let self else { return try body(nil) }
+    return try self.withUnsafeBufferPointer { try body($0.baseAddress) }
   }
 }

@@ -4,37 +4,42 @@ import CKernels
 
 /// A Flax `Linear` whose input features are split across the tensor-parallel group.
 ///
-/// y = allreduce_tp(x_local @ W[rows, :]) + b: one allreduce, bias added after it.
+/// y = allreduce_tp(x_local @ W[rows, :]) (+ b): one allreduce, the bias added after it.
 public struct RowParallelLinear: @unchecked Sendable {
-  public let weight: Tensor  // (inLocal, out)
-  public let bias: [Float]   // (out), full
+  /// (inLocal, out).
+  public let weight: Tensor
+  /// (out), whole on every rank, or nil.
+  public let bias: [Float]?
+  /// The tensor-parallel group summing the partial products.
   public let group: Communicator
 
-  public init(weight: Tensor, bias: [Float], group: Communicator) {
+  /// A linear layer of these weights over `group`.
+  public init(weight: Tensor, bias: [Float]?, group: Communicator) {
     self.weight = weight; self.bias = bias; self.group = group
   }
 
-  /// Loads rows `rows` of `prefix.kernel` (in, out) and the whole `prefix.bias`.
-  public init(_ source: WeightSource, _ prefix: String, inFeatures: Int, outFeatures: Int, rows: Range<Int>, group: Communicator) throws {
+  /// Loads rows `rows` of `prefix.kernel` (in, out) and, when `bias`, the whole `prefix.bias`.
+  public init(_ source: WeightSource, _ prefix: String, inFeatures: Int, outFeatures: Int, rows: Range<Int>,
+              group: Communicator, bias: Bool = true) throws {
     weight = try source.load("\(prefix).kernel", shape: [inFeatures, outFeatures], rows: rows, columns: nil)
-    bias = try source.full("\(prefix).bias", [outFeatures]).data
+    self.bias = bias ? try source.full("\(prefix).bias", [outFeatures]).data : nil
     self.group = group
   }
 
   /// x_local: (..., inLocal) -> (..., out), summed over the group; with `residual` (..., out)
   /// the result is (allreduce(x W) + b) + residual, the bias and residual added in one pass.
   public func callAsFunction(_ x: Tensor, residual: Tensor? = nil) throws -> Tensor {
-    let cols = bias.count
+    let cols = weight.shape[1]
     if let residual { precondition(residual.count == x.shape.dropLast().reduce(1, *) * cols, "residual \(residual.shape) vs \(x.shape)") }
     // Adds the bias (and residual) to rows `rows` of y.
     func finish(_ y: UnsafeMutablePointer<Float>, _ rows: Range<Int>) {
-      guard cols > 0 else { return }
+      guard cols > 0, bias != nil || residual != nil else { return }
       let off = rows.lowerBound * cols
-      bias.withUnsafeBufferPointer { bp in
+      bias.withPointer { bp in
         if let residual {
-          residual.data.withUnsafeBufferPointer { ax_bias_residual(y + off, bp.baseAddress!, $0.baseAddress! + off, rows.count, cols) }
+          residual.data.withUnsafeBufferPointer { ax_bias_residual(y + off, bp, $0.baseAddress! + off, rows.count, cols) }
         } else {
-          ax_bias_act(y + off, bp.baseAddress!, rows.count, cols, Int32(AX_ACT_NONE))
+          ax_bias_act(y + off, bp, rows.count, cols, Int32(AX_ACT_NONE))
         }
       }
     }

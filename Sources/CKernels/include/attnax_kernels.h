@@ -35,7 +35,7 @@ typedef struct ax_kernel_table {
 const ax_kernel_table *ax_kernels_at(int level);
 
 /* Activations of the feed-forward layer. */
-enum { AX_ACT_NONE = 0, AX_ACT_RELU = 1, AX_ACT_SILU = 2, AX_ACT_GELU_TANH = 3 };
+enum { AX_ACT_NONE = 0, AX_ACT_RELU = 1, AX_ACT_SILU = 2, AX_ACT_GELU_TANH = 3, AX_ACT_GELU_ERF = 4 };
 
 /* row: (n) -> row[j] = exp(row[j] - shift); returns the sum. Requires row[j] <= shift (the
  * softmax case: shift is the row max); arguments below -87.34 give exactly 0. */

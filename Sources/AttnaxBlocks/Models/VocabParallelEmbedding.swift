@@ -1,0 +1,63 @@
+import AttnaxDist
+import AttnaxFormats
+
+/// The token embedding table split by vocabulary rows over the tensor-parallel group, as
+/// Megatron's `VocabParallelEmbedding`: rank r of tp holds rows `evenSplit(vocab, tp, r)`.
+///
+/// A lookup writes the rows this rank owns and zeros elsewhere, then one allreduce over tp
+/// completes every row (d_model floats per token cross the wire). Tied LM heads reuse the
+/// same rows for this rank's slice of the logits, so no rank ever holds the whole table.
+public struct VocabParallelEmbedding: @unchecked Sendable {
+  /// Tokens in the whole vocabulary.
+  public let vocabSize: Int
+  /// Width of an embedding.
+  public let dModel: Int
+  /// The vocabulary rows this rank holds.
+  public let rows: Range<Int>
+  /// (rows.count, dModel).
+  let table: Tensor
+  /// The tensor-parallel group that shares the table.
+  let group: Communicator
+
+  /// Loads this rank's rows of `name` (vocab, d_model).
+  public init(_ source: WeightSource, _ name: String, vocabSize: Int, dModel: Int, group: Communicator) throws {
+    self.vocabSize = vocabSize; self.dModel = dModel; self.group = group
+    rows = ShardingPlan.evenSplit(vocabSize, parts: group.size, index: group.rank)
+    table = try source.load(name, shape: [vocabSize, dModel], rows: rows, columns: nil)
+  }
+
+  /// ids (N), each in [0, vocab) -> (N, dModel): the embedding of every id, on every rank.
+  public func callAsFunction(_ ids: [Int32]) throws -> [Float] {
+    let d = dModel
+    var out = [Float](repeating: 0, count: ids.count * d)
+    table.data.withUnsafeBufferPointer { tp in
+      out.withUnsafeMutableBufferPointer { op in
+        for (i, id) in ids.enumerated() where rows.contains(Int(id)) {
+          (op.baseAddress! + i * d).update(from: tp.baseAddress! + (Int(id) - rows.lowerBound) * d, count: d)
+        }
+      }
+    }
+    try group.allreduceSum(&out)
+    return out
+  }
+
+  /// h: (N, dModel) -> this rank's logits (N, rows.count) = h · E[rows]ᵀ (a tied LM head).
+  /// The vocabulary rows are split over the BLAS threads, each streaming its part of the table.
+  public func logits(_ h: Tensor) -> Tensor {
+    let n = h.count / dModel, v = rows.count, d = dModel
+    var out = [Float](repeating: 0, count: n * v)
+    guard n > 0, v > 0 else { return Tensor(shape: [n, v], data: out) }
+    h.data.withUnsafeBufferPointer { hp in
+      table.data.withUnsafeBufferPointer { ep in
+        out.withUnsafeMutableBufferPointer { op in
+          let a = hp.baseAddress!, e = ep.baseAddress!, c = op.baseAddress!
+          RowParallel.forEach(rows: v, work: Double(n) * Double(v) * Double(d)) { block in
+            sgemm(transB: true, m: n, n: block.count, k: d, a: a, lda: d, b: e + block.lowerBound * d, ldb: d,
+                  c: c + block.lowerBound, ldc: v)
+          }
+        }
+      }
+    }
+    return Tensor(shape: [n, v], data: out)
+  }
+}
