@@ -6,6 +6,7 @@ let package = Package(
   products: [
     .library(name: "AttnaxBlocks", targets: ["AttnaxBlocks"]),
     .library(name: "AttnaxDist", targets: ["AttnaxDist"]),
+    .library(name: "AttnaxTokenizers", targets: ["AttnaxTokenizers"]),
     .executable(name: "attnax", targets: ["launcher"]),
   ],
   dependencies: [
@@ -23,6 +24,8 @@ let package = Package(
     .target(name: "CKernels"),
     .target(name: "AttnaxDist", dependencies: ["CMPI"]),
     .target(name: "AttnaxBlocks", dependencies: ["AttnaxDist", "CBLAS", "CKernels"]),
+    // Tokenizers and chat templates for real models: Foundation only, Swift 6 language mode.
+    .target(name: "AttnaxTokenizers", swiftSettings: [.swiftLanguageMode(.v6)]),
     .executableTarget(
       name: "launcher",
       dependencies: [
@@ -31,6 +34,9 @@ let package = Package(
       ]),
     .testTarget(name: "AttnaxBlocksTests", dependencies: ["AttnaxBlocks", "AttnaxDist", "CKernels"]),
     .testTarget(name: "AttnaxDistTests", dependencies: ["AttnaxDist"]),
+    .testTarget(
+      name: "AttnaxTokenizersTests", dependencies: ["AttnaxTokenizers"],
+      swiftSettings: [.swiftLanguageMode(.v6)]),
   ],
   swiftLanguageModes: [.v5]
 )
