@@ -150,7 +150,9 @@ struct JSONParser {
       while p.i < p.b.count, p.b[p.i] >= 0x30, p.b[p.i] <= 0x39 { p.i += 1 }
       return p.i - s
     }
+    let intStart = i
     guard digits(&self) > 0 else { throw fail("expected a digit") }
+    if b[intStart] == UInt8(ascii: "0"), i - intStart > 1 { throw fail("leading zero in a number") }
     var integral = true
     if i < b.count, b[i] == UInt8(ascii: ".") {
       i += 1
