@@ -4,6 +4,7 @@ import PackageDescription
 // The targets follow one forward pass:
 //   AttnaxFormats  untrusted bytes in, typed values out (tensors, errors, JSON, safetensors, configs)
 //   AttnaxDist     ranks and bytes: communicators, the tp x cp grid, collectives, deadlines (MPI)
+//   AttnaxTokenizers  text <-> ids: byte-level BPE, WordPiece, streaming detokenizer, chat templates
 //   AttnaxBlocks   the maths: weights, parallel layout, kernels, attention, layers, models
 //   AttnaxCLI      the `attnax` commands as a library (parse, build the grid, load, run, report)
 //   attnax         the executable: one line calling AttnaxCLI
@@ -12,6 +13,7 @@ let package = Package(
   products: [
     .library(name: "AttnaxFormats", targets: ["AttnaxFormats"]),
     .library(name: "AttnaxDist", targets: ["AttnaxDist"]),
+    .library(name: "AttnaxTokenizers", targets: ["AttnaxTokenizers"]),
     .library(name: "AttnaxBlocks", targets: ["AttnaxBlocks"]),
     .library(name: "AttnaxCLI", targets: ["AttnaxCLI"]),
     .executable(name: "attnax", targets: ["attnax"]),
@@ -32,11 +34,12 @@ let package = Package(
     .target(name: "CKernels"),
     .target(name: "AttnaxFormats"),
     .target(name: "AttnaxDist", dependencies: ["CMPI"]),
+    .target(name: "AttnaxTokenizers"),
     .target(name: "AttnaxBlocks", dependencies: ["AttnaxFormats", "AttnaxDist", "CBLAS", "CKernels"]),
     .target(
       name: "AttnaxCLI",
       dependencies: [
-        "AttnaxFormats", "AttnaxDist", "AttnaxBlocks",
+        "AttnaxFormats", "AttnaxDist", "AttnaxBlocks", "AttnaxTokenizers",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(name: "attnax", dependencies: ["AttnaxCLI"]),
@@ -46,6 +49,7 @@ let package = Package(
     .testTarget(name: "AttnaxDistTests", dependencies: ["AttnaxDist", "_TestSupport"]),
     .testTarget(
       name: "AttnaxBlocksTests", dependencies: ["AttnaxBlocks", "AttnaxFormats", "AttnaxDist", "CKernels", "_TestSupport"]),
+    .testTarget(name: "AttnaxTokenizersTests", dependencies: ["AttnaxTokenizers", "_TestSupport"]),
     .testTarget(name: "AttnaxCLITests", dependencies: ["AttnaxCLI", "AttnaxBlocks", "AttnaxFormats", "AttnaxDist", "_TestSupport"]),
   ],
   swiftLanguageModes: [.v6]

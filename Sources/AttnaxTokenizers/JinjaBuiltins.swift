@@ -1,0 +1,439 @@
+import Foundation
+
+/// Jinja2's filters, tests, Python's str/dict methods and the globals Hugging Face provides
+/// (`raise_exception`, `strftime_now`), plus Jinja's `range`, `namespace` and `dict`.
+extension JinjaInterpreter {
+  private func str(_ v: JinjaValue) -> String { Python.str(v, namespaces: namespaces) }
+
+  private func int(_ v: JinjaValue?, _ name: String, line: Int) throws -> Int {
+    switch v {
+    case let .int(i)?: return i
+    case let .bool(b)?: return b ? 1 : 0
+    default: throw fail(line, "\(name) must be an integer")
+    }
+  }
+
+  private func string(_ v: JinjaValue?, _ what: String, line: Int) throws -> String {
+    guard case let .string(s)? = v else { throw fail(line, "\(what) must be a string") }
+    return s
+  }
+
+  /// Argument `i`, or keyword `name`.
+  private func arg(_ args: [JinjaValue], _ kwargs: [String: JinjaValue], _ i: Int, _ name: String) -> JinjaValue? {
+    i < args.count ? args[i] : kwargs[name]
+  }
+
+  // MARK: - Filters
+
+  mutating func applyFilter(_ name: String, _ v: JinjaValue, args: [JinjaValue], kwargs: [String: JinjaValue], line: Int) throws
+    -> JinjaValue
+  {
+    switch name {
+    case "trim":
+      let chars = arg(args, kwargs, 0, "chars").flatMap { if case let .string(s) = $0 { return s } else { return nil } }
+      return .string(Python.strip(str(v), chars: chars, left: true, right: true))
+    case "length", "count":
+      switch v {
+      case .undefined: return .int(0)
+      case let .string(s): return .int(s.unicodeScalars.count)
+      case let .array(a): return .int(a.count)
+      case let .object(o): return .int(o.count)
+      default: throw fail(line, "object of type '\(v.typeName)' has no len()")
+      }
+    case "upper": return .string(str(v).uppercased())
+    case "lower": return .string(str(v).lowercased())
+    case "capitalize": return .string(Python.capitalize(str(v)))
+    case "title": return .string(Python.title(str(v)))
+    case "string": return .string(str(v))
+    case "safe": return v
+    case "e", "escape":
+      var s = str(v)
+      for (a, b) in [("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\"", "&#34;"), ("'", "&#39;")] { s = s.replacingScalars(a, with: b) }
+      return .string(s)
+    case "default", "d":
+      let fallback = arg(args, kwargs, 0, "default_value") ?? .string("")
+      let boolean = arg(args, kwargs, 1, "boolean")?.truthy ?? false
+      return (v.isUndefined || (boolean && !v.truthy)) ? fallback : v
+    case "tojson":
+      let indent: Int?
+      switch arg(args, kwargs, 0, "indent") {
+      case nil, .none?: indent = nil
+      case let x?: indent = try int(x, "indent", line: line)
+      }
+      let sortKeys = kwargs["sort_keys"]?.truthy ?? false
+      do {
+        return .string(try Python.json(v, indent: indent, sortKeys: sortKeys, namespaces: namespaces))
+      } catch let e as PythonError {
+        throw fail(line, e.message)
+      }
+    case "first", "last":
+      let items = try iterate(v, line: line)
+      guard let x = name == "first" ? items.first : items.last else { return .undefined }
+      return x
+    case "join":
+      let separator = arg(args, kwargs, 0, "d").map(str) ?? ""
+      var items = try iterate(v, line: line)
+      if let attr = kwargs["attribute"] { items = try items.map { try attribute($0, str(attr), line: line) } }
+      return .string(items.map(str).joined(separator: separator))
+    case "list": return .array(try iterate(v, line: line))
+    case "reverse":
+      if case let .string(s) = v { return .string(String(String.UnicodeScalarView(s.unicodeScalars.reversed()))) }
+      return .array(try iterate(v, line: line).reversed())
+    case "replace":
+      let old = try string(arg(args, kwargs, 0, "old"), "replace's old", line: line)
+      let new = try string(arg(args, kwargs, 1, "new"), "replace's new", line: line)
+      let count = try arg(args, kwargs, 2, "count").map { try int($0, "count", line: line) } ?? Int.max
+      return .string(str(v).replacingScalars(old, with: new, limit: count))
+    case "int":
+      switch v {
+      case let .int(i): return .int(i)
+      case let .double(d): return .int(Int(d))
+      case let .bool(b): return .int(b ? 1 : 0)
+      case let .string(s): return .int(Int(s.trimmingCharacters(in: .whitespaces)) ?? Int(Double(s) ?? 0))
+      default: return arg(args, kwargs, 0, "default") ?? .int(0)
+      }
+    case "float":
+      if let n = v.number { return .double(n) }
+      if case let .string(s) = v, let d = Double(s.trimmingCharacters(in: .whitespaces)) { return .double(d) }
+      return arg(args, kwargs, 0, "default") ?? .double(0)
+    case "abs":
+      switch v {
+      case let .int(i): return .int(abs(i))
+      case let .double(d): return .double(abs(d))
+      default: throw fail(line, "bad operand type for abs(): '\(v.typeName)'")
+      }
+    case "items":
+      switch v {
+      case .undefined: return .array([])
+      case let .object(o): return .array(o.items.map { .array([.string($0.0), $0.1]) })
+      default: throw fail(line, "items() needs a mapping, not \(v.typeName)")
+      }
+    case "dictsort":
+      guard case let .object(o) = v else { throw fail(line, "dictsort needs a mapping") }
+      let sorted = o.items.sorted { $0.0.lowercased().unicodeScalars.lexicographicallyPrecedes($1.0.lowercased().unicodeScalars) }
+      return .array(sorted.map { .array([.string($0.0), $0.1]) })
+    case "unique":
+      var out: [JinjaValue] = []
+      for x in try iterate(v, line: line) where !out.contains(where: { Python.equal($0, x) }) { out.append(x) }
+      return .array(out)
+    case "sort":
+      let reverse = arg(args, kwargs, 0, "reverse")?.truthy ?? false
+      let attr = kwargs["attribute"].map(str)
+      var failed = false
+      let items = try iterate(v, line: line)
+      let keys = try items.map { x -> JinjaValue in try attr.map { try attribute(x, $0, line: line) } ?? x }
+      let order = keys.indices.sorted { i, j in
+        guard let lt = Python.less(keys[i], keys[j]) else {
+          failed = true
+          return false
+        }
+        return reverse ? (Python.less(keys[j], keys[i]) ?? false) : lt
+      }
+      if failed { throw fail(line, "values of these types cannot be sorted") }
+      return .array(order.map { items[$0] })
+    case "min", "max":
+      let items = try iterate(v, line: line)
+      guard var best = items.first else { return .undefined }
+      for x in items.dropFirst() {
+        guard let lt = Python.less(x, best) else { throw fail(line, "values cannot be compared") }
+        if name == "min" ? lt : (!lt && !Python.equal(x, best)) { best = x }
+      }
+      return best
+    case "sum":
+      return try iterate(v, line: line).reduce(JinjaValue.int(0)) { try binary("+", $0, $1, line: line) }
+    case "round":
+      guard let n = v.number else { throw fail(line, "round needs a number") }
+      let precision = try arg(args, kwargs, 0, "precision").map { try int($0, "precision", line: line) } ?? 0
+      let scale = pow(10.0, Double(precision))
+      return .double((n * scale).rounded(.toNearestOrEven) / scale)
+    case "indent":
+      let width = try arg(args, kwargs, 0, "width").map { try int($0, "width", line: line) } ?? 4
+      let first = arg(args, kwargs, 1, "first")?.truthy ?? false
+      let blank = arg(args, kwargs, 2, "blank")?.truthy ?? false
+      let pad = String(repeating: " ", count: width)
+      let lines = Python.split(str(v), separator: "\n", maxSplit: -1)
+      var out: [String] = []
+      for (i, l) in lines.enumerated() {
+        if i == 0 { out.append(first && !l.isEmpty ? pad + l : l) } else { out.append(blank || !l.isEmpty ? pad + l : l) }
+      }
+      return .string(out.joined(separator: "\n"))
+    case "wordcount":
+      return .int(Python.split(str(v), separator: nil, maxSplit: -1).count)
+    case "map":
+      let items = try iterate(v, line: line)
+      if let attr = kwargs["attribute"] {
+        return .array(try items.map { x in
+          let r = try attribute(x, str(attr), line: line)
+          return r.isUndefined ? (kwargs["default"] ?? .undefined) : r
+        })
+      }
+      guard case let .string(filterName)? = args.first else { throw fail(line, "map needs a filter name or attribute=") }
+      return .array(try items.map { try applyFilter(filterName, $0, args: Array(args.dropFirst()), kwargs: [:], line: line) })
+    case "select", "reject", "selectattr", "rejectattr":
+      let byAttribute = name.hasSuffix("attr")
+      let keep = name.hasPrefix("select")
+      var rest = args
+      var attr: String? = nil
+      if byAttribute {
+        guard let a = rest.first else { throw fail(line, "\(name) needs an attribute name") }
+        attr = str(a)
+        rest.removeFirst()
+      }
+      var out: [JinjaValue] = []
+      for x in try iterate(v, line: line) {
+        let subject = try attr.map { try attribute(x, $0, line: line) } ?? x
+        let passed: Bool
+        if case let .string(testName)? = rest.first {
+          passed = try applyTest(testName, subject, args: Array(rest.dropFirst()), line: line)
+        } else {
+          passed = subject.truthy
+        }
+        if passed == keep { out.append(x) }
+      }
+      return .array(out)
+    case "batch":
+      let size = try int(arg(args, kwargs, 0, "linecount"), "batch size", line: line)
+      guard size > 0 else { throw fail(line, "batch size must be positive") }
+      let items = try iterate(v, line: line)
+      return .array(stride(from: 0, to: items.count, by: size).map { .array(Array(items[$0..<min(items.count, $0 + size)])) })
+    default:
+      throw fail(line, "no filter named '\(name)'")
+    }
+  }
+
+  // MARK: - Tests
+
+  func applyTest(_ name: String, _ v: JinjaValue, args: [JinjaValue], line: Int) throws -> Bool {
+    func other() throws -> JinjaValue {
+      guard let a = args.first else { throw fail(line, "test '\(name)' needs an argument") }
+      return a
+    }
+    switch name {
+    case "defined": return !v.isUndefined
+    case "undefined": return v.isUndefined
+    case "none": if case .none = v { return true } else { return false }
+    case "string": if case .string = v { return true } else { return false }
+    case "number": if case .int = v { return true } else if case .double = v { return true } else { return false }
+    case "integer": if case .int = v { return true } else { return false }
+    case "float": if case .double = v { return true } else { return false }
+    case "boolean": if case .bool = v { return true } else { return false }
+    case "true": if case .bool(true) = v { return true } else { return false }
+    case "false": if case .bool(false) = v { return true } else { return false }
+    case "mapping": if case .object = v { return true } else { return false }
+    case "iterable":
+      switch v {
+      case .array, .object, .string, .undefined: return true
+      default: return false
+      }
+    case "sequence":
+      switch v {
+      case .array, .object, .string: return true
+      default: return false
+      }
+    case "callable": if case .macro = v { return true } else { return false }
+    case "odd", "even":
+      let i = try int(v, "the value", line: line)
+      return (abs(i) % 2 == 1) == (name == "odd")
+    case "divisibleby":
+      let d = try int(try other(), "the divisor", line: line)
+      let x = try int(v, "the value", line: line)
+      return d != 0 && x % d == 0
+    case "eq", "equalto", "==": return Python.equal(v, try other())
+    case "ne", "!=": return !Python.equal(v, try other())
+    case "lt", "lessthan", "<": return try binary("<", v, try other(), line: line).truthy
+    case "le", "<=": return try binary("<=", v, try other(), line: line).truthy
+    case "gt", "greaterthan", ">": return try binary(">", v, try other(), line: line).truthy
+    case "ge", ">=": return try binary(">=", v, try other(), line: line).truthy
+    case "in": return try binary("in", v, try other(), line: line).truthy
+    case "lower": return str(v) == str(v).lowercased()
+    case "upper": return str(v) == str(v).uppercased()
+    case "sameas":
+      return Python.equal(v, try other())
+    default: throw fail(line, "no test named '\(name)'")
+    }
+  }
+
+  // MARK: - Methods
+
+  mutating func callMethod(_ receiver: JinjaValue, _ method: String, args: [JinjaValue], kwargs: [String: JinjaValue], line: Int) throws
+    -> JinjaValue
+  {
+    switch receiver {
+    case .undefined:
+      throw fail(line, "'\(method)' of an undefined value")
+    case let .string(s):
+      return try stringMethod(s, method, args: args, kwargs: kwargs, line: line)
+    case let .object(o):
+      if o["index0"] != nil, o["revindex"] != nil, method == "cycle" {
+        guard !args.isEmpty, case let .int(i)? = o["index0"] else { throw fail(line, "loop.cycle needs arguments") }
+        return args[i % args.count]
+      }
+      switch method {
+      case "items": return .array(o.items.map { .array([.string($0.0), $0.1]) })
+      case "keys": return .array(o.keys.map { .string($0) })
+      case "values": return .array(o.items.map { $0.1 })
+      case "get":
+        guard case let .string(k)? = args.first else { throw fail(line, "get() needs a string key") }
+        return o[k] ?? (args.count > 1 ? args[1] : .none)
+      default: throw fail(line, "'dict' object has no method '\(method)'")
+      }
+    case let .array(items):
+      switch method {
+      case "index":
+        guard let x = args.first, let i = items.firstIndex(where: { Python.equal($0, x) }) else {
+          throw fail(line, "value is not in list")
+        }
+        return .int(i)
+      case "count":
+        guard let x = args.first else { throw fail(line, "count() needs an argument") }
+        return .int(items.filter { Python.equal($0, x) }.count)
+      default: throw fail(line, "'list' object has no method '\(method)' (lists are immutable in templates)")
+      }
+    default:
+      throw fail(line, "'\(receiver.typeName)' object has no method '\(method)'")
+    }
+  }
+
+  private func stringMethod(_ s: String, _ method: String, args: [JinjaValue], kwargs: [String: JinjaValue], line: Int) throws
+    -> JinjaValue
+  {
+    func optionalString(_ i: Int, _ name: String) throws -> String? {
+      switch arg(args, kwargs, i, name) {
+      case nil, .none?: return nil
+      case let .string(x)?: return x
+      default: throw fail(line, "\(method)() argument must be a string or None")
+      }
+    }
+    switch method {
+    case "strip": return .string(Python.strip(s, chars: try optionalString(0, "chars"), left: true, right: true))
+    case "lstrip": return .string(Python.strip(s, chars: try optionalString(0, "chars"), left: true, right: false))
+    case "rstrip": return .string(Python.strip(s, chars: try optionalString(0, "chars"), left: false, right: true))
+    case "lower": return .string(s.lowercased())
+    case "upper": return .string(s.uppercased())
+    case "title": return .string(Python.title(s))
+    case "capitalize": return .string(Python.capitalize(s))
+    case "startswith", "endswith":
+      let candidates: [String]
+      switch args.first {
+      case let .string(x)?: candidates = [x]
+      case let .array(xs)?: candidates = try xs.map { try string($0, "\(method)() argument", line: line) }
+      default: throw fail(line, "\(method)() needs a string")
+      }
+      return .bool(candidates.contains { method == "startswith" ? s.hasScalarPrefix($0) : s.hasScalarSuffix($0) })
+    case "split", "rsplit":
+      let maxSplit = try arg(args, kwargs, 1, "maxsplit").map { try int($0, "maxsplit", line: line) } ?? -1
+      if method == "rsplit", maxSplit >= 0 { throw fail(line, "rsplit with maxsplit is not supported") }
+      return .array(Python.split(s, separator: try optionalString(0, "sep"), maxSplit: maxSplit).map { .string($0) })
+    case "splitlines":
+      var lines = Python.split(s.replacingScalars("\r\n", with: "\n").replacingScalars("\r", with: "\n"), separator: "\n", maxSplit: -1)
+      if lines.last == "" { lines.removeLast() }
+      return .array(lines.map { .string($0) })
+    case "replace":
+      let old = try string(args.first, "replace() argument 1", line: line)
+      let new = try string(args.count > 1 ? args[1] : nil, "replace() argument 2", line: line)
+      let count = args.count > 2 ? try int(args[2], "count", line: line) : -1
+      return .string(s.replacingScalars(old, with: new, limit: count < 0 ? .max : count))
+    case "join":
+      guard let x = args.first else { throw fail(line, "join() needs an iterable") }
+      return .string(try iterate(x, line: line).map { try string($0, "join() item", line: line) }.joined(separator: s))
+    case "find", "count":
+      let needle = try string(args.first, "\(method)() argument", line: line)
+      let hay = Array(s.unicodeScalars)
+      let n = Array(needle.unicodeScalars)
+      var hits: [Int] = []
+      var i = 0
+      while i + n.count <= hay.count {
+        if hay[i..<(i + n.count)].elementsEqual(n) {
+          hits.append(i)
+          if method == "find" { break }
+          i += max(1, n.count)
+        } else {
+          i += 1
+        }
+      }
+      return .int(method == "find" ? (hits.first ?? -1) : hits.count)
+    case "isdigit", "isalpha", "isspace", "isupper", "islower":
+      let u = s.unicodeScalars
+      guard !u.isEmpty else { return .bool(false) }
+      switch method {
+      case "isdigit": return .bool(u.allSatisfy { $0.properties.numericType == .decimal || $0.properties.numericType == .digit })
+      case "isalpha": return .bool(u.allSatisfy(CharClass.isLetter))
+      case "isspace": return .bool(u.allSatisfy(CharClass.isPythonSpace))
+      case "isupper": return .bool(s == s.uppercased() && s != s.lowercased())
+      default: return .bool(s == s.lowercased() && s != s.uppercased())
+      }
+    default:
+      throw fail(line, "'str' object has no method '\(method)'")
+    }
+  }
+
+  // MARK: - Globals
+
+  mutating func callGlobal(_ name: String, args: [JinjaValue], kwargs: [String: JinjaValue], line: Int) throws -> JinjaValue {
+    switch name {
+    case "raise_exception":
+      throw ChatTemplateError.raised(args.first.map(str) ?? "")
+    case "range":
+      let ints = try args.map { try int($0, "range() argument", line: line) }
+      let (a, b, step): (Int, Int, Int)
+      switch ints.count {
+      case 1: (a, b, step) = (0, ints[0], 1)
+      case 2: (a, b, step) = (ints[0], ints[1], 1)
+      case 3: (a, b, step) = (ints[0], ints[1], ints[2])
+      default: throw fail(line, "range() takes 1 to 3 arguments")
+      }
+      guard step != 0 else { throw fail(line, "range() step must not be zero") }
+      let values = Array(stride(from: a, to: b, by: step).prefix(1_000_000))
+      return .array(values.map { .int($0) })
+    case "namespace", "dict":
+      var o = JinjaObject()
+      if case let .object(initial)? = args.first { for (k, v) in initial.items { o[k] = v } }
+      for k in kwargs.keys.sorted() { o[k] = kwargs[k] }
+      if name == "dict" { return .object(o) }
+      namespaces.append(o)
+      return .namespace(namespaces.count - 1)
+    case "strftime_now":
+      let format = try string(args.first, "strftime_now() format", line: line)
+      return .string(Self.strftime(format, Date()))
+    default:
+      throw fail(line, "'\(name)' is undefined")
+    }
+  }
+
+  /// A small `strftime` for dates in prompts (`%d %b %Y` and friends), in UTC.
+  static func strftime(_ format: String, _ date: Date) -> String {
+    var calendar = Calendar(identifier: .gregorian)
+    calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
+    let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday], from: date)
+    let months = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+    let days = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+    func two(_ x: Int?) -> String { let v = x ?? 0; return v < 10 ? "0\(v)" : "\(v)" }
+    var out = ""
+    var percent = false
+    for ch in format {
+      if !percent {
+        if ch == "%" { percent = true } else { out.append(ch) }
+        continue
+      }
+      percent = false
+      let month = months[max(0, min(11, (c.month ?? 1) - 1))]
+      let day = days[max(0, min(6, (c.weekday ?? 1) - 1))]
+      switch ch {
+      case "d": out += two(c.day)
+      case "m": out += two(c.month)
+      case "Y": out += String(c.year ?? 0)
+      case "y": out += two((c.year ?? 0) % 100)
+      case "b": out += String(month.prefix(3))
+      case "B": out += month
+      case "a": out += String(day.prefix(3))
+      case "A": out += day
+      case "H": out += two(c.hour)
+      case "M": out += two(c.minute)
+      case "S": out += two(c.second)
+      case "%": out += "%"
+      default: out += "%" + String(ch)
+      }
+    }
+    return out
+  }
+}

@@ -1,0 +1,146 @@
+/// A value in a chat template: what Python values are to Jinja2.
+///
+/// Build messages and extra variables from literals (`"text"`, `3`, `true`, `["a"]`,
+/// `["role": "user"]`) or from JSON with `init(json:)`. Objects keep their key order (as Python
+/// dicts do), which `tojson` shows.
+public enum JinjaValue: Sendable {
+  /// Jinja's `Undefined`: a missing variable, attribute or key.
+  case undefined
+  /// Python's `None`.
+  case none
+  case bool(Bool)
+  case int(Int)
+  case double(Double)
+  case string(String)
+  case array([JinjaValue])
+  case object(JinjaObject)
+  /// A `namespace(...)`, stored in the interpreter (index).
+  case namespace(Int)
+  /// A macro defined by the template (index into the interpreter's macros).
+  case macro(Int)
+
+  /// The value of a JSON value.
+  public init(json: JSONValue) {
+    switch json {
+    case .null: self = .none
+    case let .bool(b): self = .bool(b)
+    case let .int(i): self = .int(Int(i))
+    case let .double(d): self = .double(d)
+    case let .string(s): self = .string(s)
+    case let .array(a): self = .array(a.map(JinjaValue.init(json:)))
+    case let .object(members):
+      var o = JinjaObject()
+      for m in members { o[m.key] = JinjaValue(json: m.value) }
+      self = .object(o)
+    }
+  }
+
+  /// Python truthiness.
+  var truthy: Bool {
+    switch self {
+    case .undefined, .none: return false
+    case let .bool(b): return b
+    case let .int(i): return i != 0
+    case let .double(d): return d != 0
+    case let .string(s): return !s.isEmpty
+    case let .array(a): return !a.isEmpty
+    case let .object(o): return !o.isEmpty
+    case .namespace, .macro: return true
+    }
+  }
+
+  var isUndefined: Bool {
+    if case .undefined = self { return true }
+    return false
+  }
+
+  /// Python's type name, for error messages.
+  var typeName: String {
+    switch self {
+    case .undefined: return "Undefined"
+    case .none: return "NoneType"
+    case .bool: return "bool"
+    case .int: return "int"
+    case .double: return "float"
+    case .string: return "str"
+    case .array: return "list"
+    case .object: return "dict"
+    case .namespace: return "Namespace"
+    case .macro: return "Macro"
+    }
+  }
+
+  /// The number as a Double, for int/float/bool.
+  var number: Double? {
+    switch self {
+    case let .int(i): return Double(i)
+    case let .double(d): return d
+    case let .bool(b): return b ? 1 : 0
+    default: return nil
+    }
+  }
+}
+
+extension JinjaValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
+  ExpressibleByFloatLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral
+{
+  public init(stringLiteral value: String) { self = .string(value) }
+  public init(integerLiteral value: Int) { self = .int(value) }
+  public init(booleanLiteral value: Bool) { self = .bool(value) }
+  public init(floatLiteral value: Double) { self = .double(value) }
+  public init(arrayLiteral elements: JinjaValue...) { self = .array(elements) }
+  public init(dictionaryLiteral elements: (String, JinjaValue)...) {
+    var o = JinjaObject()
+    for (k, v) in elements { o[k] = v }
+    self = .object(o)
+  }
+  public init(nilLiteral: ()) { self = .none }
+}
+
+/// A dictionary that keeps insertion order (Python's `dict`), with string keys.
+public struct JinjaObject: Sendable {
+  public private(set) var keys: [String] = []
+  private var storage: [String: JinjaValue] = [:]
+
+  public init() {}
+
+  public var isEmpty: Bool { keys.isEmpty }
+  public var count: Int { keys.count }
+
+  public subscript(key: String) -> JinjaValue? {
+    get { storage[key] }
+    set {
+      if let newValue {
+        if storage.updateValue(newValue, forKey: key) == nil { keys.append(key) }
+      } else if storage.removeValue(forKey: key) != nil {
+        keys.removeAll { $0 == key }
+      }
+    }
+  }
+
+  /// The (key, value) pairs in order.
+  public var items: [(String, JinjaValue)] { keys.map { ($0, storage[$0] ?? .none) } }
+}
+
+/// A chat message: `{"role": ..., "content": ...}` plus any extra fields.
+public struct ChatMessage: Sendable {
+  public var role: String
+  public var content: String
+  /// Further fields (`tool_calls`, `name`, ...), after role and content.
+  public var extra: JinjaObject
+
+  public init(role: String, content: String, extra: JinjaObject = JinjaObject()) {
+    self.role = role
+    self.content = content
+    self.extra = extra
+  }
+
+  /// The message as a template value.
+  public var value: JinjaValue {
+    var o = JinjaObject()
+    o["role"] = .string(role)
+    o["content"] = .string(content)
+    for (k, v) in extra.items { o[k] = v }
+    return .object(o)
+  }
+}

@@ -1,0 +1,117 @@
+import AttnaxTokenizers
+import Foundation
+import Testing
+
+@Suite("Chat templates")
+struct ChatTemplateTests {
+  /// Tests/Fixtures/tokenizers/chat_templates.json, written by
+  /// scripts/reference/chat_template_reference.py with Python's jinja2 as Hugging Face runs it.
+  struct Fixture {
+    var templates: [String: (source: String, bos: String, eos: String)] = [:]
+    var conversations: [String: JSONValue] = [:]
+    var cases: [JSONValue] = []
+
+    init() throws {
+      let name = "chat_templates.json"
+      let root = try JSONValue.parse(Array(try Data(contentsOf: Fixtures.url(name))), file: name)
+      guard case let .object(templates)? = root["templates"], case let .object(conversations)? = root["conversations"],
+        case let .array(cases)? = root["cases"]
+      else { throw TokenizerError(file: name, field: "", message: "expected templates, conversations, cases") }
+      for (name, t) in templates {
+        guard case let .string(source)? = t["source"], case let .string(bos)? = t["bos_token"], case let .string(eos)? = t["eos_token"] else {
+          throw TokenizerError(file: "chat_templates.json", field: "templates.\(name)", message: "bad template entry")
+        }
+        self.templates[name] = (source, bos, eos)
+      }
+      for (name, c) in conversations { self.conversations[name] = c }
+      self.cases = cases
+    }
+  }
+
+  @Test("every template renders every conversation byte-identically to jinja2")
+  func fixture() throws {
+    let fixture = try Fixture()
+    var parsed: [String: ChatTemplate] = [:]
+    for (name, t) in fixture.templates { parsed[name] = try ChatTemplate(t.source) }
+    var matched = 0
+    var raised = 0
+    var failed = 0
+    for c in fixture.cases {
+      guard case let .string(tname)? = c["template"], case let .string(cname)? = c["conversation"],
+        case let .bool(gen)? = c["add_generation_prompt"], let template = parsed[tname], let t = fixture.templates[tname],
+        let conversation = fixture.conversations[cname]
+      else {
+        Issue.record("malformed case \(c)")
+        continue
+      }
+      var context: [String: JinjaValue] = [
+        "messages": JinjaValue(json: conversation["messages"] ?? .array([])), "add_generation_prompt": .bool(gen),
+        "bos_token": .string(t.bos), "eos_token": .string(t.eos),
+      ]
+      if let tools = conversation["tools"] { context["tools"] = JinjaValue(json: tools) }
+      let label = "\(tname) × \(cname), add_generation_prompt \(gen)"
+      if case let .string(expected)? = c["expected"] {
+        do {
+          let got = try template.render(context: context)
+          #expect(got == expected, "\(label)\n--- got:\n\(got)\n--- expected:\n\(expected)")
+          if got == expected { matched += 1 } else { failed += 1 }
+        } catch {
+          Issue.record("\(label): \(error)")
+          failed += 1
+        }
+      } else if case let .string(message)? = c["error"]?["raised"] {
+        #expect(throws: ChatTemplateError.raised(message), "\(label)") { try template.render(context: context) }
+        raised += 1
+      } else {
+        #expect(throws: ChatTemplateError.self, "\(label) should fail as jinja2 does") { try template.render(context: context) }
+        raised += 1
+      }
+    }
+    print("chat templates: \(matched) renders identical to jinja2, \(raised) errors as in jinja2, \(failed) failures, \(parsed.count) templates")
+    #expect(matched >= 140)
+  }
+
+  @Test("trim_blocks and lstrip_blocks as Hugging Face sets them")
+  func whitespace() throws {
+    let t = try ChatTemplate("{% for x in xs %}\n  {% if x %}\n{{ x }}\n  {% endif %}\n{% endfor %}\n")
+    #expect(try t.render(context: ["xs": [1, 0, 2]]) == "1\n2\n")
+    let minus = try ChatTemplate("a  {%- if true -%}  b  {%- endif -%}  c")
+    #expect(try minus.render(context: [:]) == "abc")
+    let plus = try ChatTemplate("  {%+ if true +%}\nx{% endif %}")
+    #expect(try plus.render(context: [:]) == "  \nx")
+  }
+
+  @Test("Python values print as Python prints them")
+  func values() throws {
+    let t = try ChatTemplate("{{ a }}|{{ b }}|{{ c }}|{{ d }}|{{ e }}|{{ f }}|{{ g }}|{{ 1/3 }}|{{ 10/5 }}")
+    let out = try t.render(context: ["a": nil, "b": true, "c": 2.5, "d": ["x", 1, false], "e": ["k": "it's"], "f": .undefined, "g": 1e20])
+    #expect(out == "None|True|2.5|['x', 1, False]|{'k': \"it's\"}||1e+20|0.3333333333333333|2.0")
+  }
+
+  @Test("raise_exception, syntax errors and undefined operations are typed errors")
+  func errors() throws {
+    let raising = try ChatTemplate("{{ raise_exception('no ' ~ 'way') }}")
+    #expect(throws: ChatTemplateError.raised("no way")) { try raising.render(context: [:]) }
+    #expect(throws: ChatTemplateError.self) { try ChatTemplate("{% if x %}unclosed") }
+    #expect(throws: ChatTemplateError.self) { try ChatTemplate("{{ 'unterminated }}") }
+    #expect(throws: ChatTemplateError.self) { try ChatTemplate("{% unknown_tag %}") }
+    let undefinedItem = try ChatTemplate("{{ messages[0]['role'] }}")
+    #expect(throws: ChatTemplateError.self) { try undefinedItem.render(context: ["messages": []]) }
+    let typeError = try ChatTemplate("{{ 'a' + 1 }}")
+    #expect(throws: ChatTemplateError.self) { try typeError.render(context: [:]) }
+    do {
+      _ = try ChatTemplate("line one\n{{ 1 + }}")
+      Issue.record("expected a syntax error")
+    } catch let ChatTemplateError.syntax(line, _) {
+      #expect(line == 2)
+    }
+  }
+
+  @Test("namespaces outlive loop scopes; plain set does not")
+  func scoping() throws {
+    let t = try ChatTemplate(
+      "{% set ns = namespace(n=0) %}{% set plain = 0 %}{% for i in range(3) %}{% set ns.n = ns.n + i %}{% set plain = plain + i %}{% endfor %}{{ ns.n }} {{ plain }}"
+    )
+    #expect(try t.render(context: [:]) == "3 0")
+  }
+}

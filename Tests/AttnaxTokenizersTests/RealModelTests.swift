@@ -1,0 +1,140 @@
+import AttnaxTokenizers
+import Foundation
+import Testing
+
+// The real models' tokenizers against the reference engines' ids for the 1,481-string corpus
+// (scripts/reference/tokenizer_corpus.py; fixtures written by
+// scripts/reference/tokenize_reference.py). They need the model directories, which live in
+// the cache, not the repository: scripts/test sets ATTNAX_SMOLLM2_DIR (tokenizer.json +
+// tokenizer_config.json written by scripts/gguf_tokenizer.py from the SmolLM2 GGUF) and
+// ATTNAX_MINILM_DIR (all-MiniLM-L6-v2's folder); without them these tests are disabled.
+
+private let smollm2Directory = Fixtures.modelDirectory("ATTNAX_SMOLLM2_DIR")
+private let minilmDirectory = Fixtures.modelDirectory("ATTNAX_MINILM_DIR")
+
+@Suite("SmolLM2 tokenizer (llama.cpp reference)", .enabled(if: smollm2Directory != nil, "set ATTNAX_SMOLLM2_DIR (scripts/test does)"))
+struct SmolLM2TokenizerTests {
+  let tok: Tokenizer
+  let cases: [Fixtures.Case]
+
+  init() throws {
+    tok = try Tokenizer.load(directory: smollm2Directory ?? URL(fileURLWithPath: "/nonexistent"))
+    cases = try Fixtures.jsonl("smollm2.jsonl")
+  }
+
+  @Test("every corpus line encodes to llama.cpp's ids")
+  func corpus() {
+    var matched = 0
+    for c in cases {
+      let ids = tok.encode(c.text, addSpecialTokens: false, parseSpecial: true)
+      if ids == c.ids {
+        matched += 1
+      } else {
+        Issue.record("smollm2.jsonl line \(c.line): \(c.text.shown)\n  got      \(ids)\n  llama.cpp \(c.ids)")
+      }
+    }
+    print("smollm2: \(matched)/\(cases.count) corpus lines equal to llama.cpp")
+    #expect(matched == cases.count)
+    #expect(cases.count >= 1_200)
+  }
+
+  @Test("decode(encode(x)) == x for every corpus string")
+  func roundTrip() {
+    var ok = 0
+    for c in cases {
+      let back = tok.decode(tok.encode(c.text, addSpecialTokens: false))
+      if back == c.text && back.unicodeScalars.elementsEqual(c.text.unicodeScalars) {
+        ok += 1
+      } else {
+        Issue.record("line \(c.line): \(c.text.shown) came back as \(back.shown)")
+      }
+    }
+    print("smollm2: \(ok)/\(cases.count) corpus strings round-trip")
+  }
+
+  @Test("the streaming decoder's pieces add up to decode(all)")
+  func streaming() {
+    for skip in [false, true] {
+      for c in cases {
+        var stream = tok.makeStreamingDetokenizer(skipSpecial: skip)
+        var text = ""
+        for id in c.ids { text += stream.append(id) }
+        text += stream.flush()
+        let whole = tok.decode(c.ids, skipSpecial: skip)
+        #expect(text.unicodeScalars.elementsEqual(whole.unicodeScalars), "line \(c.line) skipSpecial \(skip): \(c.text.shown)")
+      }
+    }
+  }
+
+  @Test("special tokens, end-of-generation ids and the chat template")
+  func specials() throws {
+    let s = tok.specialTokens
+    #expect(s.bos == 1 && s.eos == 2 && s.pad == 2 && s.unk == 0)
+    #expect(s.endOfGeneration == [0, 2, 4])
+    #expect(tok.vocabularySize == 49_152)
+    let prompt = try tok.applyChatTemplate(messages: [ChatMessage(role: "user", content: "What is the capital of France?")])
+    #expect(
+      prompt
+        == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+    )
+    #expect(tok.encode(prompt).prefix(2) == [1, 9690])
+  }
+
+  @Test("encoding speed over the corpus")
+  func speed() {
+    let texts = cases.map(\.text)
+    let clock = ContinuousClock()
+    var total = 0
+    let cold = clock.measure { for t in texts { total += tok.encode(t, addSpecialTokens: false).count } }
+    let warm = clock.measure { for t in texts { total += tok.encode(t, addSpecialTokens: false).count } }
+    let fresh = try? Tokenizer.load(directory: smollm2Directory ?? URL(fileURLWithPath: "/nonexistent"))
+    let load = clock.measure { _ = try? Tokenizer.load(directory: smollm2Directory ?? URL(fileURLWithPath: "/nonexistent")) }
+    print("smollm2 speed: \(texts.count) strings, \(total / 2) ids: first pass \(cold), cached \(warm); load \(load)")
+    #expect(fresh != nil)
+  }
+}
+
+@Suite("MiniLM tokenizer (HF tokenizers reference)", .enabled(if: minilmDirectory != nil, "set ATTNAX_MINILM_DIR (scripts/test does)"))
+struct MiniLMTokenizerTests {
+  let tok: Tokenizer
+  let cases: [Fixtures.Case]
+
+  init() throws {
+    tok = try Tokenizer.load(directory: minilmDirectory ?? URL(fileURLWithPath: "/nonexistent"))
+    cases = try Fixtures.jsonl("minilm.jsonl")
+  }
+
+  @Test("every corpus line encodes to the tokenizers package's ids (truncation 256)")
+  func corpus() {
+    var matched = 0
+    for c in cases {
+      let ids = tok.encode(c.text, addSpecialTokens: true, parseSpecial: true)
+      if ids == c.ids {
+        matched += 1
+      } else {
+        Issue.record("minilm.jsonl line \(c.line): \(c.text.shown)\n  got        \(ids)\n  tokenizers \(c.ids)")
+      }
+    }
+    print("minilm: \(matched)/\(cases.count) corpus lines equal to HF tokenizers")
+    #expect(matched == cases.count)
+  }
+
+  @Test("special tokens and streaming")
+  func specials() {
+    let s = tok.specialTokens
+    #expect(s.cls == 101 && s.sep == 102 && s.pad == 0 && s.unk == 100 && s.mask == 103)
+    for c in cases.prefix(300) {
+      var stream = tok.makeStreamingDetokenizer(skipSpecial: true)
+      let text = c.ids.map { stream.append($0) }.joined() + stream.flush()
+      #expect(text == tok.decode(c.ids, skipSpecial: true), "line \(c.line)")
+    }
+  }
+
+  @Test("encoding speed over the corpus")
+  func speed() {
+    let clock = ContinuousClock()
+    var total = 0
+    let time = clock.measure { for c in cases { total += tok.encode(c.text).count } }
+    print("minilm speed: \(cases.count) strings, \(total) ids in \(time)")
+  }
+}

@@ -1,0 +1,64 @@
+import AttnaxTokenizers
+import Foundation
+
+/// Paths and readers shared by the tokenizer tests.
+enum Fixtures {
+  /// Tests/Fixtures/tokenizers.
+  static let directory: URL = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Fixtures/tokenizers")
+
+  static func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
+
+  static func tokenizer(_ name: String) throws -> Tokenizer {
+    try Tokenizer.load(directory: url(name))
+  }
+
+  /// One line of a tokenizer fixture: a corpus string and the reference ids.
+  struct Case {
+    var line: Int
+    var text: String
+    var ids: [Int32]
+  }
+
+  /// The lines of a `{"text": ..., "ids": [...]}` JSON-lines file.
+  static func jsonl(_ name: String) throws -> [Case] {
+    let data = try Data(contentsOf: url(name))
+    var cases: [Case] = []
+    for (n, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() where !line.isEmpty {
+      let value = try JSONValue.parse(Array(line), file: name)
+      guard case let .string(text)? = value["text"], case let .array(items)? = value["ids"] else {
+        throw TokenizerError(file: name, field: "line \(n + 1)", message: "expected {\"text\": ..., \"ids\": [...]}")
+      }
+      let ids = try items.map { item -> Int32 in
+        guard case let .int(v) = item else { throw TokenizerError(file: name, field: "line \(n + 1)", message: "bad id") }
+        return Int32(v)
+      }
+      cases.append(Case(line: n + 1, text: text, ids: ids))
+    }
+    return cases
+  }
+
+  /// A model directory named by an environment variable (scripts/test sets them), if it holds
+  /// a tokenizer.json.
+  static func modelDirectory(_ variable: String) -> URL? {
+    guard let path = ProcessInfo.processInfo.environment[variable], !path.isEmpty else { return nil }
+    let url = URL(fileURLWithPath: path)
+    return FileManager.default.fileExists(atPath: url.appendingPathComponent("tokenizer.json").path) ? url : nil
+  }
+}
+
+extension String {
+  /// A short printable form for failure messages.
+  var shown: String {
+    let escaped = unicodeScalars.map { s -> String in
+      switch s {
+      case "\n": return "\\n"
+      case "\t": return "\\t"
+      case "\r": return "\\r"
+      default: return s.value < 0x20 || s.value == 0x7F ? String(format: "\\u{%X}", s.value) : String(s)
+      }
+    }.joined()
+    return escaped.count > 120 ? String(escaped.prefix(120)) + "..." : escaped
+  }
+}
