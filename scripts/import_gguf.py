@@ -95,10 +95,13 @@ def permute_rows(w: np.ndarray, n_heads: int) -> np.ndarray:
 
 def dequantize(t) -> np.ndarray:
   """A GGUF tensor as float32 in numpy order (rows = GGUF ne[1], columns = ne[0])."""
-  from gguf import quants
+  from gguf import GGMLQuantizationType, quants
 
   try:
-    a = quants.dequantize(t.data, t.tensor_type)
+    if t.tensor_type == GGMLQuantizationType.F64:  # gguf 0.19 does not "dequantize" F64
+      a = np.asarray(t.data, dtype=np.float64)
+    else:
+      a = quants.dequantize(t.data, t.tensor_type)
   except (NotImplementedError, KeyError, ValueError) as e:
     raise ImportRefused(f"{t.name}: tensor type {t.tensor_type.name} cannot be dequantized by gguf ({e})") from None
   shape = tuple(int(n) for n in reversed(t.shape))  # GGUF lists ne0 (fastest) first
@@ -264,7 +267,10 @@ def write_model_dir(reader, out_dir: str, with_tokenizer: bool) -> tuple[dict, d
       json.dump(config, f, indent=2)
       f.write("\n")
     if write_tokenizer_files is not None:
-      write_tokenizer_files(reader, tmp)
+      try:
+        write_tokenizer_files(reader, tmp)
+      except ValueError as e:  # a tokenizer the converter does not model: one line, like the rest
+        raise ImportRefused(f"tokenizer: {e}") from None
     for name in os.listdir(tmp):
       os.chmod(os.path.join(tmp, name), 0o644)
     old = None
