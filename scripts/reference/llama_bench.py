@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""llama.cpp's speed on the float32 SmolLM2 GGUF (float32 KV cache), as one JSON line.
+
+    $ATTNAX_CACHE/venv-llamacpp/bin/python scripts/reference/llama_bench.py [--threads 2] [--rounds 5]
+        [--prompt-tokens 512] [--decode-tokens 64] [--logits-all]
+
+Per round: a fresh KV cache, prefill of a --prompt-tokens prompt (real English text, tokenized by
+llama.cpp and repeated to length) in one batch, then --decode-tokens greedy steps after it (one token
+per llama_decode, argmax of the last logits; EOS does not stop it). Reports prefill and decode
+tokens/s, best and median over --rounds (after one warm-up round). Same settings as the reference
+(llamalib.open_llama: float32 weights and KV cache, no flash attention), except that by default only
+the last position's logits are computed (llama.cpp's normal use; --logits-all computes the LM head at
+every prompt position, as the reference run does). Run outside CI; the machine and its load average
+are in the line, since a busy 2-core VM moves these numbers a lot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import llamalib as L  # noqa: E402
+
+
+def cpu_model() -> str:
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or "unknown"
+
+
+def bench_prompt(llm, n: int) -> list[int]:
+  from llama_reference import LONG_TEXT
+
+  ids = L.tokenize(llm, LONG_TEXT)
+  return (ids * (n // len(ids) + 1))[:n]
+
+
+def one_round(llm, prompt: list[int], steps: int) -> tuple[float, float]:
+  vocab = llm.n_vocab()
+  llm.reset()
+  t0 = time.perf_counter()
+  llm.eval(prompt)
+  t1 = time.perf_counter()
+  for _ in range(steps):
+    row = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(vocab,))
+    llm.eval([int(np.argmax(row))])
+  t2 = time.perf_counter()
+  return len(prompt) / (t1 - t0), steps / (t2 - t1)
+
+
+def main() -> int:
+  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  ap.add_argument("--gguf", default=None, help="default: the float32 GGUF under $ATTNAX_CACHE/reference (written if missing)")
+  ap.add_argument("--threads", type=int, default=2)
+  ap.add_argument("--rounds", type=int, default=5)
+  ap.add_argument("--prompt-tokens", type=int, default=512)
+  ap.add_argument("--decode-tokens", type=int, default=64)
+  ap.add_argument("--logits-all", action="store_true")
+  args = ap.parse_args()
+
+  import llama_cpp
+
+  path = args.gguf or L.ensure_f32_gguf()
+  n_ctx = max(L.N_CTX, args.prompt_tokens + args.decode_tokens)
+  llm = L.open_llama(path, threads=args.threads, n_ctx=n_ctx, logits_all=args.logits_all)
+  if llm.n_batch < args.prompt_tokens:
+    print(f"note: prompt of {args.prompt_tokens} tokens runs in batches of {llm.n_batch}", file=sys.stderr)
+  prompt = bench_prompt(llm, args.prompt_tokens)
+  load0 = os.getloadavg()[0]
+  one_round(llm, prompt, min(8, args.decode_tokens))  # warm-up: page in the weights
+  pre, dec = [], []
+  for _ in range(args.rounds):
+    p, d = one_round(llm, prompt, args.decode_tokens)
+    pre.append(p)
+    dec.append(d)
+  line = {
+    "bench": "llama.cpp", "llama_cpp_python": llama_cpp.__version__, "model": os.path.basename(path),
+    "weights": "f32", "kv_cache": "f32", "flash_attn": False, "logits_all": args.logits_all,
+    "threads": args.threads, "prompt_tokens": args.prompt_tokens, "decode_tokens": args.decode_tokens,
+    "rounds": args.rounds,
+    "prefill_tok_s": {"best": round(max(pre), 1), "median": round(statistics.median(pre), 1)},
+    "decode_tok_s": {"best": round(max(dec), 2), "median": round(statistics.median(dec), 2)},
+    "cpu": cpu_model(), "nproc": os.cpu_count(), "loadavg_1m": [round(load0, 2), round(os.getloadavg()[0], 2)],
+  }
+  print(json.dumps(line))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
