@@ -1,57 +1,167 @@
-import AttnaxFormats
 import ArgumentParser
 import AttnaxBlocks
 import AttnaxDist
+import AttnaxFormats
+import AttnaxTokenizers
 import Foundation
 
+/// `attnax generate`: text (or token ids) in, text streamed out, on any tp × cp layout.
 struct Generate: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Greedy decoding with a full model (TransformerDecoder/Encoder) and the KV cache across ranks.")
-  @Option(help: "Full-model directory (config.json with `model` + model.safetensors), or `builtin` for the tiny demo model.")
+    abstract: "Generate text with a decoder model (a model directory with its tokenizer, or the built-in demo model).",
+    discussion: """
+      Give exactly one of --prompt, --chat, --prompts or --prompt-ids. Rank 0 streams the text to \
+      stdout as tokens are chosen; prefill and decode speeds go to stderr. Greedy unless \
+      --temperature is above 0; the same --seed gives the same text at every layout.
+      """)
+
+  @Option(help: "Model directory (config.json, model.safetensors, tokenizer files), or `builtin` for the tiny demo model.")
   var model: String = "builtin"
-  @Option(help: "Comma-separated prompt token ids.") var promptIds: String
-  @Option(help: "Tokens to generate.") var maxNewTokens: Int = 16
+  @Option(help: "A plain-text prompt, continued as it stands.") var prompt: String?
+  @Option(help: "A chat message from the user, formatted with the model's chat template.") var chat: String?
+  @Option(help: "With --chat: a system message (else the template's default, if any).") var system: String?
+  @Option(help: "A file of prompts, one a line, generated as one batch (with --chat-each: each line a user message).")
+  var prompts: String?
+  @Flag(help: "With --prompts: format each line as a chat message.") var chatEach = false
+  @Option(help: "Comma-separated prompt token ids (no tokenizer needed).") var promptIds: String?
+  @Option(help: "Tokens to generate per prompt at most.") var maxNewTokens: Int = 64
+  @Option(help: "0 chooses the most likely token (greedy); above 0 samples from softmax(logits / T).") var temperature: Float = 0
+  @Option(help: "Sample among the k most likely tokens only (0: all).") var topK: Int = 0
+  @Option(help: "Sample from the smallest set of tokens whose probability reaches p (1: all).") var topP: Float = 1
+  @Option(help: "The random seed of sampling.") var seed: UInt64 = 0
+  @Flag(help: "Do not stop at end-of-turn / EOS tokens.") var ignoreEOS = false
+  @Option(help: "Write prompt 1's chosen tokens and every step's whole logits row to this safetensors file (rank 0).")
+  var logitsOut: String?
   @OptionGroup var layout: LayoutOptions
 
   func run() throws {
     try Launch.main { world in
-      let loaded: Result<(TransformerConfig, WeightSource), Error> = Result {
-        if model == "builtin" { return (TransformerConfig.demo, RandomWeights(seed: 7)) }
-        let dir = try ModelDirectory<TransformerConfig>(model)
-        return (dir.config, dir.weights)
-      }
-      if let bad = try world.agree(loaded.failureText) { throw LaunchError.input(bad.rank, bad.message) }
-      let (config, weights) = try loaded.get()
+      // Everything a rank can get wrong on its own, agreed before the first collective.
+      let prepared = Result { try prepare() }
+      try Launch.agree(world, prepared)
+      let (config, weights, text, request) = try prepared.get()
       let grid = try layout.grid(world, heads: config.numHeads)
       try Topology.announce(grid)
-      let prompt: [Int32] = try promptIds.split(separator: ",").map {
-        guard let v = Int32($0.trimmingCharacters(in: .whitespaces)) else {
-          throw AttnaxError.input(name: "prompt-ids", message: "'\($0)' is not an integer token id")
-        }
-        return v
-      }
-      guard maxNewTokens >= 1 else { throw LaunchError.option("--max-new-tokens", "must be at least 1, got \(maxNewTokens)") }
-      if let limit = config.sequenceLimit, prompt.count + maxNewTokens > limit.tokens {
-        throw LaunchError.option(
-          "--max-new-tokens",
-          "the prompt (\(prompt.count) tokens) and \(maxNewTokens) new tokens need \(prompt.count + maxNewTokens) positions, but the model holds \(limit.tokens) (\(limit.field))")
-      }
       let built = Result { try TransformerModel(config: config, source: weights, group: grid.tp, cp: grid.cp) }
-      if let bad = try world.agree(built.failureText) { throw LaunchError.input(bad.rank, bad.message) }
-      let m = try built.get()
-      Launch.say(world, "generate: \(config.model.rawValue) (\(config.numLayers) layers, d_model \(config.dModel)), \(world.size) rank(s) tp \(grid.tpSize) x cp \(grid.cpSize); prompt \(prompt.count) tokens")
-      if world.rank == 0 { print("tokens:", terminator: ""); fflush(nil) }
-      let t0 = MonotonicClock.seconds()
+      try Launch.agree(world, built)
+      let model = try built.get()
+      Launch.note(world, "generate: \(config.summary), \(world.size) rank(s) tp \(grid.tpSize) x cp \(grid.cpSize); "
+        + "\(request.prompts.count) prompt(s), \(request.prompts.map(\.count).max() ?? 0) tokens at most")
+      var output = GenerationPrinter(text: promptIds == nil ? text : nil, prompts: request.prompts.count, rank: world.rank)
+      var logits: [Float] = []
       let result = Result {
-        try m.generate(prompt: prompt, maxNewTokens: maxNewTokens, world: world) { t in
-          if world.rank == 0 { print(" \(t)", terminator: ""); fflush(nil) }
-        }
+        try Generator(model: model, world: world).run(
+          request, onToken: { output.token($1, row: $0) }, onLogits: { logits += $1 })
       }
-      if world.rank == 0 { print("") }
-      if let bad = try world.agree(result.failureText) { throw LaunchError.input(bad.rank, bad.message) }
-      let s = MonotonicClock.seconds() - t0
-      Launch.say(world, String(format: "%d tokens in %.3f s: %.1f tokens/s (prefill included)", maxNewTokens, s, Double(maxNewTokens) / s))
+      try Launch.agreeAfterCollectives(world, result)
+      let (tokens, stats) = try result.get()
+      output.finish(tokens)
+      if let logitsOut {
+        let written = Result {
+          if world.rank == 0 {
+            try SafetensorsWriter.write([
+              (name: "tokens", value: .i32(IntTensor(shape: [tokens[0].count], data: tokens[0]))),
+              (name: "logits", value: .f32(Tensor(shape: [tokens[0].count, config.vocabSize], data: Array(logits.prefix(tokens[0].count * config.vocabSize))))),
+            ], to: logitsOut)
+          }
+        }
+        try Launch.agree(world, written)
+      }
+      Launch.note(world, stats.summary)
       return 0
     }
+  }
+
+  /// Options, model directory, tokenizer and prompts, checked; no communication.
+  func prepare() throws -> (TransformerConfig, WeightSource, Tokenizer?, GenerationRequest) {
+    let given = [prompt != nil, chat != nil, prompts != nil, promptIds != nil].filter { $0 }.count
+    guard given == 1 else {
+      throw LaunchError.option("--prompt", "give exactly one of --prompt, --chat, --prompts, --prompt-ids (got \(given))")
+    }
+    if system != nil && chat == nil { throw LaunchError.option("--system", "goes with --chat") }
+    if chatEach && prompts == nil { throw LaunchError.option("--chat-each", "goes with --prompts") }
+    guard maxNewTokens >= 1 else { throw LaunchError.option("--max-new-tokens", "must be at least 1, got \(maxNewTokens)") }
+    let sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed)
+    do { try sampling.validate() } catch let AttnaxError.input(name, message) { throw LaunchError.option("--\(name)", message) }
+
+    let (config, weights, tokenizer) = try loadModel()
+    var ids: [[Int32]]
+    if let promptIds {
+      ids = [try parseIDs(promptIds)]
+    } else {
+      guard let tokenizer else {
+        throw LaunchError.option("--model", "the built-in demo model has no tokenizer: give --prompt-ids")
+      }
+      ids = try promptTexts().map { try encode($0, tokenizer: tokenizer) }
+    }
+    if let i = ids.firstIndex(where: \.isEmpty) { throw AttnaxError.input(name: "prompts", message: "prompt \(i + 1) encodes to no tokens") }
+    if let bad = ids.joined().first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
+      throw AttnaxError.input(name: "prompt-ids", message: "token \(bad) is outside the vocabulary [0, \(config.vocabSize))")
+    }
+    let longest = ids.map(\.count).max()!
+    if let limit = config.sequenceLimit, longest + maxNewTokens > limit.tokens {
+      throw LaunchError.option(
+        "--max-new-tokens",
+        "the prompt (\(longest) tokens) and \(maxNewTokens) new tokens need \(longest + maxNewTokens) positions, but the model holds \(limit.tokens) (\(limit.field))")
+    }
+    let stops = ignoreEOS ? [] : Set(tokenizer?.specialTokens.endOfGeneration ?? [])
+    let request = GenerationRequest(
+      prompts: ids, maxNewTokens: maxNewTokens, sampling: sampling, stopTokens: stops, recordLogits: logitsOut != nil)
+    return (config, weights, tokenizer, request)
+  }
+
+  /// The model directory (or the built-in model) and its tokenizer.
+  func loadModel() throws -> (TransformerConfig, WeightSource, Tokenizer?) {
+    if model == "builtin" { return (TransformerConfig.demo, RandomWeights(seed: 7), nil) }
+    let dir = try ModelDirectory<TransformerConfig>(model)
+    guard dir.config.model == .transformerDecoder else {
+      throw AttnaxError.config(field: "model", message: "'\(dir.config.model.rawValue)' cannot generate text (use `attnax embed`)")
+    }
+    let tokenizer = try dir.file("tokenizer.json").map { _ in try ModelTokenizer.load(dir.path) }
+    return (dir.config, dir.weights, tokenizer)
+  }
+
+  /// The prompt texts: one, or one per non-empty line of --prompts.
+  func promptTexts() throws -> [(text: String, chat: Bool)] {
+    if let prompt { return [(prompt, false)] }
+    if let chat { return [(chat, true)] }
+    guard let prompts, let data = FileManager.default.contents(atPath: prompts) else {
+      throw AttnaxError.file(path: prompts ?? "", message: "cannot be read")
+    }
+    guard let content = String(data: data, encoding: .utf8) else { throw AttnaxError.file(path: prompts, message: "is not UTF-8 text") }
+    let lines = content.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+    guard !lines.isEmpty else { throw AttnaxError.file(path: prompts, message: "holds no prompt") }
+    return lines.map { ($0, chatEach) }
+  }
+
+  /// A prompt's ids: chat messages through the template, plain text as it stands.
+  func encode(_ prompt: (text: String, chat: Bool), tokenizer: Tokenizer) throws -> [Int32] {
+    guard prompt.chat else { return tokenizer.encode(prompt.text, addSpecialTokens: true, parseSpecial: true) }
+    var messages: [ChatMessage] = []
+    if let system { messages.append(ChatMessage(role: "system", content: system)) }
+    messages.append(ChatMessage(role: "user", content: prompt.text))
+    let formatted: String
+    do { formatted = try tokenizer.applyChatTemplate(messages: messages) } catch {
+      throw AttnaxError.file(path: "\(model)/tokenizer_config.json", message: "chat_template: \(error)")
+    }
+    return tokenizer.encode(formatted, addSpecialTokens: false, parseSpecial: true)
+  }
+
+  func parseIDs(_ list: String) throws -> [Int32] {
+    try list.split(separator: ",").map {
+      guard let v = Int32($0.trimmingCharacters(in: .whitespaces)) else {
+        throw LaunchError.option("--prompt-ids", "'\($0)' is not an integer token id")
+      }
+      return v
+    }
+  }
+}
+
+extension GenerationStats {
+  /// "prefill: 37 tokens in 0.081 s (457 tokens/s); decode: 63 tokens in 1.52 s (41.4 tokens/s)".
+  var summary: String {
+    String(format: "prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.1f tokens/s)",
+           prefillTokens, prefillSeconds, Double(prefillTokens) / max(prefillSeconds, 1e-9),
+           decodeTokens, decodeSeconds, Double(decodeTokens) / max(decodeSeconds, 1e-9))
   }
 }

@@ -102,6 +102,11 @@ enum Launch {
     try agree(world, outcome)
   }
 
+  /// Rank 0 prints `line` on stderr (progress and figures that must not mix with the output).
+  static func note(_ world: Communicator, _ line: String) {
+    if world.rank == 0 { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+  }
+
   /// Rank 0 prints.
   static func say(_ world: Communicator, _ line: String) {
     if world.rank == 0 { print(line); fflush(nil) }
