@@ -193,8 +193,9 @@ struct KVCacheAssignmentTests {
       for c in caches { try c.append(keys: k, values: v) }
       start += n
     }
-    // The last token's query (position total − 1) against the whole cache, causal.
-    let pipe = try makePipeline(specs: [.causal], numHeads: heads, batch: 1, rows: 1, cols: total, rowOrigin: total - 1)
+    // The last token's query (position total − 1) against the whole cache, causal with ALiBi (so
+    // a key at the wrong position would weigh differently).
+    let pipe = try makePipeline(specs: [.causal, .alibi], numHeads: heads, batch: 1, rows: 1, cols: total, rowOrigin: total - 1)
     var states: [SoftmaxState] = []
     full.q.withUnsafeBufferPointer { qp in
       let qv = HeadsView(base: qp.baseAddress!, batchStride: heads * dh, rowStride: heads * dh, headDim: dh)
@@ -220,6 +221,8 @@ struct KVCacheAssignmentTests {
     let got = merged.finalize(epsilon: 1e-10)
     let whole = librarySoftmax(full, pipeline: pipe, blockQ: 1, blockKV: total, skip: false, epsilon: 0, geometry: full.geometry(qStart: total - 1))
     expectClose(got, whole, atol: 1e-6, rtol: 1e-5, "parts \(parts): merged shards vs one state")
-    expectClose(got, naiveSoftmaxAttention(full), atol: 2e-6, rtol: 1e-5, "parts \(parts): merged shards vs reference")
+    let slopes = PositionKernelTests.referenceSlopes(heads)
+    let reference = naiveSoftmaxAttention(full, bias: { _, h, _, j in -slopes[h] * Double(total - 1 - j) })
+    expectClose(got, reference, atol: 2e-6, rtol: 1e-5, "parts \(parts): merged shards vs reference")
   }
 }

@@ -66,8 +66,8 @@ struct SoftmaxMergeTests {
 
   // MARK: - Partial states of real problems
 
-  /// A scenario: the problem, its pipeline, which (b, h, q, k) pairs it allows, and how its keys
-  /// are split into sets (each set a list of runs).
+  /// A scenario: a masking pattern and the number of key sets; `setup` builds the problem, its
+  /// pipeline, the pairs it allows and the sets.
   struct Scenario: CustomTestStringConvertible, Sendable {
     enum Kind: String, Sendable, CaseIterable {
       case causalPadding = "causal + padding, random runs"

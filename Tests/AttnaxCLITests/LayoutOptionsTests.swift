@@ -86,6 +86,9 @@ struct LayoutOptionsTests {
     #expect(got?.contains("must equal tp (\(Int.max)) x cp (2)") == true, "\(got ?? "no layout error")")
     let big = try Self.options(["--tp", "\(1 << 32)", "--cp", "\(1 << 32)"])
     #expect(Self.layoutMessage { _ = try big.shape(np: 4) }?.contains("must equal") == true)
+    // (2^62 + 1) x 4 wraps around to exactly 4: only the overflow check refuses it.
+    let wraps = try Self.options(["--tp", "\((1 << 62) + 1)", "--cp", "4"])
+    #expect(Self.layoutMessage { _ = try wraps.shape(np: 4) } == "np (4) must equal tp (\((1 << 62) + 1)) x cp (4)")
   }
 
   @Test("tp above num_heads is refused naming num_heads")
