@@ -55,18 +55,25 @@ public struct SoftmaxState {
   /// O = Σ o_r·e^(m_r−M). Float32-min semantics carry over (all-masked everywhere → uniform).
   public mutating func merge(over group: Communicator) throws {
     guard group.size > 1 else { return }
-    let all = try group.allgather(storage)
+    merge(gathered: try group.allgather(storage), parts: group.size)
+  }
+
+  /// The merge rule of ``merge(over:)`` without communication: sets this state to the merge of
+  /// `parts` states of this state's shape whose `[o | m | l]` buffers lie end to end in `all`
+  /// (this state's own contents are not read).
+  mutating func merge(gathered all: [Float], parts: Int) {
+    precondition(all.count == parts * storage.count)
     let per = storage.count, nO = outputCount, nS = statCount, hd = heads * headDim
     let (batch, heads, seqQ, headDim) = (self.batch, self.heads, self.seqQ, self.headDim)
     withBuffers { out in
       for s in 0..<nS {
         var mm = maskedScore
-        for r in 0..<group.size { mm = max(mm, all[r * per + nO + s]) }
+        for r in 0..<parts { mm = max(mm, all[r * per + nO + s]) }
         out.m[s] = mm
         out.l[s] = 0
       }
       (out.o).update(repeating: 0, count: nO)
-      for r in 0..<group.size {
+      for r in 0..<parts {
         let base = r * per
         for b in 0..<batch {
           for h in 0..<heads {
