@@ -1,12 +1,12 @@
 import ArgumentParser
 
-/// The `attnax` command: one subcommand per job (golden, forward, demo, generate, bench).
+/// The `attnax` command: one subcommand per job (generate, embed, demo, golden, forward, bench).
 public struct Attnax: ParsableCommand {
   /// The subcommands and help text.
   public static let configuration = CommandConfiguration(
     commandName: "attnax",
-    abstract: "Distributed attnax encoder/decoder blocks on CPUs (MPI + OpenBLAS).",
-    subcommands: [Golden.self, Forward.self, Demo.self, Generate.self, Bench.self])
+    abstract: "Distributed transformer inference on CPUs (MPI + OpenBLAS): attnax blocks, Llama- and BERT-family models.",
+    subcommands: [Generate.self, Embed.self, Demo.self, Golden.self, Forward.self, Bench.self])
 
   /// Parses the arguments; ArgumentParser needs a public initialiser for the root command.
   public init() {}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import AttnaxBlocks
+import AttnaxDist
+import AttnaxFormats
+import AttnaxTokenizers
+import Foundation
+
+/// `attnax embed`: sentence embeddings from an encoder model directory, on any tp × cp layout.
+struct Embed: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Sentence embeddings from an encoder model directory (e.g. all-MiniLM-L6-v2 imported by scripts/import_bert.py).",
+    discussion: """
+      Rank 0 prints one JSON line per text: {"index", "tokens", "text", "embedding"} (the \
+      embedding pooled and normalised as config.json says). --similarity prints the cosine \
+      similarity of every pair instead of the vectors.
+      """)
+
+  @Option(help: "Model directory (config.json with pooling, model.safetensors, tokenizer.json).") var model: String
+  @Option(help: "A text to embed (repeatable).") var text: [String] = []
+  @Option(help: "A UTF-8 file of texts, one a line (empty lines skipped).") var input: String?
+  @Option(help: "Sentences per forward pass.") var batchSize: Int = 32
+  @Flag(help: "Print the pairwise cosine similarities instead of the embeddings.") var similarity = false
+  @OptionGroup var layout: LayoutOptions
+
+  func run() throws {
+    try Launch.main { world in
+      let prepared = Result { try prepare() }
+      try Launch.agree(world, prepared)
+      let (config, weights, texts, ids) = try prepared.get()
+      let grid = try layout.grid(world, heads: config.numHeads)
+      try Topology.announce(grid)
+      let built = Result { try SentenceEmbedder(model: try TransformerModel(config: config, source: weights, group: grid.tp, cp: grid.cp), batchSize: batchSize) }
+      try Launch.agree(world, built)
+      let t0 = MonotonicClock.seconds()
+      let result = Result { try built.get().embed(ids) }
+      try Launch.agreeAfterCollectives(world, result)
+      let seconds = MonotonicClock.seconds() - t0
+      let embeddings = try result.get()
+      if world.rank == 0 {
+        var out = ""
+        if similarity {
+          for i in texts.indices {
+            for j in texts.indices where j > i {
+              let c = zip(embeddings[i], embeddings[j]).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+              let ni = embeddings[i].reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+              let nj = embeddings[j].reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+              out += String(format: "%.4f", c / max(ni * nj, 1e-30)) + "  [\(i + 1)] \(texts[i])  ~  [\(j + 1)] \(texts[j])\n"
+            }
+          }
+        } else {
+          for (i, e) in embeddings.enumerated() {
+            out += "{\"index\":\(i),\"tokens\":\(ids[i].count),\"text\":\(Escaping.jsonQuoted(texts[i])),\"embedding\":["
+              + e.map { "\($0)" }.joined(separator: ",") + "]}\n"
+          }
+        }
+        FileHandle.standardOutput.write(Data(out.utf8))
+      }
+      let tokens = ids.map(\.count).reduce(0, +)
+      Launch.note(world, String(format: "embed: %d texts (%d tokens) in %.3f s: %.1f texts/s, tp %d x cp %d",
+                                texts.count, tokens, seconds, Double(texts.count) / max(seconds, 1e-9), grid.tpSize, grid.cpSize))
+      return 0
+    }
+  }
+
+  /// The model directory, its tokenizer, and the texts' ids; no communication.
+  func prepare() throws -> (TransformerConfig, WeightSource, [String], [[Int32]]) {
+    guard batchSize >= 1 else { throw LaunchError.option("--batch-size", "must be at least 1, got \(batchSize)") }
+    var texts = text
+    if let input {
+      guard let data = FileManager.default.contents(atPath: input) else { throw AttnaxError.file(path: input, message: "cannot be read") }
+      guard let content = String(data: data, encoding: .utf8) else { throw AttnaxError.file(path: input, message: "is not UTF-8 text") }
+      texts += content.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+    }
+    guard !texts.isEmpty else { throw LaunchError.option("--text", "give at least one --text or an --input file with texts") }
+    let dir = try ModelDirectory<TransformerConfig>(model)
+    guard dir.config.model == .transformerEncoder, dir.config.pooling != .none else {
+      throw AttnaxError.config(field: dir.config.model == .transformerEncoder ? "pooling" : "model",
+                               message: "'\(model)' is not a sentence-embedding model (an encoder with pooling mean or cls)")
+    }
+    guard dir.file("tokenizer.json") != nil else {
+      throw AttnaxError.file(path: (model as NSString).appendingPathComponent("tokenizer.json"), message: "missing: embed needs the model's tokenizer")
+    }
+    let tokenizer = try ModelTokenizer.load(dir.path)
+    let ids = texts.map { tokenizer.encode($0, addSpecialTokens: true, parseSpecial: true) }
+    if let i = ids.firstIndex(where: { $0.count > dir.config.maxLen }) {
+      throw AttnaxError.input(name: "text", message: "text \(i + 1) has \(ids[i].count) tokens, more than the model's max_len \(dir.config.maxLen)")
+    }
+    return (dir.config, dir.weights, texts, ids)
+  }
+}
