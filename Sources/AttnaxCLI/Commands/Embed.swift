@@ -17,7 +17,8 @@ struct Embed: ParsableCommand {
 
   @Option(help: "Model directory (config.json with pooling, model.safetensors, tokenizer.json).") var model: String
   @Option(help: "A text to embed (repeatable).") var text: [String] = []
-  @Option(help: "A UTF-8 file of texts, one a line (empty lines skipped).") var input: String?
+  @Option(help: "A UTF-8 file of texts, one a line (empty lines skipped); a .jsonl file holds one JSON string a line (texts with newlines).")
+  var input: String?
   @Option(help: "Sentences per forward pass.") var batchSize: Int = 32
   @Flag(help: "Print the pairwise cosine similarities instead of the embeddings.") var similarity = false
   @OptionGroup var layout: LayoutOptions
@@ -69,7 +70,17 @@ struct Embed: ParsableCommand {
     if let input {
       guard let data = FileManager.default.contents(atPath: input) else { throw AttnaxError.file(path: input, message: "cannot be read") }
       guard let content = String(data: data, encoding: .utf8) else { throw AttnaxError.file(path: input, message: "is not UTF-8 text") }
-      texts += content.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+      let lines = content.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+      if input.hasSuffix(".jsonl") {
+        for (n, line) in lines.enumerated() {
+          guard let text = try? JSONDecoder().decode(String.self, from: Data(line.utf8)) else {
+            throw AttnaxError.file(path: input, message: "line \(n + 1) is not a JSON string")
+          }
+          texts.append(text)
+        }
+      } else {
+        texts += lines
+      }
     }
     guard !texts.isEmpty else { throw LaunchError.option("--text", "give at least one --text or an --input file with texts") }
     let dir = try ModelDirectory<TransformerConfig>(model)

@@ -23,7 +23,8 @@ struct Generate: ParsableCommand {
   @Option(help: "A file of prompts, one a line, generated as one batch (with --chat-each: each line a user message).")
   var prompts: String?
   @Flag(help: "With --prompts: format each line as a chat message.") var chatEach = false
-  @Option(help: "Comma-separated prompt token ids (no tokenizer needed).") var promptIds: String?
+  @Option(help: "Comma-separated prompt token ids (no tokenizer needed); several prompts separated by ';' run as one batch.")
+  var promptIds: String?
   @Option(help: "Tokens to generate per prompt at most.") var maxNewTokens: Int = 64
   @Option(help: "0 chooses the most likely token (greedy); above 0 samples from softmax(logits / T).") var temperature: Float = 0
   @Option(help: "Sample among the k most likely tokens only (0: all).") var topK: Int = 0
@@ -87,7 +88,7 @@ struct Generate: ParsableCommand {
     let (config, weights, tokenizer) = try loadModel()
     var ids: [[Int32]]
     if let promptIds {
-      ids = [try parseIDs(promptIds)]
+      ids = try promptIds.split(separator: ";", omittingEmptySubsequences: false).map { try parseIDs(String($0)) }
     } else {
       guard let tokenizer else {
         throw LaunchError.option("--model", "the built-in demo model has no tokenizer: give --prompt-ids")

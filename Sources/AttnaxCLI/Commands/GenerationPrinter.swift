@@ -16,7 +16,7 @@ struct GenerationPrinter {
   init(text: Tokenizer?, prompts: Int, rank: Int) {
     self.text = text; self.prompts = prompts; self.rank = rank
     stream = prompts == 1 ? text?.makeStreamingDetokenizer(skipSpecial: true) : nil
-    if rank == 0 && text == nil { emit("tokens:") }
+    if rank == 0 && text == nil && prompts == 1 { emit("tokens:") }
   }
 
   mutating func token(_ id: Int32, row: Int) {
