@@ -2,6 +2,7 @@
 """Writes the repository's own golden cases (Tests/Fixtures/golden) with attnax 0.2.0.
 
 usage: make_golden.py OUT_DIR [--only NAME ...]
+       make_golden.py --check DIR      (regenerate into a temporary folder and compare with DIR)
 
 Every case of CASES below becomes OUT_DIR/NAME/ with config.json, model.safetensors,
 io.safetensors and meta.json in exactly the format of the shared golden cases (see
@@ -14,6 +15,11 @@ is random, and nothing outside this script is read. Each case is written to a te
 folder and renamed into place; any error (attnax refusing a configuration, a failed check)
 prints the case and the traceback and the script exits 1 after trying the remaining cases.
 Folders in OUT_DIR that are not in CASES are reported (not deleted).
+
+--check DIR regenerates every case and compares it with DIR: the same case folders, equal
+config.json and meta.json, the same tensor names, shapes and dtypes, integer tensors equal and
+float tensors within atol/30 (JAX on another CPU may round differently; on this one two runs
+were bit-identical). Exit 1 on any difference, so it shows that DIR is what this script makes.
 
 Checks made while generating (a failure is an error, not a skipped case):
 - the config and tensor names/shapes match what attnax-swift reads (export_attnax's checks);
@@ -494,7 +500,55 @@ def write_case(out_dir: str, c: Case) -> None:
     raise
 
 
+def compare(made: str, committed: str) -> list[str]:
+  """Differences between two golden folders (see --check)."""
+  problems = []
+  want = sorted(n for n in os.listdir(made) if os.path.isdir(os.path.join(made, n)) and not n.startswith("."))
+  have = sorted(n for n in os.listdir(committed) if os.path.isdir(os.path.join(committed, n)) and not n.startswith("."))
+  for n in sorted(set(want) ^ set(have)):
+    problems.append(f"{n}: {'missing from' if n in want else 'not made by this script, but in'} {committed}")
+  tols = {c.name: c.tol for c in CASES}
+  for n in sorted(set(want) & set(have)):
+    a, b = os.path.join(made, n), os.path.join(committed, n)
+    for f in ("config.json", "meta.json"):
+      try:
+        if json.load(open(os.path.join(a, f))) != json.load(open(os.path.join(b, f))):
+          problems.append(f"{n}/{f} differs")
+      except (OSError, ValueError) as e:
+        problems.append(f"{n}/{f}: {e}")
+    for f in ("model.safetensors", "io.safetensors"):
+      try:
+        ta, tb = safetensors_io.read(os.path.join(a, f)), safetensors_io.read(os.path.join(b, f))
+      except (OSError, ValueError, KeyError) as e:
+        problems.append(f"{n}/{f}: {e}")
+        continue
+      if sorted(ta) != sorted(tb):
+        problems.append(f"{n}/{f}: tensor names differ ({sorted(set(ta) ^ set(tb))})")
+        continue
+      for t in sorted(ta):
+        x, y = ta[t], tb[t]
+        if x.dtype != y.dtype or x.shape != y.shape:
+          problems.append(f"{n}/{f}: {t} is {y.dtype}{list(y.shape)}, the script makes {x.dtype}{list(x.shape)}")
+        elif np.issubdtype(x.dtype, np.floating):
+          err = float(np.max(np.abs(x - y), initial=0.0))
+          if not err <= tols[n] / 30:
+            problems.append(f"{n}/{f}: {t} differs by up to {err:.3g} (> atol/30)")
+        elif not np.array_equal(x, y):
+          problems.append(f"{n}/{f}: {t} differs")
+  return problems
+
+
 def main(argv: list[str]) -> int:
+  if len(argv) == 2 and argv[0] == "--check":
+    with tempfile.TemporaryDirectory(prefix="make_golden-check-") as tmp:
+      rc = main([tmp])
+      if rc != 0:
+        return rc
+      problems = compare(tmp, argv[1])
+    for p in problems:
+      print(f"make_golden --check: {p}", file=sys.stderr)
+    print(f"make_golden --check: {argv[1]} {'differs from' if problems else 'matches'} what this script makes")
+    return 1 if problems else 0
   if len(argv) < 1 or argv[0].startswith("-"):
     print(__doc__.split("\n\n")[1], file=sys.stderr)
     return 2
