@@ -25,8 +25,9 @@ Checks made while generating (a failure is an error, not a skipped case):
 - the config and tensor names/shapes match what attnax-swift reads (export_attnax's checks);
 - outputs are finite;
 - blocked backends (memory_efficient, flash, pallas_flash) agree with attnax's own standard
-  attention on the same weights and inputs to atol/10: attnax's blocked path mis-slices
-  broadcast masks and additive biases, and a case must not capture such an artefact;
+  attention on the same weights and inputs to atol/10 (attnax's blocked path slices the mask's
+  query axis per block and adds a bias whole to every block, so broadcast masks and biases
+  larger than a block break it), so that no case captures a blocked-path artefact;
 - KV-cache cases: attnax's cached decoding is run as well. With `reference: "attnax"` it must
   agree with the full-sequence forward to atol/10; with `reference: "full_sequence"` the
   expected outputs come from the full-sequence forward (attnax 0.2.0 restarts score-mod,
@@ -104,7 +105,7 @@ class Case:
   name: str
   description: str
   block: str  # "encoder" | "decoder"
-  seq: int
+  seq: int  # query length (KV-cache cases: unused, the steps' lengths add up to the sequence)
   seq_kv: Optional[int] = None  # decoder: encoder_output length
   batch: int = 2
   num_layers: int = 1
