@@ -1,7 +1,9 @@
 """The one safetensors reader/writer of the Python scripts (numpy only, no torch, no PyPI safetensors).
 
-write(path, {name: ndarray}) writes F32/F64/I32/I64/U8 tensors, names sorted, header padded to 8 bytes,
-atomically (a temp file renamed into place). read(path) -> {name: ndarray} (copies, any supported dtype).
+write(path, {name: ndarray}) writes F32/F64/I32/I64/U8 tensors, header keys sorted by name and padded to
+8 bytes, data in the order of the reference writer and of Swift's SafetensorsWriter (F32, then I32, then
+U8, then the rest; by name within a dtype), atomically (a temp file renamed into place). The same tensors
+give the same bytes from either writer. read(path) -> {name: ndarray} (copies, any supported dtype).
 """
 import json
 import os
@@ -14,15 +16,21 @@ _DTYPES = {"F32": np.float32, "F64": np.float64, "I32": np.int32, "I64": np.int6
 _NAMES = {np.dtype(v): k for k, v in _DTYPES.items()}
 
 
+_DATA_RANK = {"F32": 0, "I32": 1, "U8": 2}
+
+
 def write(path, tensors):
-    header, offset, arrays = {}, 0, []
-    for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name])
+    arrays = {name: np.ascontiguousarray(a) for name, a in tensors.items()}
+    for name, a in arrays.items():
         if a.dtype not in _NAMES:
             raise ValueError(f"tensor {name!r}: dtype {a.dtype} is not supported")
-        header[name] = {"dtype": _NAMES[a.dtype], "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
-        offset += a.nbytes
-        arrays.append(a)
+    data_order = sorted(arrays, key=lambda n: (_DATA_RANK.get(_NAMES[arrays[n].dtype], 3), n.encode()))
+    offsets, offset = {}, 0
+    for name in data_order:
+        offsets[name] = [offset, offset + arrays[name].nbytes]
+        offset += arrays[name].nbytes
+    header = {name: {"dtype": _NAMES[arrays[name].dtype], "shape": list(arrays[name].shape), "data_offsets": offsets[name]}
+              for name in sorted(arrays, key=lambda n: n.encode())}
     raw = json.dumps(header, separators=(",", ":")).encode()
     raw += b" " * (-len(raw) % 8)
     directory = os.path.dirname(os.path.abspath(path))
@@ -31,8 +39,8 @@ def write(path, tensors):
         with os.fdopen(fd, "wb") as f:
             f.write(struct.pack("<Q", len(raw)))
             f.write(raw)
-            for a in arrays:
-                f.write(a.tobytes())
+            for name in data_order:
+                f.write(arrays[name].tobytes())
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
