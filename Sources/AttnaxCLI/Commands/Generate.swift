@@ -33,6 +33,7 @@ struct Generate: ParsableCommand {
   @Flag(help: "Do not stop at end-of-turn / EOS tokens.") var ignoreEOS = false
   @Option(help: "Write prompt 1's chosen tokens and every step's whole logits row to this safetensors file (rank 0).")
   var logitsOut: String?
+  @Flag(help: "Check the tokens against the same generation on one rank (rank 0 repeats it alone).") var verify = false
   @OptionGroup var layout: LayoutOptions
 
   func run() throws {
@@ -69,8 +70,27 @@ struct Generate: ParsableCommand {
         try Launch.agree(world, written)
       }
       Launch.note(world, stats.summary)
+      if verify { try check(tokens, against: request, config: config, weights: weights, world: world) }
       return 0
     }
+  }
+
+  /// `--verify`: rank 0 runs the request again on a single rank (the oracle of every layout) and
+  /// every rank agrees on whether the tokens are the same.
+  func check(_ tokens: [[Int32]], against request: GenerationRequest, config: TransformerConfig, weights: WeightSource,
+             world: Communicator) throws {
+    var mismatch: String?
+    if world.rank == 0 {
+      let solo = try TransformerModel(config: config, source: weights, group: .solo())
+      let single = try Generator(model: solo, world: .solo()).run(request).tokens
+      for (row, (got, want)) in zip(tokens, single).enumerated() where got != want {
+        let at = (0..<min(got.count, want.count)).first { got[$0] != want[$0] } ?? min(got.count, want.count)
+        mismatch = "generate --verify: prompt \(row + 1) differs from the single-rank run at token \(at + 1)"
+        break
+      }
+    }
+    if let bad = try world.agree(mismatch) { throw LaunchError.failed(bad.message) }
+    Launch.note(world, "verified: \(tokens.map(\.count).reduce(0, +)) tokens identical to the same generation on 1 rank")
   }
 
   /// Options, model directory, tokenizer and prompts, checked; no communication.

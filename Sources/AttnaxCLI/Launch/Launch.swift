@@ -9,12 +9,17 @@ enum LaunchError: Error, CustomStringConvertible {
   case input(Int, String)
   /// A command-line option with a bad value.
   case option(String, String)
+  /// A check failed (agreed by every rank): exit status 1, not 2.
+  case failed(String)
   var description: String {
     switch self {
     case let .input(rank, m): return rank == 0 ? m : "\(m) (found on rank \(rank))"
     case let .option(name, m): return "option '\(name)': \(m)"
+    case let .failed(m): return m
     }
   }
+  /// The exit status every rank returns: 1 for a failed check, 2 for bad input.
+  var status: Int32 { if case .failed = self { return 1 } else { return 2 } }
 }
 
 /// The launcher's frame: MPI up, one body, errors reported once, the same exit status on
@@ -35,7 +40,7 @@ enum Launch {
       world = w
       status = try body(w)
     } catch let e as LaunchError {
-      status = report(world, "\(e)")
+      status = report(world, "\(e)", status: e.status)
     } catch {
       fail(world, error)
     }
@@ -49,28 +54,18 @@ enum Launch {
     if ProcessInfo.processInfo.environment["ATTNAX_MALLOC"] != "default" { Kernels.keepFreedMemory() }
   }
 
-  /// An agreed error: rank 0 prints it; status 2.
-  static func report(_ world: Communicator?, _ message: String) -> Int32 {
+  /// An agreed error: rank 0 prints it; returns `status` (2: bad input).
+  static func report(_ world: Communicator?, _ message: String, status: Int32 = 2) -> Int32 {
     if world?.rank ?? 0 == 0 {
-      FileHandle.standardError.write("error: \(oneLine(message))\n".data(using: .utf8)!)
+      FileHandle.standardError.write("error: \(Escaping.oneLine(message))\n".data(using: .utf8)!)
     }
-    return 2
-  }
-
-  /// The message on one line whatever it quotes (a config key holding a newline, say): control
-  /// characters are escaped as `\u{a}`.
-  static func oneLine(_ message: String) -> String {
-    var out = ""
-    for u in message.unicodeScalars {
-      if u.value < 0x20 || u.value == 0x7F { out += "\\u{\(String(u.value, radix: 16))}" } else { out.unicodeScalars.append(u) }
-    }
-    return out
+    return status
   }
 
   /// An error seen by this rank only: print it here (naming the rank) and stop every rank.
   static func fail(_ world: Communicator?, _ error: Error) -> Never {
     let rank = world?.rank ?? 0, size = world?.size ?? 1
-    var text = oneLine("\(error)")
+    var text = Escaping.oneLine("\(error)")
     if size > 1 && !text.contains("rank \(rank)") { text += " (on rank \(rank))" }
     FileHandle.standardError.write("error: \(text)\n".data(using: .utf8)!)
     fflush(nil)
