@@ -117,4 +117,45 @@ struct DistributedBlockTests {
       #expect(tokens == want, "tp \(grid.tpSize) x cp \(grid.cpSize)")
     }
   }
+
+  @Test("A cached prefill split over the ring, then decode steps, equals the uncached pass over the same tokens")
+  func cachedPrefillOverTheRing() throws {
+    let config = BlockConfig(block: .encoder, numLayers: 2, dModel: 48, numHeads: 6, dFF: 64, attentionType: .flash,
+                             attentionBlockSize: 4, normType: .rms, ffActivation: .swiglu, numKVHeads: 2, useRoPE: true,
+                             ropeMaxPositions: 128, scoreMods: [.causal])
+    let weights = RandomWeights(seed: 21)
+    let solo = try BlockStack(config: config, source: weights, group: .solo())
+    for grid in try Self.grids(heads: config.numHeads) {
+      let stack = try BlockStack(config: config, source: weights, grid: grid)
+      // Shorter than, equal to and longer than cp × block size.
+      let ring = grid.cpSize * config.attentionBlockSize
+      for promptLength in [max(2, ring - 3), ring, ring + 5] {
+        let steps = [promptLength, 1, 1, 2]
+        let total = steps.reduce(0, +)
+        let all = Self.tensor([2, total, 48], seed: UInt64(30 + promptLength))
+        let want = try solo.forward(BlockInputs(x: all))
+        let caches = stack.makeCaches(batch: 2, maxLen: total)
+        var start = 0
+        for (i, n) in steps.enumerated() {
+          let got = try stack.forward(BlockInputs(x: Self.slice(all, start..<(start + n))), caches: caches)
+          expectClose(got, Self.slice(want, start..<(start + n)), atol: 2e-5, rtol: 2e-5,
+                      "tp \(grid.tpSize) x cp \(grid.cpSize), prompt \(promptLength), step \(i)")
+          start += n
+        }
+        if grid.cpSize > 1 {
+          // Each cp rank holds only its share of the cache.
+          #expect(caches[0].localCount < caches[0].length)
+          #expect(try grid.cp.allreduceSum(caches[0].localCount) == total)
+        }
+      }
+    }
+  }
+
+  /// Rows `rows` of a (B, S, F) tensor.
+  static func slice(_ t: Tensor, _ rows: Range<Int>) -> Tensor {
+    let b = t.shape[0], s = t.shape[1], f = t.shape[2]
+    var out: [Float] = []
+    for bi in 0..<b { out += t.data[((bi * s + rows.lowerBound) * f)..<((bi * s + rows.upperBound) * f)] }
+    return Tensor(shape: [b, rows.count, f], data: out)
+  }
 }

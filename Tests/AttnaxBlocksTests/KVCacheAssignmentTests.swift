@@ -118,7 +118,7 @@ struct KVCacheAssignmentTests {
     }
     #expect(owners == [0, 1, 2, 0, 1, 2, 0, 1])
     #expect(caches.map(\.positions) == [[0, 3, 6], [1, 4, 7], [2, 5]])
-    #expect(caches[0].capacity == 4)  // ceil(8 / 3) + 1
+    #expect(caches[0].capacity == 5)  // ceil(8 / 3) + 2: a zigzag prefill can give a part two rows over an even share
   }
 
   @Test("one part keeps everything: the assignment is the whole step and capacity is max_len")
@@ -224,5 +224,32 @@ struct KVCacheAssignmentTests {
     let slopes = PositionKernelTests.referenceSlopes(heads)
     let reference = naiveSoftmaxAttention(full, bias: { _, h, _, j in -slopes[h] * Double(total - 1 - j) })
     expectClose(got, reference, atol: 2e-6, rtol: 1e-5, "parts \(parts): merged shards vs reference")
+  }
+
+  @Test("a prefill split over the ring keeps each part's own rows, then decode steps fill the fewest")
+  func shardedPrefill() throws {
+    for parts in 2...4 {
+      for n in [1, 2, 5, 8, 13] {
+        let layout = SequenceLayout(length: n, parts: parts, kind: .zigzag)
+        let caches = (0..<parts).map { KVCache(batch: 1, maxLen: n + 6, width: 1, parts: parts, part: $0) }
+        for (p, c) in caches.enumerated() {
+          let rows = layout.globalRows(of: p).map(Float.init)
+          let x = Tensor(shape: [1, rows.count, 1], data: rows)
+          try c.appendShard(keys: x, values: x, layout: layout)
+          #expect(c.positions == layout.globalRows(of: p), "parts \(parts), n \(n), part \(p)")
+          #expect(Array(c.keys.prefix(rows.count)) == rows)
+        }
+        #expect(caches.allSatisfy { $0.held == caches[0].held && $0.length == n })
+        for t in 0..<6 {
+          let x = Tensor(shape: [1, 1, 1], data: [Float(n + t)])
+          for c in caches { try c.append(keys: x, values: x) }
+        }
+        let all = caches[0].held.flatMap { $0 }.sorted()
+        #expect(all == Array(0..<(n + 6)), "parts \(parts), n \(n): every position held once")
+        let counts = caches[0].counts
+        #expect(counts.max()! - counts.min()! <= 2 && counts.max()! <= caches[0].capacity, "counts \(counts)")
+        for (p, c) in caches.enumerated() { #expect(c.keys.prefix(c.localCount).map(Int.init) == c.held[p]) }
+      }
+    }
   }
 }

@@ -89,9 +89,10 @@ struct RingOrderTests {
       qLocal.data.withUnsafeBufferPointer { qp in
         for owner in ringOwners(rank: me, size: c) {
           shards[owner].withUnsafeBufferPointer { sp in
-            accumulateRingShard(q: qp, qPieces: qPieces, shard: sp.baseAddress!, owner: owner, kv: kvLayout,
-                                batch: p.batch, width: w, heads: p.heads, headBase: 0, kvHeadOf: (0..<p.heads).map(p.kvHeadOf),
-                                headDim: dh, pipeline: pipeline, blockQ: blockQ, blockKV: blockKV, states: &states, progress: nil)
+            let call = AttentionCall(batch: p.batch, heads: p.heads, headBase: 0, kvHeadOf: (0..<p.heads).map(p.kvHeadOf),
+                                     headDim: dh, pipeline: pipeline, blockQ: blockQ, blockKV: blockKV, epsilon: blocked ? 1e-10 : 0)
+            accumulateRingShard(q: qp, qPieces: qPieces, shard: sp.baseAddress!, pieces: kvLayout.pieces(of: owner),
+                                width: w, call: call, states: &states, progress: nil)
           }
         }
       }

@@ -19,49 +19,81 @@ final class RingBuffer {
   deinit { pointer.deallocate() }
 }
 
+/// The key/value shards that travel around a cp ring: the global rows each rank contributes,
+/// in its local order (from a sequence layout, or from a KV cache sharded over the ring).
+struct RingShards: Sendable, Equatable {
+  /// pieces[r]: global row ranges of rank r's shard, in local order.
+  let pieces: [[Range<Int>]]
+
+  /// The shards of a sequence split by `layout` (a ring of `layout.parts`, or of one rank when
+  /// the layout is not sharded).
+  init(layout: SequenceLayout) {
+    pieces = (0..<(layout.isSharded ? layout.parts : 1)).map { layout.pieces(of: $0) }
+  }
+
+  init(pieces: [[Range<Int>]]) { self.pieces = pieces }
+
+  /// Ranks in the ring.
+  var size: Int { pieces.count }
+  /// Rows of rank `r`'s shard.
+  func count(of r: Int) -> Int { pieces[r].reduce(0) { $0 + $1.count } }
+
+  /// A ring buffer for the largest shard as [K | V] of `batch` rows of `width` floats.
+  func buffer(batch: Int, width: Int) -> RingBuffer {
+    RingBuffer(count: 2 * batch * width * ((0..<size).map { count(of: $0) }.max() ?? 0))
+  }
+}
+
+/// What every tile loop of one attention call reads: the batch, this rank's heads and their KV
+/// heads, the tiling and the score pipeline, and the normaliser's epsilon.
+struct AttentionCall {
+  let batch: Int
+  /// Local query heads, the global index of the first, and the local KV head of each.
+  let heads: Int
+  let headBase: Int
+  let kvHeadOf: [Int]
+  let headDim: Int
+  let pipeline: ScorePipeline
+  let blockQ: Int
+  let blockKV: Int
+  /// attnax's standard softmax divides by l; the blocked backends by l + 1e-10.
+  let epsilon: Float
+}
+
 /// Ring attention: this rank's query rows attend to every key/value shard as the shards travel
 /// around the cp ring (send to rank+1, receive from rank−1), double buffered so the next shard
 /// arrives while the current one is computed. Partials merge by the online-softmax rule in
 /// ``SoftmaxState``; masks and score mods see global indices, so the result equals one rank's.
 ///
-/// q: (B, Sq_local, Hq·Dh); k, v: (B, Skv_local, Hkv·Dh) of this rank -> (B, Sq_local, Hq·Dh).
-/// k and v are packed into the ring buffer and released (set empty) to keep peak memory low.
+/// q: (B, Sq_local, Hq·Dh), its rows the global ranges `qPieces` in local order. `local` holds
+/// this rank's own shard as [K | V], each (B, n, width), in a buffer from
+/// ``RingShards/buffer(batch:width:)`` (packed by the caller from the projections or the KV
+/// cache, which can then release them) -> (B, Sq_local, Hq·Dh).
 func ringSoftmaxAttention(
-  q: Tensor, k: inout Tensor, v: inout Tensor, sequence ctx: SequenceContext, heads: Int, headBase: Int, kvHeadOf: [Int],
-  headDim dh: Int, pipeline: ScorePipeline, blockQ: Int, blockKV: Int, blocked: Bool
+  q: Tensor, qPieces: [Range<Int>], shards: RingShards, width wKV: Int, cp: Communicator, call: AttentionCall,
+  local: RingBuffer
 ) throws -> Tensor {
-  let batch = q.shape[0], cp = ctx.cp, C = ctx.ringSize
+  let batch = call.batch, C = shards.size
   let me = C > 1 ? cp.rank : 0
-  let qPieces = ctx.q.pieces(of: ctx.q.isSharded ? cp.rank : 0)
-  let wKV = k.shape[2]
-  // Local shard packed as [K | V], each (B, n, W); buffers sized for the largest shard.
-  let maxN = (0..<C).map { ctx.kv.localLength(of: $0) }.max() ?? 0
-  let cap = 2 * batch * maxN * wKV
-  var current = RingBuffer(count: cap), incoming = RingBuffer(count: cap)
-  let n0 = k.shape[1]
-  _ = UnsafeMutableBufferPointer(rebasing: current.pointer[0..<(batch * n0 * wKV)]).update(fromContentsOf: k.data)
-  _ = UnsafeMutableBufferPointer(rebasing: current.pointer[(batch * n0 * wKV)..<(2 * batch * n0 * wKV)]).update(fromContentsOf: v.data)
-  k = Tensor(zeros: [0]); v = Tensor(zeros: [0])
-  var states = qPieces.map { SoftmaxState(batch: batch, heads: heads, seqQ: $0.count, headDim: dh) }
+  var current = local, incoming = shards.buffer(batch: batch, width: wKV)
+  var states = qPieces.map { SoftmaxState(batch: batch, heads: call.heads, seqQ: $0.count, headDim: call.headDim) }
   let owners = ringOwners(rank: me, size: C)
   let next = (me + 1) % C, prev = (me - 1 + C) % C
   try q.data.withUnsafeBufferPointer { qp in
     for (step, owner) in owners.enumerated() {
-      let n = ctx.kv.localLength(of: owner)
+      let n = shards.count(of: owner)
       var requests: [Request] = []
       if step < C - 1 {
-        let sendCount = 2 * batch * n * wKV
-        let recvCount = 2 * batch * ctx.kv.localLength(of: owners[step + 1]) * wKV
-        requests.append(try cp.isend(UnsafeBufferPointer(rebasing: current.pointer[..<sendCount]), to: next, tag: 7))
+        let recvCount = 2 * batch * shards.count(of: owners[step + 1]) * wKV
+        requests.append(try cp.isend(UnsafeBufferPointer(rebasing: current.pointer[..<(2 * batch * n * wKV)]), to: next, tag: 7))
         requests.append(try cp.irecv(UnsafeMutableBufferPointer(rebasing: incoming.pointer[..<recvCount]), from: prev, tag: 7))
+        RingProfile.bytesSent += 8 * batch * n * wKV
       }
-      if step < C - 1 { RingProfile.bytesSent += 8 * batch * n * wKV }
       let progress: () -> Void = { for r in requests { _ = try? cp.test(r) } }
       let t0 = MonotonicClock.seconds()
       accumulateRingShard(
-        q: qp, qPieces: qPieces, shard: UnsafePointer(current.pointer.baseAddress!), owner: owner, kv: ctx.kv,
-        batch: batch, width: wKV, heads: heads, headBase: headBase, kvHeadOf: kvHeadOf, headDim: dh, pipeline: pipeline,
-        blockQ: blockQ, blockKV: blockKV, states: &states, progress: requests.isEmpty ? nil : progress)
+        q: qp, qPieces: qPieces, shard: UnsafePointer(current.pointer.baseAddress!), pieces: shards.pieces[owner],
+        width: wKV, call: call, states: &states, progress: requests.isEmpty ? nil : progress)
       let t1 = MonotonicClock.seconds()
       RingProfile.computeSeconds += t1 - t0
       if !requests.isEmpty {
@@ -71,7 +103,7 @@ func ringSoftmaxAttention(
       }
     }
   }
-  return ringOutput(&states, qPieces: qPieces, batch: batch, width: heads * dh, epsilon: blocked ? 1e-10 : 0)
+  return ringOutput(&states, qPieces: qPieces, batch: batch, width: call.heads * call.headDim, epsilon: call.epsilon)
 }
 
 /// The K/V shards rank `me` of a ring of `size` computes with, in order: at step s it holds
@@ -82,28 +114,27 @@ func ringOwners(rank me: Int, size: Int) -> [Int] {
 }
 
 /// One ring step: this rank's query pieces (q: (B, Sq_local, Hq·Dh), pieces `qPieces` of the
-/// query layout in local order) attend to the shard of rank `owner`, packed at `shard` as
-/// [K | V], each (B, n, width) with n = kv.localLength(of: owner) rows laid out as
-/// kv.pieces(of: owner). Masks and mods see global rows; each query piece has its own state.
+/// query layout in local order) attend to one rank's shard, packed at `shard` as [K | V], each
+/// (B, n, width) with n rows whose global rows are `pieces` in local order. Masks and mods see
+/// global rows; each query piece has its own state.
 func accumulateRingShard(
-  q: UnsafeBufferPointer<Float>, qPieces: [Range<Int>], shard base: UnsafePointer<Float>, owner: Int, kv: SequenceLayout,
-  batch: Int, width wKV: Int, heads: Int, headBase: Int, kvHeadOf: [Int], headDim dh: Int, pipeline: ScorePipeline,
-  blockQ: Int, blockKV: Int, states: inout [SoftmaxState], progress: (() -> Void)?
+  q: UnsafeBufferPointer<Float>, qPieces: [Range<Int>], shard base: UnsafePointer<Float>, pieces: [Range<Int>],
+  width wKV: Int, call: AttentionCall, states: inout [SoftmaxState], progress: (() -> Void)?
 ) {
-  let hd = heads * dh
+  let dh = call.headDim, hd = call.heads * dh, batch = call.batch
   let localQ = qPieces.reduce(0) { $0 + $1.count }
-  let n = kv.localLength(of: owner)
+  let n = pieces.reduce(0) { $0 + $1.count }
   var kvOffset = 0
-  for piece in kv.pieces(of: owner) {
+  for piece in pieces {
     let kView = HeadsView(base: base + kvOffset * wKV, batchStride: n * wKV, rowStride: wKV, headDim: dh)
     let vView = HeadsView(base: base + batch * n * wKV + kvOffset * wKV, batchStride: n * wKV, rowStride: wKV, headDim: dh)
     var qOffset = 0
     for (i, qp0) in qPieces.enumerated() {
       let qView = HeadsView(base: q.baseAddress! + qOffset * hd, batchStride: localQ * hd, rowStride: hd, headDim: dh)
       let g = AttentionGeometry(batch: batch, seqQ: qp0.count, seqKV: piece.count, qStart: qp0.lowerBound,
-                                kvStart: piece.lowerBound, heads: heads, headBase: headBase, kvHeadOf: kvHeadOf)
-      accumulateSoftmaxAttention(q: qView, k: kView, v: vView, geometry: g, pipeline: pipeline,
-                                 blockQ: blockQ, blockKV: blockKV, skipMaskedTiles: true, state: &states[i],
+                                kvStart: piece.lowerBound, heads: call.heads, headBase: call.headBase, kvHeadOf: call.kvHeadOf)
+      accumulateSoftmaxAttention(q: qView, k: kView, v: vView, geometry: g, pipeline: call.pipeline,
+                                 blockQ: call.blockQ, blockKV: call.blockKV, skipMaskedTiles: true, state: &states[i],
                                  progress: progress)
       qOffset += qp0.count
     }

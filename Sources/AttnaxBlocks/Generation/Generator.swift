@@ -76,7 +76,7 @@ public struct Generator: @unchecked Sendable {
         inputs.mask = MaskTensor(shape: [b, 1, 1, length], data: pads.flatMap { p in (0..<length).map { UInt8($0 < p ? 0 : 1) } })
         inputs.positions = IntTensor(shape: [b, n], data: pads.flatMap { p in ((length - n)..<length).map { Int32(max(0, $0 - p)) } })
       }
-      let hidden = try model.hidden(inputs, caches: caches)
+      let hidden = try model.hidden(inputs, caches: caches, rows: .last)
       let shard = model.logitShard(TransformerModel.lastRows(hidden))
       if request.recordLogits { onLogits(step, Array(try model.gatherVocabulary(shard).data.prefix(model.config.vocabSize))) }
       let chosen = try broadcast(try sampler.choose(shard, step: step))

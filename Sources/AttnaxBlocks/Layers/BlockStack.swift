@@ -51,9 +51,13 @@ public final class BlockStack: @unchecked Sendable {
     }
   }
 
-  /// How `length` rows of x are spread over the cp ring (replicated for KV-cache steps).
+  /// How `length` rows of x are spread over the cp ring. Without a cache: zigzag for causal
+  /// attention (balanced work), else contiguous. With a cache, a step of several rows (a prefill)
+  /// is split the same way, each rank keeping its rows' K/V; a single row (a decode step), or
+  /// any step of the linear and lite backends, is replicated.
   public func layout(length: Int, cached: Bool = false) -> SequenceLayout {
-    SequenceLayout(length: length, parts: cp.size, kind: cached ? .replicated : (causalLike ? .zigzag : .contiguous))
+    let replicated = cached && (length < 2 || !config.attentionType.isSoftmax)
+    return SequenceLayout(length: length, parts: cp.size, kind: replicated ? .replicated : (causalLike ? .zigzag : .contiguous))
   }
 
   /// How the encoder output's rows are spread (contiguous; replicated with KV-cache steps).
@@ -62,19 +66,21 @@ public final class BlockStack: @unchecked Sendable {
   }
 
   /// Runs the stack on this rank's shard: `x` and `encoderOutput` hold this rank's rows per
-  /// ``layout(length:cached:)`` / ``crossLayout(length:cached:)`` of the global lengths; masks,
-  /// positions and bias tensors are global. With `caches` (one per layer) self-attention
-  /// appends to and reads them, and rows are not sharded.
+  /// ``layout(length:cached:)`` / ``crossLayout(length:cached:)`` of the global lengths `length`
+  /// and `encoderLength` (computed with an allreduce when absent and there is no cache; with
+  /// `caches` and cp > 1 give `length`). Masks, positions and bias tensors are global. With
+  /// `caches` (one per layer) self-attention appends to and reads them.
   public func callAsFunction(_ inputs: BlockInputs, caches: [KVCache]? = nil, length: Int? = nil, encoderLength: Int? = nil) throws -> Tensor {
-    try validate(inputs, localShard: cp.size > 1 && caches == nil)
     let cached = caches != nil
-    let sharded = cp.size > 1 && !cached
-    let total = try length ?? (sharded ? cp.allreduceSum(inputs.x.shape[1]) : inputs.x.shape[1])
+    precondition(!cached || cp.size == 1 || length != nil, "a cached step under cp needs its global length")
+    let gathered = cp.size > 1 && !cached
+    let total = try length ?? (gathered ? cp.allreduceSum(inputs.x.shape[1]) : inputs.x.shape[1])
+    let selfLayout = layout(length: total, cached: cached)
+    try validate(inputs, localShard: selfLayout.isSharded)
     let eTotal = try inputs.encoderOutput.map {
-      try encoderLength ?? (sharded ? cp.allreduceSum($0.shape[1]) : $0.shape[1])
+      try encoderLength ?? (gathered ? cp.allreduceSum($0.shape[1]) : $0.shape[1])
     }
     try Self.checkPositions(inputs, config: config, rows: total, encoderRows: eTotal, start: caches?.first?.length ?? 0)
-    let selfLayout = layout(length: total, cached: cached)
     let selfCtx = SequenceContext(cp: cp, q: selfLayout, kv: selfLayout)
     let crossCtx = eTotal.map { SequenceContext(cp: cp, q: selfLayout, kv: crossLayout(length: $0, cached: cached)) }
     var h = inputs.x
@@ -84,23 +90,30 @@ public final class BlockStack: @unchecked Sendable {
     return h
   }
 
+  /// Which rows of the output ``forward(_:caches:rows:)`` returns on every rank.
+  public enum OutputRows: Sendable {
+    /// (B, S, D).
+    case all
+    /// (B, 1, D): the last position of each batch row (what a prefill needs for its next token).
+    case last
+  }
+
   /// Runs the stack on global inputs: scatters x and the encoder output over the cp ring, runs,
-  /// and gathers y, so every rank returns the full (B, S, D).
-  public func forward(_ inputs: BlockInputs, caches: [KVCache]? = nil) throws -> Tensor {
+  /// and gathers y (all rows, or the last of each batch row), so every rank returns the same.
+  public func forward(_ inputs: BlockInputs, caches: [KVCache]? = nil, rows: OutputRows = .all) throws -> Tensor {
     try validate(inputs)
     let cached = caches != nil
-    guard cp.size > 1, !cached else { return try self(inputs, caches: caches) }
     let s = inputs.x.shape[1]
-    let l = layout(length: s)
+    let l = layout(length: s, cached: cached)
     var local = inputs
     local.x = l.scatter(inputs.x, rank: cp.rank)
-    var eLen: Int?
-    if let e = inputs.encoderOutput {
-      eLen = e.shape[1]
-      local.encoderOutput = crossLayout(length: e.shape[1]).scatter(e, rank: cp.rank)
+    let eLen = inputs.encoderOutput?.shape[1]
+    if let e = inputs.encoderOutput { local.encoderOutput = crossLayout(length: e.shape[1], cached: cached).scatter(e, rank: cp.rank) }
+    let y = try self(local, caches: caches, length: s, encoderLength: eLen)
+    switch rows {
+    case .all: return try gatherSequence(y, layout: l, cp: cp)
+    case .last: return try gatherRow(s - 1, of: y, layout: l, cp: cp)
     }
-    let y = try self(local, length: s, encoderLength: eLen)
-    return try gatherSequence(y, layout: l, cp: cp)
   }
 
   /// Shapes and values of the inputs, each refused with an error naming it.

@@ -54,14 +54,15 @@ public final class TransformerModel: @unchecked Sendable {
   /// The vocabulary rows whose logits this rank computes.
   public var vocabRows: Range<Int> { embeddings.tokens.rows }
 
-  /// Final hidden states (B, S, D) on every rank. With `caches` (one per layer) positions and
-  /// the causal mask continue after the cached tokens.
-  public func hidden(_ inputs: ModelInputs, caches: [KVCache]? = nil) throws -> Tensor {
+  /// Final hidden states (B, S, D) on every rank, or with `rows: .last` only each batch row's
+  /// last position (B, 1, D) (a prefill needs no more; under cp only that row is gathered).
+  /// With `caches` (one per layer) positions and the causal mask continue after the cached tokens.
+  public func hidden(_ inputs: ModelInputs, caches: [KVCache]? = nil, rows: BlockStack.OutputRows = .all) throws -> Tensor {
     let start = caches?.first?.length ?? 0
     let x = try embeddings(inputs.ids, positions: inputs.positions, tokenTypes: inputs.tokenTypes, start: start)
     var block = BlockInputs(x: x, selfMask: inputs.mask)
     if config.posEmbType == .rope { block.positions = inputs.positions }
-    let h = try stack.forward(block, caches: caches)
+    let h = try stack.forward(block, caches: caches, rows: rows)
     return finalNorm.map { $0(h) } ?? h
   }
 
