@@ -87,9 +87,11 @@ extension JinjaInterpreter {
     case "int":
       switch v {
       case let .int(i): return .int(i)
-      case let .double(d): return .int(Int(d))
+      case let .double(d): return .int(Int(exactly: d.rounded(.towardZero)) ?? 0)
       case let .bool(b): return .int(b ? 1 : 0)
-      case let .string(s): return .int(Int(s.trimmingCharacters(in: .whitespaces)) ?? Int(Double(s) ?? 0))
+      case let .string(s):
+        let t = s.trimmingCharacters(in: .whitespaces)
+        return .int(Int(t) ?? Double(t).flatMap { Int(exactly: $0.rounded(.towardZero)) } ?? 0)
       default: return arg(args, kwargs, 0, "default") ?? .int(0)
       }
     case "float":
@@ -98,7 +100,7 @@ extension JinjaInterpreter {
       return arg(args, kwargs, 0, "default") ?? .double(0)
     case "abs":
       switch v {
-      case let .int(i): return .int(abs(i))
+      case let .int(i): return .int(i == .min ? i : abs(i))
       case let .double(d): return .double(abs(d))
       default: throw fail(line, "bad operand type for abs(): '\(v.typeName)'")
       }
@@ -150,7 +152,7 @@ extension JinjaInterpreter {
       let width = try arg(args, kwargs, 0, "width").map { try int($0, "width", line: line) } ?? 4
       let first = arg(args, kwargs, 1, "first")?.truthy ?? false
       let blank = arg(args, kwargs, 2, "blank")?.truthy ?? false
-      let pad = String(repeating: " ", count: width)
+      let pad = String(repeating: " ", count: min(max(0, width), 1_000))
       let lines = Python.split(str(v), separator: "\n", maxSplit: -1)
       var out: [String] = []
       for (i, l) in lines.enumerated() {
@@ -233,7 +235,7 @@ extension JinjaInterpreter {
     case "callable": if case .macro = v { return true } else { return false }
     case "odd", "even":
       let i = try int(v, "the value", line: line)
-      return (abs(i) % 2 == 1) == (name == "odd")
+      return (i % 2 != 0) == (name == "odd")
     case "divisibleby":
       let d = try int(try other(), "the divisor", line: line)
       let x = try int(v, "the value", line: line)

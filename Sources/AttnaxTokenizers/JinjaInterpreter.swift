@@ -20,8 +20,10 @@ struct JinjaInterpreter {
   var output = ""
   /// Guards against runaway templates.
   var steps = 0
-  static let maxSteps = 10_000_000
-  static let maxDepth = 200
+  static let maxSteps = 1_000_000
+  static let maxDepth = 50
+  /// The most text a render may produce (bytes).
+  static let maxOutput = 64 << 20
   var depth = 0
 
   init(context: [String: JinjaValue]) { scopes = [context] }
@@ -46,8 +48,10 @@ struct JinjaInterpreter {
       switch node {
       case let .text(t):
         output += t
+        if output.utf8.count > Self.maxOutput { throw fail(0, "the template printed more than \(Self.maxOutput) bytes") }
       case let .output(e):
         output += Python.str(try eval(e), namespaces: namespaces)
+        if output.utf8.count > Self.maxOutput { throw fail(e.line, "the template printed more than \(Self.maxOutput) bytes") }
       case let .ifChain(branches, otherwise):
         var taken = false
         for b in branches where try eval(b.condition).truthy {
@@ -152,6 +156,8 @@ struct JinjaInterpreter {
       return
     }
     for (i, item) in items.enumerated() {
+      steps += 1
+      if steps > Self.maxSteps { throw fail(line, "template ran for more than \(Self.maxSteps) steps") }
       try bind(&self, item)
       var loop = JinjaObject()
       loop["index"] = .int(i + 1)
@@ -216,7 +222,7 @@ struct JinjaInterpreter {
     case let .not(x): return .bool(!(try eval(x)).truthy)
     case let .negate(x):
       switch try eval(x) {
-      case let .int(i): return .int(-i)
+      case let .int(i): return .int(0 &- i)
       case let .double(d): return .double(-d)
       case let .bool(b): return .int(b ? -1 : 0)
       case let v: throw fail(e.line, "bad operand type for unary -: '\(v.typeName)'")
@@ -277,7 +283,7 @@ struct JinjaInterpreter {
     func indices(_ n: Int) throws -> [Int] {
       func clamp(_ i: Int?, _ dflt: Int) -> Int {
         guard var i else { return dflt }
-        if i < 0 { i += n }
+        if i < 0 { i = i &+ n }
         return st > 0 ? min(max(i, 0), n) : min(max(i, -1), n - 1)
       }
       let a = clamp(try bound(start), st > 0 ? 0 : n - 1)
@@ -330,8 +336,11 @@ struct JinjaInterpreter {
     switch (op, a, b) {
     case let ("+", .string(x), .string(y)): return .string(x + y)
     case let ("+", .array(x), .array(y)): return .array(x + y)
-    case let ("*", .string(x), .int(n)), let ("*", .int(n), .string(x)): return .string(String(repeating: x, count: max(0, n)))
+    case let ("*", .string(x), .int(n)), let ("*", .int(n), .string(x)):
+      guard n <= 0 || x.utf8.count <= Self.maxOutput / n else { throw fail(line, "string repetition too large") }
+      return .string(String(repeating: x, count: max(0, n)))
     case let ("*", .array(x), .int(n)), let ("*", .int(n), .array(x)):
+      guard n <= 0 || x.count <= 1_000_000 / n else { throw fail(line, "list repetition too large") }
       return .array(Array(repeating: x, count: max(0, n)).flatMap { $0 })
     default: break
     }
@@ -355,11 +364,13 @@ struct JinjaInterpreter {
         return .double(Double(x) / Double(y))
       case "//":
         guard y != 0 else { throw fail(line, "integer division or modulo by zero") }
-        let q = x / y
+        let (q, overflow) = x.dividedReportingOverflow(by: y)
+        guard !overflow else { throw fail(line, "integer overflow") }
         return .int((x % y != 0 && (x < 0) != (y < 0)) ? q - 1 : q)
       case "%":
         guard y != 0 else { throw fail(line, "integer division or modulo by zero") }
-        let r = x % y
+        let (r, overflow) = x.remainderReportingOverflow(dividingBy: y)
+        guard !overflow else { return .int(0) }
         return .int(r != 0 && (r < 0) != (y < 0) ? r + y : r)
       case "**":
         if y >= 0 {

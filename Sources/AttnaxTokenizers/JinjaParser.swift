@@ -5,6 +5,9 @@
 struct JinjaParser {
   private let tokens: [(token: JinjaToken, line: Int)]
   private var p = 0
+  /// Nesting of blocks and sub-expressions, bounded so a hostile template cannot exhaust the stack.
+  private var depth = 0
+  static let maxDepth = 100
 
   init(tokens: [(token: JinjaToken, line: Int)]) { self.tokens = tokens }
 
@@ -31,6 +34,11 @@ struct JinjaParser {
 
   private mutating func skipName(_ n: String) -> Bool { skip(.name(n)) }
 
+  private mutating func enter() throws {
+    depth += 1
+    if depth > Self.maxDepth { throw fail("nested more than \(Self.maxDepth) levels deep") }
+  }
+
   private mutating func expect(_ t: JinjaToken, _ what: String) throws {
     guard skip(t) else { throw fail("expected \(what)") }
   }
@@ -45,6 +53,8 @@ struct JinjaParser {
 
   /// Nodes up to one of the block tags in `ends` (returned, after its name) or the end.
   private mutating func nodes(until ends: Set<String>) throws -> ([JinjaNode], String?) {
+    try enter()
+    defer { depth -= 1 }
     var out: [JinjaNode] = []
     while true {
       switch current {
@@ -200,6 +210,8 @@ struct JinjaParser {
   }
 
   private mutating func conditional() throws -> JinjaExpr {
+    try enter()
+    defer { depth -= 1 }
     var e = try or()
     while skipName("if") {
       let l = line
@@ -223,6 +235,8 @@ struct JinjaParser {
   }
 
   private mutating func not() throws -> JinjaExpr {
+    try enter()
+    defer { depth -= 1 }
     let l = line
     if skipName("not") { return make(.not(try not()), l) }
     return try compare()
@@ -296,6 +310,8 @@ struct JinjaParser {
   }
 
   private mutating func unary(withFilter: Bool) throws -> JinjaExpr {
+    try enter()
+    defer { depth -= 1 }
     let l = line
     var e: JinjaExpr
     if skip(.op("-")) {

@@ -115,3 +115,23 @@ struct ChatTemplateTests {
     #expect(try t.render(context: [:]) == "3 0")
   }
 }
+
+@Suite("Chat templates: hostile input")
+struct ChatTemplateLimitTests {
+  @Test("deep nesting, huge repetition and overflow are errors, not crashes")
+  func limits() throws {
+    #expect(throws: ChatTemplateError.self) { try ChatTemplate("{{ " + String(repeating: "(", count: 5_000) + "1" + String(repeating: ")", count: 5_000) + " }}") }
+    #expect(throws: ChatTemplateError.self) { try ChatTemplate("{{ " + String(repeating: "not ", count: 5_000) + "1 }}") }
+    #expect(throws: ChatTemplateError.self) { try ChatTemplate(String(repeating: "{% if true %}", count: 500) + String(repeating: "{% endif %}", count: 500)) }
+    let big = try ChatTemplate("{{ 'x' * 100000000000 }}")
+    #expect(throws: ChatTemplateError.self) { try big.render(context: [:]) }
+    let overflow = try ChatTemplate("{{ (-9223372036854775807 - 1) // -1 }}|{{ -(-9223372036854775807 - 1) }}|{{ 1e300 | int }}|{{ (-9223372036854775807 - 1) | abs }}")
+    #expect(throws: ChatTemplateError.self) { try overflow.render(context: [:]) }
+    let wraps = try ChatTemplate("{{ -(-9223372036854775807 - 1) }}|{{ 1e300 | int }}|{{ (-9223372036854775807 - 1) | abs }}|{{ 5 is odd }}")
+    #expect(try wraps.render(context: [:]) == "-9223372036854775808|0|-9223372036854775808|True")
+    let recursive = try ChatTemplate("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}")
+    #expect(throws: ChatTemplateError.self) { try recursive.render(context: [:]) }
+    let loop = try ChatTemplate("{% for i in range(2000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}")
+    #expect(throws: ChatTemplateError.self) { try loop.render(context: [:]) }
+  }
+}
