@@ -1,3 +1,5 @@
+import Foundation
+
 /// A chat template: the Jinja program in tokenizer_config.json's `chat_template` that turns a
 /// conversation into the model's prompt text.
 ///
@@ -42,8 +44,9 @@ public struct ChatTemplate: Sendable {
   /// `bos_token`, `eos_token`, `tools`, ...).
   /// - Throws: `ChatTemplateError.raised` for the template's `raise_exception(...)`,
   ///   `.runtime` for an operation Jinja would also refuse.
-  public func render(context: [String: JinjaValue]) throws -> String {
-    var interpreter = JinjaInterpreter(context: context)
+  /// - Parameter now: the time `strftime_now(...)` formats (UTC); the current time by default.
+  public func render(context: [String: JinjaValue], now: Date = Date()) throws -> String {
+    var interpreter = JinjaInterpreter(context: context, now: now)
     _ = try interpreter.exec(nodes)
     return interpreter.output
   }

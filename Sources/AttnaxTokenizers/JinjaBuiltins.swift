@@ -232,7 +232,11 @@ extension JinjaInterpreter {
       case .array, .object, .string: return true
       default: return false
       }
-    case "callable": if case .macro = v { return true } else { return false }
+    case "callable":
+      switch v {
+      case .macro, .builtin: return true
+      default: return false
+      }
     case "odd", "even":
       let i = try int(v, "the value", line: line)
       return (i % 2 != 0) == (name == "odd")
@@ -371,6 +375,9 @@ extension JinjaInterpreter {
 
   // MARK: - Globals
 
+  /// The environment's global functions.
+  static let globalFunctions: Set<String> = ["raise_exception", "range", "namespace", "dict", "strftime_now"]
+
   mutating func callGlobal(_ name: String, args: [JinjaValue], kwargs: [String: JinjaValue], line: Int) throws -> JinjaValue {
     switch name {
     case "raise_exception":
@@ -396,7 +403,7 @@ extension JinjaInterpreter {
       return .namespace(namespaces.count - 1)
     case "strftime_now":
       let format = try string(args.first, "strftime_now() format", line: line)
-      return .string(Self.strftime(format, Date()))
+      return .string(Self.strftime(format, now))
     default:
       throw fail(line, "'\(name)' is undefined")
     }

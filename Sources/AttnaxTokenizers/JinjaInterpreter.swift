@@ -26,7 +26,13 @@ struct JinjaInterpreter {
   static let maxOutput = 64 << 20
   var depth = 0
 
-  init(context: [String: JinjaValue]) { scopes = [context] }
+  /// What `strftime_now` formats.
+  var now: Date
+
+  init(context: [String: JinjaValue], now: Date) {
+    scopes = [context]
+    self.now = now
+  }
 
   func fail(_ line: Int, _ message: String) -> ChatTemplateError { .runtime(line: line, message: message) }
 
@@ -34,7 +40,7 @@ struct JinjaInterpreter {
     for scope in scopes.reversed() {
       if let v = scope[name] { return v }
     }
-    return .undefined
+    return Self.globalFunctions.contains(name) ? .builtin(name) : .undefined
   }
 
   mutating func assign(_ name: String, _ value: JinjaValue) { scopes[scopes.count - 1][name] = value }
@@ -410,16 +416,22 @@ struct JinjaInterpreter {
     for (n, v) in kwargs { k[n] = try eval(v) }
     switch callee.kind {
     case let .name(n):
-      if case let .macro(m) = lookup(n) { return try callMacro(m, args: a, kwargs: k, line: line) }
-      if lookup(n).isUndefined { return try callGlobal(n, args: a, kwargs: k, line: line) }
-      throw fail(line, "'\(n)' is not callable")
+      switch lookup(n) {
+      case let .macro(m): return try callMacro(m, args: a, kwargs: k, line: line)
+      case let .builtin(name): return try callGlobal(name, args: a, kwargs: k, line: line)
+      case .undefined: throw fail(line, "'\(n)' is undefined")
+      default: throw fail(line, "'\(n)' is not callable")
+      }
     case let .attribute(base, method):
       let receiver = try eval(base)
       if case let .object(o) = receiver, case let .macro(m)? = o[method] { return try callMacro(m, args: a, kwargs: k, line: line) }
       return try callMethod(receiver, method, args: a, kwargs: k, line: line)
     default:
-      if case let .macro(m) = try eval(callee) { return try callMacro(m, args: a, kwargs: k, line: line) }
-      throw fail(line, "this value is not callable")
+      switch try eval(callee) {
+      case let .macro(m): return try callMacro(m, args: a, kwargs: k, line: line)
+      case let .builtin(name): return try callGlobal(name, args: a, kwargs: k, line: line)
+      default: throw fail(line, "this value is not callable")
+      }
     }
   }
 

@@ -26,6 +26,7 @@ enum Python {
       let o = k < namespaces.count ? namespaces[k] : JinjaObject()
       return "<Namespace " + repr(.object(o), namespaces: namespaces) + ">"
     case .macro: return "<Macro>"
+    case let .builtin(name): return "<built-in function \(name)>"
     }
   }
 
@@ -121,7 +122,7 @@ enum Python {
         newline(level + 1) + jsonString($0.0) + ": " + (try json($0.1, indent: indent, sortKeys: sortKeys, namespaces: namespaces, level: level + 1))
       }
       return "{" + items.joined(separator: itemSeparator) + newline(level) + "}"
-    case .undefined, .namespace, .macro:
+    case .undefined, .namespace, .macro, .builtin:
       throw PythonError("Object of type \(v.typeName) is not JSON serializable")
     }
   }

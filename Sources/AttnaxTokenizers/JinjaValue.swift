@@ -18,6 +18,9 @@ public enum JinjaValue: Sendable {
   case namespace(Int)
   /// A macro defined by the template (index into the interpreter's macros).
   case macro(Int)
+  /// A global function of the environment (`raise_exception`, `strftime_now`, `range`,
+  /// `namespace`, `dict`), by name.
+  case builtin(String)
 
   /// The value of a JSON value.
   public init(json: JSONValue) {
@@ -45,7 +48,7 @@ public enum JinjaValue: Sendable {
     case let .string(s): return !s.isEmpty
     case let .array(a): return !a.isEmpty
     case let .object(o): return !o.isEmpty
-    case .namespace, .macro: return true
+    case .namespace, .macro, .builtin: return true
     }
   }
 
@@ -67,6 +70,7 @@ public enum JinjaValue: Sendable {
     case .object: return "dict"
     case .namespace: return "Namespace"
     case .macro: return "Macro"
+    case .builtin: return "builtin_function_or_method"
     }
   }
 
