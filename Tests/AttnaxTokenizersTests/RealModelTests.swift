@@ -132,6 +132,7 @@ struct MiniLMTokenizerTests {
   func specials() {
     let s = tok.specialTokens
     #expect(s.cls == 101 && s.sep == 102 && s.pad == 0 && s.unk == 100 && s.mask == 103)
+    #expect(tok.maxSequenceLength == 256)
     for c in cases.prefix(300) {
       var stream = tok.makeStreamingDetokenizer(skipSpecial: true)
       let text = c.ids.map { stream.append($0) }.joined() + stream.flush()
