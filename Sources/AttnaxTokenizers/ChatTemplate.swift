@@ -18,7 +18,10 @@ import Foundation
 ///   `is` tests (`defined`, `none`, `string`, `mapping`, ...).
 /// - filters: `trim`, `length`, `upper`, `lower`, `title`, `capitalize`, `tojson`, `default`,
 ///   `first`, `last`, `join`, `replace`, `list`, `items`, `map`, `select(attr)`,
-///   `reject(attr)`, `sort`, `unique`, `indent`, `string`, `int`, `float`, ...
+///   `reject(attr)`, `sort`, `unique`, `min`, `max`, `dictsort`, `indent`, `string`, `int`,
+///   `float`, `batch`, `escape`, ...
+/// - values: Python's printing of None, booleans, floats, lists, tuples and dicts; Python's
+///   case mappings (final sigma, ß → SS); Jinja's case-insensitive sorting.
 /// - methods: `str.strip / lstrip / rstrip / split / startswith / endswith / replace / ...`,
 ///   `dict.items / keys / values / get`.
 ///

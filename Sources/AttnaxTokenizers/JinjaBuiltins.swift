@@ -44,12 +44,12 @@ extension JinjaInterpreter {
     case "mapping": if case .object = v { return true } else { return false }
     case "iterable":
       switch v {
-      case .array, .object, .string, .undefined: return true
+      case .array, .tuple, .object, .string, .undefined: return true
       default: return false
       }
     case "sequence":
       switch v {
-      case .array, .object, .string: return true
+      case .array, .tuple, .object, .string: return true
       default: return false
       }
     case "callable":
@@ -71,8 +71,8 @@ extension JinjaInterpreter {
     case "gt", "greaterthan", ">": return try binary(">", v, try other(), line: line).truthy
     case "ge", ">=": return try binary(">=", v, try other(), line: line).truthy
     case "in": return try binary("in", v, try other(), line: line).truthy
-    case "lower": return str(v) == str(v).lowercased()
-    case "upper": return str(v) == str(v).uppercased()
+    case "lower": return str(v) == Python.lower(str(v))
+    case "upper": return str(v) == Python.upper(str(v))
     case "sameas":
       return Python.equal(v, try other())
     default: throw fail(line, "no test named '\(name)'")
@@ -95,7 +95,7 @@ extension JinjaInterpreter {
         return args[i % args.count]
       }
       switch method {
-      case "items": return .array(o.items.map { .array([.string($0.0), $0.1]) })
+      case "items": return .array(o.items.map { .tuple([.string($0.0), $0.1]) })
       case "keys": return .array(o.keys.map { .string($0) })
       case "values": return .array(o.items.map { $0.1 })
       case "get":
@@ -103,7 +103,7 @@ extension JinjaInterpreter {
         return o[k] ?? (args.count > 1 ? args[1] : .none)
       default: throw fail(line, "'dict' object has no method '\(method)'")
       }
-    case let .array(items):
+    case let .array(items), let .tuple(items):
       switch method {
       case "index":
         guard let x = args.first, let i = items.firstIndex(where: { Python.equal($0, x) }) else {
@@ -134,15 +134,15 @@ extension JinjaInterpreter {
     case "strip": return .string(Python.strip(s, chars: try optionalString(0, "chars"), left: true, right: true))
     case "lstrip": return .string(Python.strip(s, chars: try optionalString(0, "chars"), left: true, right: false))
     case "rstrip": return .string(Python.strip(s, chars: try optionalString(0, "chars"), left: false, right: true))
-    case "lower": return .string(s.lowercased())
-    case "upper": return .string(s.uppercased())
+    case "lower": return .string(Python.lower(s))
+    case "upper": return .string(Python.upper(s))
     case "title": return .string(Python.title(s))
     case "capitalize": return .string(Python.capitalize(s))
     case "startswith", "endswith":
       let candidates: [String]
       switch args.first {
       case let .string(x)?: candidates = [x]
-      case let .array(xs)?: candidates = try xs.map { try string($0, "\(method)() argument", line: line) }
+      case let .tuple(xs)?, let .array(xs)?: candidates = try xs.map { try string($0, "\(method)() argument", line: line) }
       default: throw fail(line, "\(method)() needs a string")
       }
       return .bool(candidates.contains { method == "startswith" ? s.hasScalarPrefix($0) : s.hasScalarSuffix($0) })
@@ -185,8 +185,8 @@ extension JinjaInterpreter {
       case "isdigit": return .bool(u.allSatisfy { $0.properties.numericType == .decimal || $0.properties.numericType == .digit })
       case "isalpha": return .bool(u.allSatisfy(CharClass.isLetter))
       case "isspace": return .bool(u.allSatisfy(CharClass.isPythonSpace))
-      case "isupper": return .bool(s == s.uppercased() && s != s.lowercased())
-      default: return .bool(s == s.lowercased() && s != s.uppercased())
+      case "isupper": return .bool(s == Python.upper(s) && s != Python.lower(s))
+      default: return .bool(s == Python.lower(s) && s != Python.upper(s))
       }
     default:
       throw fail(line, "'str' object has no method '\(method)'")

@@ -13,12 +13,12 @@ extension JinjaInterpreter {
       switch v {
       case .undefined: return .int(0)
       case let .string(s): return .int(s.unicodeScalars.count)
-      case let .array(a): return .int(a.count)
+      case let .array(a), let .tuple(a): return .int(a.count)
       case let .object(o): return .int(o.count)
       default: throw fail(line, "object of type '\(v.typeName)' has no len()")
       }
-    case "upper": return .string(str(v).uppercased())
-    case "lower": return .string(str(v).lowercased())
+    case "upper": return .string(Python.upper(str(v)))
+    case "lower": return .string(Python.lower(str(v)))
     case "capitalize": return .string(Python.capitalize(str(v)))
     case "title": return .string(Python.title(str(v)))
     case "string": return .string(str(v))
@@ -84,40 +84,50 @@ extension JinjaInterpreter {
     case "items":
       switch v {
       case .undefined: return .array([])
-      case let .object(o): return .array(o.items.map { .array([.string($0.0), $0.1]) })
+      case let .object(o): return .array(o.items.map { .tuple([.string($0.0), $0.1]) })
       default: throw fail(line, "items() needs a mapping, not \(v.typeName)")
       }
     case "dictsort":
       guard case let .object(o) = v else { throw fail(line, "dictsort needs a mapping") }
-      let sorted = o.items.sorted { $0.0.lowercased().unicodeScalars.lexicographicallyPrecedes($1.0.lowercased().unicodeScalars) }
-      return .array(sorted.map { .array([.string($0.0), $0.1]) })
+      let caseSensitive = arg(args, kwargs, 0, "case_sensitive")?.truthy ?? false
+      let byValue = (arg(args, kwargs, 1, "by").map(str) ?? "key") == "value"
+      let reverse = arg(args, kwargs, 2, "reverse")?.truthy ?? false
+      let pairs = o.items
+      let keys = pairs.map { sortKey(byValue ? $0.1 : .string($0.0), caseSensitive: caseSensitive) }
+      return .array(try sortedOrder(keys, reverse: reverse, line: line).map { .tuple([.string(pairs[$0].0), pairs[$0].1]) })
     case "unique":
+      let caseSensitive = arg(args, kwargs, 0, "case_sensitive")?.truthy ?? false
+      let attr = arg(args, kwargs, 1, "attribute").map(str)
       var out: [JinjaValue] = []
-      for x in try iterate(v, line: line) where !out.contains(where: { Python.equal($0, x) }) { out.append(x) }
+      var seen: [JinjaValue] = []
+      for x in try iterate(v, line: line) {
+        let key = sortKey(try attr.map { try attribute(x, $0, line: line) } ?? x, caseSensitive: caseSensitive)
+        if !seen.contains(where: { Python.equal($0, key) }) {
+          seen.append(key)
+          out.append(x)
+        }
+      }
       return .array(out)
     case "sort":
       let reverse = arg(args, kwargs, 0, "reverse")?.truthy ?? false
-      let attr = kwargs["attribute"].map(str)
-      var failed = false
+      let caseSensitive = arg(args, kwargs, 1, "case_sensitive")?.truthy ?? false
+      let attr = arg(args, kwargs, 2, "attribute").map(str)
       let items = try iterate(v, line: line)
-      let keys = try items.map { x -> JinjaValue in try attr.map { try attribute(x, $0, line: line) } ?? x }
-      let order = keys.indices.sorted { i, j in
-        guard let lt = Python.less(keys[i], keys[j]) else {
-          failed = true
-          return false
-        }
-        return reverse ? (Python.less(keys[j], keys[i]) ?? false) : lt
-      }
-      if failed { throw fail(line, "values of these types cannot be sorted") }
-      return .array(order.map { items[$0] })
+      let keys = try items.map { x in sortKey(try attr.map { try attribute(x, $0, line: line) } ?? x, caseSensitive: caseSensitive) }
+      return .array(try sortedOrder(keys, reverse: reverse, line: line).map { items[$0] })
     case "min", "max":
+      let caseSensitive = arg(args, kwargs, 0, "case_sensitive")?.truthy ?? false
+      let attr = arg(args, kwargs, 1, "attribute").map(str)
       let items = try iterate(v, line: line)
-      guard var best = items.first else { return .undefined }
-      for x in items.dropFirst() {
-        guard let lt = Python.less(x, best) else { throw fail(line, "values cannot be compared") }
-        if name == "min" ? lt : (!lt && !Python.equal(x, best)) { best = x }
+      guard !items.isEmpty else { return .undefined }
+      let keys = try items.map { x in sortKey(try attr.map { try attribute(x, $0, line: line) } ?? x, caseSensitive: caseSensitive) }
+      var best = 0
+      for i in 1..<items.count {
+        let (a, b) = name == "min" ? (keys[i], keys[best]) : (keys[best], keys[i])
+        guard let lt = Python.less(a, b) else { throw fail(line, "values cannot be compared") }
+        if lt { best = i }
       }
-      return best
+      return items[best]
     case "sum":
       return try iterate(v, line: line).reduce(JinjaValue.int(0)) { try binary("+", $0, $1, line: line) }
     case "round":
@@ -178,5 +188,28 @@ extension JinjaInterpreter {
     default:
       throw fail(line, "no filter named '\(name)'")
     }
+  }
+
+  /// Jinja's `ignore_case`: strings compare lowercased unless `caseSensitive`.
+  private func sortKey(_ v: JinjaValue, caseSensitive: Bool) -> JinjaValue {
+    if !caseSensitive, case let .string(s) = v { return .string(Python.lower(s)) }
+    return v
+  }
+
+  /// A stable sort of indices by `keys` (Python's `sorted`).
+  private func sortedOrder(_ keys: [JinjaValue], reverse: Bool, line: Int) throws -> [Int] {
+    var failed = false
+    let order = keys.indices.sorted { i, j in
+      let (a, b) = reverse ? (keys[j], keys[i]) : (keys[i], keys[j])
+      guard let lt = Python.less(a, b) else {
+        failed = true
+        return i < j
+      }
+      if lt { return true }
+      if Python.less(b, a) == true { return false }
+      return i < j
+    }
+    if failed { throw fail(line, "values of these types cannot be compared") }
+    return order
   }
 }

@@ -119,7 +119,7 @@ struct JinjaInterpreter {
   }
 
   func unpack(_ value: JinjaValue, count: Int, line: Int) throws -> [JinjaValue] {
-    guard case let .array(items) = value, items.count == count else {
+    guard let items = value.sequenceItems, items.count == count else {
       throw fail(line, "cannot unpack \(value.typeName) into \(count) names")
     }
     return items
@@ -129,7 +129,7 @@ struct JinjaInterpreter {
   func iterate(_ v: JinjaValue, line: Int) throws -> [JinjaValue] {
     switch v {
     case .undefined: return []
-    case let .array(a): return a
+    case let .array(a), let .tuple(a): return a
     case let .object(o): return o.keys.map { .string($0) }
     case let .string(s): return s.unicodeScalars.map { .string(String($0)) }
     default: throw fail(line, "'\(v.typeName)' object is not iterable")
@@ -197,7 +197,7 @@ struct JinjaInterpreter {
     case let .literal(v): return v
     case let .name(n): return lookup(n)
     case let .list(items): return .array(try items.map { try eval($0) })
-    case let .tuple(items): return .array(try items.map { try eval($0) })
+    case let .tuple(items): return .tuple(try items.map { try eval($0) })
     case let .dict(pairs):
       var o = JinjaObject()
       for (k, v) in pairs {

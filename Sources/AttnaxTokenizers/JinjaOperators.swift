@@ -15,7 +15,7 @@ extension JinjaInterpreter {
   func item(_ v: JinjaValue, _ index: JinjaValue, line: Int) throws -> JinjaValue {
     switch (v, index) {
     case (.undefined, _): throw fail(line, "cannot take an item of an undefined value")
-    case let (.array(a), .int(i)):
+    case let (.array(a), .int(i)), let (.tuple(a), .int(i)):
       let k = i < 0 ? a.count + i : i
       return k >= 0 && k < a.count ? a[k] : .undefined
     case let (.string(s), .int(i)):
@@ -50,6 +50,7 @@ extension JinjaInterpreter {
     }
     switch v {
     case let .array(items): return .array(try indices(items.count).map { items[$0] })
+    case let .tuple(items): return .tuple(try indices(items.count).map { items[$0] })
     case let .string(s):
       let u = Array(s.unicodeScalars)
       return .string(String(String.UnicodeScalarView(try indices(u.count).map { u[$0] })))
@@ -74,7 +75,7 @@ extension JinjaInterpreter {
       case let .string(s):
         guard case let .string(needle) = a else { throw fail(line, "'in <string>' requires string as left operand, not \(a.typeName)") }
         found = s.containsScalars(needle)
-      case let .array(items): found = items.contains { Python.equal($0, a) }
+      case let .array(items), let .tuple(items): found = items.contains { Python.equal($0, a) }
       case let .object(o):
         if case let .string(k) = a { found = o[k] != nil } else { found = false }
       case .undefined: found = false
@@ -94,6 +95,7 @@ extension JinjaInterpreter {
     switch (op, a, b) {
     case let ("+", .string(x), .string(y)): return .string(x + y)
     case let ("+", .array(x), .array(y)): return .array(x + y)
+    case let ("+", .tuple(x), .tuple(y)): return .tuple(x + y)
     case let ("*", .string(x), .int(n)), let ("*", .int(n), .string(x)):
       guard n <= 0 || x.utf8.count <= Self.maxOutput / n else { throw fail(line, "string repetition too large") }
       return .string(String(repeating: x, count: max(0, n)))
