@@ -71,13 +71,15 @@ struct AddedTokens: Sendable {
       let token = tokens[tokenIndex]
       var cutLeft = i
       if token.lstrip {
-        while cutLeft > textStart, utf8[cutLeft - 1] == 0x20 || (utf8[cutLeft - 1] >= 0x09 && utf8[cutLeft - 1] <= 0x0D) { cutLeft -= 1 }
+        while cutLeft > textStart, let (s, n) = scalar(utf8, before: cutLeft), CharClass.isWhitespace(s), cutLeft - n >= textStart {
+          cutLeft -= n
+        }
       }
       if cutLeft > textStart { out.append(.text(String(decoding: utf8[textStart..<cutLeft], as: UTF8.self))) }
       out.append(.token(token.id))
       i += length
       if token.rstrip {
-        while i < utf8.count, utf8[i] == 0x20 || (utf8[i] >= 0x09 && utf8[i] <= 0x0D) { i += 1 }
+        while let (s, n) = scalar(utf8, at: i), CharClass.isWhitespace(s) { i += n }
       }
       textStart = i
     }
@@ -104,16 +106,30 @@ struct AddedTokens: Sendable {
   }
 
   private func isWordBoundary(_ utf8: [UInt8], before i: Int) -> Bool {
-    guard i > 0 else { return true }
-    var start = i - 1
-    while start > 0, utf8[start] & 0xC0 == 0x80 { start -= 1 }
-    guard let s = String(decoding: utf8[start..<i], as: UTF8.self).unicodeScalars.first else { return true }
+    guard let (s, _) = scalar(utf8, before: i) else { return true }
     return !CharClass.isWordChar(s)
   }
 
   private func isWordBoundary(_ utf8: [UInt8], after i: Int) -> Bool {
-    guard i < utf8.count else { return true }
-    guard let s = String(decoding: utf8[i..<min(utf8.count, i + 4)], as: UTF8.self).unicodeScalars.first else { return true }
+    guard let (s, _) = scalar(utf8, at: i) else { return true }
     return !CharClass.isWordChar(s)
+  }
+
+  /// The character starting at byte `i` and its length in bytes (valid UTF-8 input).
+  private func scalar(_ utf8: [UInt8], at i: Int) -> (Unicode.Scalar, Int)? {
+    guard i < utf8.count else { return nil }
+    let lead = utf8[i]
+    let n = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4
+    guard i + n <= utf8.count, let s = String(decoding: utf8[i..<(i + n)], as: UTF8.self).unicodeScalars.first else { return nil }
+    return (s, n)
+  }
+
+  /// The character ending just before byte `i` and its length in bytes.
+  private func scalar(_ utf8: [UInt8], before i: Int) -> (Unicode.Scalar, Int)? {
+    guard i > 0 else { return nil }
+    var start = i - 1
+    while start > 0, utf8[start] & 0xC0 == 0x80 { start -= 1 }
+    guard let s = String(decoding: utf8[start..<i], as: UTF8.self).unicodeScalars.first else { return nil }
+    return (s, i - start)
   }
 }

@@ -74,7 +74,7 @@ enum BPEMerger {
       guard right >= 0 else { return }
       let l = ids[Int(left)]
       let r = ids[Int(right)]
-      if let m = merges[UInt64(UInt32(l)) << 32 | UInt64(UInt32(r))] {
+      if let m = merges[UInt64(UInt32(bitPattern: l)) << 32 | UInt64(UInt32(bitPattern: r))] {
         heap.push(Candidate(rank: m.rank, left: left, leftID: l, rightID: r, mergedID: m.id))
       }
     }

@@ -64,7 +64,7 @@ struct BPEModel: Sendable {
       guard let l = vocab[left] else { throw m.error("\"\(left)\" is not in model.vocab") }
       guard let r = vocab[right] else { throw m.error("\"\(right)\" is not in model.vocab") }
       guard let id = vocab[left + right] else { throw m.error("\"\(left + right)\" is not in model.vocab") }
-      let key = UInt64(UInt32(l)) << 32 | UInt64(UInt32(r))
+      let key = UInt64(UInt32(bitPattern: l)) << 32 | UInt64(UInt32(bitPattern: r))
       // A repeated pair keeps its first (best) rank, as in a rank map filled in order.
       if merges[key] == nil { merges[key] = Merge(rank: Int32(rank), id: id) }
     }
@@ -114,9 +114,15 @@ struct BPEModel: Sendable {
       } else if let unk = unkID {
         if !(fuseUnk && previousUnk) { symbols.append(unk) }
         previousUnk = true
+      } else {
+        // A character with no token: it stays a symbol that merges with nothing (its
+        // neighbours do not become adjacent) and is dropped at the end, as in llama.cpp.
+        symbols.append(-1)
+        previousUnk = false
       }
     }
-    let ids = BPEMerger.merge(symbols, merges: merges)
+    var ids = BPEMerger.merge(symbols, merges: merges)
+    if ids.contains(-1) { ids.removeAll { $0 < 0 } }
     if word.count <= 256 { cache.set(key, ids) }
     out.append(contentsOf: ids)
   }

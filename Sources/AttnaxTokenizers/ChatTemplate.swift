@@ -1,3 +1,5 @@
+import Foundation
+
 /// A chat template: the Jinja program in tokenizer_config.json's `chat_template` that turns a
 /// conversation into the model's prompt text.
 ///
@@ -16,7 +18,10 @@
 ///   `is` tests (`defined`, `none`, `string`, `mapping`, ...).
 /// - filters: `trim`, `length`, `upper`, `lower`, `title`, `capitalize`, `tojson`, `default`,
 ///   `first`, `last`, `join`, `replace`, `list`, `items`, `map`, `select(attr)`,
-///   `reject(attr)`, `sort`, `unique`, `indent`, `string`, `int`, `float`, ...
+///   `reject(attr)`, `sort`, `unique`, `min`, `max`, `dictsort`, `indent`, `string`, `int`,
+///   `float`, `batch`, `escape`, ...
+/// - values: Python's printing of None, booleans, floats, lists, tuples and dicts; Python's
+///   case mappings (final sigma, ß → SS); Jinja's case-insensitive sorting.
 /// - methods: `str.strip / lstrip / rstrip / split / startswith / endswith / replace / ...`,
 ///   `dict.items / keys / values / get`.
 ///
@@ -42,8 +47,9 @@ public struct ChatTemplate: Sendable {
   /// `bos_token`, `eos_token`, `tools`, ...).
   /// - Throws: `ChatTemplateError.raised` for the template's `raise_exception(...)`,
   ///   `.runtime` for an operation Jinja would also refuse.
-  public func render(context: [String: JinjaValue]) throws -> String {
-    var interpreter = JinjaInterpreter(context: context)
+  /// - Parameter now: the time `strftime_now(...)` formats (UTC); the current time by default.
+  public func render(context: [String: JinjaValue], now: Date = Date()) throws -> String {
+    var interpreter = JinjaInterpreter(context: context, now: now)
     _ = try interpreter.exec(nodes)
     return interpreter.output
   }

@@ -1,11 +1,11 @@
 import Foundation
 
-/// Jinja2's filters, tests, Python's str/dict methods and the globals Hugging Face provides
+/// Jinja2's tests, Python's str/dict/list methods and the globals Hugging Face provides
 /// (`raise_exception`, `strftime_now`), plus Jinja's `range`, `namespace` and `dict`.
 extension JinjaInterpreter {
-  private func str(_ v: JinjaValue) -> String { Python.str(v, namespaces: namespaces) }
+  func str(_ v: JinjaValue) -> String { Python.str(v, namespaces: namespaces) }
 
-  private func int(_ v: JinjaValue?, _ name: String, line: Int) throws -> Int {
+  func int(_ v: JinjaValue?, _ name: String, line: Int) throws -> Int {
     switch v {
     case let .int(i)?: return i
     case let .bool(b)?: return b ? 1 : 0
@@ -13,192 +13,14 @@ extension JinjaInterpreter {
     }
   }
 
-  private func string(_ v: JinjaValue?, _ what: String, line: Int) throws -> String {
+  func string(_ v: JinjaValue?, _ what: String, line: Int) throws -> String {
     guard case let .string(s)? = v else { throw fail(line, "\(what) must be a string") }
     return s
   }
 
   /// Argument `i`, or keyword `name`.
-  private func arg(_ args: [JinjaValue], _ kwargs: [String: JinjaValue], _ i: Int, _ name: String) -> JinjaValue? {
+  func arg(_ args: [JinjaValue], _ kwargs: [String: JinjaValue], _ i: Int, _ name: String) -> JinjaValue? {
     i < args.count ? args[i] : kwargs[name]
-  }
-
-  // MARK: - Filters
-
-  mutating func applyFilter(_ name: String, _ v: JinjaValue, args: [JinjaValue], kwargs: [String: JinjaValue], line: Int) throws
-    -> JinjaValue
-  {
-    switch name {
-    case "trim":
-      let chars = arg(args, kwargs, 0, "chars").flatMap { if case let .string(s) = $0 { return s } else { return nil } }
-      return .string(Python.strip(str(v), chars: chars, left: true, right: true))
-    case "length", "count":
-      switch v {
-      case .undefined: return .int(0)
-      case let .string(s): return .int(s.unicodeScalars.count)
-      case let .array(a): return .int(a.count)
-      case let .object(o): return .int(o.count)
-      default: throw fail(line, "object of type '\(v.typeName)' has no len()")
-      }
-    case "upper": return .string(str(v).uppercased())
-    case "lower": return .string(str(v).lowercased())
-    case "capitalize": return .string(Python.capitalize(str(v)))
-    case "title": return .string(Python.title(str(v)))
-    case "string": return .string(str(v))
-    case "safe": return v
-    case "e", "escape":
-      var s = str(v)
-      for (a, b) in [("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\"", "&#34;"), ("'", "&#39;")] { s = s.replacingScalars(a, with: b) }
-      return .string(s)
-    case "default", "d":
-      let fallback = arg(args, kwargs, 0, "default_value") ?? .string("")
-      let boolean = arg(args, kwargs, 1, "boolean")?.truthy ?? false
-      return (v.isUndefined || (boolean && !v.truthy)) ? fallback : v
-    case "tojson":
-      let indent: Int?
-      switch arg(args, kwargs, 0, "indent") {
-      case nil, .none?: indent = nil
-      case let x?: indent = try int(x, "indent", line: line)
-      }
-      let sortKeys = kwargs["sort_keys"]?.truthy ?? false
-      do {
-        return .string(try Python.json(v, indent: indent, sortKeys: sortKeys, namespaces: namespaces))
-      } catch let e as PythonError {
-        throw fail(line, e.message)
-      }
-    case "first", "last":
-      let items = try iterate(v, line: line)
-      guard let x = name == "first" ? items.first : items.last else { return .undefined }
-      return x
-    case "join":
-      let separator = arg(args, kwargs, 0, "d").map(str) ?? ""
-      var items = try iterate(v, line: line)
-      if let attr = kwargs["attribute"] { items = try items.map { try attribute($0, str(attr), line: line) } }
-      return .string(items.map(str).joined(separator: separator))
-    case "list": return .array(try iterate(v, line: line))
-    case "reverse":
-      if case let .string(s) = v { return .string(String(String.UnicodeScalarView(s.unicodeScalars.reversed()))) }
-      return .array(try iterate(v, line: line).reversed())
-    case "replace":
-      let old = try string(arg(args, kwargs, 0, "old"), "replace's old", line: line)
-      let new = try string(arg(args, kwargs, 1, "new"), "replace's new", line: line)
-      let count = try arg(args, kwargs, 2, "count").map { try int($0, "count", line: line) } ?? Int.max
-      return .string(str(v).replacingScalars(old, with: new, limit: count))
-    case "int":
-      switch v {
-      case let .int(i): return .int(i)
-      case let .double(d): return .int(Int(d))
-      case let .bool(b): return .int(b ? 1 : 0)
-      case let .string(s): return .int(Int(s.trimmingCharacters(in: .whitespaces)) ?? Int(Double(s) ?? 0))
-      default: return arg(args, kwargs, 0, "default") ?? .int(0)
-      }
-    case "float":
-      if let n = v.number { return .double(n) }
-      if case let .string(s) = v, let d = Double(s.trimmingCharacters(in: .whitespaces)) { return .double(d) }
-      return arg(args, kwargs, 0, "default") ?? .double(0)
-    case "abs":
-      switch v {
-      case let .int(i): return .int(abs(i))
-      case let .double(d): return .double(abs(d))
-      default: throw fail(line, "bad operand type for abs(): '\(v.typeName)'")
-      }
-    case "items":
-      switch v {
-      case .undefined: return .array([])
-      case let .object(o): return .array(o.items.map { .array([.string($0.0), $0.1]) })
-      default: throw fail(line, "items() needs a mapping, not \(v.typeName)")
-      }
-    case "dictsort":
-      guard case let .object(o) = v else { throw fail(line, "dictsort needs a mapping") }
-      let sorted = o.items.sorted { $0.0.lowercased().unicodeScalars.lexicographicallyPrecedes($1.0.lowercased().unicodeScalars) }
-      return .array(sorted.map { .array([.string($0.0), $0.1]) })
-    case "unique":
-      var out: [JinjaValue] = []
-      for x in try iterate(v, line: line) where !out.contains(where: { Python.equal($0, x) }) { out.append(x) }
-      return .array(out)
-    case "sort":
-      let reverse = arg(args, kwargs, 0, "reverse")?.truthy ?? false
-      let attr = kwargs["attribute"].map(str)
-      var failed = false
-      let items = try iterate(v, line: line)
-      let keys = try items.map { x -> JinjaValue in try attr.map { try attribute(x, $0, line: line) } ?? x }
-      let order = keys.indices.sorted { i, j in
-        guard let lt = Python.less(keys[i], keys[j]) else {
-          failed = true
-          return false
-        }
-        return reverse ? (Python.less(keys[j], keys[i]) ?? false) : lt
-      }
-      if failed { throw fail(line, "values of these types cannot be sorted") }
-      return .array(order.map { items[$0] })
-    case "min", "max":
-      let items = try iterate(v, line: line)
-      guard var best = items.first else { return .undefined }
-      for x in items.dropFirst() {
-        guard let lt = Python.less(x, best) else { throw fail(line, "values cannot be compared") }
-        if name == "min" ? lt : (!lt && !Python.equal(x, best)) { best = x }
-      }
-      return best
-    case "sum":
-      return try iterate(v, line: line).reduce(JinjaValue.int(0)) { try binary("+", $0, $1, line: line) }
-    case "round":
-      guard let n = v.number else { throw fail(line, "round needs a number") }
-      let precision = try arg(args, kwargs, 0, "precision").map { try int($0, "precision", line: line) } ?? 0
-      let scale = pow(10.0, Double(precision))
-      return .double((n * scale).rounded(.toNearestOrEven) / scale)
-    case "indent":
-      let width = try arg(args, kwargs, 0, "width").map { try int($0, "width", line: line) } ?? 4
-      let first = arg(args, kwargs, 1, "first")?.truthy ?? false
-      let blank = arg(args, kwargs, 2, "blank")?.truthy ?? false
-      let pad = String(repeating: " ", count: width)
-      let lines = Python.split(str(v), separator: "\n", maxSplit: -1)
-      var out: [String] = []
-      for (i, l) in lines.enumerated() {
-        if i == 0 { out.append(first && !l.isEmpty ? pad + l : l) } else { out.append(blank || !l.isEmpty ? pad + l : l) }
-      }
-      return .string(out.joined(separator: "\n"))
-    case "wordcount":
-      return .int(Python.split(str(v), separator: nil, maxSplit: -1).count)
-    case "map":
-      let items = try iterate(v, line: line)
-      if let attr = kwargs["attribute"] {
-        return .array(try items.map { x in
-          let r = try attribute(x, str(attr), line: line)
-          return r.isUndefined ? (kwargs["default"] ?? .undefined) : r
-        })
-      }
-      guard case let .string(filterName)? = args.first else { throw fail(line, "map needs a filter name or attribute=") }
-      return .array(try items.map { try applyFilter(filterName, $0, args: Array(args.dropFirst()), kwargs: [:], line: line) })
-    case "select", "reject", "selectattr", "rejectattr":
-      let byAttribute = name.hasSuffix("attr")
-      let keep = name.hasPrefix("select")
-      var rest = args
-      var attr: String? = nil
-      if byAttribute {
-        guard let a = rest.first else { throw fail(line, "\(name) needs an attribute name") }
-        attr = str(a)
-        rest.removeFirst()
-      }
-      var out: [JinjaValue] = []
-      for x in try iterate(v, line: line) {
-        let subject = try attr.map { try attribute(x, $0, line: line) } ?? x
-        let passed: Bool
-        if case let .string(testName)? = rest.first {
-          passed = try applyTest(testName, subject, args: Array(rest.dropFirst()), line: line)
-        } else {
-          passed = subject.truthy
-        }
-        if passed == keep { out.append(x) }
-      }
-      return .array(out)
-    case "batch":
-      let size = try int(arg(args, kwargs, 0, "linecount"), "batch size", line: line)
-      guard size > 0 else { throw fail(line, "batch size must be positive") }
-      let items = try iterate(v, line: line)
-      return .array(stride(from: 0, to: items.count, by: size).map { .array(Array(items[$0..<min(items.count, $0 + size)])) })
-    default:
-      throw fail(line, "no filter named '\(name)'")
-    }
   }
 
   // MARK: - Tests
@@ -222,18 +44,22 @@ extension JinjaInterpreter {
     case "mapping": if case .object = v { return true } else { return false }
     case "iterable":
       switch v {
-      case .array, .object, .string, .undefined: return true
+      case .array, .tuple, .object, .string, .undefined: return true
       default: return false
       }
     case "sequence":
       switch v {
-      case .array, .object, .string: return true
+      case .array, .tuple, .object, .string: return true
       default: return false
       }
-    case "callable": if case .macro = v { return true } else { return false }
+    case "callable":
+      switch v {
+      case .macro, .builtin: return true
+      default: return false
+      }
     case "odd", "even":
       let i = try int(v, "the value", line: line)
-      return (abs(i) % 2 == 1) == (name == "odd")
+      return (i % 2 != 0) == (name == "odd")
     case "divisibleby":
       let d = try int(try other(), "the divisor", line: line)
       let x = try int(v, "the value", line: line)
@@ -245,8 +71,8 @@ extension JinjaInterpreter {
     case "gt", "greaterthan", ">": return try binary(">", v, try other(), line: line).truthy
     case "ge", ">=": return try binary(">=", v, try other(), line: line).truthy
     case "in": return try binary("in", v, try other(), line: line).truthy
-    case "lower": return str(v) == str(v).lowercased()
-    case "upper": return str(v) == str(v).uppercased()
+    case "lower": return str(v) == Python.lower(str(v))
+    case "upper": return str(v) == Python.upper(str(v))
     case "sameas":
       return Python.equal(v, try other())
     default: throw fail(line, "no test named '\(name)'")
@@ -269,7 +95,7 @@ extension JinjaInterpreter {
         return args[i % args.count]
       }
       switch method {
-      case "items": return .array(o.items.map { .array([.string($0.0), $0.1]) })
+      case "items": return .array(o.items.map { .tuple([.string($0.0), $0.1]) })
       case "keys": return .array(o.keys.map { .string($0) })
       case "values": return .array(o.items.map { $0.1 })
       case "get":
@@ -277,7 +103,7 @@ extension JinjaInterpreter {
         return o[k] ?? (args.count > 1 ? args[1] : .none)
       default: throw fail(line, "'dict' object has no method '\(method)'")
       }
-    case let .array(items):
+    case let .array(items), let .tuple(items):
       switch method {
       case "index":
         guard let x = args.first, let i = items.firstIndex(where: { Python.equal($0, x) }) else {
@@ -308,15 +134,15 @@ extension JinjaInterpreter {
     case "strip": return .string(Python.strip(s, chars: try optionalString(0, "chars"), left: true, right: true))
     case "lstrip": return .string(Python.strip(s, chars: try optionalString(0, "chars"), left: true, right: false))
     case "rstrip": return .string(Python.strip(s, chars: try optionalString(0, "chars"), left: false, right: true))
-    case "lower": return .string(s.lowercased())
-    case "upper": return .string(s.uppercased())
+    case "lower": return .string(Python.lower(s))
+    case "upper": return .string(Python.upper(s))
     case "title": return .string(Python.title(s))
     case "capitalize": return .string(Python.capitalize(s))
     case "startswith", "endswith":
       let candidates: [String]
       switch args.first {
       case let .string(x)?: candidates = [x]
-      case let .array(xs)?: candidates = try xs.map { try string($0, "\(method)() argument", line: line) }
+      case let .tuple(xs)?, let .array(xs)?: candidates = try xs.map { try string($0, "\(method)() argument", line: line) }
       default: throw fail(line, "\(method)() needs a string")
       }
       return .bool(candidates.contains { method == "startswith" ? s.hasScalarPrefix($0) : s.hasScalarSuffix($0) })
@@ -359,8 +185,8 @@ extension JinjaInterpreter {
       case "isdigit": return .bool(u.allSatisfy { $0.properties.numericType == .decimal || $0.properties.numericType == .digit })
       case "isalpha": return .bool(u.allSatisfy(CharClass.isLetter))
       case "isspace": return .bool(u.allSatisfy(CharClass.isPythonSpace))
-      case "isupper": return .bool(s == s.uppercased() && s != s.lowercased())
-      default: return .bool(s == s.lowercased() && s != s.uppercased())
+      case "isupper": return .bool(s == Python.upper(s) && s != Python.lower(s))
+      default: return .bool(s == Python.lower(s) && s != Python.upper(s))
       }
     default:
       throw fail(line, "'str' object has no method '\(method)'")
@@ -368,6 +194,9 @@ extension JinjaInterpreter {
   }
 
   // MARK: - Globals
+
+  /// The environment's global functions.
+  static let globalFunctions: Set<String> = ["raise_exception", "range", "namespace", "dict", "strftime_now"]
 
   mutating func callGlobal(_ name: String, args: [JinjaValue], kwargs: [String: JinjaValue], line: Int) throws -> JinjaValue {
     switch name {
@@ -394,7 +223,7 @@ extension JinjaInterpreter {
       return .namespace(namespaces.count - 1)
     case "strftime_now":
       let format = try string(args.first, "strftime_now() format", line: line)
-      return .string(Self.strftime(format, Date()))
+      return .string(Self.strftime(format, now))
     default:
       throw fail(line, "'\(name)' is undefined")
     }

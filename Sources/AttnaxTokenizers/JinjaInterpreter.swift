@@ -20,11 +20,19 @@ struct JinjaInterpreter {
   var output = ""
   /// Guards against runaway templates.
   var steps = 0
-  static let maxSteps = 10_000_000
-  static let maxDepth = 200
+  static let maxSteps = 1_000_000
+  static let maxDepth = 50
+  /// The most text a render may produce (bytes).
+  static let maxOutput = 64 << 20
   var depth = 0
 
-  init(context: [String: JinjaValue]) { scopes = [context] }
+  /// What `strftime_now` formats.
+  var now: Date
+
+  init(context: [String: JinjaValue], now: Date) {
+    scopes = [context]
+    self.now = now
+  }
 
   func fail(_ line: Int, _ message: String) -> ChatTemplateError { .runtime(line: line, message: message) }
 
@@ -32,7 +40,7 @@ struct JinjaInterpreter {
     for scope in scopes.reversed() {
       if let v = scope[name] { return v }
     }
-    return .undefined
+    return Self.globalFunctions.contains(name) ? .builtin(name) : .undefined
   }
 
   mutating func assign(_ name: String, _ value: JinjaValue) { scopes[scopes.count - 1][name] = value }
@@ -46,8 +54,10 @@ struct JinjaInterpreter {
       switch node {
       case let .text(t):
         output += t
+        if output.utf8.count > Self.maxOutput { throw fail(0, "the template printed more than \(Self.maxOutput) bytes") }
       case let .output(e):
         output += Python.str(try eval(e), namespaces: namespaces)
+        if output.utf8.count > Self.maxOutput { throw fail(e.line, "the template printed more than \(Self.maxOutput) bytes") }
       case let .ifChain(branches, otherwise):
         var taken = false
         for b in branches where try eval(b.condition).truthy {
@@ -109,7 +119,7 @@ struct JinjaInterpreter {
   }
 
   func unpack(_ value: JinjaValue, count: Int, line: Int) throws -> [JinjaValue] {
-    guard case let .array(items) = value, items.count == count else {
+    guard let items = value.sequenceItems, items.count == count else {
       throw fail(line, "cannot unpack \(value.typeName) into \(count) names")
     }
     return items
@@ -119,7 +129,7 @@ struct JinjaInterpreter {
   func iterate(_ v: JinjaValue, line: Int) throws -> [JinjaValue] {
     switch v {
     case .undefined: return []
-    case let .array(a): return a
+    case let .array(a), let .tuple(a): return a
     case let .object(o): return o.keys.map { .string($0) }
     case let .string(s): return s.unicodeScalars.map { .string(String($0)) }
     default: throw fail(line, "'\(v.typeName)' object is not iterable")
@@ -152,6 +162,8 @@ struct JinjaInterpreter {
       return
     }
     for (i, item) in items.enumerated() {
+      steps += 1
+      if steps > Self.maxSteps { throw fail(line, "template ran for more than \(Self.maxSteps) steps") }
       try bind(&self, item)
       var loop = JinjaObject()
       loop["index"] = .int(i + 1)
@@ -185,7 +197,7 @@ struct JinjaInterpreter {
     case let .literal(v): return v
     case let .name(n): return lookup(n)
     case let .list(items): return .array(try items.map { try eval($0) })
-    case let .tuple(items): return .array(try items.map { try eval($0) })
+    case let .tuple(items): return .tuple(try items.map { try eval($0) })
     case let .dict(pairs):
       var o = JinjaObject()
       for (k, v) in pairs {
@@ -216,7 +228,7 @@ struct JinjaInterpreter {
     case let .not(x): return .bool(!(try eval(x)).truthy)
     case let .negate(x):
       switch try eval(x) {
-      case let .int(i): return .int(-i)
+      case let .int(i): return .int(0 &- i)
       case let .double(d): return .double(-d)
       case let .bool(b): return .int(b ? -1 : 0)
       case let v: throw fail(e.line, "bad operand type for unary -: '\(v.typeName)'")
@@ -239,158 +251,6 @@ struct JinjaInterpreter {
     }
   }
 
-  func attribute(_ v: JinjaValue, _ name: String, line: Int) throws -> JinjaValue {
-    switch v {
-    case .undefined: throw fail(line, "'\(name)' is undefined (attribute of an undefined value)")
-    case let .object(o): return o[name] ?? .undefined
-    case let .namespace(k): return namespaces[k][name] ?? .undefined
-    default: return .undefined
-    }
-  }
-
-  func item(_ v: JinjaValue, _ index: JinjaValue, line: Int) throws -> JinjaValue {
-    switch (v, index) {
-    case (.undefined, _): throw fail(line, "cannot take an item of an undefined value")
-    case let (.array(a), .int(i)):
-      let k = i < 0 ? a.count + i : i
-      return k >= 0 && k < a.count ? a[k] : .undefined
-    case let (.string(s), .int(i)):
-      let u = Array(s.unicodeScalars)
-      let k = i < 0 ? u.count + i : i
-      return k >= 0 && k < u.count ? .string(String(u[k])) : .undefined
-    case let (.object(o), .string(key)): return o[key] ?? .undefined
-    case let (.namespace(k), .string(key)): return namespaces[k][key] ?? .undefined
-    default: return .undefined
-    }
-  }
-
-  func slice(_ v: JinjaValue, start: JinjaValue?, stop: JinjaValue?, step: JinjaValue?, line: Int) throws -> JinjaValue {
-    func bound(_ x: JinjaValue?) throws -> Int? {
-      switch x {
-      case nil, .none?: return nil
-      case let .int(i)?: return i
-      default: throw fail(line, "slice indices must be integers or None")
-      }
-    }
-    let st = try bound(step) ?? 1
-    guard st != 0 else { throw fail(line, "slice step cannot be zero") }
-    func indices(_ n: Int) throws -> [Int] {
-      func clamp(_ i: Int?, _ dflt: Int) -> Int {
-        guard var i else { return dflt }
-        if i < 0 { i += n }
-        return st > 0 ? min(max(i, 0), n) : min(max(i, -1), n - 1)
-      }
-      let a = clamp(try bound(start), st > 0 ? 0 : n - 1)
-      let b = clamp(try bound(stop), st > 0 ? n : -1)
-      return Array(stride(from: a, to: b, by: st))
-    }
-    switch v {
-    case let .array(items): return .array(try indices(items.count).map { items[$0] })
-    case let .string(s):
-      let u = Array(s.unicodeScalars)
-      return .string(String(String.UnicodeScalarView(try indices(u.count).map { u[$0] })))
-    case .undefined: throw fail(line, "cannot slice an undefined value")
-    default: throw fail(line, "'\(v.typeName)' object is not subscriptable")
-    }
-  }
-
-  func binary(_ op: String, _ a: JinjaValue, _ b: JinjaValue, line: Int) throws -> JinjaValue {
-    switch op {
-    case "==": return .bool(Python.equal(a, b))
-    case "!=": return .bool(!Python.equal(a, b))
-    case "<", ">", "<=", ">=":
-      let (x, y) = op == "<" || op == "<=" ? (a, b) : (b, a)
-      guard let lt = Python.less(x, y) else {
-        throw fail(line, "'\(op)' not supported between instances of '\(a.typeName)' and '\(b.typeName)'")
-      }
-      return .bool(op.count == 2 ? lt || Python.equal(a, b) : lt)
-    case "in", "not in":
-      let found: Bool
-      switch b {
-      case let .string(s):
-        guard case let .string(needle) = a else { throw fail(line, "'in <string>' requires string as left operand, not \(a.typeName)") }
-        found = s.containsScalars(needle)
-      case let .array(items): found = items.contains { Python.equal($0, a) }
-      case let .object(o):
-        if case let .string(k) = a { found = o[k] != nil } else { found = false }
-      case .undefined: found = false
-      default: throw fail(line, "argument of type '\(b.typeName)' is not iterable")
-      }
-      return .bool(found == (op == "in"))
-    case "~":
-      return .string(Python.str(a, namespaces: namespaces) + Python.str(b, namespaces: namespaces))
-    default:
-      return try arithmetic(op, a, b, line: line)
-    }
-  }
-
-  private func arithmetic(_ op: String, _ a: JinjaValue, _ b: JinjaValue, line: Int) throws -> JinjaValue {
-    if a.isUndefined || b.isUndefined { throw fail(line, "an undefined value used with '\(op)'") }
-    let typeError = fail(line, "unsupported operand type(s) for \(op): '\(a.typeName)' and '\(b.typeName)'")
-    switch (op, a, b) {
-    case let ("+", .string(x), .string(y)): return .string(x + y)
-    case let ("+", .array(x), .array(y)): return .array(x + y)
-    case let ("*", .string(x), .int(n)), let ("*", .int(n), .string(x)): return .string(String(repeating: x, count: max(0, n)))
-    case let ("*", .array(x), .int(n)), let ("*", .int(n), .array(x)):
-      return .array(Array(repeating: x, count: max(0, n)).flatMap { $0 })
-    default: break
-    }
-    if case .string = a { throw typeError }
-    if case .string = b { throw typeError }
-    // Integers (and booleans) stay integers except for true division.
-    func int(_ v: JinjaValue) -> Int? {
-      switch v {
-      case let .int(i): return i
-      case let .bool(b): return b ? 1 : 0
-      default: return nil
-      }
-    }
-    if let x = int(a), let y = int(b) {
-      switch op {
-      case "+": return .int(x &+ y)
-      case "-": return .int(x &- y)
-      case "*": return .int(x &* y)
-      case "/":
-        guard y != 0 else { throw fail(line, "division by zero") }
-        return .double(Double(x) / Double(y))
-      case "//":
-        guard y != 0 else { throw fail(line, "integer division or modulo by zero") }
-        let q = x / y
-        return .int((x % y != 0 && (x < 0) != (y < 0)) ? q - 1 : q)
-      case "%":
-        guard y != 0 else { throw fail(line, "integer division or modulo by zero") }
-        let r = x % y
-        return .int(r != 0 && (r < 0) != (y < 0) ? r + y : r)
-      case "**":
-        if y >= 0 {
-          var result = 1
-          for _ in 0..<min(y, 64) { result = result &* x }
-          return .int(result)
-        }
-        return .double(pow(Double(x), Double(y)))
-      default: throw typeError
-      }
-    }
-    guard let x = a.number, let y = b.number else { throw typeError }
-    switch op {
-    case "+": return .double(x + y)
-    case "-": return .double(x - y)
-    case "*": return .double(x * y)
-    case "/":
-      guard y != 0 else { throw fail(line, "float division by zero") }
-      return .double(x / y)
-    case "//":
-      guard y != 0 else { throw fail(line, "float floor division by zero") }
-      return .double((x / y).rounded(.down))
-    case "%":
-      guard y != 0 else { throw fail(line, "float modulo") }
-      let r = x.truncatingRemainder(dividingBy: y)
-      return .double(r != 0 && (r < 0) != (y < 0) ? r + y : r)
-    case "**": return .double(pow(x, y))
-    default: throw typeError
-    }
-  }
-
   // MARK: - Calls
 
   private mutating func call(_ callee: JinjaExpr, args: [JinjaExpr], kwargs: [(String, JinjaExpr)], line: Int) throws -> JinjaValue {
@@ -399,16 +259,22 @@ struct JinjaInterpreter {
     for (n, v) in kwargs { k[n] = try eval(v) }
     switch callee.kind {
     case let .name(n):
-      if case let .macro(m) = lookup(n) { return try callMacro(m, args: a, kwargs: k, line: line) }
-      if lookup(n).isUndefined { return try callGlobal(n, args: a, kwargs: k, line: line) }
-      throw fail(line, "'\(n)' is not callable")
+      switch lookup(n) {
+      case let .macro(m): return try callMacro(m, args: a, kwargs: k, line: line)
+      case let .builtin(name): return try callGlobal(name, args: a, kwargs: k, line: line)
+      case .undefined: throw fail(line, "'\(n)' is undefined")
+      default: throw fail(line, "'\(n)' is not callable")
+      }
     case let .attribute(base, method):
       let receiver = try eval(base)
       if case let .object(o) = receiver, case let .macro(m)? = o[method] { return try callMacro(m, args: a, kwargs: k, line: line) }
       return try callMethod(receiver, method, args: a, kwargs: k, line: line)
     default:
-      if case let .macro(m) = try eval(callee) { return try callMacro(m, args: a, kwargs: k, line: line) }
-      throw fail(line, "this value is not callable")
+      switch try eval(callee) {
+      case let .macro(m): return try callMacro(m, args: a, kwargs: k, line: line)
+      case let .builtin(name): return try callGlobal(name, args: a, kwargs: k, line: line)
+      default: throw fail(line, "this value is not callable")
+      }
     }
   }
 

@@ -20,12 +20,16 @@ enum Python {
     case let .double(d): return float(d)
     case let .string(s): return reprString(s)
     case let .array(a): return "[" + a.map { repr($0, namespaces: namespaces) }.joined(separator: ", ") + "]"
+    case let .tuple(a):
+      let inner = a.map { repr($0, namespaces: namespaces) }.joined(separator: ", ")
+      return "(" + inner + (a.count == 1 ? ",)" : ")")
     case let .object(o):
       return "{" + o.items.map { "\(reprString($0.0)): \(repr($0.1, namespaces: namespaces))" }.joined(separator: ", ") + "}"
     case let .namespace(k):
       let o = k < namespaces.count ? namespaces[k] : JinjaObject()
       return "<Namespace " + repr(.object(o), namespaces: namespaces) + ">"
     case .macro: return "<Macro>"
+    case let .builtin(name): return "<built-in function \(name)>"
     }
   }
 
@@ -109,7 +113,7 @@ enum Python {
       if d.isInfinite { return d < 0 ? "-Infinity" : "Infinity" }
       return float(d)
     case let .string(s): return jsonString(s)
-    case let .array(a):
+    case let .array(a), let .tuple(a):
       if a.isEmpty { return "[]" }
       let items = try a.map { newline(level + 1) + (try json($0, indent: indent, sortKeys: sortKeys, namespaces: namespaces, level: level + 1)) }
       return "[" + items.joined(separator: itemSeparator) + newline(level) + "]"
@@ -121,7 +125,7 @@ enum Python {
         newline(level + 1) + jsonString($0.0) + ": " + (try json($0.1, indent: indent, sortKeys: sortKeys, namespaces: namespaces, level: level + 1))
       }
       return "{" + items.joined(separator: itemSeparator) + newline(level) + "}"
-    case .undefined, .namespace, .macro:
+    case .undefined, .namespace, .macro, .builtin:
       throw PythonError("Object of type \(v.typeName) is not JSON serializable")
     }
   }
@@ -156,7 +160,7 @@ enum Python {
     switch (a, b) {
     case (.undefined, .undefined), (.none, .none): return true
     case let (.string(x), .string(y)): return x.unicodeScalars.elementsEqual(y.unicodeScalars)
-    case let (.array(x), .array(y)): return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
+    case let (.array(x), .array(y)), let (.tuple(x), .tuple(y)): return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
     case let (.object(x), .object(y)):
       return x.count == y.count && x.items.allSatisfy { k, v in y[k].map { equal(v, $0) } ?? false }
     case let (.namespace(x), .namespace(y)): return x == y
@@ -171,7 +175,7 @@ enum Python {
   static func less(_ a: JinjaValue, _ b: JinjaValue) -> Bool? {
     switch (a, b) {
     case let (.string(x), .string(y)): return x.unicodeScalars.lexicographicallyPrecedes(y.unicodeScalars)
-    case let (.array(x), .array(y)):
+    case let (.array(x), .array(y)), let (.tuple(x), .tuple(y)):
       for (u, v) in zip(x, y) where !equal(u, v) { return less(u, v) }
       return x.count < y.count
     default:
@@ -234,19 +238,46 @@ enum Python {
     return parts
   }
 
-  static func capitalize(_ s: String) -> String {
-    guard let first = s.unicodeScalars.first else { return s }
-    return String(first).uppercased() + String(String.UnicodeScalarView(s.unicodeScalars.dropFirst())).lowercased()
+  /// `str.lower()`: full lowercase mappings, with the final-sigma rule (Σ at the end of a
+  /// word becomes ς).
+  static func lower(_ s: String) -> String {
+    let u = Array(s.unicodeScalars)
+    var out = String.UnicodeScalarView()
+    for (i, c) in u.enumerated() {
+      if c == "\u{03A3}" {
+        var before = i - 1
+        while before >= 0, u[before].properties.isCaseIgnorable { before -= 1 }
+        var after = i + 1
+        while after < u.count, u[after].properties.isCaseIgnorable { after += 1 }
+        let final = before >= 0 && u[before].properties.isCased && !(after < u.count && u[after].properties.isCased)
+        out.append(final ? "\u{03C2}" : "\u{03C3}")
+      } else {
+        out.append(contentsOf: c.properties.lowercaseMapping.unicodeScalars)
+      }
+    }
+    return String(out)
   }
 
-  /// `str.title()`: uppercase after a non-cased character, lowercase elsewhere.
+  /// `str.upper()`: full uppercase mappings (ß → SS).
+  static func upper(_ s: String) -> String {
+    var out = String.UnicodeScalarView()
+    for c in s.unicodeScalars { out.append(contentsOf: c.properties.uppercaseMapping.unicodeScalars) }
+    return String(out)
+  }
+
+  /// `str.capitalize()`: the first character titlecased, the rest lowercased.
+  static func capitalize(_ s: String) -> String {
+    guard let first = s.unicodeScalars.first else { return s }
+    return first.properties.titlecaseMapping + lower(String(String.UnicodeScalarView(s.unicodeScalars.dropFirst())))
+  }
+
+  /// `str.title()`: titlecase after a non-cased character, lowercase after a cased one.
   static func title(_ s: String) -> String {
     var out = ""
     var previousCased = false
     for c in s.unicodeScalars {
-      let cased = c.properties.isCased
-      out += previousCased ? String(c).lowercased() : String(c).uppercased()
-      previousCased = cased
+      out += previousCased ? c.properties.lowercaseMapping : c.properties.titlecaseMapping
+      previousCased = c.properties.isCased
     }
     return out
   }

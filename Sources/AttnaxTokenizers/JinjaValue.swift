@@ -13,11 +13,17 @@ public enum JinjaValue: Sendable {
   case double(Double)
   case string(String)
   case array([JinjaValue])
+  /// A Python tuple (`(1, 2)`, the pairs of `dict.items()`): a sequence that prints with
+  /// parentheses and never equals a list.
+  case tuple([JinjaValue])
   case object(JinjaObject)
   /// A `namespace(...)`, stored in the interpreter (index).
   case namespace(Int)
   /// A macro defined by the template (index into the interpreter's macros).
   case macro(Int)
+  /// A global function of the environment (`raise_exception`, `strftime_now`, `range`,
+  /// `namespace`, `dict`), by name.
+  case builtin(String)
 
   /// The value of a JSON value.
   public init(json: JSONValue) {
@@ -43,9 +49,9 @@ public enum JinjaValue: Sendable {
     case let .int(i): return i != 0
     case let .double(d): return d != 0
     case let .string(s): return !s.isEmpty
-    case let .array(a): return !a.isEmpty
+    case let .array(a), let .tuple(a): return !a.isEmpty
     case let .object(o): return !o.isEmpty
-    case .namespace, .macro: return true
+    case .namespace, .macro, .builtin: return true
     }
   }
 
@@ -64,9 +70,19 @@ public enum JinjaValue: Sendable {
     case .double: return "float"
     case .string: return "str"
     case .array: return "list"
+    case .tuple: return "tuple"
     case .object: return "dict"
     case .namespace: return "Namespace"
     case .macro: return "Macro"
+    case .builtin: return "builtin_function_or_method"
+    }
+  }
+
+  /// The items of a list or tuple.
+  var sequenceItems: [JinjaValue]? {
+    switch self {
+    case let .array(a), let .tuple(a): return a
+    default: return nil
     }
   }
 

@@ -47,6 +47,26 @@ indirect enum Normalizer: Sendable {
     }
   }
 
+  /// NFD as HF's BERT normalizer computes it: characters newer than its normalization tables
+  /// (Unicode 8.0 era, e.g. U+11938) stay composed.
+  static func bertNFD(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: { !$0.isASCII && !CharClass.assigned($0, by: CharClass.bertUnicode) }) else {
+      return text.decomposedStringWithCanonicalMapping
+    }
+    var out = ""
+    var segment = String.UnicodeScalarView()
+    for s in text.unicodeScalars {
+      if !s.isASCII && !CharClass.assigned(s, by: CharClass.bertUnicode) && s.properties.canonicalCombiningClass == .notReordered {
+        out += String(segment).decomposedStringWithCanonicalMapping
+        segment = String.UnicodeScalarView()
+        out.unicodeScalars.append(s)
+      } else {
+        segment.append(s)
+      }
+    }
+    return out + String(segment).decomposedStringWithCanonicalMapping
+  }
+
   /// The normalized form of `text`.
   func apply(_ text: String) -> String {
     switch self {
@@ -71,7 +91,11 @@ indirect enum Normalizer: Sendable {
         }
       }
       var out = String(scalars)
-      if stripAccents { out = Normalizer.stripAccents.apply(out) }
+      if stripAccents {
+        var kept = String.UnicodeScalarView()
+        for s in Normalizer.bertNFD(out).unicodeScalars where !CharClass.isBertNonspacingMark(s) { kept.append(s) }
+        out = String(kept)
+      }
       if lowercase { out = Normalizer.lowercase.apply(out) }
       return out
     case .lowercase:
@@ -90,10 +114,9 @@ indirect enum Normalizer: Sendable {
     case .nfkc: return text.precomposedStringWithCompatibilityMapping
     case .nfkd: return text.decomposedStringWithCompatibilityMapping
     case .stripAccents:
+      // HF's StripAccents only drops marks; it is preceded by an NFD normalizer when needed.
       var scalars = String.UnicodeScalarView()
-      for s in text.decomposedStringWithCanonicalMapping.unicodeScalars where !CharClass.isNonspacingMark(s) {
-        scalars.append(s)
-      }
+      for s in text.unicodeScalars where !CharClass.isBertNonspacingMark(s) { scalars.append(s) }
       return String(scalars)
     case let .strip(left, right):
       var s = text.unicodeScalars[...]

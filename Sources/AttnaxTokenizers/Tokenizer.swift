@@ -158,6 +158,10 @@ public struct Tokenizer: Sendable {
     return idToToken[Int(id)]
   }
 
+  /// The most ids `encode` returns with special tokens (tokenizer.json's truncation, or
+  /// sentence_bert_config.json's `max_seq_length`); nil when encodings are not truncated.
+  public var maxSequenceLength: Int? { truncation?.maxLength }
+
   /// Whether `id` is a special added token (`<|im_end|>`, `[CLS]`, ...).
   public func isSpecial(_ id: Int32) -> Bool { specialIDs.contains(id) }
 

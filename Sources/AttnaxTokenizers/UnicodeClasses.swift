@@ -1,15 +1,42 @@
-/// The character classes the tokenizers use, defined as the reference engines define them.
+/// The character classes the tokenizers use, defined as the reference engines define them,
+/// including the Unicode version of their tables (Swift's own tables are newer):
 ///
-/// - Letters and numbers: Unicode general categories L* and N* (llama.cpp's `\p{L}` / `\p{N}`
-///   flags, Rust's `char::is_alphabetic`-free `\p{L}` in HF's regexes, `char::is_numeric` for
-///   the `Digits` pre-tokenizer).
+/// - Letters and numbers (byte-level BPE): general categories L* and N* as of Unicode 15.1,
+///   the version of llama.cpp's `unicode-data.cpp`; characters assigned later count as
+///   unassigned there (neither letter, number nor space), so they do here.
 /// - Whitespace: the Unicode `White_Space` property (llama.cpp's `unicode_set_whitespace`,
 ///   Rust's `char::is_whitespace`), which is *not* Python's `str.isspace` (that one adds
 ///   U+001C...U+001F).
-/// - BERT punctuation: ASCII punctuation or general category P* (HF `is_bert_punc`).
-/// - BERT control: categories Cc, Cf, Co except tab, newline and carriage return (HF
-///   `is_control`, the `unicode_categories` crate's `is_other`).
+/// - BERT punctuation, control and nonspacing marks: HF `tokenizers` takes them from the
+///   `unicode_categories` crate, whose tables are Unicode 8.0: ASCII punctuation or P*
+///   (`is_bert_punc`), Cc/Cf/Co but not tab, newline, carriage return (`is_control`), Mn
+///   (`strip_accents`), each as of 8.0 (`bertAge`, plus the few characters whose category has
+///   changed since, `bertPunctuationExceptions` and `bertMarkExceptions`).
+///   Lowercasing and whitespace come from Rust's standard library (current Unicode).
+///
+/// These rules were checked code point by code point against `tokenizers` 0.23.3 (every
+/// scalar through BertNormalizer and BertPreTokenizer) and against llama.cpp through
+/// llama-cpp-python 0.3.36.
 enum CharClass {
+  /// llama.cpp's Unicode version (src/unicode-data.cpp).
+  static let llamaCppUnicode = (major: 15, minor: 1)
+  /// The Unicode version of the `unicode_categories` crate HF's BERT classes use.
+  static let bertUnicode = (major: 8, minor: 0)
+
+  /// Whether `s` was assigned in Unicode `version` or earlier.
+  @inline(__always)
+  static func assigned(_ s: Unicode.Scalar, by version: (major: Int, minor: Int)) -> Bool {
+    guard let age = s.properties.age else { return false }
+    return age.major < version.major || (age.major == version.major && age.minor <= version.minor)
+  }
+
+  /// Characters that were P* in Unicode 8.0 but are not now.
+  static let bertPunctuationExceptions: Set<UInt32> = [0x166D, 0x111C9]
+  /// Characters whose Mn-ness differs between Unicode 8.0 (true/false) and now.
+  static let bertMarkExceptions: [UInt32: Bool] = [
+    0x1734: true, 0x1171E: true, 0x1885: false, 0x1886: false, 0xA9BD: false, 0x111C9: false,
+  ]
+
   private static let asciiFlags: [UInt8] = {
     var t = [UInt8](repeating: 0, count: 128)
     for c in 0..<128 {
@@ -32,7 +59,8 @@ enum CharClass {
   static func isLetter(_ s: Unicode.Scalar) -> Bool {
     if s.value < 128 { return asciiFlags[Int(s.value)] & letterBit != 0 }
     switch s.properties.generalCategory {
-    case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return true
+    case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:
+      return assigned(s, by: llamaCppUnicode)
     default: return false
     }
   }
@@ -41,7 +69,7 @@ enum CharClass {
   static func isNumber(_ s: Unicode.Scalar) -> Bool {
     if s.value < 128 { return asciiFlags[Int(s.value)] & numberBit != 0 }
     switch s.properties.generalCategory {
-    case .decimalNumber, .letterNumber, .otherNumber: return true
+    case .decimalNumber, .letterNumber, .otherNumber: return assigned(s, by: llamaCppUnicode)
     default: return false
     }
   }
@@ -52,24 +80,33 @@ enum CharClass {
     return s.properties.isWhitespace
   }
 
-  /// HF's `is_bert_punc`: ASCII punctuation (which includes `$+<=>^`|~`) or category P*.
+  /// HF's `is_bert_punc`: ASCII punctuation (which includes `$+<=>^`|~`) or category P*
+  /// (as of Unicode 8.0).
   static func isBertPunctuation(_ s: Unicode.Scalar) -> Bool {
     if s.value < 128 { return asciiFlags[Int(s.value)] & punctBit != 0 }
     switch s.properties.generalCategory {
     case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
       .initialPunctuation, .finalPunctuation, .otherPunctuation:
-      return true
+      return assigned(s, by: bertUnicode)
+    default: return bertPunctuationExceptions.contains(s.value)
+    }
+  }
+
+  /// HF BertNormalizer's `is_control`: Cc, Cf or Co (as of Unicode 8.0), but not tab,
+  /// newline or carriage return.
+  static func isBertControl(_ s: Unicode.Scalar) -> Bool {
+    if s == "\t" || s == "\n" || s == "\r" { return false }
+    switch s.properties.generalCategory {
+    case .control, .format, .privateUse: return assigned(s, by: bertUnicode)
     default: return false
     }
   }
 
-  /// HF BertNormalizer's `is_control`: Cc, Cf or Co, but not tab, newline or carriage return.
-  static func isBertControl(_ s: Unicode.Scalar) -> Bool {
-    if s == "\t" || s == "\n" || s == "\r" { return false }
-    switch s.properties.generalCategory {
-    case .control, .format, .privateUse: return true
-    default: return false
-    }
+  /// A nonspacing mark (Mn) as of Unicode 8.0: what BERT's accent stripping removes.
+  static func isBertNonspacingMark(_ s: Unicode.Scalar) -> Bool {
+    if s.value < 0x300 { return false }
+    if let exception = bertMarkExceptions[s.value] { return exception }
+    return s.properties.generalCategory == .nonspacingMark && assigned(s, by: bertUnicode)
   }
 
   /// HF BertNormalizer's `is_whitespace`: tab, newline, carriage return or White_Space.
@@ -86,10 +123,6 @@ enum CharClass {
       return true
     default: return false
     }
-  }
-
-  static func isNonspacingMark(_ s: Unicode.Scalar) -> Bool {
-    s.value >= 0x300 && s.properties.generalCategory == .nonspacingMark
   }
 
   /// Python's `str.isspace` (what Jinja's `trim` and `str.strip()` remove).

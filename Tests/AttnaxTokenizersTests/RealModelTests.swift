@@ -38,10 +38,18 @@ struct SmolLM2TokenizerTests {
     #expect(cases.count >= 1_200)
   }
 
-  @Test("decode(encode(x)) == x for every corpus string")
+  @Test("decode(encode(x)) == x for every corpus string the vocabulary can spell")
   func roundTrip() {
+    // SmolLM2 has no byte token for 0x04, 0x06, 0x13, 0x14, 0x16, 0x1D, 0xF1, 0xF2, ...: text
+    // with those bytes cannot come back (llama.cpp drops them too).
+    let spellable = (0...255).map { tok.id(forToken: gpt2ByteCharacter(UInt8($0))) != nil }
     var ok = 0
+    var unspellable = 0
     for c in cases {
+      if c.text.utf8.contains(where: { !spellable[Int($0)] }) {
+        unspellable += 1
+        continue
+      }
       let back = tok.decode(tok.encode(c.text, addSpecialTokens: false))
       if back == c.text && back.unicodeScalars.elementsEqual(c.text.unicodeScalars) {
         ok += 1
@@ -49,7 +57,8 @@ struct SmolLM2TokenizerTests {
         Issue.record("line \(c.line): \(c.text.shown) came back as \(back.shown)")
       }
     }
-    print("smollm2: \(ok)/\(cases.count) corpus strings round-trip")
+    print("smollm2: \(ok)/\(cases.count - unspellable) corpus strings round-trip (\(unspellable) hold bytes without a token)")
+    #expect(ok == cases.count - unspellable)
   }
 
   @Test("the streaming decoder's pieces add up to decode(all)")
@@ -123,6 +132,7 @@ struct MiniLMTokenizerTests {
   func specials() {
     let s = tok.specialTokens
     #expect(s.cls == 101 && s.sep == 102 && s.pad == 0 && s.unk == 100 && s.mask == 103)
+    #expect(tok.maxSequenceLength == 256)
     for c in cases.prefix(300) {
       var stream = tok.makeStreamingDetokenizer(skipSpecial: true)
       let text = c.ids.map { stream.append($0) }.joined() + stream.flush()

@@ -48,6 +48,20 @@ enum Fixtures {
   }
 }
 
+/// GPT-2's byte → character table (the byte-level BPE alphabet).
+func gpt2ByteCharacter(_ b: UInt8) -> String {
+  var printable: [Int] = Array(0x21...0x7E) + Array(0xA1...0xAC) + Array(0xAE...0xFF)
+  var next = 256
+  var table = [Int](repeating: 0, count: 256)
+  for p in printable { table[p] = p }
+  for x in 0..<256 where !printable.contains(x) {
+    table[x] = next
+    next += 1
+    printable.append(x)
+  }
+  return String(Character(Unicode.Scalar(UInt32(table[Int(b)]))!))
+}
+
 extension String {
   /// A short printable form for failure messages.
   var shown: String {

@@ -52,6 +52,26 @@ struct TinyBPETests {
     #expect(tok.encode("a<|endoftext|>a") == [12, 0, 12])
   }
 
+  @Test("lstrip, rstrip and single_word as HF applies them")
+  func addedTokenOptions() throws {
+    var text = try String(contentsOf: Fixtures.url("tiny-bpe/tokenizer.json"), encoding: .utf8)
+    // <|im_end|> (id 2) strips whitespace on both sides; <|endoftext|> (id 0) matches whole words only.
+    text = text.replacingOccurrences(
+      of: "\"content\": \"<|im_end|>\",\n   \"single_word\": false,\n   \"lstrip\": false,\n   \"rstrip\": false",
+      with: "\"content\": \"<|im_end|>\",\n   \"single_word\": false,\n   \"lstrip\": true,\n   \"rstrip\": true")
+    text = text.replacingOccurrences(
+      of: "\"content\": \"<|endoftext|>\",\n   \"single_word\": false", with: "\"content\": \"<|endoftext|>\",\n   \"single_word\": true")
+    let t = try Tokenizer(tokenizerJSON: Array(text.utf8))
+    #expect(t.addedTokenList.map(\.lstrip) == [false, false, true] && t.addedTokenList.map(\.singleWord) == [true, false, false])
+    // Expected ids from the `tokenizers` package on the same file.
+    #expect(t.encode("hello <|im_end|> world") == [36, 2, 24, 38, 17, 13])
+    #expect(t.encode("hello\t\n<|im_end|>\nworld") == [36, 2, 24, 38, 17, 13])
+    #expect(t.encode("hello\u{A0}<|im_end|>") == [36, 2])
+    #expect(t.encode("a<|endoftext|>a") == [12, 8, 11, 14, 19, 13, 20, 23, 14, 23, 11, 9, 12])
+    #expect(t.encode("a <|endoftext|> a") == [12, 25, 0, 25, 12])
+    #expect(t.encode("<|endoftext|>") == [0])
+  }
+
   @Test("decode inverts encode; special tokens print as written unless skipped")
   func decode() {
     #expect(tok.decode([36, 41]) == "hello world")

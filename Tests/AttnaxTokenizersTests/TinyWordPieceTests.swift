@@ -60,6 +60,7 @@ struct TinyWordPieceTests {
     let s = tok.specialTokens
     #expect(s.cls == 2 && s.sep == 3 && s.pad == 0 && s.unk == 1 && s.mask == 4)
     #expect(s.bos == nil && s.eos == nil && s.endOfGeneration.isEmpty)
+    #expect(tok.maxSequenceLength == 8)
   }
 
   @Test("streaming word pieces equals decoding them all")

@@ -11,12 +11,13 @@ globals `raise_exception` (raises TemplateError) and `strftime_now` (fixed here 
 2026-11-30 so the fixture is stable).
 
 Templates: SmolLM2's (checked against the GGUF's tokenizer.chat_template when --gguf exists),
-ChatML without a default system prompt, Llama-3, Llama-2 and Mistral (raise_exception on
-non-alternating roles), Zephyr, Gemma, Phi-3, Qwen2.5 (tools, tojson), and three feature
-templates that exercise whitespace control, loops, macros, namespaces, filters, tests and
-Python value printing. Each is rendered for every conversation with add_generation_prompt
-true and false; a case records either "expected" (the text) or "error" ({"raised": message}
-for raise_exception, {"other": message} for any other jinja2 error).
+ChatML without a default system prompt, Llama-3, Llama-3.1 (tools, tojson(indent=4),
+strftime_now), Llama-2 and Mistral (raise_exception on non-alternating roles), Zephyr, Gemma,
+Phi-3, Qwen2.5 (tools, tojson), and five feature templates that exercise whitespace control,
+loops, macros, namespaces, filters, tests, str methods, tuples, case-insensitive sorting,
+Unicode case mapping and Python value printing. Each is rendered for every conversation with
+add_generation_prompt true and false; a case records either "expected" (the text) or "error"
+({"raised": message} for raise_exception, {"other": message} for any other jinja2 error).
 """
 
 from __future__ import annotations
@@ -150,6 +151,101 @@ QWEN25 = """{%- if tools %}
 {%- endif %}
 """
 
+LLAMA31 = """{{- bos_token }}
+{%- if custom_tools is defined %}
+    {%- set tools = custom_tools %}
+{%- endif %}
+{%- if not tools_in_user_message is defined %}
+    {%- set tools_in_user_message = true %}
+{%- endif %}
+{%- if not date_string is defined %}
+    {%- if strftime_now is defined %}
+        {%- set date_string = strftime_now("%d %b %Y") %}
+    {%- else %}
+        {%- set date_string = "26 Jul 2024" %}
+    {%- endif %}
+{%- endif %}
+{%- if not tools is defined %}
+    {%- set tools = none %}
+{%- endif %}
+
+{#- This block extracts the system message, so we can slot it into the right place. #}
+{%- if messages[0]['role'] == 'system' %}
+    {%- set system_message = messages[0]['content']|trim %}
+    {%- set messages = messages[1:] %}
+{%- else %}
+    {%- set system_message = "" %}
+{%- endif %}
+
+{#- System message #}
+{{- "<|start_header_id|>system<|end_header_id|>\\n\\n" }}
+{%- if tools is not none %}
+    {{- "Environment: ipython\\n" }}
+{%- endif %}
+{{- "Cutting Knowledge Date: December 2023\\n" }}
+{{- "Today Date: " + date_string + "\\n\\n" }}
+{%- if tools is not none and not tools_in_user_message %}
+    {{- "You have access to the following functions. To call a function, please respond with JSON for a function call." }}
+    {{- 'Respond in the format {"name": function name, "parameters": dictionary of argument name and its value}.' }}
+    {{- "Do not use variables.\\n\\n" }}
+    {%- for t in tools %}
+        {{- t | tojson(indent=4) }}
+        {{- "\\n\\n" }}
+    {%- endfor %}
+{%- endif %}
+{{- system_message }}
+{{- "<|eot_id|>" }}
+
+{#- Custom tools are passed in a user message with some extra guidance #}
+{%- if tools_in_user_message and not tools is none %}
+    {#- Extract the first user message so we can plug it in here #}
+    {%- if messages | length != 0 %}
+        {%- set first_user_message = messages[0]['content']|trim %}
+        {%- set messages = messages[1:] %}
+    {%- else %}
+        {{- raise_exception("Cannot put tools in the first user message when there's no first user message!") }}
+{%- endif %}
+    {{- '<|start_header_id|>user<|end_header_id|>\\n\\n' -}}
+    {{- "Given the following functions, please respond with a JSON for a function call " }}
+    {{- "with its proper arguments that best answers the given prompt.\\n\\n" }}
+    {{- 'Respond in the format {"name": function name, "parameters": dictionary of argument name and its value}.' }}
+    {{- "Do not use variables.\\n\\n" }}
+    {%- for t in tools %}
+        {{- t | tojson(indent=4) }}
+        {{- "\\n\\n" }}
+    {%- endfor %}
+    {{- first_user_message + "<|eot_id|>"}}
+{%- endif %}
+
+{%- for message in messages %}
+    {%- if not (message.role == 'ipython' or message.role == 'tool' or 'tool_calls' in message) %}
+        {{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' }}
+    {%- elif 'tool_calls' in message %}
+        {%- if not message.tool_calls|length == 1 %}
+            {{- raise_exception("This model only supports single tool-calls at once!") }}
+        {%- endif %}
+        {%- set tool_call = message.tool_calls[0].function %}
+        {{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' -}}
+        {{- '{"name": "' + tool_call.name + '", ' }}
+        {{- '"parameters": ' }}
+        {{- tool_call.arguments | tojson }}
+        {{- "}" }}
+        {{- "<|eot_id|>" }}
+    {%- elif message.role == "tool" or message.role == "ipython" %}
+        {{- "<|start_header_id|>ipython<|end_header_id|>\\n\\n" }}
+        {%- if message.content is mapping or message.content is iterable %}
+            {{- message.content | tojson }}
+        {%- else %}
+            {{- message.content }}
+        {%- endif %}
+        {{- "<|eot_id|>" }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}
+{%- endif %}
+"""
+
 FEATURES_WHITESPACE = """{# a leading comment #}
 {% for message in messages %}
     {% if message.role == 'system' %}
@@ -214,6 +310,76 @@ kept newline
 {{ 1 == 1.0 }} {{ [1, 2] == [1, 2] }} {{ 'a' < 'b' }} {{ 2 > 1 >= 1 }} {{ none }} {{ [none, true, 1.0, 'q', "it's"] }} {{ {'k': 'v', 'n': [1]} }} {{ '%' }}
 """
 
+FEATURES_PYTHON = "\n".join([
+  "{{ 'Hello World'.split(' ') }}",
+  "{{ 'a,b,,c'.split(',') }}",
+  "{{ '  x  y  '.split() }}",
+  "{{ 'a b c'.split(None, 1) }}",
+  '{{ \'abc\'.upper() }}|{{ \'ABC\'.lower() }}|{{ \'hello world\'.capitalize() }}|{{ "they\'re bill\'s friends".title() }}',
+  "{{ 'xxhixx'.strip('x') }}|{{ '  hi  '.lstrip() }}|{{ '  hi  '.rstrip() }}",
+  "{{ 'hello'.replace('l', 'L') }}|{{ 'hello'.replace('l', 'L', 1) }}",
+  "{{ 'hello'.find('l') }}|{{ 'hello'.count('l') }}|{{ 'hello'.find('z') }}",
+  "{{ '-'.join(['a', 'b']) }}|{{ ['a', 'b'] | join }}|{{ [1, 2] | join(', ') }}",
+  "{{ 'abc'[1] }}|{{ 'abc'[-1] }}|{{ 'abcdef'[1:4] }}|{{ 'abcdef'[::2] }}|{{ 'abcdef'[::-1] }}|{{ [1,2,3,4][1:] }}|{{ [1,2,3,4][:-1] }}|{{ [1,2,3][5:] }}",
+  "{{ 1 + 1.5 }}|{{ 3 * 'ab' }}|{{ [1] * 3 }}|{{ 10 / 4 }}|{{ 10 // 4 }}|{{ -10 // 4 }}|{{ 10 % -3 }}|{{ 2 ** 10 }}|{{ 2 ** -1 }}|{{ 7.5 // 2 }}|{{ 7.5 % 2 }}",
+  "{{ 1 < 2 }}|{{ 'b' > 'a' }}|{{ [1, 2] < [1, 3] }}|{{ 1 == true }}|{{ 0 == false }}|{{ none == none }}|{{ 1 != 1.0 }}",
+  '{{ 1.0 }}|{{ 100.0 }}|{{ 1e100 }}|{{ 1.5e-7 }}|{{ 123456789.123 }}|{{ 0.1 * 3 }}|{{ -0.0 }}|{{ 1/3 }}|{{ 2/3 }}',
+  "{{ {'a': 1}['a'] }}|{{ {'a': 1}.a }}|{{ {'a': 1}.get('b', 'x') }}|{{ {'a': 1}.items() | list }}|{{ {'b': 2, 'a': 1} | dictsort }}",
+  "{{ [3, 1, 2] | sort(reverse=true) }}|{{ ['B', 'a', 'C'] | sort }}|{{ [{'n': 2}, {'n': 1}] | sort(attribute='n') | map(attribute='n') | list }}",
+  "{{ [1, 2, 3] | first }}|{{ [1, 2, 3] | last }}|{{ 'abc' | first }}|{{ [] | first }}|{{ [1, 2, 3] | length }}|{{ 'héllo' | length }}|{{ {'a': 1} | length }}",
+  "{{ none | default('d') }}|{{ '' | default('d') }}|{{ '' | default('d', true) }}|{{ false | default('d', boolean=true) }}",
+  "{{ 'x' ~ 1 ~ 2.5 ~ true ~ none }}|{{ [1, 'a'] ~ '' }}",
+  "{{ 3 if 1 > 2 else 4 }}|{{ 'yes' if [] else 'no' }}|{{ 'yes' if {} else 'no' }}|{{ 'yes' if 'x' else 'no' }}|{{ 0 or '' or 'last' }}|{{ 1 and 2 and 3 }}|{{ none or 0 }}",
+  "{{ 'a' in ['a', 'b'] }}|{{ 'a' in {'a': 1} }}|{{ 1 in [1.0] }}|{{ 'ab' in 'cab' }}|{{ '' in 'x' }}",
+  "{{ [1, 2, 3] | select('odd') | list }}|{{ [1, 2, 3] | reject('odd') | list }}|{{ [1, 2, 3, 4] | select('divisibleby', 2) | list }}|{{ ['a', 1, 'b'] | select('string') | list }}",
+  "{{ [1, 2, 3] | map('string') | join('') }}|{{ ['a', 'b'] | map('upper') | list }}|{{ [{'x': {'y': 1}}] | map(attribute='x') | list }}",
+  "{{ 'a\\nb' | indent(2) }}|{{ 'a\\nb' | indent(2, true) }}|{{ 'hello world foo' | wordcount }}",
+  "{{ -3 | abs }}|{{ 2.567 | round(1) }}|{{ 2.5 | round }}|{{ 3.5 | round }}|{{ '42' | int }}|{{ 'x' | int }}|{{ 3.9 | int }}|{{ '3.5' | float }}|{{ 3 | float }}",
+  "{{ [3, 1, 2] | min }}|{{ [3, 1, 2] | max }}|{{ ['b', 'a'] | max }}|{{ [1, 2] | sum }}|{{ [0.5, 1] | sum }}",
+  "{{ [1, 1, 2, 'a', 'a'] | unique | list }}|{{ [1, 2, 3, 4, 5] | batch(2) | list }}|{{ 'abc' | list }}|{{ {'a': 1, 'b': 2} | list }}",
+  '{{ \'<a href="x">&</a>\' | e }}|{{ \'x\' | safe }}|{{ \'Hello\' | lower | upper | reverse }}',
+  '{{ [1, [2, 3]] | tojson }}|{{ \'é"\\n\' | tojson }}|{{ {\'k\': none, \'t\': true, \'f\': 1.5} | tojson }}|{{ [] | tojson(indent=2) }}|{{ {\'a\': {}} | tojson(indent=2) }}|{{ {\'b\': 1, \'a\': 2} | tojson(sort_keys=true) }}',
+  '{% set a, b = 1, 2 %}{{ a }}{{ b }}|{% set t = (1, 2) %}{{ t }}|{% set l = [1, 2] + [3] %}{{ l }}|{{ (1,) }}|{{ () }}',
+  "{% for a, b in [[1, 2], [3, 4]] %}{{ a + b }}{% endfor %}|{% for x in [] %}x{% else %}empty{% endfor %}|{% for c in 'ab' %}{{ loop.index }}{{ c }}{{ loop.revindex }}{{ loop.first }}{{ loop.last }}{% endfor %}",
+  '{% for i in range(5) %}{% if i == 1 %}{% continue %}{% endif %}{% if i == 3 %}{% break %}{% endif %}{{ i }}{% endfor %}|{% for i in range(3) if i != 1 %}{{ i }}{{ loop.length }}{% endfor %}',
+  '{% for x in [1, 2] %}{% for y in [3, 4] %}{{ loop.index }}{{ x }}{{ y }} {% endfor %}{{ loop.index }};{% endfor %}',
+  '{{ range(3) | list }}|{{ range(2, 8, 2) | list }}|{{ range(5, 0, -2) | list }}|{{ range(0) | list }}',
+  "{{ 'x' is defined }}|{{ nope is defined }}|{{ nope is undefined }}|{{ none is none }}|{{ 1 is number }}|{{ 1.5 is float }}|{{ 1 is integer }}|{{ true is boolean }}|{{ 'a' is lower }}|{{ 'A' is upper }}|{{ 2 is even }}|{{ [] is sequence }}|{{ {} is mapping }}|{{ 3 is gt(2) }}|{{ 3 is eq 3 }}|{{ 'a' is in 'abc' }}|{{ 1 is not none }}",
+  "{{ nope }}|{{ nope | length }}|{{ nope | trim }}|{{ nope is string }}|{{ (nope or 'fallback') }}",
+  '{{ "single \'quote\'" }}|{{ \'double "quote"\' }}|{{ [\'it\\\'s\', "say \\"hi\\"", \'both \\\' and "\'] }}|{{ {\'k\\n\': \'v\\t\'} }}|{{ [\'\\x00\', \'é\', \'\\u2028\'] }}',
+  '{{ \'%s\' ~ \'x\' }}|{{ "{}" }}|{{ \'{{\' }}|{{ \'%}\' }}',
+  '{{ ns }}{% set ns = namespace(a=1, b=[1]) %}|{{ ns.a }}|{{ ns.b }}|{% set ns.a = ns.a + 1 %}{{ ns.a }}',
+  "{% macro m(x, y=2) %}[{{ x }}{{ y }}]{% endmacro %}{{ m(1) }}{{ m(1, 3) }}{{ m(1, y=4) }}{{ m('a') | upper }}",
+  '{% set x = 5 %}{% if x > 3 %}big{% elif x > 1 %}mid{% else %}small{% endif %}|{% if not x %}no{% endif %}|{% if x is odd and x < 10 or false %}ok{% endif %}',
+  "{{ 'abc'.startswith('b') }}|{{ 'abc'.endswith('bc') }}|{{ 'a1'.isalpha() }}|{{ '12'.isdigit() }}|{{ '  '.isspace() }}|{{ 'Ab'.isupper() }}|{{ 'ab'.islower() }}",
+  "{{ 'line1\\nline2\\r\\nline3'.splitlines() }}|{{ 'a b'.rsplit() }}",
+  "{{- '  trimmed  ' -}}|{{ '\\t x \\n' | trim }}|{{ 'xyx' | trim('x') }}",
+  "{{ [1, 2][0] }}{{ [1, 2].0 }}|{{ {'a': [1, {'b': 'c'}]}['a'][1].b }}",
+  '{{ "a" "b" \'c\' }}|{{ 1_000 }}|{{ 0.5e1 }}',
+  '{{ (1 + 2) * 3 }}|{{ -2 ** 2 }}|{{ 2 ** 3 ** 2 }}|{{ not true == false }}|{{ 1 < 2 < 3 }}|{{ 3 > 2 > 1 }}|{{ 1 < 3 > 2 }}',
+  "{{ 'ß'.upper() }}|{{ 'İ'.lower() }}|{{ 'ǅ'.lower() }}|{{ 'ﬁ'.upper() }}|{{ 'Σ'.lower() }}|{{ 'straße' | upper }}|{{ 'ΑΣ' | lower }}",
+  "{{ 'é' < 'z' }}|{{ 'Z' < 'a' }}|{{ 'abc' < 'abd' }}|{{ '' < 'a' }}|{{ 'ä' > 'z' }}",
+  "{{ [1, 2, 3] | reverse | list }}|{{ (1, 2) + (3,) }}|{{ (1, 2) == [1, 2] }}|{{ (1, 2)[0] }}|{{ (1, 2, 3)[1:] }}|{{ {'a': 1}.items() | first }}|{{ ({'a': 1}.items() | first)[0] }}",
+  '{{ messages | length }}|{{ messages is sequence }}|{{ messages | tojson }}',
+  "{% for k, v in {'x': 1, 'y': 2}.items() %}{{ k }}={{ v }};{% endfor %}|{% for k in {'b': 1, 'a': 2} %}{{ k }}{% endfor %}|{% for p in {'b': 1, 'a': 2} | dictsort %}{{ p[0] }}{% endfor %}",
+  "{{ {'b': 1, 'a': 2} | dictsort(by='value', reverse=true) }}|{{ ['b', 'A', 'a'] | unique | list }}|{{ ['b', 'A', 'a'] | unique(case_sensitive=true) | list }}|{{ ['b', 'A'] | min }}|{{ ['b', 'A'] | max }}",
+  "{{ 'a' * 0 }}|{{ 'ab' * -1 }}|{{ [1] * 0 }}|{{ 3 * [0] }}|{{ 5 - 2.5 }}|{{ 2 * 2.5 }}|{{ true + true }}|{{ 10 % 3.5 }}|{{ -7 % 3 }}|{{ 7 // -2 }}",
+  '{{ "🙂" | length }}|{{ "e\\u0301" | length }}|{{ "👨\u200d👩\u200d👧" | length }}|{{ "🙂abc"[1:] }}|{{ "🙂" ~ "x" }}',
+  "{{ 'a' if none else 'b' if false else 'c' }}|{{ (none or {}).x is defined }}|{{ [] | first is defined }}",
+  '{{ \'%d items\' }}|{{ "tab:\\t|" }}|{{ \'back\\\\slash\' }}|{{ "\\u00e9\\U0001F600" }}',
+  "{{ {'a': {'b': {'c': [1, 2, {'d': 'e'}]}}} | tojson(indent=1) }}",
+  '{{ [1.0, 2.50, -0.0, 1e21, 1e-7, 123456789012345678] | tojson }}|{{ 1e21 }}|{{ 123456789012345678 }}|{{ 1e16 }}|{{ 1e15 }}|{{ 0.0001 }}|{{ 0.00001 }}',
+]) + "\n"
+
+FEATURES_WHITESPACE_MORE = "\n----\n".join([
+  "{%- if true %}A{% endif -%} B {# c #} D {#- e -#} F\n  {%- for x in [1, 2] %}\n    item {{ x }}\n  {%- endfor %}\ntext {{- ' glued' }} {{ 'spaced' -}}   after",
+  "{% if true %}\n  line\n{% endif %}\n  {% if true %}\n  indented\n  {% endif %}\n    {{ 'var' }}\n  {# comment #}\nx {# inline #} y",
+  '{% for m in messages %}\n{{ m.role }}:\n{%- if m.content %} {{ m.content }}{% endif %}\n\n{% endfor %}\ntrailing\n',
+  "{%- macro line(t) -%}\n  [{{ t }}]\n{%- endmacro -%}\n{{ line('a') }}\n{{- line('b') }}\n{% set x -%}\n   block value\n{%- endset %}\n<{{ x }}>",
+  '\t{% if true %}\ttab-indented{% endif %}\n \t{%+ if true %}keep{% endif %}\n{% if true +%}\nkept\n{%- endif %}',
+  "{{ 'a' }}\n{{ 'b' }}\n{% for i in range(2) %}{{ i }}\n{% endfor %}\n{%- for i in range(2) -%}\n  {{ i }}\n{%- endfor -%}\n\nend\n",
+])
+
 TEMPLATES = {
   "smollm2": {"source": SMOLLM2, "bos_token": "<|im_start|>", "eos_token": "<|im_end|>"},
   "chatml": {"source": CHATML, "bos_token": "<|im_start|>", "eos_token": "<|im_end|>"},
@@ -224,9 +390,12 @@ TEMPLATES = {
   "gemma": {"source": GEMMA, "bos_token": "<bos>", "eos_token": "<eos>"},
   "phi3": {"source": PHI3, "bos_token": "<s>", "eos_token": "<|endoftext|>"},
   "qwen2.5": {"source": QWEN25, "bos_token": "", "eos_token": "<|im_end|>"},
+  "llama3.1": {"source": LLAMA31, "bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
   "features-whitespace": {"source": FEATURES_WHITESPACE, "bos_token": "<s>", "eos_token": "</s>"},
   "features-expressions": {"source": FEATURES_EXPRESSIONS, "bos_token": "<s>", "eos_token": "</s>"},
   "features-values": {"source": FEATURES_VALUES, "bos_token": "<s>", "eos_token": "</s>"},
+  "features-python": {"source": FEATURES_PYTHON, "bos_token": "<s>", "eos_token": "</s>"},
+  "features-whitespace-more": {"source": FEATURES_WHITESPACE_MORE, "bos_token": "<s>", "eos_token": "</s>"},
 }
 
 WEATHER_TOOL = {

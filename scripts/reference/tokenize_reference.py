@@ -16,7 +16,9 @@ One line per corpus string (scripts/reference/tokenizer_corpus.py), `{"text": ..
 It also checks, and prints: that scripts/gguf_tokenizer.py's `eos_token_ids` equal llama.cpp's
 end-of-generation ids (`llama_vocab_is_eog`), and how often HF `tokenizers` on the
 tokenizer.json that gguf_tokenizer.py writes agrees with llama.cpp (llama.cpp is the reference
-for the GGUF model; the disagreements are listed). Needs llama_cpp, gguf and tokenizers (the
+for the GGUF model; the disagreements are listed: characters new in Unicode 16, which HF's
+tables know and llama.cpp's 15.1 tables do not, and a byte SmolLM2 has no token for, which
+llama.cpp keeps as a merge barrier and HF drops before merging). Needs llama_cpp, gguf and tokenizers (the
 venv-llamacpp venv has all three).
 """
 
@@ -66,8 +68,10 @@ def smollm2(gguf_path, texts, out_dir):
   print(f"eos_token_ids {eog} = llama.cpp's end-of-generation ids")
   differ = [(t, i) for t, i in zip(texts, ids) if hf.encode(t, add_special_tokens=False).ids != i]
   print(f"HF tokenizers on gguf_tokenizer.py's tokenizer.json: {len(texts) - len(differ)}/{len(texts)} equal to llama.cpp")
-  for t, i in differ[:20]:
-    print(f"  differs: {t!r}\n    llama.cpp {i}\n    HF        {hf.encode(t, add_special_tokens=False).ids}")
+  for t, i in differ[:12]:
+    h = hf.encode(t, add_special_tokens=False).ids
+    k = next(n for n in range(min(len(i), len(h)) + 1) if n == min(len(i), len(h)) or i[n] != h[n])
+    print(f"  differs at id {k}: {t[:60]!r}{'...' if len(t) > 60 else ''}  llama.cpp {i[k:k + 4]} HF {h[k:k + 4]}")
 
 
 def minilm(folder, texts, out_dir):

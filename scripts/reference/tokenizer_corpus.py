@@ -11,7 +11,9 @@ spaces), code (Python, Swift, JSON, shell, C, HTML), contractions, punctuation r
 NFC and NFD, CJK, Korean, Arabic, Hebrew, Hindi and other scripts, emoji (skin tones, ZWJ
 sequences, flags, keycaps), mixed scripts, control and format characters, very long words,
 the empty string, and special tokens of both models embedded in text (`<|im_start|>user\\n...`,
-`[CLS]`, `[MASK]`). Then random combinations of all the pools with a fixed seed.
+`[CLS]`, `[MASK]`); probes of code points whose class depends on the Unicode version (the
+engines' tables are older than Swift's), bytes SmolLM2 has no token for, and strings of random
+code points. Then random combinations of the pools with a fixed seed.
 
 `python scripts/reference/tokenizer_corpus.py` prints the count and a digest.
 """
@@ -267,6 +269,61 @@ SPECIAL = [
   "<unk>",
 ]
 
+# Code points where Unicode versions disagree: Swift's tables are newer than llama.cpp's
+# (15.1) and than the unicode_categories crate HF's BERT classes use (8.0). Each goes through a
+# probe that shows its class: contractions after it, digits, spaces and letters around it.
+UNICODE_PROBE_CODEPOINTS = [
+  # Unicode 16.0 (unassigned for llama.cpp): Garay, Legacy Computing Supplement, Todhri,
+  # Sunuwar, Gurung Khema, Kirat Rai, Ol Onal, Tulu-Tigalari, Cyrillic TJE, Myanmar Ext-C
+  0x10D40, 0x10D45, 0x10D4A, 0x10D50, 0x10D69, 0x10D6E, 0x10D8E, 0x1CC00, 0x1CCF0, 0x1CD00, 0x1CEB0, 0x1FBCB, 0x1FBF0,
+  0x105C0, 0x105C9, 0x11BC0, 0x11BF0, 0x16100, 0x1611E, 0x16130, 0x16D40, 0x16D70, 0x1E5D0, 0x1E5F1, 0x11380, 0x113D1,
+  0x1C89, 0x1C8A, 0x116D0, 0x0897, 0x2427, 0x31E4,
+  # Unicode 15.0 / 15.1 (known to llama.cpp): Kawi, Nag Mundari, CJK Ext H and I, Kannada
+  0x11F04, 0x11F43, 0x11F50, 0x1E4D0, 0x1E4F0, 0x31350, 0x2EBF0, 0x0CF3, 0x1B4E,
+  # BERT: punctuation, format characters and marks added after Unicode 8.0, and characters
+  # whose category changed since
+  0x2E43, 0x2E4F, 0x1144B, 0x11660, 0x061D, 0x0890, 0x08E2, 0x110CD, 0x13430, 0x07FD, 0x0898, 0x08D4, 0x1E944,
+  0x166D, 0x111C9, 0x1734, 0x1171E, 0x1885, 0x1886, 0xA9BD, 0x11938,
+  # unassigned everywhere, noncharacters, tags, variation selectors, plane 4-15
+  0x0378, 0x2FFFF, 0xFFFE, 0xE0041, 0xE0100, 0x40000, 0xA0000, 0xF0041,
+]
+
+
+def _probe(cp: int) -> str:
+  x = chr(cp)
+  return "'s" + x + "'s" + x + "1" + x + " " + x + "a" + x + "\n" + x + "  " + x + "A'll"
+
+
+UNICODE_PROBES = [" | ".join(_probe(cp) for cp in UNICODE_PROBE_CODEPOINTS[i : i + 3]) for i in range(0, len(UNICODE_PROBE_CODEPOINTS), 3)]
+
+# Bytes SmolLM2's vocabulary has no byte token for (0x04, 0x06, 0x13, 0x14, 0x16, 0x1D, and
+# lead byte F1/F2 of planes 4-11): llama.cpp drops them but keeps them as merge barriers.
+MISSING_BYTES = ["\x04", "a\x06b", "\x13\x14\x16", "a  \x1d\U0001fb44", " \x1d", "x\x1dy", "\U00040000", "ab\U000a0000cd"]
+
+_RANGES = [
+  (0x20, 0x7E), (0x20, 0x7E), (0x20, 0x7E), (0, 0x1F), (0x7F, 0x9F), (0xA0, 0xFF), (0x100, 0x24F), (0x300, 0x36F), (0x370, 0x3FF),
+  (0x400, 0x4FF), (0x590, 0x6FF), (0x900, 0x97F), (0xE00, 0xE7F), (0x1100, 0x11FF), (0x2000, 0x206F), (0x2070, 0x218F),
+  (0x2190, 0x2BFF), (0x2E00, 0x2E5F), (0x3000, 0x30FF), (0x4E00, 0x9FFF), (0xAC00, 0xD7A3), (0xF900, 0xFAFF), (0xFE00, 0xFE4F),
+  (0xFF00, 0xFFFF), (0x10000, 0x1007F), (0x10D40, 0x10D8F), (0x11000, 0x1107F), (0x11F00, 0x11F5F), (0x1CC00, 0x1CEBF),
+  (0x1D400, 0x1D7FF), (0x1E900, 0x1E95F), (0x1F000, 0x1FBFF), (0x20000, 0x2A6DF), (0xE0000, 0xE007F),
+]
+
+
+def _random_codepoint_strings(rng: random.Random, n: int) -> list[str]:
+  """Strings of random code points from many blocks (no surrogates), with spaces and digits."""
+  out = []
+  for _ in range(n):
+    parts = []
+    for _ in range(rng.randint(1, 8)):
+      if rng.random() < 0.2:
+        parts.append(rng.choice([" ", "  ", "\n", "'s", "'ll", "12", "\t", "<|im_end|>", "[SEP]"]))
+        continue
+      a, b = rng.choice(_RANGES)
+      parts.append("".join(chr(rng.randint(a, b)) for _ in range(rng.randint(1, 4))))
+    out.append("".join(c for c in "".join(parts) if not 0xD800 <= ord(c) <= 0xDFFF))
+  return out
+
+
 SEPARATORS = ["", " ", " ", " ", "\n", "  ", "\t", ", ", ". ", "\n\n", "-", "'"]
 
 
@@ -277,9 +334,10 @@ def _pools():
 def corpus() -> list[str]:
   """The corpus: every pool's strings, the empty string, then 900 seeded combinations."""
   out = [""]
-  for pool in _pools() + [LONG]:
+  for pool in _pools() + [LONG, UNICODE_PROBES, MISSING_BYTES]:
     out.extend(pool)
   rng = random.Random(SEED)
+  out.extend(_random_codepoint_strings(random.Random(SEED + 1), 150))
   pools = _pools()
   for _ in range(900):
     k = rng.choice([1, 2, 2, 3, 3, 4, 5, 6])
