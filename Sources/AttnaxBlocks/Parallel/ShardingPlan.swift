@@ -3,11 +3,10 @@ import AttnaxFormats
 /// Which query heads, KV heads and FFN columns one tensor-parallel rank owns.
 ///
 /// A pure value, decided in one place and asked by layers, loaders and the KV cache.
-/// - `tp <= num_kv_heads`: whole KV groups are spread as evenly as possible (contiguous), and
-///   each rank's query heads are exactly its groups' heads.
-/// - `tp > num_kv_heads`: query heads are spread as evenly as possible (contiguous) and each rank
-///   holds (replicates) the KV heads its query heads need.
-/// FFN columns (gate and up identically) are spread as evenly as possible.
+/// Query heads are spread as evenly as possible (contiguous, ±1 per rank) whatever the KV-head
+/// count, and each rank holds (replicates) the KV heads its query heads read: SmolLM2's 9 query
+/// heads over 3 KV heads split 5 / 4 at tp 2, the middle KV head held by both ranks. FFN columns
+/// (gate and up identically) are spread as evenly as possible.
 public struct ShardingPlan: Sendable, Equatable {
   public let numHeads: Int
   public let numKVHeads: Int
@@ -31,15 +30,9 @@ public struct ShardingPlan: Sendable, Equatable {
     self.numHeads = numHeads; self.numKVHeads = numKVHeads; self.headDim = headDim
     self.dFF = dFF; self.tp = tp; self.rank = rank
     let group = numHeads / numKVHeads
-    if tp <= numKVHeads {
-      let g = Self.evenSplit(numKVHeads, parts: tp, index: rank)
-      kvHeads = g
-      queryHeads = (g.lowerBound * group)..<(g.upperBound * group)
-    } else {
-      let q = Self.evenSplit(numHeads, parts: tp, index: rank)
-      queryHeads = q
-      kvHeads = (q.lowerBound / group)..<((q.upperBound - 1) / group + 1)
-    }
+    let q = Self.evenSplit(numHeads, parts: tp, index: rank)
+    queryHeads = q
+    kvHeads = (q.lowerBound / group)..<((q.upperBound - 1) / group + 1)
     ffnColumns = Self.evenSplit(dFF, parts: tp, index: rank)
   }
 
