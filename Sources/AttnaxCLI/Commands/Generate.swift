@@ -24,18 +24,25 @@ struct Generate: ParsableCommand {
       let (config, weights) = try loaded.get()
       let grid = try layout.grid(world, heads: config.numHeads)
       try Topology.announce(grid)
-      let prompt: [Int32] = try promptIds.split(separator: ",").map {
-        guard let v = Int32($0.trimmingCharacters(in: .whitespaces)) else {
-          throw AttnaxError.input(name: "prompt-ids", message: "'\($0)' is not an integer token id")
+      // Agreed like every other step: a bad prompt id is refused in one line (not by each rank
+      // aborting the job), and ranks given other options (mpirun MPMD) stop together.
+      let request = Result { () throws -> [Int32] in
+        let prompt: [Int32] = try promptIds.split(separator: ",").map {
+          guard let v = Int32($0.trimmingCharacters(in: .whitespaces)) else {
+            throw AttnaxError.input(name: "prompt-ids", message: "'\($0)' is not an integer token id")
+          }
+          return v
         }
-        return v
+        guard maxNewTokens >= 1 else { throw LaunchError.option("--max-new-tokens", "must be at least 1, got \(maxNewTokens)") }
+        if let limit = config.sequenceLimit, prompt.count + maxNewTokens > limit.tokens {
+          throw LaunchError.option(
+            "--max-new-tokens",
+            "the prompt (\(prompt.count) tokens) and \(maxNewTokens) new tokens need \(prompt.count + maxNewTokens) positions, but the model holds \(limit.tokens) (\(limit.field))")
+        }
+        return prompt
       }
-      guard maxNewTokens >= 1 else { throw LaunchError.option("--max-new-tokens", "must be at least 1, got \(maxNewTokens)") }
-      if let limit = config.sequenceLimit, prompt.count + maxNewTokens > limit.tokens {
-        throw LaunchError.option(
-          "--max-new-tokens",
-          "the prompt (\(prompt.count) tokens) and \(maxNewTokens) new tokens need \(prompt.count + maxNewTokens) positions, but the model holds \(limit.tokens) (\(limit.field))")
-      }
+      try Launch.agree(world, request)
+      let prompt = try request.get()
       let built = Result { try TransformerModel(config: config, source: weights, group: grid.tp, cp: grid.cp) }
       if let bad = try world.agree(built.failureText) { throw LaunchError.input(bad.rank, bad.message) }
       let m = try built.get()
