@@ -309,6 +309,48 @@ struct ProcessContractTests {
   }
 }
 
+// MARK: - The runner itself
+
+/// The process runner the contract tests trust: what it captures, and that its deadline kills
+/// a whole tree, also a descendant in a session of its own (as mpirun's ranks are).
+@Suite("Process runner (_TestSupport)")
+struct ProcessRunnerTests {
+  @Test("exit status, stdout and stderr are captured; the environment is exactly the one given")
+  func captures() throws {
+    let r = try ProcessRunner.run(["/bin/sh", "-c", "echo out; echo err >&2; echo \"$ONLY\"; exit 3"], environment: ["ONLY": "this"], deadline: 10)
+    #expect(r.exitCode == 3 && r.signal == nil && r.status == 3 && !r.timedOut, "\(r)")
+    #expect(r.stdout == "out\nthis\n" && r.stderr == "err\n", "\(r.stdout) | \(r.stderr)")
+    let env = try ProcessRunner.run(["/usr/bin/env"], environment: ["A": "1"], deadline: 10)
+    #expect(env.stdout == "A=1\n", "\(env.stdout)")
+  }
+
+  @Test("a program ended by a signal reports it, as status 128 + signal")
+  func signal() throws {
+    let r = try ProcessRunner.run(["/bin/sh", "-c", "kill -TERM $$"], environment: [:], deadline: 10)
+    #expect(r.signal == SIGTERM && r.exitCode == nil && r.status == 128 + SIGTERM, "\(r)")
+  }
+
+  @Test("past the deadline the program and a descendant in another session are killed, and the run says so")
+  func deadline() throws {
+    let dir = NSTemporaryDirectory() + "attnax-runner-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let r = try ProcessRunner.run(
+      ["/bin/sh", "-c", "setsid sleep 60 & echo $! > \(dir)/pid; sleep 60"], environment: ["PATH": "/usr/bin:/bin"], deadline: 1)
+    #expect(r.timedOut && r.signal == SIGKILL, "\(r)")
+    #expect(r.seconds >= 1 && r.seconds < 5, "\(r)")
+    let pid = try #require(pid_t(ProcessRunner.contents(ofFile: "\(dir)/pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+    // Gone, or a zombie waiting for init: not running.
+    var running = true
+    for _ in 0..<200 where running {
+      let stat = ProcessRunner.contents(ofFile: "/proc/\(pid)/stat")
+      running = !stat.isEmpty && !(stat.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).hasPrefix("Z") ?? true)
+      if running { usleep(10_000) }
+    }
+    #expect(!running, "the descendant \(pid) in its own session survived the deadline")
+  }
+}
+
 // MARK: - Models
 
 /// The small models every case starts from (weights from `RandomWeights`).
