@@ -104,9 +104,23 @@ struct ConfigTests {
       mentioning: ["unknown field", "alibi"])
   }
 
+  @Test("A key holding a control character is named escaped, so the error stays one line")
+  func keyWithNewline() throws {
+    var c = baseConfig
+    c["l\near_attention_chunk_size"] = c.removeValue(forKey: "linear_attention_chunk_size")
+    do {
+      let decoded = try decode(json(c))
+      Issue.record("decoded \(decoded)")
+    } catch let e as AttnaxError {
+      #expect(e == .config(field: "l\near_attention_chunk_size", message: "unknown field"), "\(e)")
+      #expect(e.description == "config field 'l\\u{a}ear_attention_chunk_size': unknown field", "\(e)")
+    }
+  }
+
   @Test("An ill-typed field is named")
   func illTyped() {
     expectConfigError(config(["d_model": "x"]), field: "d_model", mentioning: ["integer"])
+    expectConfigError(config(["num_heads": "4"]), field: "num_heads", mentioning: ["expected an integer"])
     expectConfigError(config(["num_layers": 1.5]), field: "num_layers", mentioning: ["integer"])
     expectConfigError(config(["pre_norm": "yes"]), field: "pre_norm", mentioning: ["true or false"])
     expectConfigError(config(["dropout_rate": "0.1"]), field: "dropout_rate", mentioning: ["number"])
@@ -212,6 +226,16 @@ struct ConfigTests {
       #expect(throws: AttnaxError.self) { _ = try BlockConfig.load(path) }
       do { _ = try BlockConfig.load(path) } catch let AttnaxError.file(p, _) { #expect(p == path) } catch {
         Issue.record("\(path): \(error)")
+      }
+    }
+    // The messages: unreadable, cut in the middle (not JSON), JSON but not an object.
+    let expected = [
+      (missing, "cannot be read"), (dir + "/b.json", "not valid JSON: "), (dir + "/c.json", "not valid JSON: "),
+      (dir + "/a.json", "not a JSON object of the expected form"),
+    ]
+    for (path, words) in expected {
+      do { _ = try BlockConfig.load(path) } catch let e as AttnaxError {
+        #expect(e.description.hasPrefix("file '\(path)': \(words)"), "\(e)")
       }
     }
     let good = dir + "/good.json"

@@ -97,13 +97,14 @@ struct StartupFingerprint {
     if let bad = try world.agree(problem) { throw LaunchError.input(0, bad.message) }
   }
 
-  private struct Shared: Codable {
+  struct Shared: Codable {
     var items: [Item]
     var config: [UInt8]
   }
 
   /// The first item that differs from rank 0's, as a one-line message; nil when all agree.
-  private func difference(_ root: Shared, me: Int) -> String? {
+  /// (Internal, like ``Shared``, so unit tests compare two ranks' fingerprints without MPI.)
+  func difference(_ root: Shared, me: Int) -> String? {
     guard root.items.map(\.what) == items.map(\.what) else {
       return "startup agreement: rank \(me) checks [\(items.map(\.what).joined(separator: ", "))] but rank 0 checks [\(root.items.map(\.what).joined(separator: ", "))] (different commands?)"
     }
