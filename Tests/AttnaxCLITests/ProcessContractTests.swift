@@ -6,7 +6,7 @@
 // the same good forward twice gives byte-identical files at every layout.
 //
 // The library's messages themselves are checked by the unit suites (AttnaxFormatsTests,
-// AttnaxBlocksTests, CLIUnitTests); here each kind of failure is one case, run at the layouts
+// AttnaxBlocksTests, LauncherTests.swift); here each kind of failure is one case, run at the layouts
 // where the process behaviour can differ. Every file is built here, in a temp dir, from a small
 // generated model (no golden case needed).
 
@@ -89,7 +89,7 @@ struct ProcessContractTests {
     }
   }
 
-  @Test("a mis-shaped input tensor is refused by every rank inside the forward pass")
+  @Test("a bad input tensor is refused by every rank: x mis-shaped (inside the forward), a position past the RoPE table under cp")
   func badInputTensor() throws {
     let w = try Workspace()
     let model = try w.model("m", Models.encoder)
@@ -99,6 +99,14 @@ struct ProcessContractTests {
         ["forward", "--model", model, "--input", input], layout: layout,
         .exact("error: input 'x': shape [2, 12, 16] must be (batch, seq, d_model 32)"))
     }
+    // Under cp a position past the RoPE table sits in one rank's rows only: the launcher checks
+    // the global tensor first, so every rank refuses it together.
+    let rope = try w.model("rope", Models.rope)
+    let positions = IntTensor(shape: [2, 14], data: (0..<27).map(Int32.init) + [9000])
+    let far = try w.input(["x": .f32(randomTensor([2, 14, 32], seed: 8)), "position_ids": .i32(positions)], name: "far.safetensors")
+    try w.expectRefused(
+      ["forward", "--model", rope, "--input", far], layout: .ranks(2, ["--cp", "2"]),
+      .exact("error: input 'position_ids': position 9000 is outside the RoPE table [0, 64) (rope_max_positions)"))
   }
 
   @Test("an input tensor the model does not read is refused: a decoder given mask instead of self_mask")
@@ -246,7 +254,12 @@ struct ProcessContractTests {
         ["forward", "--model", model, "--input", input, "--output", w.output, "--timeout", "1"] + layout.extra, layout: layout,
         env: ["ATTNAX_FAULT": "sleep", "ATTNAX_FAULT_RANK": "\(stuck)", "ATTNAX_FAULT_SECONDS": "60"], detached: false)
       let line = #"error: MPI_I(send|recv) on rank (\d+) timed out after 1\.0 s waiting for rank "# + "\(stuck)"
-      w.expectContract(run, .matching(line), ending: .abortedBy(nil))
+      // The rank that timed out reports and aborts: it must exit 2 (the others may be stopped).
+      let said = run.ranks.lazy.flatMap { $0.stderr.split(separator: "\n") }.first.map(String.init) ?? ""
+      var reporter: Int?
+      if let regex = try? Regex(line), let m = said.wholeMatch(of: regex), let r = m.output[2].substring { reporter = Int(r) }
+      w.expectContract(run, .matching(line), ending: .abortedBy(reporter ?? 0))
+      #expect(reporter != stuck, "\(layout.label): the stuck rank itself reported: \(said)")
     }
   }
 
@@ -359,6 +372,8 @@ enum Models {
   static let encoder = BlockConfig(block: .encoder, dModel: 32, numHeads: 4, dFF: 64)
   /// The same as a decoder block (self- and cross-attention).
   static let decoder = BlockConfig(block: .decoder, dModel: 32, numHeads: 4, dFF: 64)
+  /// ``encoder`` with RoPE over a table of 64 positions.
+  static let rope = BlockConfig(block: .encoder, dModel: 32, numHeads: 4, dFF: 64, useRoPE: true, ropeMaxPositions: 64)
   /// 2 layers with what the ring path exercises: flash attention in blocks of 8, grouped KV
   /// heads, RoPE, a causal mask, RMSNorm and SwiGLU.
   static let ring = BlockConfig(
@@ -449,9 +464,9 @@ struct Message {
 enum Ending {
   /// The ranks agreed on the error: each exits 2 by itself (after MPI_Finalize).
   case agreed
-  /// One rank (nil: any) reported and called MPI_Abort(2): it exits 2 and mpirun stops the
-  /// others (SIGTERM, then SIGKILL), so they may end by a signal instead.
-  case abortedBy(Int?)
+  /// One rank reported and called MPI_Abort(2): it exits 2 and mpirun stops the others
+  /// (SIGTERM, then SIGKILL), so they may end by a signal instead.
+  case abortedBy(Int)
 }
 
 /// The `--output` of a refused run.
@@ -489,22 +504,20 @@ final class Workspace {
     try Programs.check()
     path = NSTemporaryDirectory() + "attnax-contract-\(getpid())-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: "\(path)/out", withIntermediateDirectories: true)
-    let wrapper = """
+    let script = """
       #!/bin/sh
       # One rank of a process-contract run (Tests/AttnaxCLITests/ProcessContractTests.swift): runs
       # the command and records its exit status in $ATTNAX_RANK_STATUS_DIR/rank.<world rank>.
       #
       # ATTNAX_RANK_DETACH=yes: the rank runs in a session of its own, under a shell that records
-      # its status. When a first rank exits 2, mpirun stops the job: SIGTERM to the others, then
-      # SIGKILL 1 s later. A rank that is slow to leave exit() on a loaded machine would be killed
-      # there and its own status lost; detached, mpirun's signals reach only this wrapper, and the
-      # rank ends by itself (the test waits for its status, and kills the session if it never
-      # comes).
+      # its status. When a first rank exits 2, mpirun stops the job: SIGTERM to the others (and
+      # SIGKILL 1 s later), which could hit a rank still leaving exit() and lose its own status.
+      # Detached, mpirun's signals end only this wrapper (setsid, waiting), and the rank ends by
+      # itself: the test waits for its status, and kills the session if it never comes.
       # Otherwise (a job aborted by one rank, whose stuck peers mpirun must stop) the shell
       # survives SIGTERM to record the rank's 143; its own notices go to /dev/null.
       status="$ATTNAX_RANK_STATUS_DIR/rank.${OMPI_COMM_WORLD_RANK:-x}"
       if [ "$ATTNAX_RANK_DETACH" = yes ]; then
-        trap '' TERM
         exec setsid -w sh -c 'echo $$ > "$0.pid"; "$@"; rc=$?; echo $rc > "$0.tmp"; mv "$0.tmp" "$0"; exit $rc' "$status" "$@"
       fi
       trap ':' TERM INT
@@ -515,7 +528,7 @@ final class Workspace {
       exit $rc
 
       """
-    _ = FileManager.default.createFile(atPath: "\(path)/rank.sh", contents: Data(wrapper.utf8), attributes: [.posixPermissions: 0o755])
+    try Data(script.utf8).write(to: URL(fileURLWithPath: "\(path)/rank.sh"))
   }
 
   /// Removed unless ATTNAX_CONTRACT_KEEP=1 (then its path is printed, to rerun a case by hand).
@@ -578,19 +591,24 @@ final class Workspace {
         label: layout.label, process: p, ranks: [.init(status: p.timedOut ? nil : p.status, stdout: p.stdout, stderr: p.stderr)],
         seconds: p.seconds)
     case let .ranks(np, _):
-      return try mpirun([["-np", "\(np)", "\(path)/rank.sh", Programs.attnax] + args], np: np, label: layout.label, env: env, detached: detached)
+      return try mpirun([["-np", "\(np)"] + wrapper + args], np: np, label: layout.label, env: env, detached: detached)
     }
   }
 
   /// mpirun's MPMD form: one rank per entry of `apps`, each its own `attnax` arguments.
   func launchMPMD(_ apps: [[String]], env: [String: String] = [:]) throws -> Launched {
     try mpirun(
-      apps.map { ["-np", "1", "\(path)/rank.sh", Programs.attnax] + $0 }, np: apps.count,
+      apps.map { ["-np", "1"] + wrapper + $0 }, np: apps.count,
       label: "np " + apps.map { _ in "1" }.joined(separator: ":") + " (MPMD)", env: env, detached: true)
   }
 
   /// A run is killed (and fails) after this many seconds.
   static let hang = 30.0
+
+  /// Each rank's command before attnax's arguments. The wrapper is read by /bin/sh rather than
+  /// executed: exec of a file this process has just written fails with "Text file busy" when a
+  /// concurrent fork (another test starting a program) still holds its write descriptor.
+  private var wrapper: [String] { ["/bin/sh", "\(path)/rank.sh", Programs.attnax] }
 
   private func environment(_ extra: [String: String]) -> [String: String] {
     var env = ProcessRunner.environment()
@@ -607,6 +625,11 @@ final class Workspace {
     env["ATTNAX_RANK_STATUS_DIR"] = statusDir
     env["ATTNAX_RANK_DETACH"] = detached ? "yes" : "no"
     var command = [Programs.mpirun, "--output-filename", outputDir]
+    // Detached ranks are out of reach of mpirun's stop (SIGTERM, then SIGKILL after
+    // odls_base_sigkill_timeout, 1 s by default): only the wrappers get it, so mpirun need not
+    // wait that second before it reports the first rank's status. Jobs one rank aborts keep
+    // mpirun's defaults, as users run them.
+    if detached { command += ["--mca", "odls_base_sigkill_timeout", "0"] }
     for k in (["ATTNAX_RANK_STATUS_DIR", "ATTNAX_RANK_DETACH"] + extra.keys.sorted()) { command += ["-x", k] }
     command += apps.joined(separator: [":"])
     let t0 = MonotonicClock.seconds()
@@ -614,8 +637,15 @@ final class Workspace {
     if detached {
       // Detached ranks may outlive mpirun by a moment: wait for every status, and end the
       // session of a rank that never gives one (a hang).
+      // A rank with neither a status nor a session (mpirun could not start it) is not waited for
+      // past 2 s.
       let files = (0..<np).map { "\(statusDir)/rank.\($0)" }
-      while !files.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) && MonotonicClock.seconds() - t0 < Self.hang {
+      let ended = MonotonicClock.seconds()
+      func waiting(_ f: String) -> Bool {
+        !FileManager.default.fileExists(atPath: f)
+          && (FileManager.default.fileExists(atPath: f + ".pid") || MonotonicClock.seconds() - ended < 2)
+      }
+      while files.contains(where: waiting) && MonotonicClock.seconds() - t0 < Self.hang {
         usleep(5_000)
       }
       for f in files where !FileManager.default.fileExists(atPath: f) {
@@ -682,7 +712,7 @@ final class Workspace {
         #expect(rank.status == 2 || (r != aborter && stopped), "\(what): rank \(r) ended with \(rank.status.map(String.init) ?? "no status")", sourceLocation: sourceLocation)
       }
     }
-    if case let .abortedBy(aborter?) = ending {
+    if case let .abortedBy(aborter) = ending {
       #expect(run.ranks[aborter].status == 2, "\(what): the aborting rank \(aborter) did not exit 2", sourceLocation: sourceLocation)
     }
     let lines = run.ranks.enumerated().flatMap { r, rank in nonEmptyLines(rank.stderr).map { "rank \(r): \($0)" } }
