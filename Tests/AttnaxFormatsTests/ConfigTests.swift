@@ -344,3 +344,22 @@ private func writeWithoutSync(_ bytes: [UInt8], to path: String) throws {
   defer { fclose(f) }
   guard fwrite(bytes, 1, bytes.count, f) == bytes.count else { throw AttnaxError.file(path: path, message: "cannot be written") }
 }
+
+@Suite("Transformer config sequence limit")
+struct SequenceLimitTests {
+  @Test("the longest sequence a model holds, and the field that sets it (generate's --max-new-tokens check)")
+  func limits() {
+    let demo = TransformerConfig.demo
+    #expect(demo.sequenceLimit?.tokens == 256 && demo.sequenceLimit?.field == "max_len (the RoPE table)")
+    var c = TransformerConfig(model: .transformerDecoder, vocabSize: 10)
+    #expect(c.sequenceLimit?.tokens == 512 && c.sequenceLimit?.field == "max_len")
+    c.posEmbType = .rope
+    c.ropeMaxPositions = 100
+    #expect(c.sequenceLimit?.tokens == 100 && c.sequenceLimit?.field == "rope_max_positions")
+    c.kvCacheMaxLen = 64
+    #expect(c.sequenceLimit?.tokens == 64 && c.sequenceLimit?.field == "kv_cache_max_len")
+    c.kvCacheMaxLen = nil
+    c.posEmbType = .alibi
+    #expect(c.sequenceLimit == nil)
+  }
+}
