@@ -104,9 +104,23 @@ struct ConfigTests {
       mentioning: ["unknown field", "alibi"])
   }
 
+  @Test("A key holding a control character is named escaped, so the error stays one line")
+  func keyWithNewline() throws {
+    var c = baseConfig
+    c["l\near_attention_chunk_size"] = c.removeValue(forKey: "linear_attention_chunk_size")
+    do {
+      let decoded = try decode(json(c))
+      Issue.record("decoded \(decoded)")
+    } catch let e as AttnaxError {
+      #expect(e == .config(field: "l\near_attention_chunk_size", message: "unknown field"), "\(e)")
+      #expect(e.description == "config field 'l\\u{a}ear_attention_chunk_size': unknown field", "\(e)")
+    }
+  }
+
   @Test("An ill-typed field is named")
   func illTyped() {
     expectConfigError(config(["d_model": "x"]), field: "d_model", mentioning: ["integer"])
+    expectConfigError(config(["num_heads": "4"]), field: "num_heads", mentioning: ["expected an integer"])
     expectConfigError(config(["num_layers": 1.5]), field: "num_layers", mentioning: ["integer"])
     expectConfigError(config(["pre_norm": "yes"]), field: "pre_norm", mentioning: ["true or false"])
     expectConfigError(config(["dropout_rate": "0.1"]), field: "dropout_rate", mentioning: ["number"])
@@ -214,6 +228,16 @@ struct ConfigTests {
         Issue.record("\(path): \(error)")
       }
     }
+    // The messages: unreadable, cut in the middle (not JSON), JSON but not an object.
+    let expected = [
+      (missing, "cannot be read"), (dir + "/b.json", "not valid JSON: "), (dir + "/c.json", "not valid JSON: "),
+      (dir + "/a.json", "not a JSON object of the expected form"),
+    ]
+    for (path, words) in expected {
+      do { _ = try BlockConfig.load(path) } catch let e as AttnaxError {
+        #expect(e.description.hasPrefix("file '\(path)': \(words)"), "\(e)")
+      }
+    }
     let good = dir + "/good.json"
     _ = FileManager.default.createFile(atPath: good, contents: config())
     #expect(try BlockConfig.load(good).dModel == 32)
@@ -319,4 +343,23 @@ private func writeWithoutSync(_ bytes: [UInt8], to path: String) throws {
   guard let f = fopen(path, "wb") else { throw AttnaxError.file(path: path, message: "cannot be created") }
   defer { fclose(f) }
   guard fwrite(bytes, 1, bytes.count, f) == bytes.count else { throw AttnaxError.file(path: path, message: "cannot be written") }
+}
+
+@Suite("Transformer config sequence limit")
+struct SequenceLimitTests {
+  @Test("the longest sequence a model holds, and the field that sets it (generate's --max-new-tokens check)")
+  func limits() {
+    let demo = TransformerConfig.demo
+    #expect(demo.sequenceLimit?.tokens == 256 && demo.sequenceLimit?.field == "max_len (the RoPE table)")
+    var c = TransformerConfig(model: .transformerDecoder, vocabSize: 10)
+    #expect(c.sequenceLimit?.tokens == 512 && c.sequenceLimit?.field == "max_len")
+    c.posEmbType = .rope
+    c.ropeMaxPositions = 100
+    #expect(c.sequenceLimit?.tokens == 100 && c.sequenceLimit?.field == "rope_max_positions")
+    c.kvCacheMaxLen = 64
+    #expect(c.sequenceLimit?.tokens == 64 && c.sequenceLimit?.field == "kv_cache_max_len")
+    c.kvCacheMaxLen = nil
+    c.posEmbType = .alibi
+    #expect(c.sequenceLimit == nil)
+  }
 }

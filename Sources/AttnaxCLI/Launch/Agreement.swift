@@ -103,6 +103,7 @@ struct StartupFingerprint {
   }
 
   /// The first item that differs from rank 0's, as a one-line message; nil when all agree.
+  /// (Internal, like ``Shared``, so unit tests compare two ranks' fingerprints without MPI.)
   func difference(_ root: Shared, me: Int) -> String? {
     guard root.items.map(\.what) == items.map(\.what) else {
       return "startup agreement: rank \(me) checks [\(items.map(\.what).joined(separator: ", "))] but rank 0 checks [\(root.items.map(\.what).joined(separator: ", "))] (different commands?)"

@@ -3,8 +3,8 @@ import AttnaxBlocks
 import AttnaxDist
 import Foundation
 
-/// Test hooks that make one rank fail, so the reliability tests (scripts/test-bad-inputs,
-/// scripts/test-kill-rank) can check that a problem on one rank stops every rank. Off unless
+/// Test hooks that make one rank fail, so the reliability tests (ProcessContractTests in
+/// Tests/AttnaxCLITests, scripts/test-kill-rank) can check that a problem on one rank stops every rank. Off unless
 /// `ATTNAX_FAULT` is set; documented in docs/BAD_INPUTS.md. Not for production use.
 ///
 /// - `ATTNAX_FAULT=weights`: this rank's weight loading fails as if its slice were unreadable.
