@@ -270,7 +270,7 @@ def write_model_dir(reader, out_dir: str, with_tokenizer: bool) -> tuple[dict, d
       try:
         write_tokenizer_files(reader, tmp)
       except ValueError as e:  # a tokenizer the converter does not model: one line, like the rest
-        raise ImportRefused(f"tokenizer: {e}") from None
+        raise ImportRefused(str(e)) from None
     for name in os.listdir(tmp):
       os.chmod(os.path.join(tmp, name), 0o644)
     old = None

@@ -103,6 +103,9 @@ carry the information."""
 PROMPTS = [
   # The README example: the chat template's rendering of one user message (default system prompt).
   ("readme_france_chat", [("user", "What is the capital of France?")]),
+  # scripts/demo's default question (the README's main command), with the default system prompt.
+  ("demo_france_landmark", [("user", "What is the capital of France? Answer in one sentence, then name one "
+                                     "famous landmark there.")]),
   ("plain_eiffel", "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris. It is named "
                    "after the engineer Gustave Eiffel, whose company designed and built it for the 1889 World's "
                    "Fair. The capital of France is"),
