@@ -34,7 +34,7 @@ let package = Package(
     .target(name: "CKernels"),
     .target(name: "AttnaxFormats"),
     .target(name: "AttnaxDist", dependencies: ["CMPI"]),
-    .target(name: "AttnaxTokenizers"),
+    .target(name: "AttnaxTokenizers", dependencies: ["AttnaxFormats"]),
     .target(name: "AttnaxBlocks", dependencies: ["AttnaxFormats", "AttnaxDist", "CBLAS", "CKernels"]),
     .target(
       name: "AttnaxCLI",
@@ -49,7 +49,7 @@ let package = Package(
     .testTarget(name: "AttnaxDistTests", dependencies: ["AttnaxDist", "_TestSupport"]),
     .testTarget(
       name: "AttnaxBlocksTests", dependencies: ["AttnaxBlocks", "AttnaxFormats", "AttnaxDist", "CKernels", "_TestSupport"]),
-    .testTarget(name: "AttnaxTokenizersTests", dependencies: ["AttnaxTokenizers", "_TestSupport"]),
+    .testTarget(name: "AttnaxTokenizersTests", dependencies: ["AttnaxTokenizers", "AttnaxFormats", "_TestSupport"]),
     .testTarget(name: "AttnaxCLITests", dependencies: ["AttnaxCLI", "AttnaxBlocks", "AttnaxFormats", "AttnaxDist", "_TestSupport"]),
   ],
   swiftLanguageModes: [.v6]

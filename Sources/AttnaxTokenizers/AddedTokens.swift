@@ -1,3 +1,4 @@
+import AttnaxFormats
 /// A token of `added_tokens`: matched in the text before normalization and pre-tokenization.
 public struct AddedToken: Sendable, Equatable {
   public var id: Int32

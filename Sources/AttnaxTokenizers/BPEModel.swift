@@ -1,3 +1,4 @@
+import AttnaxFormats
 import Foundation
 
 /// The BPE model of the HF `tokenizers` format: a vocabulary and ranked merges.

@@ -1,3 +1,4 @@
+import AttnaxFormats
 /// A JSON value with its path in its file, for typed reads whose errors name the field
 /// (`tokenizer.json: model.merges[12]: expected a string, found a number`).
 struct JSONField {

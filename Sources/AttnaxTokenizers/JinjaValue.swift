@@ -1,3 +1,4 @@
+import AttnaxFormats
 /// A value in a chat template: what Python values are to Jinja2.
 ///
 /// Build messages and extra variables from literals (`"text"`, `3`, `true`, `["a"]`,

@@ -1,3 +1,4 @@
+import AttnaxFormats
 import Foundation
 
 /// A normalizer of the HF `tokenizers` format, applied to text before pre-tokenization.

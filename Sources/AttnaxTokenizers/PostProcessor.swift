@@ -1,3 +1,4 @@
+import AttnaxFormats
 /// A post-processor of the HF `tokenizers` format: adds the special tokens around an encoded
 /// single sequence (`[CLS] $A [SEP]`, `<s> $A`, ...).
 ///

@@ -1,3 +1,4 @@
+import AttnaxFormats
 /// A pattern a `Split` pre-tokenizer cuts at.
 enum SplitPattern: Sendable {
   /// A literal string (`{"String": "..."}`).

@@ -1,3 +1,4 @@
+import AttnaxFormats
 import Foundation
 
 /// A tokenizer read from a model directory in the Hugging Face `tokenizers` format: byte-level

@@ -1,3 +1,4 @@
+import AttnaxFormats
 import AttnaxTokenizers
 import Foundation
 import Testing

@@ -122,18 +122,11 @@ struct StartupFingerprint {
 
   /// Top-level config keys whose values differ, each with both values.
   static func differingFields(_ a: [UInt8], _ b: [UInt8]) -> [String]? {
-    guard let x = try? JSONSerialization.jsonObject(with: Data(a)) as? [String: Any],
-          let y = try? JSONSerialization.jsonObject(with: Data(b)) as? [String: Any] else { return nil }
-    func text(_ v: Any?) -> String {
-      guard let v else { return "absent" }
-      if v is NSNull { return "null" }
-      if JSONSerialization.isValidJSONObject(v), let d = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys]) {
-        return String(decoding: d, as: UTF8.self)
-      }
-      return "\(v)"
-    }
-    return Set(x.keys).union(y.keys).sorted().compactMap { k in
-      let (l, r) = (text(x[k]), text(y[k]))
+    guard case let .object(x)? = try? AttnaxFormats.JSONValue.parse(a), case let .object(y)? = try? AttnaxFormats.JSONValue.parse(b) else { return nil }
+    let left = Dictionary(x.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
+    let right = Dictionary(y.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
+    return Set(left.keys).union(right.keys).sorted().compactMap { k in
+      let (l, r) = (left[k]?.jsonText ?? "absent", right[k]?.jsonText ?? "absent")
       return l == r ? nil : "'\(k)' (\(l) vs \(r))"
     }
   }

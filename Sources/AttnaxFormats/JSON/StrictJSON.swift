@@ -1,45 +1,122 @@
-// MARK: - Strict JSON (safetensors headers and every JSON file the tools read)
+// MARK: - Strict JSON: the one parser of every JSON the package reads
 
-/// A parsed JSON value; objects keep their members in order.
-enum JSONValue {
-  case object([(String, JSONValue)])
-  case array([JSONValue])
-  case string(String)
-  /// The number's text, as written.
-  case number(String)
-  case bool(Bool)
+/// A parsed JSON value. Objects keep their members in file order (chat messages rendered with
+/// `tojson` keep their key order, as Python's `json` does); numbers written without a fraction or
+/// exponent that fit in 64 bits are `.int`, every other number `.double`.
+public enum JSONValue: Sendable, Equatable {
+  /// `null`.
   case null
+  /// `true` or `false`.
+  case bool(Bool)
+  /// An integer literal that fits in 64 bits.
+  case int(Int64)
+  /// Any other number (finite).
+  case double(Double)
+  /// A string (valid UTF-8, escapes resolved).
+  case string(String)
+  /// A list.
+  case array([JSONValue])
+  /// An object, members in file order, keys unique.
+  case object([(key: String, value: JSONValue)])
 
-  /// The value as an `Int` if it is a plain non-negative integer literal that fits.
-  var nonNegativeInt: Int? {
-    guard case let .number(text) = self, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
-    return Int(text)
+  /// Structural equality (objects compare members in order).
+  public static func == (a: JSONValue, b: JSONValue) -> Bool {
+    switch (a, b) {
+    case (.null, .null): return true
+    case let (.bool(x), .bool(y)): return x == y
+    case let (.int(x), .int(y)): return x == y
+    case let (.double(x), .double(y)): return x == y
+    case let (.string(x), .string(y)): return x == y
+    case let (.array(x), .array(y)): return x == y
+    case let (.object(x), .object(y)):
+      return x.count == y.count && zip(x, y).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+    default: return false
+    }
+  }
+
+  /// The member named `key` of an object; nil for other values.
+  public subscript(key: String) -> JSONValue? {
+    guard case let .object(members) = self else { return nil }
+    return members.first(where: { $0.key == key })?.value
+  }
+
+  /// The value as an `Int` if it is a non-negative integer that fits.
+  public var nonNegativeInt: Int? {
+    guard case let .int(v) = self, v >= 0, let i = Int(exactly: v) else { return nil }
+    return i
+  }
+
+  /// What kind of value this is, for error messages ("a number", "a list", ...).
+  public var kindName: String {
+    switch self {
+    case .null: return "null"
+    case .bool: return "a boolean"
+    case .int, .double: return "a number"
+    case .string: return "a string"
+    case .array: return "a list"
+    case .object: return "an object"
+    }
   }
 
   /// A short description for error messages.
-  var brief: String {
+  public var brief: String {
     switch self {
     case .object: return "an object"
     case .array: return "a list"
     case let .string(s): return "\"\(Escaping.shown(s))\""
-    case let .number(t): return t.count > 30 ? String(t.prefix(30)) + "..." : t
+    case let .int(v): return "\(v)"
+    case let .double(d): return "\(d)"
     case let .bool(b): return b ? "true" : "false"
     case .null: return "null"
     }
   }
+
+  /// Compact JSON text of the value (keys in their order), e.g. for messages naming values.
+  public var jsonText: String {
+    switch self {
+    case .null: return "null"
+    case let .bool(b): return b ? "true" : "false"
+    case let .int(v): return "\(v)"
+    case let .double(d): return "\(d)"
+    case let .string(s): return Escaping.jsonQuoted(s)
+    case let .array(items): return "[" + items.map(\.jsonText).joined(separator: ",") + "]"
+    case let .object(members): return "{" + members.map { Escaping.jsonQuoted($0.key) + ":" + $0.value.jsonText }.joined(separator: ",") + "}"
+    }
+  }
+
+  /// Parses one JSON document under the package's policy: strict RFC 8259 (no trailing commas,
+  /// no duplicate keys, valid UTF-8 in strings, finite numbers), nesting bounded at
+  /// ``JSONParser/maxDepth`` levels.
+  /// - Throws: ``JSONParseError`` with the byte offset, line and column of the fault.
+  public static func parse(_ bytes: UnsafeRawBufferPointer) throws -> JSONValue {
+    var parser = JSONParser(bytes: bytes)
+    return try parser.parseDocument()
+  }
+
+  /// ``parse(_:)`` of an array of bytes.
+  public static func parse(_ bytes: [UInt8]) throws -> JSONValue {
+    try bytes.withUnsafeBytes { try parse($0) }
+  }
 }
 
-struct JSONParseError: Error {
-  var message: String
-  var offset: Int
+/// Where and why a JSON document is not valid.
+public struct JSONParseError: Error, Sendable, Equatable {
+  /// What is wrong.
+  public var message: String
+  /// The byte offset of the fault.
+  public var offset: Int
+  /// Its line (from 1) and column (from 1, in characters).
+  public var line: Int
+  /// See ``line``.
+  public var column: Int
 }
 
-/// A small strict RFC 8259 parser: no trailing commas, no duplicate keys, bounded nesting,
-/// strings must be valid UTF-8 (bytes outside strings must be ASCII JSON syntax anyway).
+/// A small strict RFC 8259 parser over bytes (see ``JSONValue/parse(_:)-(UnsafeRawBufferPointer)``).
 struct JSONParser {
   let b: UnsafeRawBufferPointer
   var i = 0
   var depth = 0
+  /// Deepest nesting accepted.
   static let maxDepth = 64
 
   init(bytes: UnsafeRawBufferPointer) { b = bytes }
@@ -52,7 +129,14 @@ struct JSONParser {
     return v
   }
 
-  private func fail(_ m: String) -> JSONParseError { JSONParseError(message: m, offset: i) }
+  private func fail(_ m: String, at offset: Int? = nil) -> JSONParseError {
+    let at = min(offset ?? i, b.count)
+    var line = 1, column = 1
+    for k in 0..<at {
+      if b[k] == 0x0A { line += 1; column = 1 } else if b[k] & 0xC0 != 0x80 { column += 1 }
+    }
+    return JSONParseError(message: m, offset: at, line: line, column: column)
+  }
 
   private mutating func skipSpace() {
     while i < b.count, b[i] == 0x20 || b[i] == 0x09 || b[i] == 0x0A || b[i] == 0x0D { i += 1 }
@@ -67,7 +151,7 @@ struct JSONParser {
     case UInt8(ascii: "t"): try literal("true"); return .bool(true)
     case UInt8(ascii: "f"): try literal("false"); return .bool(false)
     case UInt8(ascii: "n"): try literal("null"); return .null
-    case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+    case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
     default: throw fail("unexpected character")
     }
   }
@@ -80,7 +164,7 @@ struct JSONParser {
   private mutating func object() throws -> JSONValue {
     try enter()
     i += 1
-    var members: [(String, JSONValue)] = []
+    var members: [(key: String, value: JSONValue)] = []
     var seen = Set<String>()
     skipSpace()
     if i < b.count, b[i] == UInt8(ascii: "}") {
@@ -93,13 +177,13 @@ struct JSONParser {
       let keyOffset = i
       let key = try string()
       guard seen.insert(key).inserted else {
-        throw JSONParseError(message: "duplicate key '\(Escaping.shown(key))'", offset: keyOffset)
+        throw fail("duplicate key '\(Escaping.shown(key))'", at: keyOffset)
       }
       skipSpace()
       guard i < b.count, b[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
       i += 1
       skipSpace()
-      members.append((key, try value()))
+      members.append((key: key, value: try value()))
       skipSpace()
       guard i < b.count else { throw fail("unexpected end of input") }
       if b[i] == UInt8(ascii: ",") { i += 1; continue }
@@ -139,8 +223,9 @@ struct JSONParser {
     i += n
   }
 
-  private mutating func number() throws -> String {
+  private mutating func number() throws -> JSONValue {
     let start = i
+    var integral = true
     func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
     if b[i] == UInt8(ascii: "-") { i += 1 }
     guard i < b.count, isDigit(b[i]) else { throw fail("invalid number") }
@@ -151,16 +236,21 @@ struct JSONParser {
     }
     if i < b.count, b[i] == UInt8(ascii: ".") {
       i += 1
+      integral = false
       guard i < b.count, isDigit(b[i]) else { throw fail("invalid number") }
       while i < b.count, isDigit(b[i]) { i += 1 }
     }
     if i < b.count, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
       i += 1
+      integral = false
       if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { i += 1 }
       guard i < b.count, isDigit(b[i]) else { throw fail("invalid number") }
       while i < b.count, isDigit(b[i]) { i += 1 }
     }
-    return String(decoding: UnsafeRawBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
+    let text = String(decoding: UnsafeRawBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
+    if integral, let v = Int64(text) { return .int(v) }
+    guard let d = Double(text), d.isFinite else { throw fail("number out of range", at: start) }
+    return .double(d)
   }
 
   private mutating func hex4() throws -> UInt32 {
