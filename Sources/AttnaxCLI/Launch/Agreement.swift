@@ -126,7 +126,12 @@ struct StartupFingerprint {
     let left = Dictionary(x.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
     let right = Dictionary(y.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
     return Set(left.keys).union(right.keys).sorted().compactMap { k in
-      let (l, r) = (left[k]?.jsonText ?? "absent", right[k]?.jsonText ?? "absent")
+      func text(_ v: AttnaxFormats.JSONValue?) -> String {
+        guard let v else { return "absent" }
+        if case let .string(s) = v { return s }
+        return v.jsonText(sortedKeys: true)
+      }
+      let (l, r) = (text(left[k]), text(right[k]))
       return l == r ? nil : "'\(k)' (\(l) vs \(r))"
     }
   }

@@ -71,16 +71,19 @@ public enum JSONValue: Sendable, Equatable {
     }
   }
 
-  /// Compact JSON text of the value (keys in their order), e.g. for messages naming values.
-  public var jsonText: String {
+  /// Compact JSON text of the value, object keys in file order or sorted, e.g. for messages
+  /// naming values.
+  public func jsonText(sortedKeys: Bool = false) -> String {
     switch self {
     case .null: return "null"
     case let .bool(b): return b ? "true" : "false"
     case let .int(v): return "\(v)"
     case let .double(d): return "\(d)"
     case let .string(s): return Escaping.jsonQuoted(s)
-    case let .array(items): return "[" + items.map(\.jsonText).joined(separator: ",") + "]"
-    case let .object(members): return "{" + members.map { Escaping.jsonQuoted($0.key) + ":" + $0.value.jsonText }.joined(separator: ",") + "}"
+    case let .array(items): return "[" + items.map { $0.jsonText(sortedKeys: sortedKeys) }.joined(separator: ",") + "]"
+    case let .object(members):
+      let ordered = sortedKeys ? members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) } : members
+      return "{" + ordered.map { Escaping.jsonQuoted($0.key) + ":" + $0.value.jsonText(sortedKeys: sortedKeys) }.joined(separator: ",") + "}"
     }
   }
 
