@@ -40,8 +40,11 @@ public struct Tensor: Sendable, Equatable {
 
 /// Integer tensor (positions, ids) with a shape.
 public struct IntTensor: Sendable, Equatable {
+  /// Extent of each axis, outermost first.
   public var shape: [Int]
+  /// Elements in row-major order.
   public var data: [Int32]
+  /// Wraps `data` with `shape`; the counts must agree.
   public init(shape: [Int], data: [Int32]) {
     precondition(shape.reduce(1, *) == data.count, "shape \(shape) does not hold \(data.count) elements")
     self.shape = shape
@@ -51,8 +54,11 @@ public struct IntTensor: Sendable, Equatable {
 
 /// Boolean mask tensor (1 = attend) with a shape broadcastable to (batch, heads, q, kv).
 public struct MaskTensor: Sendable, Equatable {
+  /// Extent of each axis, outermost first.
   public var shape: [Int]
+  /// Elements in row-major order, 0 or 1.
   public var data: [UInt8]
+  /// Wraps `data` with `shape`; the counts must agree.
   public init(shape: [Int], data: [UInt8]) {
     precondition(shape.reduce(1, *) == data.count, "shape \(shape) does not hold \(data.count) elements")
     self.shape = shape

@@ -1,13 +1,16 @@
 import AttnaxFormats
 /// A token of `added_tokens`: matched in the text before normalization and pre-tokenization.
 public struct AddedToken: Sendable, Equatable {
+  /// Its id.
   public var id: Int32
+  /// Its text, matched verbatim.
   public var content: String
   /// Special tokens (`<|im_end|>`, `[CLS]`) are matched only when parsing special tokens and
   /// are dropped by `decode(_:skipSpecial: true)`.
   public var special: Bool
-  /// Swallow the whitespace on the left / right of the match.
+  /// Swallow the whitespace on the left of the match.
   public var lstrip: Bool
+  /// Swallow the whitespace on the right of the match.
   public var rstrip: Bool
   /// Match only as a whole word (no word character on either side).
   public var singleWord: Bool

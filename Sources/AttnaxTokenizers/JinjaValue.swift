@@ -9,14 +9,20 @@ public enum JinjaValue: Sendable {
   case undefined
   /// Python's `None`.
   case none
+  /// `True` / `False`.
   case bool(Bool)
+  /// A Python `int`.
   case int(Int)
+  /// A Python `float`.
   case double(Double)
+  /// A Python `str`.
   case string(String)
+  /// A Python `list`.
   case array([JinjaValue])
   /// A Python tuple (`(1, 2)`, the pairs of `dict.items()`): a sequence that prints with
   /// parentheses and never equals a list.
   case tuple([JinjaValue])
+  /// A Python `dict` (insertion-ordered).
   case object(JinjaObject)
   /// A `namespace(...)`, stored in the interpreter (index).
   case namespace(Int)
@@ -116,14 +122,19 @@ extension JinjaValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, E
 
 /// A dictionary that keeps insertion order (Python's `dict`), with string keys.
 public struct JinjaObject: Sendable {
+  /// The keys in insertion order.
   public private(set) var keys: [String] = []
   private var storage: [String: JinjaValue] = [:]
 
+  /// An empty dictionary.
   public init() {}
 
+  /// Whether it has no key.
   public var isEmpty: Bool { keys.isEmpty }
+  /// The number of keys.
   public var count: Int { keys.count }
 
+  /// The value of `key`; setting nil removes it, setting a new key appends it.
   public subscript(key: String) -> JinjaValue? {
     get { storage[key] }
     set {
@@ -141,11 +152,14 @@ public struct JinjaObject: Sendable {
 
 /// A chat message: `{"role": ..., "content": ...}` plus any extra fields.
 public struct ChatMessage: Sendable {
+  /// `system`, `user`, `assistant`, `tool`, ...
   public var role: String
+  /// The message text.
   public var content: String
   /// Further fields (`tool_calls`, `name`, ...), after role and content.
   public var extra: JinjaObject
 
+  /// A message from `role` saying `content`, with optional extra fields.
   public init(role: String, content: String, extra: JinjaObject = JinjaObject()) {
     self.role = role
     self.content = content

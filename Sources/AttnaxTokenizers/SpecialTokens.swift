@@ -9,18 +9,24 @@ public struct SpecialTokens: Sendable, Equatable {
   /// absent). For SmolLM2 llama.cpp stops at `<|endoftext|>` 0, `<|im_end|>` 2 and
   /// `<reponame>` 4.
   public var endOfGeneration: [Int32]
+  /// Padding (`pad_token`).
   public var pad: Int32?
+  /// Unknown (`unk_token`, WordPiece's `[UNK]`).
   public var unk: Int32?
-  /// BERT's `[CLS]` and `[SEP]`.
+  /// BERT's `[CLS]`.
   public var cls: Int32?
+  /// BERT's `[SEP]`.
   public var sep: Int32?
+  /// BERT's `[MASK]`.
   public var mask: Int32?
-  /// The texts of `bos_token` and `eos_token`, for chat templates (`bos_token`, `eos_token`).
+  /// The text of `bos_token`, for chat templates.
   public var bosText: String?
+  /// The text of `eos_token`, for chat templates.
   public var eosText: String?
-  /// Whether encoding with special tokens adds `bos` / `eos` (`add_bos_token`,
-  /// `add_eos_token`; used only when tokenizer.json has no post-processor).
+  /// Whether encoding with special tokens adds `bos` (`add_bos_token`; used only when
+  /// tokenizer.json has no post-processor).
   public var addBOS: Bool
+  /// Whether encoding with special tokens adds `eos` (`add_eos_token`; likewise).
   public var addEOS: Bool
 }
 

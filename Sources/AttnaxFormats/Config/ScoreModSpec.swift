@@ -1,10 +1,16 @@
 /// One score mod from the `score_mods` list, composed in order (attnax's `score_mod`).
 public enum ScoreModSpec: Codable, Sendable, Equatable {
+  /// `{"type": "alibi"}`: a linear distance penalty per head (slopes from `num_heads`).
   case alibi
+  /// `{"type": "causal"}`: keys after the query are masked.
   case causal
+  /// `{"type": "sliding_window", "window_size": W, "causal": bool}`: keys within W of the query.
   case slidingWindow(windowSize: Int, causal: Bool)
+  /// `{"type": "prefix_lm", "prefix_lengths": [...]}`: a bidirectional prefix per batch row, causal after it.
   case prefixLM(prefixLengths: [Int])
+  /// `{"type": "document_mask", "document_ids": [[...]]}`: attention within the same document only.
   case documentMask(documentIDs: [[Int]])
+  /// `{"type": "additive_bias", "tensor": NAME}`: an input tensor added to the scores.
   case additiveBias(tensor: String)
 
   private enum Keys: String, CodingKey, CaseIterable {
