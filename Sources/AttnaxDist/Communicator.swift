@@ -1,4 +1,5 @@
 internal import CMPI
+import Synchronization
 
 /// A group of ranks that communicate: MPI-backed when the process was launched
 /// by `mpirun`, otherwise a pure-Swift world of size 1.
@@ -19,6 +20,10 @@ internal import CMPI
 /// order with matching arguments, as in MPI. A `Communicator` may be used from
 /// any thread, but only by one thread at a time per operation sequence (all
 /// MPI calls are serialised internally; MPI runs at `MPI_THREAD_SERIALIZED`).
+///
+/// `@unchecked Sendable` because the MPI handle is an opaque C pointer; it is immutable, and
+/// everything that changes after creation (``timeout``, ``allreduceAlgorithm``, the ring
+/// allreduce's channel and scratch space) lives behind one lock.
 public final class Communicator: @unchecked Sendable {
   /// This process's rank in the communicator, `0..<size`.
   public let rank: Int
@@ -29,12 +34,29 @@ public final class Communicator: @unchecked Sendable {
   /// Defaults to the `ATTNAX_TIMEOUT` environment variable when it holds a
   /// positive number, else 60. Communicators made by ``split(color:key:)``
   /// inherit their parent's value. `.infinity` disables the deadline.
-  public var timeout: Double
+  public var timeout: Double {
+    get { state.withLock { $0.timeout } }
+    set { state.withLock { $0.timeout = newValue } }
+  }
   /// How float allreduces on this communicator move their data when the call does not say.
   ///
   /// ``AllreduceAlgorithm/automatic`` (the default) picks by size. Communicators made by
   /// ``split(color:key:)`` inherit their parent's value. Every rank must use the same value.
-  public var allreduceAlgorithm: AllreduceAlgorithm = .automatic
+  public var allreduceAlgorithm: AllreduceAlgorithm {
+    get { state.withLock { $0.allreduceAlgorithm } }
+    set { state.withLock { $0.allreduceAlgorithm = newValue } }
+  }
+
+  /// What changes after creation, behind one lock.
+  struct State {
+    var timeout: Double
+    var allreduceAlgorithm: AllreduceAlgorithm = .automatic
+    /// The private duplicate the ring allreduce sends on (see ``ringChannel()``), once made.
+    var ringPeers: Communicator?
+    /// The ring allreduce's receive space, kept between calls (see ``ringScratch(count:)``).
+    var ringScratch: ScratchSpace?
+  }
+  let state: Mutex<State>
 
   /// Wildcard source for ``irecv(_:from:tag:)`` and ``recv(_:from:tag:)``
   /// (`MPI_ANY_SOURCE`).
@@ -46,10 +68,6 @@ public final class Communicator: @unchecked Sendable {
   private let ownsHandle: Bool
   /// In-process message matching for pure-Swift communicators.
   let mailbox: Mailbox?
-  /// The private duplicate the ring allreduce sends on (see ``ringChannel()``), once made.
-  var ringPeers: Communicator?
-  /// The ring allreduce's receive space, kept between calls (see ``ringScratch(count:)``).
-  var ringScratchSpace: UnsafeMutableBufferPointer<Float>?
 
   /// True when this communicator is backed by MPI (launched by mpirun).
   public var isMPI: Bool { handle != nil }
@@ -59,7 +77,7 @@ public final class Communicator: @unchecked Sendable {
     precondition(rank == 0 && size == 1, "a pure-Swift communicator has exactly one rank")
     self.rank = 0
     self.size = 1
-    self.timeout = MPIRuntime.defaultTimeout
+    self.state = Mutex(State(timeout: MPIRuntime.defaultTimeout))
     self.handle = nil
     self.ownsHandle = false
     self.mailbox = Mailbox()
@@ -69,7 +87,7 @@ public final class Communicator: @unchecked Sendable {
   private init(handle: MPI_Comm, owns: Bool, rank: Int, size: Int, timeout: Double) {
     self.rank = rank
     self.size = size
-    self.timeout = timeout
+    self.state = Mutex(State(timeout: timeout))
     self.handle = handle
     self.ownsHandle = owns
     self.mailbox = nil
@@ -85,7 +103,6 @@ public final class Communicator: @unchecked Sendable {
   }
 
   deinit {
-    ringScratchSpace?.deallocate()
     if ownsHandle, handle != nil {
       var comm = handle
       MPIRuntime.callIgnoringErrors { MPI_Comm_free(&comm) }

@@ -84,7 +84,7 @@ extension Communicator {
       }
     } catch {
       // A cancelled receive might still write into the scratch space: abandon it (leaked).
-      ringScratchSpace = nil
+      state.withLock { $0.ringScratch?.abandon(); $0.ringScratch = nil }
       throw error
     }
   }
@@ -92,12 +92,12 @@ extension Communicator {
   /// Space for one received chunk of at least `count` floats, kept between calls so the ring
   /// neither allocates nor faults fresh pages in on the critical path.
   private func ringScratch(count: Int) -> UnsafeMutablePointer<Float> {
-    if let space = ringScratchSpace, space.count >= count { return space.baseAddress! }
-    ringScratchSpace?.deallocate()
-    let space = UnsafeMutableBufferPointer<Float>.allocate(capacity: Swift.max(count, 1))
-    space.initialize(repeating: 0)
-    ringScratchSpace = space
-    return space.baseAddress!
+    state.withLock { s in
+      if let space = s.ringScratch, space.buffer.count >= count { return space.buffer.baseAddress! }
+      let space = ScratchSpace(count: count)
+      s.ringScratch = space
+      return space.buffer.baseAddress!
+    }
   }
 
   /// One ring reduce-scatter + allgather over `count` (≤ ``maxRingElements``) elements.
@@ -159,7 +159,7 @@ extension Communicator {
   /// deadline-bounded `MPI_Comm_idup` (collective: every rank reaches its first ring allreduce
   /// together). It follows this communicator's ``timeout``.
   func ringChannel() throws(MPIError) -> Communicator {
-    if let channel = ringPeers {
+    if let channel = state.withLock({ $0.ringPeers }) {
       channel.timeout = timeout
       return channel
     }
@@ -172,7 +172,24 @@ extension Communicator {
     let duplicate = cell.pointee
     cell.deallocate()
     let channel = try Communicator.adopt(duplicate, rank: rank, size: size, timeout: timeout)
-    ringPeers = channel
+    state.withLock { $0.ringPeers = channel }
     return channel
   }
+}
+
+/// Float space owned by a communicator for the ring allreduce's receives, freed with it.
+final class ScratchSpace: @unchecked Sendable {
+  // @unchecked Sendable: only its communicator's current collective touches the floats.
+  let buffer: UnsafeMutableBufferPointer<Float>
+  private var owned = true
+
+  init(count: Int) {
+    buffer = .allocate(capacity: Swift.max(count, 1))
+    buffer.initialize(repeating: 0)
+  }
+
+  /// Leaves the memory allocated for good (a cancelled receive may still write into it).
+  func abandon() { owned = false }
+
+  deinit { if owned { buffer.deallocate() } }
 }
