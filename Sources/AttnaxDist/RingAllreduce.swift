@@ -43,12 +43,11 @@ extension Communicator {
   /// Smallest buffer, in bytes, that ``AllreduceAlgorithm/automatic`` sends around a ring of
   /// `ranks` ranks: 4 KiB for two ranks, 256 KiB for more.
   ///
-  /// Measured with `attnax bench --allreduce-sizes` on 2 cores (docs/BENCHMARKS.md). Two ranks
-  /// need one exchange per phase, and the ring beats `MPI_Iallreduce` from a few KiB on (4 KiB:
-  /// 28 µs against 60 µs inside a decode step). A ring of `n` ranks makes 2(n−1) exchanges, each
-  /// paying a scheduler time slice when ranks outnumber cores, so below about 256 KiB
-  /// `MPI_Iallreduce`'s fewer rounds win there; above, the ring's bandwidth does (1.5 MiB inside
-  /// a block at 3 ranks: 1.6–1.9 ms against 2.7–2.9 ms).
+  /// Chosen from `attnax bench --allreduce-sizes` (figures in docs/BENCHMARKS.md). Two ranks
+  /// need one exchange per phase, and the ring beats `MPI_Iallreduce` from a few KiB on. A ring of
+  /// `n` ranks makes 2(n−1) exchanges, each paying a scheduler time slice when ranks outnumber
+  /// cores, so below about 256 KiB `MPI_Iallreduce`'s fewer rounds win there; above, the ring's
+  /// bandwidth does.
   public static func ringAllreduceMinBytes(ranks: Int) -> Int {
     ranks <= 2 ? 4 * 1024 : 256 * 1024
   }

@@ -76,8 +76,8 @@ enum MPIRuntime {
   /// `MPI_LOCALNRANKS`); false when neither is set.
   ///
   /// Then a waiting rank must sleep rather than spin: a spinning rank counts as load, so the
-  /// kernel would not move a computing rank onto its core (measured at np 4 on 2 cores: the
-  /// forward 15% slower with spinning waits). See ``Backoff/hot``.
+  /// kernel would not move a computing rank onto its core (docs/BENCHMARKS.md measures it at
+  /// np 4 on 2 cores). See ``Backoff/hot``.
   static let oversubscribed: Bool = {
     for name in ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"] {
       if let raw = getenv(name), let ranks = Int(String(cString: raw)) {

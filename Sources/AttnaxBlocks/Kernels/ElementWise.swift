@@ -14,8 +14,8 @@ public enum Kernels {
 
   /// Keeps freed heap memory for reuse (glibc: no trimming, mmap only above 32 MiB): every
   /// forward allocates and frees the same activation buffers, and by default glibc returns them
-  /// to the kernel, so the next forward page-faults them back in (5–8% of a forward). The peak
-  /// footprint is unchanged. A process-wide policy: executables opt in. Returns whether it applied.
+  /// to the kernel, so the next forward page-faults them back in (docs/BENCHMARKS.md has the
+  /// cost). The peak footprint is unchanged. A process-wide policy: executables opt in. Returns whether it applied.
   @discardableResult
   public static func keepFreedMemory() -> Bool { ax_keep_freed_memory() == 1 }
 

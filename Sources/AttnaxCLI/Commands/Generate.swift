@@ -179,7 +179,7 @@ struct Generate: ParsableCommand {
 }
 
 extension GenerationStats {
-  /// "prefill: 37 tokens in 0.081 s (457 tokens/s); decode: 63 tokens in 1.52 s (41.4 tokens/s)".
+  /// "prefill: N tokens in S s (R tokens/s); decode: M tokens in T s (Q tokens/s)".
   var summary: String {
     String(format: "prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.1f tokens/s)",
            prefillTokens, prefillSeconds, Double(prefillTokens) / max(prefillSeconds, 1e-9),
