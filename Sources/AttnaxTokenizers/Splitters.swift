@@ -45,13 +45,7 @@ enum Splitters {
       } else {
         var n = 0
         while isW(pos + n) { n += 1 }
-        if n > 1 && pos + n < end {
-          pos += n - 1
-        } else if n > 0 {
-          pos += n
-        } else {
-          pos += 1
-        }
+        pos = whitespaceEnd(pos, run: n, end: end)
       }
       out.append(start..<pos)
     }
@@ -123,18 +117,18 @@ enum Splitters {
         if s[pos + n] == "\r" || s[pos + n] == "\n" { lastNewline = pos + n + 1 }
         n += 1
       }
-      if lastNewline >= 0 {
-        pos = lastNewline
-      } else if n > 1 && pos + n < end {
-        pos += n - 1
-      } else if n > 0 {
-        pos += n
-      } else {
-        pos += 1
-      }
+      pos = lastNewline >= 0 ? lastNewline : whitespaceEnd(pos, run: n, end: end)
       out.append(start..<pos)
     }
     return out
+  }
+
+  /// `\s+(?!\S)|\s+` after a run of `n` whitespace characters at `pos`: the run ends one
+  /// character early when a non-space follows (that space goes with the next word), else at its
+  /// end; an empty run still moves one character.
+  @inline(__always)
+  static func whitespaceEnd(_ pos: Int, run n: Int, end: Int) -> Int {
+    n > 1 && pos + n < end ? pos + n - 1 : pos + max(n, 1)
   }
 
   /// The runs (or, with `individual`, the single characters) of category N.
