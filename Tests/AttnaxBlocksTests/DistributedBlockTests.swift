@@ -158,4 +158,22 @@ struct DistributedBlockTests {
     for bi in 0..<b { out += t.data[((bi * s + rows.lowerBound) * f)..<((bi * s + rows.upperBound) * f)] }
     return Tensor(shape: [b, rows.count, f], data: out)
   }
+
+  @Test("Sampled generation (temperature, top-k, top-p, a seed) gives the same tokens at every layout, batched prompts too")
+  func sampledGenerationMatches() throws {
+    let config = TransformerConfig.demo
+    let prompts: [[Int32]] = [[5, 9, 40, 2, 77, 31, 8], [60, 12, 3], [44, 4, 4, 18, 90]]
+    let options = [SamplingOptions(temperature: 0.9, seed: 5), SamplingOptions(temperature: 1.1, topK: 7, seed: 6),
+                   SamplingOptions(temperature: 0.8, topP: 0.9, seed: 7), SamplingOptions(temperature: 1.0, topK: 20, topP: 0.8, seed: 8)]
+    let solo = try TransformerModel(config: config, source: RandomWeights(seed: 7), group: .solo())
+    for sampling in options {
+      let request = GenerationRequest(prompts: prompts, maxNewTokens: 9, sampling: sampling)
+      let want = try Generator(model: solo, world: .solo()).run(request).tokens
+      for grid in try Self.grids(heads: config.numHeads) {
+        let model = try TransformerModel(config: config, source: RandomWeights(seed: 7), group: grid.tp, cp: grid.cp)
+        let got = try Generator(model: model, world: Self.world).run(request).tokens
+        #expect(got == want, "tp \(grid.tpSize) x cp \(grid.cpSize), \(sampling)")
+      }
+    }
+  }
 }
