@@ -53,6 +53,9 @@ import warnings
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "pylib"))
+import safetensors_io  # noqa: E402
+
 # The keys of a block stack's config.json, in the order attnax-swift writes them
 # (BlockConfig.requiredKeys; `kv_cache` is optional and only for golden KV-cache cases).
 BLOCK_KEYS = [
@@ -79,52 +82,16 @@ class ExportError(ValueError):
 
 
 def write_safetensors(path: str, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
-  """Writes `tensors` (name -> array) to `path` atomically, in name order, C-contiguous LE."""
-  dtypes = {np.dtype("float32"): "F32", np.dtype("int32"): "I32", np.dtype("uint8"): "U8",
-            np.dtype("float64"): "F64", np.dtype("int64"): "I64", np.dtype("bool"): "BOOL"}
-  header: dict = {}
-  if metadata:
-    header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-  blobs, offset = [], 0
-  for name in sorted(tensors):
-    a = np.asarray(tensors[name])
-    if a.dtype not in dtypes:
-      raise ExportError(f"tensor {name}: dtype {a.dtype} is not supported")
-    data = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).tobytes()
-    header[name] = {"dtype": dtypes[a.dtype], "shape": list(a.shape), "data_offsets": [offset, offset + len(data)]}
-    blobs.append(data)
-    offset += len(data)
-  raw = json.dumps(header, separators=(",", ":")).encode()
-  raw += b" " * (-len(raw) % 8)  # data starts 8-byte aligned
-  directory = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".safetensors")
+  """Writes `tensors` (name -> array) to `path` atomically (scripts/pylib/safetensors_io.py)."""
   try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(struct.pack("<Q", len(raw)))
-      f.write(raw)
-      for b in blobs:
-        f.write(b)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
+    safetensors_io.write(path, {k: np.asarray(v) for k, v in tensors.items()}, metadata)
+  except ValueError as e:
+    raise ExportError(str(e)) from None
 
 
 def read_safetensors(path: str) -> dict[str, np.ndarray]:
   """Reads a safetensors file (for tests and checks)."""
-  dtypes = {"F32": "<f4", "I32": "<i4", "U8": "u1", "F64": "<f8", "I64": "<i8", "BOOL": "?"}
-  with open(path, "rb") as f:
-    (n,) = struct.unpack("<Q", f.read(8))
-    header = json.loads(f.read(n))
-    data = f.read()
-  out = {}
-  for name, info in header.items():
-    if name == "__metadata__":
-      continue
-    a, b = info["data_offsets"]
-    out[name] = np.frombuffer(data[a:b], dtype=dtypes[info["dtype"]]).reshape(info["shape"])
-  return out
+  return safetensors_io.read(path)
 
 
 # ------------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "pylib"))
 
+import model_dir  # noqa: E402
 import safetensors_io  # noqa: E402
 
 # attnax TransformerConfig keys in the order attnax-swift lists them (TransformerModel.swift),
@@ -465,12 +466,7 @@ def convert(src: Source) -> tuple[dict, dict, dict, dict, list]:
 
 def write_model_dir(src: Source, out_dir: str):
   config, tensors, tok, tok_cfg, skipped = convert(src)
-  out_dir = os.path.abspath(out_dir)
-  parent = os.path.dirname(out_dir)
-  os.makedirs(parent, exist_ok=True)
-  tmp = tempfile.mkdtemp(dir=parent, prefix=f".tmp-{os.path.basename(out_dir)}-")
-  try:
-    os.chmod(tmp, 0o755)
+  with model_dir.staged_directory(out_dir) as tmp:
     safetensors_io.write(os.path.join(tmp, "model.safetensors"), tensors)
     for name, obj in (("config.json", config), ("tokenizer.json", tok), ("tokenizer_config.json", tok_cfg)):
       with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
@@ -480,18 +476,6 @@ def write_model_dir(src: Source, out_dir: str):
           json.dump(obj, f, indent=2, ensure_ascii=False)
         f.write("\n")
     check_tokenizer(os.path.join(tmp, "tokenizer.json"), tok_cfg["max_seq_length"])
-    for name in os.listdir(tmp):
-      os.chmod(os.path.join(tmp, name), 0o644)
-    old = None
-    if os.path.lexists(out_dir):
-      old = tempfile.mkdtemp(dir=parent, prefix=f".old-{os.path.basename(out_dir)}-")
-      os.rename(out_dir, os.path.join(old, "dir"))
-    os.rename(tmp, out_dir)
-    if old is not None:
-      shutil.rmtree(old)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
   return config, tensors, tok_cfg, skipped
 
 

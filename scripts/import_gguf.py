@@ -32,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "pylib"))
 sys.path.insert(0, HERE)
 
+import model_dir  # noqa: E402
 import safetensors_io  # noqa: E402
 
 # attnax TransformerConfig keys in the order attnax-swift lists them (TransformerModel.swift),
@@ -256,12 +257,7 @@ def write_model_dir(reader, out_dir: str, with_tokenizer: bool) -> tuple[dict, d
       from gguf_tokenizer import write_tokenizer_files
     except ImportError as e:
       raise ImportRefused(f"scripts/gguf_tokenizer.py: not importable ({e}); pass --no-tokenizer to skip the tokenizer files") from None
-  out_dir = os.path.abspath(out_dir)
-  parent = os.path.dirname(out_dir)
-  os.makedirs(parent, exist_ok=True)
-  tmp = tempfile.mkdtemp(dir=parent, prefix=f".tmp-{os.path.basename(out_dir)}-")
-  try:
-    os.chmod(tmp, 0o755)
+  with model_dir.staged_directory(out_dir) as tmp:
     safetensors_io.write(os.path.join(tmp, "model.safetensors"), tensors)
     with open(os.path.join(tmp, "config.json"), "w") as f:
       json.dump(config, f, indent=2)
@@ -271,18 +267,6 @@ def write_model_dir(reader, out_dir: str, with_tokenizer: bool) -> tuple[dict, d
         write_tokenizer_files(reader, tmp)
       except ValueError as e:  # a tokenizer the converter does not model: one line, like the rest
         raise ImportRefused(str(e)) from None
-    for name in os.listdir(tmp):
-      os.chmod(os.path.join(tmp, name), 0o644)
-    old = None
-    if os.path.lexists(out_dir):
-      old = tempfile.mkdtemp(dir=parent, prefix=f".old-{os.path.basename(out_dir)}-")
-      os.rename(out_dir, os.path.join(old, "dir"))
-    os.rename(tmp, out_dir)
-    if old is not None:
-      shutil.rmtree(old)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
   return config, tensors
 
 

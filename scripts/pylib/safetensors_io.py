@@ -1,6 +1,7 @@
 """The one safetensors reader/writer of the Python scripts (numpy only, no torch, no PyPI safetensors).
 
-write(path, {name: ndarray}) writes F32/F64/I32/I64/U8 tensors, header keys sorted by name and padded to
+write(path, {name: ndarray}, metadata=None) writes F32/F64/I32/I64/U8/F16/BOOL tensors (and an optional
+string map as __metadata__), header keys sorted by name and padded to
 8 bytes, data in the order of the reference writer and of Swift's SafetensorsWriter (F32, then I32, then
 U8, then the rest; by name within a dtype), atomically (a temp file renamed into place). The same tensors
 give the same bytes from either writer. read(path) -> {name: ndarray} (copies, any supported dtype).
@@ -12,14 +13,15 @@ import tempfile
 
 import numpy as np
 
-_DTYPES = {"F32": np.float32, "F64": np.float64, "I32": np.int32, "I64": np.int64, "U8": np.uint8, "F16": np.float16}
+_DTYPES = {"F32": np.float32, "F64": np.float64, "I32": np.int32, "I64": np.int64, "U8": np.uint8, "F16": np.float16,
+           "BOOL": np.bool_}
 _NAMES = {np.dtype(v): k for k, v in _DTYPES.items()}
 
 
 _DATA_RANK = {"F32": 0, "I32": 1, "U8": 2}
 
 
-def write(path, tensors):
+def write(path, tensors, metadata=None):
     arrays = {name: np.ascontiguousarray(a) for name, a in tensors.items()}
     for name, a in arrays.items():
         if a.dtype not in _NAMES:
@@ -29,8 +31,9 @@ def write(path, tensors):
     for name in data_order:
         offsets[name] = [offset, offset + arrays[name].nbytes]
         offset += arrays[name].nbytes
-    header = {name: {"dtype": _NAMES[arrays[name].dtype], "shape": list(arrays[name].shape), "data_offsets": offsets[name]}
-              for name in sorted(arrays, key=lambda n: n.encode())}
+    header = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}} if metadata else {}
+    header.update({name: {"dtype": _NAMES[arrays[name].dtype], "shape": list(arrays[name].shape), "data_offsets": offsets[name]}
+                   for name in sorted(arrays, key=lambda n: n.encode())})
     raw = json.dumps(header, separators=(",", ":")).encode()
     raw += b" " * (-len(raw) % 8)
     directory = os.path.dirname(os.path.abspath(path))

@@ -135,9 +135,6 @@ struct Generate: ParsableCommand {
   func loadModel() throws -> (TransformerConfig, WeightSource, Tokenizer?) {
     if model == "builtin" { return (TransformerConfig.demo, RandomWeights(seed: 7), nil) }
     let dir = try ModelDirectory<TransformerConfig>(model)
-    guard dir.config.model == .transformerDecoder else {
-      throw AttnaxError.config(field: "model", message: "'\(dir.config.model.rawValue)' cannot generate text (use `attnax embed`)")
-    }
     let tokenizer = try dir.file("tokenizer.json").map { _ in try ModelTokenizer.load(dir.path) }
     return (dir.config, dir.weights, tokenizer)
   }
