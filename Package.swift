@@ -46,7 +46,7 @@ let package = Package(
     // What only tests share: a seeded generator, tolerance expectations, fixture paths, processes.
     .target(name: "_TestSupport", dependencies: ["AttnaxFormats", "AttnaxDist"]),
     .testTarget(name: "AttnaxFormatsTests", dependencies: ["AttnaxFormats", "_TestSupport"]),
-    .testTarget(name: "AttnaxDistTests", dependencies: ["AttnaxDist", "_TestSupport"]),
+    .testTarget(name: "AttnaxDistTests", dependencies: ["AttnaxDist", "AttnaxFormats", "_TestSupport"]),
     .testTarget(
       name: "AttnaxBlocksTests", dependencies: ["AttnaxBlocks", "AttnaxFormats", "AttnaxDist", "CKernels", "_TestSupport"]),
     .testTarget(name: "AttnaxTokenizersTests", dependencies: ["AttnaxTokenizers", "AttnaxFormats", "_TestSupport"]),

@@ -1,15 +1,12 @@
 import AttnaxDist
+import AttnaxFormats
 import Testing
 import _TestSupport
 
 /// Deterministic inputs every rank can regenerate for every other rank (SplitMix64 hashing
 /// of rank and index), so the expected sum needs no communication.
 private func value(rank: Int, index: Int, seed: UInt64) -> Float {
-  var z = seed &+ UInt64(rank) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(index) &* 0xBF58_476D_1CE4_E5B9
-  z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-  z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-  z ^= z >> 31
-  return Float(z >> 40) / Float(1 << 24) * 2 - 1
+  SplitMix64.unit(SplitMix64.hash(seed &+ UInt64(rank) &* SplitMix64.increment &+ UInt64(index) &* 0xBF58_476D_1CE4_E5B9)) * 2 - 1
 }
 
 /// Small integers (exact in float whatever the order of the additions).

@@ -4,11 +4,16 @@ import Foundation
 /// Weights generated from a fixed seed (SplitMix64 → uniform in ±1/√fan_in, embeddings ±1;
 /// norm scales near 1, biases small), identical on every rank, so demos and benchmarks need no files.
 public struct RandomWeights: WeightSource {
+  /// The seed every tensor's values derive from (with the tensor's name).
   public let seed: UInt64
+  /// Weights of `seed`.
   public init(seed: UInt64) { self.seed = seed }
 
+  /// The (rows, columns) slice of `name` with full shape `shape`: element (i, j) is
+  /// ``SplitMix64/hash(_:)`` of the name's hash plus its flat index, so any slice of any rank
+  /// holds the same values as the whole tensor.
   public func load(_ name: String, shape: [Int], rows: Range<Int>?, columns: Range<Int>?) throws -> Tensor {
-    var h: UInt64 = seed ^ 0x9E37_79B9_7F4A_7C15
+    var h: UInt64 = seed ^ SplitMix64.increment
     for c in name.utf8 { h = (h ^ UInt64(c)) &* 0x100_0000_01B3 }
     let isScale = name.hasSuffix(".scale")
     let fanIn = shape.count == 2 ? shape[0] : 1
@@ -20,11 +25,7 @@ public struct RandomWeights: WeightSource {
     var out = [Float](); out.reserveCapacity(r.count * c.count)
     for i in r {
       for j in c {
-        var z = h &+ UInt64(i * cols + j) &* 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        let u = Float(z >> 40) / Float(1 << 24) * 2 - 1
+        let u = SplitMix64.unit(SplitMix64.hash(h &+ UInt64(i * cols + j) &* SplitMix64.increment)) * 2 - 1
         out.append(isScale ? 1 + amp * u : amp * u)
       }
     }
