@@ -51,6 +51,9 @@ AX_INLINE double dv_hsum(DV a) {
   return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
 }
 
+/* The scalar step of the tails, rounded as the vector FMA is. */
+AX_INLINE float s_fmadd(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
+
 #include "kernels_body.h"
 
 #pragma clang attribute pop

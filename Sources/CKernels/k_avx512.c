@@ -39,6 +39,9 @@ AX_INLINE void v_sums(V x, DV *s, DV *ss) {
 }
 AX_INLINE double dv_hsum(DV a) { return _mm512_reduce_add_pd(a); }
 
+/* The scalar step of the tails, rounded as the vector FMA is. */
+AX_INLINE float s_fmadd(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
+
 #include "kernels_body.h"
 
 #pragma clang attribute pop

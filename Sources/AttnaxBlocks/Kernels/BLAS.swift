@@ -1,5 +1,6 @@
 import AttnaxFormats
 import CBLAS
+import CKernels
 
 /// BLAS threading and identity, for benchmarks and the launcher.
 public enum BLAS {
@@ -99,4 +100,131 @@ public func matmul(_ x: Tensor, _ w: Tensor,
     }
   }
   return Tensor(shape: Array(x.shape.dropLast()) + [outF], data: out)
+}
+
+/// Products with at most this many rows (decode steps) stream the weights through
+/// ``ax_linear_rows`` instead of OpenBLAS: such a product is bound by memory bandwidth, and a
+/// sequential read of (out, in) weights split by output rows over the threads reaches the
+/// streaming bandwidth, where OpenBLAS's sgemv (and any split by columns) does not.
+let streamingRows = 4
+
+/// Multiply-adds of a streamed product worth a fork: 32 K (128 KiB of weights, ~6 µs) against
+/// ~1 µs for a fork of ``WorkerPool``.
+let streamingForkWork = 32_768.0
+
+/// x: (N, in), weight: (out, in) -> (N, out) = x · weightᵀ: a linear layer whose weights are
+/// stored one output feature per row (see ``ColumnParallelLinear/weight``), then `epilogue(y, rows)`
+/// on each block of rows while it is still in cache (bias, activation, residual).
+///
+/// Many rows (a prefill): an OpenBLAS GEMM, its rows split over the threads, or its output
+/// features when there are fewer rows than features (each thread packs only its part of the
+/// weights). A few rows (``streamingRows``, a decode step): ``linear(_:_:)-([Tensor])``.
+public func linear(_ x: Tensor, _ weight: Tensor,
+                   epilogue: ((UnsafeMutablePointer<Float>, Range<Int>) -> Void)? = nil) -> Tensor {
+  let outF = weight.shape[0], inF = weight.shape[1]
+  precondition(x.shape.last == inF, "linear: x \(x.shape) does not match weight \(weight.shape) (out, in)")
+  let n = x.shape.dropLast().reduce(1, *)
+  if n <= streamingRows {
+    var y = linear(x, [weight])[0]
+    if let epilogue, y.count > 0 { y.data.withUnsafeMutableBufferPointer { epilogue($0.baseAddress!, 0..<n) } }
+    return y
+  }
+  // The product overwrites every element (beta = 0), so the buffer starts uninitialised.
+  let out = [Float](unsafeUninitializedCapacity: n * outF) { op, count in
+    count = n * outF
+    guard n * outF > 0, let c = op.baseAddress else { return }
+    x.data.withUnsafeBufferPointer { xp in
+      weight.data.withUnsafeBufferPointer { wp in
+        let a = xp.baseAddress ?? UnsafePointer(c), b = wp.baseAddress ?? UnsafePointer(c)
+        let work = Double(n) * Double(inF) * Double(outF)
+        if n < outF && RowParallel.forks(rows: outF, work: work) {
+          RowParallel.forEach(rows: outF, work: work) { cols in
+            sgemm(transB: true, m: n, n: cols.count, k: inF, a: a, lda: max(inF, 1), b: b + cols.lowerBound * inF,
+                  ldb: max(inF, 1), c: c + cols.lowerBound, ldc: outF)
+          }
+          if let epilogue { RowParallel.forEach(rows: n, work: Double(n * outF) * 64) { epilogue(c, $0) } }
+        } else {
+          RowParallel.forEach(rows: n, work: work) { rows in
+            sgemm(transB: true, m: rows.count, n: outF, k: inF, a: a + rows.lowerBound * inF, lda: max(inF, 1), b: b,
+                  ldb: max(inF, 1), c: c + rows.lowerBound * outF, ldc: outF)
+            epilogue?(c, rows)
+          }
+        }
+      }
+    }
+  }
+  return Tensor(shape: Array(x.shape.dropLast()) + [outF], data: out)
+}
+
+/// x: (N, in), every weight: (out_i, in) -> [(N, out_i)]: several linear layers of the same input
+/// (Q, K and V; gate and up). With a few rows (``streamingRows``) one fork covers them all: the
+/// weights' rows, end to end, are split over the threads in contiguous ranges, each thread
+/// streaming its range once (``ax_linear_rows``); every output element is computed the same way
+/// whatever the split. Otherwise each is a ``linear(_:_:epilogue:)``.
+public func linear(_ x: Tensor, _ weights: [Tensor]) -> [Tensor] {
+  let n = x.shape.dropLast().reduce(1, *)
+  guard n <= streamingRows else { return weights.map { linear(x, $0) } }
+  let inF = x.shape.last ?? 0, lead = Array(x.shape.dropLast())
+  for w in weights { precondition(w.shape[1] == inF, "linear: x \(x.shape) does not match weight \(w.shape) (out, in)") }
+  let widths = weights.map { $0.shape[0] }, total = widths.reduce(0, +)
+  // (N, total): the outputs side by side, split into tensors at the end (a few rows: cheap).
+  var y = [Float](repeating: 0, count: n * total)
+  if n > 0, inF > 0, total > 0 {
+    y.withUnsafeMutableBufferPointer { yp in
+      withWeightPointers(weights) { wps in
+        x.data.withUnsafeBufferPointer { xp in
+          let xb = xp.baseAddress!, yb = yp.baseAddress!
+          let work = Double(n) * Double(inF) * Double(total)
+          RowParallel.forEach(rows: total, work: work, threshold: streamingForkWork) { rows in
+            // Rows `rows` of the weights laid end to end: the piece of each they cover.
+            var start = 0
+            for (i, out) in widths.enumerated() {
+              let lo = max(rows.lowerBound - start, 0), hi = min(rows.upperBound - start, out)
+              if lo < hi { ax_linear_rows(xb, n, inF, inF, wps[i]! + lo * inF, inF, hi - lo, yb + start + lo, total) }
+              start += out
+            }
+          }
+        }
+      }
+    }
+  }
+  guard weights.count > 1 else { return [Tensor(shape: lead + [total], data: y)] }
+  var start = 0
+  return widths.map { out in
+    defer { start += out }
+    let data = (0..<n).flatMap { r in y[(r * total + start)..<(r * total + start + out)] }
+    return Tensor(shape: lead + [out], data: data)
+  }
+}
+
+/// Calls `body` with the base address of every tensor's elements, all valid at once (nil for an
+/// empty one: a rank holding no rows of that weight).
+func withWeightPointers(_ ws: [Tensor], _ body: ([UnsafePointer<Float>?]) -> Void) {
+  func nest(_ i: Int, _ acc: [UnsafePointer<Float>?]) {
+    if i == ws.count { body(acc); return }
+    ws[i].data.withUnsafeBufferPointer { nest(i + 1, acc + [$0.baseAddress]) }
+  }
+  nest(0, [])
+}
+
+extension Tensor {
+  /// (rows, cols) -> (cols, rows), in 32 × 32 blocks (weights are transposed once, at load).
+  func transposed2D() -> Tensor {
+    precondition(rank == 2, "transposed2D: shape \(shape)")
+    let r = shape[0], c = shape[1]
+    let out = [Float](unsafeUninitializedCapacity: r * c) { op, count in
+      data.withUnsafeBufferPointer { ip in
+        guard let src = ip.baseAddress, let dst = op.baseAddress else { return }
+        for i0 in stride(from: 0, to: r, by: 32) {
+          for j0 in stride(from: 0, to: c, by: 32) {
+            for i in i0..<min(i0 + 32, r) {
+              for j in j0..<min(j0 + 32, c) { dst[j * r + i] = src[i * c + j] }
+            }
+          }
+        }
+      }
+      count = r * c
+    }
+    return Tensor(shape: [c, r], data: out)
+  }
 }

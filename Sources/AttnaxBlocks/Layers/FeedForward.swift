@@ -33,8 +33,21 @@ public struct FeedForward: Sendable {
   /// projection's allreduce, in the same pass as its bias.
   public func callAsFunction(_ x: Tensor, residual: Tensor? = nil) throws -> Tensor {
     guard let gate else { return try down(up(x, activation: code), residual: residual) }
+    let cols = gate.outFeatures, code = code
+    if x.shape.dropLast().reduce(1, *) <= streamingRows {
+      // A few rows: gate and up in one fork (see ``linear(_:_:)-([Tensor])``), then the GLU.
+      let gu = linear(x, [gate.weight, up.weight])
+      var g = gu[0]
+      let rows = g.count / max(cols, 1)
+      if cols > 0 {
+        g.data.withUnsafeMutableBufferPointer { gp in
+          gu[1].data.withUnsafeBufferPointer { ax_glu(gp.baseAddress!, gate.bias, $0.baseAddress!, up.bias, rows, cols, code) }
+        }
+      }
+      return try down(g, residual: residual)
+    }
     // gate = act(x Wg + bg) ⊙ (x Wu + bu), applied to each block of rows as the gate GEMM ends.
-    let u = up.product(x), cols = gate.outFeatures, code = code
+    let u = up.product(x)
     let g = u.data.withUnsafeBufferPointer { up in
       gate.bias.withPointer { gb in
         self.up.bias.withPointer { ub in

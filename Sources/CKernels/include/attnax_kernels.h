@@ -31,6 +31,8 @@ typedef struct ax_kernel_table {
   void (*norm_rows)(const float *x, float *out, long rows, long d, const float *scale,
                     const float *bias, float eps, int rms);
   float (*stream_sum)(const float *x, long n);
+  void (*linear_rows)(const float *x, long m, long k, long ldx, const float *w, long ldw, long n,
+                      float *y, long ldy);
 } ax_kernel_table;
 const ax_kernel_table *ax_kernels_at(int level);
 
@@ -65,6 +67,12 @@ void ax_bias_residual(float *y, const float *bias, const float *residual, long r
  * out = (x - mean) * (rsqrt(var + eps) * scale) + bias, or x * rsqrt(E[x^2] + eps) * scale. */
 void ax_norm_rows(const float *x, float *out, long rows, long d, const float *scale,
                   const float *bias, float eps, int rms);
+
+/* A linear layer (or the tied LM head) for a few rows (decode steps), streaming the weights once.
+ * x: (m, k) row stride ldx, w: (n, k) row stride ldw (weights stored (out, in)) -> y: (m, n) row stride
+ * ldy, y[r, j] = x[r] . w[j], each a fixed-order reduction, so splitting the rows of w over calls
+ * (threads) gives the same bits as one call. */
+void ax_linear_rows(const float *x, long m, long k, long ldx, const float *w, long ldw, long n, float *y, long ldy);
 
 /* Keeps freed heap memory mapped (glibc: no trimming, mmap only above 32 MiB) so repeated
  * forwards reuse their activation buffers instead of page-faulting them in. 1 if applied. */
