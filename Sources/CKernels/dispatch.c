@@ -18,7 +18,7 @@ static int supported_level(void) {
 
 #define AX_TABLE(S, L, NAME)                                                                     \
   {L, NAME, exp_shift_sum_##S, row_max_##S, scale_##S, bias_act_##S, glu_##S, bias_residual_##S, \
-   norm_rows_##S, stream_sum_##S, linear_rows_##S}
+   norm_rows_##S, stream_sum_##S, linear_rows_##S, rows_times_##S}
 
 static const ax_kernel_table tables[] = {
     AX_TABLE(portable, AX_LEVEL_PORTABLE, "portable"),
@@ -79,4 +79,8 @@ void ax_norm_rows(const float *x, float *out, long rows, long d, const float *sc
 
 void ax_linear_rows(const float *x, long m, long k, long ldx, const float *w, long ldw, long n, float *y, long ldy) {
   table()->linear_rows(x, m, k, ldx, w, ldw, n, y, ldy);
+}
+
+void ax_rows_times(const float *p, long m, long k, long ldp, const float *v, long ldv, long n, float *y, long ldy) {
+  table()->rows_times(p, m, k, ldp, v, ldv, n, y, ldy);
 }

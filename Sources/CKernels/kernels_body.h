@@ -195,3 +195,22 @@ void FN(linear_rows)(const float *x, long m, long k, long ldx, const float *w, l
     }
   }
 }
+
+/* y: (m, n) row stride ldy += p: (m, k) row stride ldp · v: (k, n) row stride ldv: attention's
+ * probabilities times the values of one head for a few query rows (decode). v is read once, row after
+ * row, y staying in L1; every y[r, c] gets one FMA per row of v, in order. */
+void FN(rows_times)(const float *p, long m, long k, long ldp, const float *v, long ldv, long n, float *y, long ldy) {
+  for (long i = 0; i < k; i++) {
+    const float *vi = v + i * ldv;
+    long c = 0;
+    for (; c + W <= n; c += W) {
+      V a = v_load(vi + c);
+      for (long r = 0; r < m; r++) {
+        float *yr = y + r * ldy + c;
+        v_store(yr, v_fmadd(v_set1(p[r * ldp + i]), a, v_load(yr)));
+      }
+    }
+    for (; c < n; c++)
+      for (long r = 0; r < m; r++) y[r * ldy + c] = s_fmadd(p[r * ldp + i], vi[c], y[r * ldy + c]);
+  }
+}

@@ -25,7 +25,9 @@ enum { AX_LEVEL_PORTABLE = 0, AX_LEVEL_AVX2 = 1, AX_LEVEL_AVX512 = 2 };
   void norm_rows_##S(const float *x, float *out, long rows, long d, const float *scale,          \
                      const float *bias, float eps, int rms);                                     \
   void linear_rows_##S(const float *x, long m, long k, long ldx, const float *w, long ldw,       \
-                       long n, float *y, long ldy);
+                       long n, float *y, long ldy);                                              \
+  void rows_times_##S(const float *p, long m, long k, long ldp, const float *v, long ldv, long n, \
+                      float *y, long ldy);
 
 AX_DECLARE(portable)
 #if defined(__x86_64__)

@@ -1,5 +1,6 @@
 import AttnaxDist
 import AttnaxFormats
+import CKernels
 
 /// Accumulates softmax attention of all queries against one contiguous run of keys into `state`.
 ///
@@ -13,12 +14,14 @@ func accumulateSoftmaxAttention(
   blockQ: Int, blockKV: Int, skipMaskedTiles: Bool, state: inout SoftmaxState,
   progress: (() -> Void)? = nil
 ) {
-  let bq = min(blockQ, g.seqQ), bk = min(blockKV, g.seqKV)
+  // A decode step (a few query rows) takes up to `decodeTileKeys` keys per tile whatever the
+  // backend's block: one pass over the cached keys and values per head.
+  let bq = min(blockQ, g.seqQ), bk = min(g.seqQ <= streamingRows ? max(blockKV, decodeTileKeys) : blockKV, g.seqKV)
   guard bq > 0, bk > 0 else { return }
   let items = g.batch * g.heads
   let workers = min(BLAS.threads, items)
   let work = Double(g.seqQ) * Double(g.seqKV) * Double(q.headDim) * Double(items)
-  let parallel = workers > 1 && work > 4e6 && progress == nil
+  let parallel = workers > 1 && work > 2e5 && progress == nil
   let seqQ = state.seqQ
   state.withBuffers { buffers in
     let tiles = SoftmaxTiles(
@@ -31,6 +34,9 @@ func accumulateSoftmaxAttention(
     }
   }
 }
+
+/// Keys per tile of a decode step (see ``accumulateSoftmaxAttention(q:k:v:geometry:pipeline:blockQ:blockKV:skipMaskedTiles:state:progress:)``).
+let decodeTileKeys = 4096
 
 /// One softmax attention call's tile loop: what every (batch, head) item reads and writes.
 ///
@@ -99,9 +105,15 @@ struct SoftmaxTiles {
   /// Scores, mods and mask, online softmax, and P·V for one tile.
   func accumulate(_ t: Tile, scores: UnsafeMutablePointer<Float>) {
     let kvh = geometry.kvHeadOf[t.h]
-    sgemm(transB: true, m: t.nq, n: t.nk, k: headDim, alpha: 1 / Float(headDim).squareRoot(),
-          a: q.at(b: t.b, row: t.q0, head: t.h), lda: q.rowStride,
-          b: k.at(b: t.b, row: t.k0, head: kvh), ldb: k.rowStride, c: scores, ldc: t.nk)
+    let qTile = q.at(b: t.b, row: t.q0, head: t.h), kTile = k.at(b: t.b, row: t.k0, head: kvh)
+    if t.nq <= streamingRows {
+      // A decode step: one pass over the keys (OpenBLAS's sgemv on a strided head is slower).
+      ax_linear_rows(qTile, t.nq, headDim, q.rowStride, kTile, k.rowStride, t.nk, scores, t.nk)
+      scaleInPlace(scores, t.nq * t.nk, by: 1 / Float(headDim).squareRoot())
+    } else {
+      sgemm(transB: true, m: t.nq, n: t.nk, k: headDim, alpha: 1 / Float(headDim).squareRoot(),
+            a: qTile, lda: q.rowStride, b: kTile, ldb: k.rowStride, c: scores, ldc: t.nk)
+    }
     pipeline.apply(scores, ld: t.nk, b: t.b, hGlobal: geometry.headBase + t.h, q: t.qRange, kv: t.kvRange)
     let stat = statBase(t), oTile = outputTile(t)
     for i in 0..<t.nq {
@@ -114,8 +126,12 @@ struct SoftmaxTiles {
       out.m[stat + i] = mNew
       if alpha != 1 { scaleInPlace(oTile + i * outStride, headDim, by: alpha) }
     }
-    sgemm(m: t.nq, n: headDim, k: t.nk, a: scores, lda: t.nk,
-          b: v.at(b: t.b, row: t.k0, head: kvh), ldb: v.rowStride, beta: 1, c: oTile, ldc: outStride)
+    let vTile = v.at(b: t.b, row: t.k0, head: kvh)
+    if t.nq <= streamingRows {
+      ax_rows_times(scores, t.nq, t.nk, t.nk, vTile, v.rowStride, headDim, oTile, outStride)
+    } else {
+      sgemm(m: t.nq, n: headDim, k: t.nk, a: scores, lda: t.nk, b: vTile, ldb: v.rowStride, beta: 1, c: oTile, ldc: outStride)
+    }
   }
 
   /// A tile whose every score is the float32 minimum: only rows still at that maximum take it

@@ -33,6 +33,8 @@ typedef struct ax_kernel_table {
   float (*stream_sum)(const float *x, long n);
   void (*linear_rows)(const float *x, long m, long k, long ldx, const float *w, long ldw, long n,
                       float *y, long ldy);
+  void (*rows_times)(const float *p, long m, long k, long ldp, const float *v, long ldv, long n,
+                     float *y, long ldy);
 } ax_kernel_table;
 const ax_kernel_table *ax_kernels_at(int level);
 
@@ -73,6 +75,10 @@ void ax_norm_rows(const float *x, float *out, long rows, long d, const float *sc
  * ldy, y[r, j] = x[r] . w[j], each a fixed-order reduction, so splitting the rows of w over calls
  * (threads) gives the same bits as one call. */
 void ax_linear_rows(const float *x, long m, long k, long ldx, const float *w, long ldw, long n, float *y, long ldy);
+
+/* y: (m, n) row stride ldy += p: (m, k) row stride ldp . v: (k, n) row stride ldv, for a few rows:
+ * a decode step's attention probabilities times one head's values; v read once, in order. */
+void ax_rows_times(const float *p, long m, long k, long ldp, const float *v, long ldv, long n, float *y, long ldy);
 
 /* Keeps freed heap memory mapped (glibc: no trimming, mmap only above 32 MiB) so repeated
  * forwards reuse their activation buffers instead of page-faulting them in. 1 if applied. */
