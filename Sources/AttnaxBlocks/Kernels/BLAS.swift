@@ -1,4 +1,5 @@
 import AttnaxFormats
+import Foundation
 import CBLAS
 import CKernels
 
@@ -14,13 +15,41 @@ public enum BLAS {
   /// level (``Kernels/hardwareLevel``: 1 AVX2+FMA, 2 AVX-512) it does not use: `SkylakeX` on
   /// AVX-512 and `Haswell` on AVX2 machines, only when `core` is a pre-AVX2 kernel (OpenBLAS fell
   /// back because it does not know the CPU). Nil keeps OpenBLAS's choice.
-  public static func recommendedCore(replacing core: String, hardwareLevel: Int) -> String? {
+  ///
+  /// On an AMD Zen 4 CPU (`cpu`: vendor AuthenticAMD, family 25 with AVX-512) OpenBLAS picks its
+  /// AVX-512 kernel (SkylakeX / Cooperlake), but Zen 4 runs 512-bit FMAs as two 256-bit halves
+  /// and the `Haswell` (AVX2) kernel is faster there: 5–10% on a 1024³ GEMM and 4–8% on a
+  /// SmolLM2 prefill, at 1 and 2 threads (interleaved runs, docs/BENCHMARKS.md).
+  public static func recommendedCore(replacing core: String, hardwareLevel: Int,
+                                     cpu: (vendor: String, family: Int)? = nil) -> String? {
+    if let cpu, cpu.vendor == "AuthenticAMD", cpu.family == 25, hardwareLevel >= 2,
+       avx512Cores.contains(core.lowercased()) {
+      return "Haswell"
+    }
     guard preAVX2Cores.contains(core.lowercased()) else { return nil }
     switch hardwareLevel {
     case 2...: return "SkylakeX"
     case 1: return "Haswell"
     default: return nil
     }
+  }
+
+  /// OpenBLAS's AVX-512 kernels, by the names `openblas_get_corename` reports.
+  static let avx512Cores: Set<String> = ["skylakex", "cooperlake", "sapphirerapids"]
+
+  /// The CPU's vendor and family from /proc/cpuinfo (first processor), nil if unreadable.
+  public static var cpuIdentity: (vendor: String, family: Int)? {
+    guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }
+    var vendor: String?, family: Int?
+    for line in text.split(separator: "\n") {
+      let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+      guard parts.count == 2 else { if vendor != nil && family != nil { break }; continue }
+      if parts[0] == "vendor_id", vendor == nil { vendor = parts[1] }
+      if parts[0] == "cpu family", family == nil { family = Int(parts[1]) }
+      if vendor != nil && family != nil { break }
+    }
+    guard let vendor, let family else { return nil }
+    return (vendor, family)
   }
 
   /// OpenBLAS worker threads.
