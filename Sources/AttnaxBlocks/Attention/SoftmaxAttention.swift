@@ -7,8 +7,10 @@ import CKernels
 /// q: (B, Sq, Hq·Dh) view, k/v: (B, Skv, Hkv·Dh) views. Tiles are `blockQ` × `blockKV`;
 /// each tile runs the shared ``ScorePipeline`` and the online-softmax update, so memory is
 /// O(block²) per tile and never Sq × Skv unless the block covers it (standard attention).
-/// With several BLAS threads the (batch, head) items run in parallel, each calling BLAS
-/// single-threaded; `progress` (ring transfers to poke) keeps them on this thread.
+/// With several BLAS threads the (batch, head, query block) units run in parallel, claimed one by
+/// one by whichever thread is free (the costliest, the last query blocks under a causal mask,
+/// first), each calling BLAS single-threaded; a unit's result does not depend on the thread.
+/// `progress` (ring transfers to poke) keeps them on this thread.
 func accumulateSoftmaxAttention(
   q: HeadsView, k: HeadsView, v: HeadsView, geometry g: AttentionGeometry, pipeline: ScorePipeline,
   blockQ: Int, blockKV: Int, skipMaskedTiles: Bool, state: inout SoftmaxState,
@@ -28,7 +30,9 @@ func accumulateSoftmaxAttention(
       q: q, k: k, v: v, geometry: g, pipeline: pipeline, blockQ: bq, blockKV: bk,
       skipMaskedTiles: skipMaskedTiles, seqQ: seqQ, out: buffers, progress: progress)
     if parallel {
-      RowParallel.concurrent(workers) { w in tiles.run(items: ShardingPlan.evenSplit(items, parts: workers, index: w)) }
+      // 9 heads on 2 threads would leave one idle for a ninth of the time; query blocks even it out.
+      let qBlocks = (g.seqQ + bq - 1) / bq
+      RowParallel.concurrent(items * qBlocks) { u in tiles.run(items: (u % items)..<(u % items + 1), qBlock: qBlocks - 1 - u / items) }
     } else {
       tiles.run(items: 0..<items)
     }
@@ -59,15 +63,15 @@ struct SoftmaxTiles {
   /// Row stride of `out.o`.
   var outStride: Int { geometry.heads * q.headDim }
 
-  /// Runs (batch, head) items `items` with their own scratch tile.
-  func run(items: Range<Int>) {
+  /// Runs (batch, head) items `items` (every query block, or only `qBlock`) with their own scratch tile.
+  func run(items: Range<Int>, qBlock: Int? = nil) {
     let scores = UnsafeMutablePointer<Float>.allocate(capacity: blockQ * blockKV)
     let valueSum = UnsafeMutablePointer<Float>.allocate(capacity: headDim)
     defer { scores.deallocate(); valueSum.deallocate() }
+    let qStarts = qBlock.map { [$0 * blockQ] } ?? Array(stride(from: 0, to: geometry.seqQ, by: blockQ))
     for item in items {
       let b = item / geometry.heads, h = item % geometry.heads
-      var q0 = 0
-      while q0 < geometry.seqQ {
+      for q0 in qStarts {
         let nq = min(blockQ, geometry.seqQ - q0)
         var k0 = 0
         while k0 < geometry.seqKV {
@@ -81,7 +85,6 @@ struct SoftmaxTiles {
           }
           k0 += nk
         }
-        q0 += nq
       }
     }
   }

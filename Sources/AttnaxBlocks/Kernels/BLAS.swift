@@ -185,6 +185,51 @@ public func linear(_ x: Tensor, _ weight: Tensor,
   return Tensor(shape: Array(x.shape.dropLast()) + [outF], data: out)
 }
 
+/// x: (N, in), wa and wb: (out, in) -> A = x · waᵀ (N, out) after `combine(A, B, rows, cols)` merged
+/// B = x · wbᵀ into it block by block (a gated FFN's GLU): each thread computes its block of both
+/// products (its output features when there are fewer rows than features, else its rows) and
+/// combines them at once, while they are in its cache, with no second fork. `A` and `B` are the
+/// (N, out) buffers (row stride out); `rows` and `cols` the block. Many rows only (a prefill).
+public func linearPair(_ x: Tensor, _ wa: Tensor, _ wb: Tensor,
+                       combine: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Range<Int>, Range<Int>) -> Void) -> Tensor {
+  let outF = wa.shape[0], inF = wa.shape[1]
+  precondition(wb.shape == wa.shape && x.shape.last == inF, "linearPair: x \(x.shape), weights \(wa.shape) and \(wb.shape)")
+  let n = x.shape.dropLast().reduce(1, *)
+  let cb = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n * outF))  // B: scratch, fully written
+  defer { cb.deallocate() }
+  let a = [Float](unsafeUninitializedCapacity: n * outF) { ap, count in
+    count = n * outF
+    guard n * outF > 0, inF > 0 else {
+      if let base = ap.baseAddress { base.initialize(repeating: 0, count: n * outF) }
+      return
+    }
+    x.data.withUnsafeBufferPointer { xp in
+        withWeightPointers([wa, wb]) { w in
+          let ca = ap.baseAddress!, xb = xp.baseAddress!
+          let work = 2 * Double(n) * Double(inF) * Double(outF)
+          if n < outF {
+            RowParallel.forEach(rows: outF, work: work) { cols in
+              for (w, c) in [(w[0]!, ca), (w[1]!, cb)] {
+                sgemm(transB: true, m: n, n: cols.count, k: inF, a: xb, lda: inF, b: w + cols.lowerBound * inF, ldb: inF,
+                      c: c + cols.lowerBound, ldc: outF)
+              }
+              combine(ca, cb, 0..<n, cols)
+            }
+          } else {
+            RowParallel.forEach(rows: n, work: work) { rows in
+              for (w, c) in [(w[0]!, ca), (w[1]!, cb)] {
+                sgemm(transB: true, m: rows.count, n: outF, k: inF, a: xb + rows.lowerBound * inF, lda: inF, b: w, ldb: inF,
+                      c: c + rows.lowerBound * outF, ldc: outF)
+              }
+              combine(ca, cb, rows, 0..<outF)
+            }
+          }
+        }
+    }
+  }
+  return Tensor(shape: Array(x.shape.dropLast()) + [outF], data: a)
+}
+
 /// x: (N, in), every weight: (out_i, in) -> [(N, out_i)]: several linear layers of the same input
 /// (Q, K and V; gate and up). With a few rows (``streamingRows``) one fork covers them all: the
 /// weights' rows, end to end, are split over the threads in contiguous ranges, each thread

@@ -46,15 +46,16 @@ public struct FeedForward: Sendable {
       }
       return try down(g, residual: residual)
     }
-    // gate = act(x Wg + bg) ⊙ (x Wu + bu), applied to each block of rows as the gate GEMM ends.
-    let u = up.product(x)
-    let g = u.data.withUnsafeBufferPointer { up in
-      gate.bias.withPointer { gb in
-        self.up.bias.withPointer { ub in
-          gate.product(x) { y, rows in
-            guard cols > 0 else { return }
-            let off = rows.lowerBound * cols
-            ax_glu(y + off, gb, up.baseAddress! + off, ub, rows.count, cols, code)
+    // gate = act(x Wg + bg) ⊙ (x Wu + bu), each thread's block as soon as both products are done.
+    let g = gate.bias.withPointer { gb in
+      up.bias.withPointer { ub in
+        linearPair(x, gate.weight, up.weight) { g, u, rows, block in
+          guard !block.isEmpty else { return }
+          let c0 = block.lowerBound
+          if block.count == cols {
+            ax_glu(g + rows.lowerBound * cols, gb, u + rows.lowerBound * cols, ub, rows.count, cols, code)
+          } else {
+            for r in rows { ax_glu(g + r * cols + c0, gb.map { $0 + c0 }, u + r * cols + c0, ub.map { $0 + c0 }, 1, block.count, code) }
           }
         }
       }

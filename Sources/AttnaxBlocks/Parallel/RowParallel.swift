@@ -43,8 +43,10 @@ enum RowParallel {
 
   /// The package's one fork-join point: runs `body(0)` … `body(n − 1)` concurrently with BLAS
   /// single-threaded inside, and returns when all are done. The calling thread takes part; the
-  /// others are the persistent helpers of ``WorkerPool`` (n − 1 of them at most). A call made
-  /// while another is running (from inside a body) runs its indices inline.
+  /// others are the persistent helpers of ``WorkerPool`` (one fewer than the BLAS threads, at
+  /// most n − 1). Indices are claimed one at a time by whichever thread is free, so n may exceed
+  /// the thread count (a work queue, lowest index first). A call made while another is running
+  /// (from inside a body, or another thread) runs its indices inline.
   ///
   /// `body` may capture pointers and other non-Sendable state: every caller gives each index
   /// disjoint output, and nothing escapes the call.
@@ -55,7 +57,7 @@ enum RowParallel {
     }
     let saved = BLAS.threads
     BLAS.threads = 1
-    WorkerPool.shared.run(n, helpers: n - 1, body)
+    WorkerPool.shared.run(n, helpers: min(n, max(saved, 1)) - 1, body)
     BLAS.threads = saved
     inside.store(false, ordering: .releasing)
   }
