@@ -196,21 +196,112 @@ void FN(linear_rows)(const float *x, long m, long k, long ldx, const float *w, l
   }
 }
 
-/* y: (m, n) row stride ldy += p: (m, k) row stride ldp · v: (k, n) row stride ldv: attention's
- * probabilities times the values of one head for a few query rows (decode). v is read once, row after
- * row, y staying in L1; every y[r, c] gets one FMA per row of v, in order. */
-void FN(rows_times)(const float *p, long m, long k, long ldp, const float *v, long ldv, long n, float *y, long ldy) {
-  for (long i = 0; i < k; i++) {
-    const float *vi = v + i * ldv;
-    long c = 0;
-    for (; c + W <= n; c += W) {
-      V a = v_load(vi + c);
-      for (long r = 0; r < m; r++) {
-        float *yr = y + r * ldy + c;
-        v_store(yr, v_fmadd(v_set1(p[r * ldp + i]), a, v_load(yr)));
+/* q: (m, d) row stride ldq, k: (n, d) row stride ldk -> s: (m, n) row stride lds, s[r, j] = q[r] · k[j]:
+ * attention scores of a decode step, the m query heads sharing a KV head (or a few query rows) against
+ * n cached keys of that head (d = head dim, short). Four keys at a time: each key's row is read once
+ * for all m rows, and the four dot products of a row end in one reduction tree (a reduction per key
+ * costs more than the products at d = 64). Each s[r, j] is a fixed-order reduction: W-blocks in
+ * order, the lanes, then the tail. */
+void FN(key_scores)(const float *q, long m, long d, long ldq, const float *k, long ldk, long n, float *s, long lds) {
+  long j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const float *k0 = k + j * ldk, *k1 = k0 + ldk, *k2 = k1 + ldk, *k3 = k2 + ldk;
+    for (long r = 0; r < m; r++) {
+      const float *qr = q + r * ldq;
+      V a0 = v_set1(0), a1 = v_set1(0), a2 = v_set1(0), a3 = v_set1(0);
+      long i = 0;
+      for (; i + W <= d; i += W) {
+        V x = v_load(qr + i);
+        a0 = v_fmadd(v_load(k0 + i), x, a0);
+        a1 = v_fmadd(v_load(k1 + i), x, a1);
+        a2 = v_fmadd(v_load(k2 + i), x, a2);
+        a3 = v_fmadd(v_load(k3 + i), x, a3);
       }
+      float out[4];
+      v_hsum4(a0, a1, a2, a3, out);
+      for (; i < d; i++) {
+        out[0] = s_fmadd(qr[i], k0[i], out[0]);
+        out[1] = s_fmadd(qr[i], k1[i], out[1]);
+        out[2] = s_fmadd(qr[i], k2[i], out[2]);
+        out[3] = s_fmadd(qr[i], k3[i], out[3]);
+      }
+      float *sr = s + r * lds + j;
+      sr[0] = out[0]; sr[1] = out[1]; sr[2] = out[2]; sr[3] = out[3];
     }
-    for (; c < n; c++)
-      for (long r = 0; r < m; r++) y[r * ldy + c] = s_fmadd(p[r * ldp + i], vi[c], y[r * ldy + c]);
+  }
+  for (; j < n; j++) {
+    const float *kj = k + j * ldk;
+    for (long r = 0; r < m; r++) {
+      const float *qr = q + r * ldq;
+      V a0 = v_set1(0), z = v_set1(0);
+      long i = 0;
+      for (; i + W <= d; i += W) a0 = v_fmadd(v_load(kj + i), v_load(qr + i), a0);
+      float out[4];
+      v_hsum4(a0, z, z, z, out);
+      for (; i < d; i++) out[0] = s_fmadd(qr[i], kj[i], out[0]);
+      s[r * lds + j] = out[0];
+    }
+  }
+}
+
+/* y: (m, n) row stride ldy += p: (m, k) row stride ldp · v: (k, n) row stride ldv: attention's
+ * probabilities times the values of one KV head for a few query rows or the query heads sharing it
+ * (decode). v is read once, row after row; up to 4 rows × 4 vectors of y stay in registers while the
+ * rows of v stream past (a y kept in memory would chain every update through a store and a load).
+ * Every y[r, c] gets one FMA per row of v, in order. */
+#define AX_ROWS_TIMES_BLOCK(MR)                                                                   \
+  AX_INLINE void FN(rows_times_##MR)(const float *p, long k, long ldp, const float *v, long ldv,   \
+                                      long n, float *y, long ldy) {                                \
+    long c = 0;                                                                                   \
+    for (; c + 4 * W <= n; c += 4 * W) {                                                          \
+      V acc[MR][4];                                                                               \
+      for (int r = 0; r < MR; r++)                                                                \
+        for (int q = 0; q < 4; q++) acc[r][q] = v_load(y + r * ldy + c + q * W);                  \
+      for (long i = 0; i < k; i++) {                                                              \
+        const float *vi = v + i * ldv + c;                                                        \
+        V b0 = v_load(vi), b1 = v_load(vi + W), b2 = v_load(vi + 2 * W), b3 = v_load(vi + 3 * W); \
+        for (int r = 0; r < MR; r++) {                                                            \
+          V pr = v_set1(p[r * ldp + i]);                                                          \
+          acc[r][0] = v_fmadd(pr, b0, acc[r][0]);                                                 \
+          acc[r][1] = v_fmadd(pr, b1, acc[r][1]);                                                 \
+          acc[r][2] = v_fmadd(pr, b2, acc[r][2]);                                                 \
+          acc[r][3] = v_fmadd(pr, b3, acc[r][3]);                                                 \
+        }                                                                                         \
+      }                                                                                           \
+      for (int r = 0; r < MR; r++)                                                                \
+        for (int q = 0; q < 4; q++) v_store(y + r * ldy + c + q * W, acc[r][q]);                  \
+    }                                                                                             \
+    for (; c + W <= n; c += W) {                                                                  \
+      V acc[MR];                                                                                  \
+      for (int r = 0; r < MR; r++) acc[r] = v_load(y + r * ldy + c);                              \
+      for (long i = 0; i < k; i++) {                                                              \
+        V b0 = v_load(v + i * ldv + c);                                                           \
+        for (int r = 0; r < MR; r++) acc[r] = v_fmadd(v_set1(p[r * ldp + i]), b0, acc[r]);       \
+      }                                                                                           \
+      for (int r = 0; r < MR; r++) v_store(y + r * ldy + c, acc[r]);                              \
+    }                                                                                             \
+    for (; c < n; c++)                                                                            \
+      for (int r = 0; r < MR; r++) {                                                              \
+        float a = y[r * ldy + c];                                                                 \
+        for (long i = 0; i < k; i++) a = s_fmadd(p[r * ldp + i], v[i * ldv + c], a);             \
+        y[r * ldy + c] = a;                                                                       \
+      }                                                                                           \
+  }
+AX_ROWS_TIMES_BLOCK(1)
+AX_ROWS_TIMES_BLOCK(2)
+AX_ROWS_TIMES_BLOCK(3)
+AX_ROWS_TIMES_BLOCK(4)
+#undef AX_ROWS_TIMES_BLOCK
+
+void FN(rows_times)(const float *p, long m, long k, long ldp, const float *v, long ldv, long n, float *y, long ldy) {
+  for (long r0 = 0; r0 < m; r0 += 4) {
+    const float *pr = p + r0 * ldp;
+    float *yr = y + r0 * ldy;
+    switch (m - r0 < 4 ? m - r0 : 4) {
+    case 1: FN(rows_times_1)(pr, k, ldp, v, ldv, n, yr, ldy); break;
+    case 2: FN(rows_times_2)(pr, k, ldp, v, ldv, n, yr, ldy); break;
+    case 3: FN(rows_times_3)(pr, k, ldp, v, ldv, n, yr, ldy); break;
+    default: FN(rows_times_4)(pr, k, ldp, v, ldv, n, yr, ldy); break;
+    }
   }
 }

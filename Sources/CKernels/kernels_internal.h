@@ -27,7 +27,9 @@ enum { AX_LEVEL_PORTABLE = 0, AX_LEVEL_AVX2 = 1, AX_LEVEL_AVX512 = 2 };
   void linear_rows_##S(const float *x, long m, long k, long ldx, const float *w, long ldw,       \
                        long n, float *y, long ldy);                                              \
   void rows_times_##S(const float *p, long m, long k, long ldp, const float *v, long ldv, long n, \
-                      float *y, long ldy);
+                      float *y, long ldy);                                                       \
+  void key_scores_##S(const float *q, long m, long d, long ldq, const float *k, long ldk, long n, \
+                      float *s, long lds);
 
 AX_DECLARE(portable)
 #if defined(__x86_64__)

@@ -145,3 +145,93 @@ struct StreamingProductTests {
     #expect(nested.load(ordering: .relaxed) == 6)
   }
 }
+
+@Suite("Decode-step attention")
+struct DecodeAttentionTests {
+  static let levels = FastMathTests.levels
+
+  @Test("ax_key_scores matches a Double dot product within the float32 bound (strides, key and dim tails)", arguments: levels)
+  func keyScores(level: Int) {
+    let kernel = FastMathTests.table(level)
+    var rng = TestRNG(seed: 31)
+    for (m, d, n) in [(1, 64, 1), (3, 64, 9), (2, 7, 4), (4, 16, 3), (3, 72, 13), (1, 128, 64), (5, 33, 6)] {
+      let ldq = d + 2, ldk = d * 3 + 1, lds = n + 1
+      let q = rng.floats(m * ldq), k = rng.floats(n * ldk)
+      var s = [Float](repeating: .nan, count: m * lds)
+      s.withUnsafeMutableBufferPointer { kernel.key_scores(q, m, d, ldq, k, ldk, n, $0.baseAddress, lds) }
+      let want = reference(x: q, m: m, k: d, ldx: ldq, w: k, n: n, ldw: ldk)
+      for r in 0..<m {
+        for j in 0..<n {
+          let err = abs(Double(s[r * lds + j]) - want.value[r * n + j])
+          #expect(err <= want.bound[r * n + j], "level \(level) m \(m) d \(d) n \(n) at (\(r), \(j)): \(err)")
+        }
+        #expect(s[r * lds + n].isNaN)
+      }
+    }
+  }
+
+  @Test("ax_rows_times adds p · v to y within the float32 bound, for 1 to 6 rows and every width", arguments: levels)
+  func rowsTimes(level: Int) {
+    let kernel = FastMathTests.table(level)
+    var rng = TestRNG(seed: 32)
+    for (m, k, n) in [(1, 1, 64), (3, 50, 64), (2, 9, 5), (4, 17, 70), (5, 33, 16), (6, 8, 131)] {
+      let ldp = k + 1, ldv = n + 3, ldy = n + 2
+      let p = rng.floats(m * ldp), v = rng.floats(k * ldv), y0 = rng.floats(m * ldy)
+      var y = y0
+      y.withUnsafeMutableBufferPointer { kernel.rows_times(p, m, k, ldp, v, ldv, n, $0.baseAddress, ldy) }
+      for r in 0..<m {
+        for c in 0..<ldy {
+          guard c < n else { #expect(y[r * ldy + c] == y0[r * ldy + c]); continue }
+          var s = Double(y0[r * ldy + c]), a = abs(s)
+          for i in 0..<k { let t = Double(p[r * ldp + i]) * Double(v[i * ldv + c]); s += t; a += abs(t) }
+          let err = abs(Double(y[r * ldy + c]) - s)
+          #expect(err <= Double(k + 1) * Double(Float.ulpOfOne) * a + 1e-30, "level \(level) m \(m) k \(k) n \(n) at (\(r), \(c))")
+        }
+      }
+    }
+  }
+
+  /// The decode path (query rows ≤ streamingRows) against the tile loop (forced by a progress
+  /// callback) and the Double reference; and its bits on 1, 2 and 3 threads.
+  @Test("A decode step's attention matches the tile loop and the Double reference, and its bits do not depend on the threads",
+        arguments: [(1, 1), (1, 63), (1, 64), (1, 65), (3, 200), (2, 700)])
+  func decodeMatchesTiles(seqQ: Int, seqKV: Int) throws {
+    let p = AttentionProblem(batch: 2, seqQ: seqQ, seqKV: seqKV, heads: 9, kvHeads: 3, headDim: 64, seed: UInt64(seqKV * 7 + seqQ))
+    let past = seqKV - seqQ  // the queries are the last rows: causal masks nothing of the past
+    // Batch row 1 is left-padded by 5 keys (masked), as a batched generation pads.
+    let pads = [0, min(5, seqKV - 1)]
+    let mask = MaskTensor(shape: [2, 1, 1, seqKV], data: pads.flatMap { pad in (0..<seqKV).map { UInt8($0 < pad ? 0 : 1) } })
+    let pipe = try makePipeline(specs: [.causal], numHeads: 9, batch: 2, mask: mask, rows: seqQ, cols: seqKV, rowOrigin: past)
+    let g = p.geometry(qStart: past)
+    func run(threads: Int, tiles: Bool) -> Tensor {
+      let saved = BLAS.threads
+      defer { BLAS.threads = saved }
+      BLAS.threads = threads
+      var state = SoftmaxState(batch: 2, heads: 9, seqQ: seqQ, headDim: 64)
+      p.withViews { qv, kv, vv in
+        accumulateSoftmaxAttention(q: qv, k: kv, v: vv, geometry: g, pipeline: pipe, blockQ: 256, blockKV: 256,
+                                   skipMaskedTiles: true, state: &state, progress: tiles ? {} : nil)
+      }
+      return state.finalize(epsilon: 1e-10)
+    }
+    let decode = run(threads: 1, tiles: false)
+    expectClose(decode, run(threads: 1, tiles: true), atol: 2e-6, rtol: 1e-5, "decode vs tiles")
+    let reference = naiveSoftmaxAttention(p, allowed: { b, _, i, j in j <= past + i && j >= pads[b] })
+    expectClose(decode, reference, atol: 2e-6, rtol: 1e-5, "decode vs Double")
+    for threads in [2, 3] { #expect(run(threads: threads, tiles: false).data == decode.data, "\(threads) threads") }
+  }
+
+  @Test("Every key masked: the decode step attends uniformly to all of them, as the float32-min fill implies")
+  func allMasked() throws {
+    let p = AttentionProblem(batch: 1, seqQ: 1, seqKV: 130, heads: 2, kvHeads: 1, headDim: 16, seed: 5)
+    let mask = MaskTensor(shape: [1, 1, 1, 130], data: [UInt8](repeating: 0, count: 130))
+    let pipe = try makePipeline(numHeads: 2, batch: 1, mask: mask, rows: 1, cols: 130)
+    var state = SoftmaxState(batch: 1, heads: 2, seqQ: 1, headDim: 16)
+    p.withViews { qv, kv, vv in
+      accumulateSoftmaxAttention(q: qv, k: kv, v: vv, geometry: p.geometry(), pipeline: pipe, blockQ: 64, blockKV: 64,
+                                 skipMaskedTiles: true, state: &state)
+    }
+    let got = state.finalize(epsilon: 0)
+    expectClose(got, naiveSoftmaxAttention(p, allowed: { _, _, _, _ in false }), atol: 1e-6, rtol: 1e-5, "uniform")
+  }
+}

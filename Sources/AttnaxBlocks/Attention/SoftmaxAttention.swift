@@ -10,15 +10,19 @@ import CKernels
 /// With several BLAS threads the (batch, head, query block) units run in parallel, claimed one by
 /// one by whichever thread is free (the costliest, the last query blocks under a causal mask,
 /// first), each calling BLAS single-threaded; a unit's result does not depend on the thread.
-/// `progress` (ring transfers to poke) keeps them on this thread.
+/// `progress` (ring transfers to poke) keeps them on this thread. A decode step (at most
+/// ``streamingRows`` query rows, no `progress`) takes ``accumulateDecodeAttention(q:k:v:geometry:pipeline:state:)``.
 func accumulateSoftmaxAttention(
   q: HeadsView, k: HeadsView, v: HeadsView, geometry g: AttentionGeometry, pipeline: ScorePipeline,
   blockQ: Int, blockKV: Int, skipMaskedTiles: Bool, state: inout SoftmaxState,
   progress: (() -> Void)? = nil
 ) {
-  // A decode step (a few query rows) takes up to `decodeTileKeys` keys per tile whatever the
-  // backend's block: one pass over the cached keys and values per head.
-  let bq = min(blockQ, g.seqQ), bk = min(g.seqQ <= streamingRows ? max(blockKV, decodeTileKeys) : blockKV, g.seqKV)
+  if g.seqQ <= streamingRows && progress == nil {
+    // A decode step: all heads per block of keys, the cache read once per KV head.
+    accumulateDecodeAttention(q: q, k: k, v: v, geometry: g, pipeline: pipeline, state: &state)
+    return
+  }
+  let bq = min(blockQ, g.seqQ), bk = min(blockKV, g.seqKV)
   guard bq > 0, bk > 0 else { return }
   let items = g.batch * g.heads
   let workers = min(BLAS.threads, items)
@@ -38,9 +42,6 @@ func accumulateSoftmaxAttention(
     }
   }
 }
-
-/// Keys per tile of a decode step (see ``accumulateSoftmaxAttention(q:k:v:geometry:pipeline:blockQ:blockKV:skipMaskedTiles:state:progress:)``).
-let decodeTileKeys = 4096
 
 /// One softmax attention call's tile loop: what every (batch, head) item reads and writes.
 ///

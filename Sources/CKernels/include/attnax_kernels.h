@@ -35,6 +35,8 @@ typedef struct ax_kernel_table {
                       float *y, long ldy);
   void (*rows_times)(const float *p, long m, long k, long ldp, const float *v, long ldv, long n,
                      float *y, long ldy);
+  void (*key_scores)(const float *q, long m, long d, long ldq, const float *k, long ldk, long n,
+                     float *s, long lds);
 } ax_kernel_table;
 const ax_kernel_table *ax_kernels_at(int level);
 
@@ -79,6 +81,11 @@ void ax_linear_rows(const float *x, long m, long k, long ldx, const float *w, lo
 /* y: (m, n) row stride ldy += p: (m, k) row stride ldp . v: (k, n) row stride ldv, for a few rows:
  * a decode step's attention probabilities times one head's values; v read once, in order. */
 void ax_rows_times(const float *p, long m, long k, long ldp, const float *v, long ldv, long n, float *y, long ldy);
+
+/* q: (m, d) row stride ldq, k: (n, d) row stride ldk -> s: (m, n) row stride lds, s[r, j] = q[r] . k[j]:
+ * a decode step's attention scores, the query heads sharing a KV head against its cached keys (each
+ * key read once for all m rows, four keys per reduction tree). */
+void ax_key_scores(const float *q, long m, long d, long ldq, const float *k, long ldk, long n, float *s, long lds);
 
 /* Keeps freed heap memory mapped (glibc: no trimming, mmap only above 32 MiB) so repeated
  * forwards reuse their activation buffers instead of page-faulting them in. 1 if applied. */
