@@ -196,18 +196,22 @@ void FN(linear_rows)(const float *x, long m, long k, long ldx, const float *w, l
   }
 }
 
-/* q: (m, d) row stride ldq, k: (n, d) row stride ldk -> s: (m, n) row stride lds, s[r, j] = q[r] · k[j]:
- * attention scores of a decode step, the m query heads sharing a KV head (or a few query rows) against
- * n cached keys of that head (d = head dim, short). Four keys at a time: each key's row is read once
- * for all m rows, and the four dot products of a row end in one reduction tree (a reduction per key
- * costs more than the products at d = 64). Each s[r, j] is a fixed-order reduction: W-blocks in
- * order, the lanes, then the tail. */
-void FN(key_scores)(const float *q, long m, long d, long ldq, const float *k, long ldk, long n, float *s, long lds) {
+/* Attention of a decode step over a block of cached keys, all query heads at once.
+ * q: (m, d) row stride ldq, one row per query head; kv[r]: the KV head query row r reads (NULL: 0);
+ * k: (n, ·) row stride ldk, one cached token per row, KV head h at columns h·d ..< (h+1)·d
+ * -> s: (m, n) row stride lds, s[r, j] = q[r] · k[j][kv[r]·d ..].
+ * Four keys at a time, every query row against them before the next four: the cache rows are read
+ * in order, whole, each once for all heads (a pass per query head read them 3 times for SmolLM2), and
+ * the four dot products of a row end in one reduction tree (a reduction per key cost more than the
+ * products at d = 64). Each s[r, j] is a fixed-order reduction: W-blocks in order, the lanes, then
+ * the tail. */
+void FN(key_scores)(const float *q, long m, long d, long ldq, const long *kv, const float *k, long ldk, long n,
+                    float *s, long lds) {
   long j = 0;
   for (; j + 4 <= n; j += 4) {
-    const float *k0 = k + j * ldk, *k1 = k0 + ldk, *k2 = k1 + ldk, *k3 = k2 + ldk;
     for (long r = 0; r < m; r++) {
-      const float *qr = q + r * ldq;
+      const float *qr = q + r * ldq, *k0 = k + j * ldk + (kv ? kv[r] : 0) * d;
+      const float *k1 = k0 + ldk, *k2 = k1 + ldk, *k3 = k2 + ldk;
       V a0 = v_set1(0), a1 = v_set1(0), a2 = v_set1(0), a3 = v_set1(0);
       long i = 0;
       for (; i + W <= d; i += W) {
@@ -230,9 +234,8 @@ void FN(key_scores)(const float *q, long m, long d, long ldq, const float *k, lo
     }
   }
   for (; j < n; j++) {
-    const float *kj = k + j * ldk;
     for (long r = 0; r < m; r++) {
-      const float *qr = q + r * ldq;
+      const float *qr = q + r * ldq, *kj = k + j * ldk + (kv ? kv[r] : 0) * d;
       V a0 = v_set1(0), z = v_set1(0);
       long i = 0;
       for (; i + W <= d; i += W) a0 = v_fmadd(v_load(kj + i), v_load(qr + i), a0);
@@ -240,6 +243,50 @@ void FN(key_scores)(const float *q, long m, long d, long ldq, const float *k, lo
       v_hsum4(a0, z, z, z, out);
       for (; i < d; i++) out[0] = s_fmadd(qr[i], kj[i], out[0]);
       s[r * lds + j] = out[0];
+    }
+  }
+}
+
+/* The values of the same block: p: (m, n) row stride ldp, the probabilities of each query head;
+ * kv as for key_scores; v: (n, ·) row stride ldv -> y: (m, d) row stride ldy += Σ_j p[r, j] v[j][kv[r]·d ..].
+ * Four keys at a time, every query row against them before the next four (the cache rows read in
+ * order, whole); a row of y is loaded once per four keys. Every y[r, c] gets one FMA per key, in order. */
+void FN(value_sums)(const float *p, long m, long n, long ldp, const long *kv, const float *v, long ldv, long d,
+                    float *y, long ldy) {
+  long j = 0;
+  for (; j + 4 <= n; j += 4) {
+    for (long r = 0; r < m; r++) {
+      const float *v0 = v + j * ldv + (kv ? kv[r] : 0) * d, *v1 = v0 + ldv, *v2 = v1 + ldv, *v3 = v2 + ldv;
+      const float *pr = p + r * ldp + j;
+      V p0 = v_set1(pr[0]), p1 = v_set1(pr[1]), p2 = v_set1(pr[2]), p3 = v_set1(pr[3]);
+      float *yr = y + r * ldy;
+      long c = 0;
+      for (; c + W <= d; c += W) {
+        V a = v_load(yr + c);
+        a = v_fmadd(p0, v_load(v0 + c), a);
+        a = v_fmadd(p1, v_load(v1 + c), a);
+        a = v_fmadd(p2, v_load(v2 + c), a);
+        a = v_fmadd(p3, v_load(v3 + c), a);
+        v_store(yr + c, a);
+      }
+      for (; c < d; c++) {
+        float a = yr[c];
+        a = s_fmadd(pr[0], v0[c], a);
+        a = s_fmadd(pr[1], v1[c], a);
+        a = s_fmadd(pr[2], v2[c], a);
+        a = s_fmadd(pr[3], v3[c], a);
+        yr[c] = a;
+      }
+    }
+  }
+  for (; j < n; j++) {
+    for (long r = 0; r < m; r++) {
+      const float *vj = v + j * ldv + (kv ? kv[r] : 0) * d;
+      float *yr = y + r * ldy;
+      V pr = v_set1(p[r * ldp + j]);
+      long c = 0;
+      for (; c + W <= d; c += W) v_store(yr + c, v_fmadd(pr, v_load(vj + c), v_load(yr + c)));
+      for (; c < d; c++) yr[c] = s_fmadd(p[r * ldp + j], vj[c], yr[c]);
     }
   }
 }

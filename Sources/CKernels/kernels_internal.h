@@ -28,8 +28,10 @@ enum { AX_LEVEL_PORTABLE = 0, AX_LEVEL_AVX2 = 1, AX_LEVEL_AVX512 = 2 };
                        long n, float *y, long ldy);                                              \
   void rows_times_##S(const float *p, long m, long k, long ldp, const float *v, long ldv, long n, \
                       float *y, long ldy);                                                       \
-  void key_scores_##S(const float *q, long m, long d, long ldq, const float *k, long ldk, long n, \
-                      float *s, long lds);
+  void key_scores_##S(const float *q, long m, long d, long ldq, const long *kv, const float *k,   \
+                      long ldk, long n, float *s, long lds);                                     \
+  void value_sums_##S(const float *p, long m, long n, long ldp, const long *kv, const float *v,   \
+                      long ldv, long d, float *y, long ldy);
 
 AX_DECLARE(portable)
 #if defined(__x86_64__)

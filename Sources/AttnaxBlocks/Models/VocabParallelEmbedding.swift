@@ -55,7 +55,7 @@ public struct VocabParallelEmbedding: @unchecked Sendable {
           let work = Double(n) * Double(v) * Double(d)
           if n <= streamingRows {
             // A decode step: stream the table once, each thread its range of rows.
-            RowParallel.forEach(rows: v, work: work, threshold: streamingForkWork) { block in
+            RowParallel.forEach(rows: v, work: work, threshold: streamingForkWork, chunks: streamingChunks) { block in
               ax_linear_rows(a, n, d, d, e + block.lowerBound * d, d, block.count, c + block.lowerBound, v)
             }
           } else {

@@ -21,12 +21,17 @@ enum RowParallel {
   /// multiply-adds) reaches `threshold`, the least that pays for the fork; otherwise
   /// `body(0..<rows)` inline. Range starts are multiples of 16 rows (GEMM-kernel friendly) except
   /// possibly the last.
-  static func forEach(rows: Int, work: Double, minRows: Int = 16, threshold: Double = 1e6, _ body: (Range<Int>) -> Void) {
+  ///
+  /// `chunks` > 1 cuts the rows into that many ranges per thread instead, claimed one by one by
+  /// whichever thread is free: a thread slowed down (the other vCPU's neighbours, its share of
+  /// the memory bandwidth) then takes fewer, instead of making the other wait at the join.
+  static func forEach(rows: Int, work: Double, minRows: Int = 16, threshold: Double = 1e6, chunks: Int = 1,
+                      _ body: (Range<Int>) -> Void) {
     guard forks(rows: rows, work: work, minRows: minRows, threshold: threshold) else {
       if rows > 0 { body(0..<rows) }
       return
     }
-    split(rows, min(threads, rows / max(1, minRows)), body)
+    split(rows, min(threads * max(1, chunks), rows / max(1, minRows)), body)
   }
 
   /// Whether `forEach` would fork for this much work.

@@ -35,8 +35,10 @@ typedef struct ax_kernel_table {
                       float *y, long ldy);
   void (*rows_times)(const float *p, long m, long k, long ldp, const float *v, long ldv, long n,
                      float *y, long ldy);
-  void (*key_scores)(const float *q, long m, long d, long ldq, const float *k, long ldk, long n,
-                     float *s, long lds);
+  void (*key_scores)(const float *q, long m, long d, long ldq, const long *kv, const float *k, long ldk,
+                     long n, float *s, long lds);
+  void (*value_sums)(const float *p, long m, long n, long ldp, const long *kv, const float *v, long ldv,
+                     long d, float *y, long ldy);
 } ax_kernel_table;
 const ax_kernel_table *ax_kernels_at(int level);
 
@@ -50,7 +52,9 @@ float ax_exp_shift_sum(float *row, long n, float shift);
 /* row: (n) -> max(floor, max_j row[j]). */
 float ax_row_max(const float *row, long n, float floor);
 
-/* x: (n) -> sum of x, read with full-width loads: the streaming-read probe of benchmarks. */
+/* x: (n) -> sum of x, read with full-width loads, in order: the streaming-read probe of benchmarks,
+ * and how a decode step pulls a block of its KV cache into the caches before reading it in a pattern
+ * the hardware prefetchers follow less well. */
 float ax_stream_sum(const float *x, long n);
 
 /* x: (n) -> x * a, in place. */
@@ -82,10 +86,17 @@ void ax_linear_rows(const float *x, long m, long k, long ldx, const float *w, lo
  * a decode step's attention probabilities times one head's values; v read once, in order. */
 void ax_rows_times(const float *p, long m, long k, long ldp, const float *v, long ldv, long n, float *y, long ldy);
 
-/* q: (m, d) row stride ldq, k: (n, d) row stride ldk -> s: (m, n) row stride lds, s[r, j] = q[r] . k[j]:
- * a decode step's attention scores, the query heads sharing a KV head against its cached keys (each
- * key read once for all m rows, four keys per reduction tree). */
-void ax_key_scores(const float *q, long m, long d, long ldq, const float *k, long ldk, long n, float *s, long lds);
+/* A decode step's attention over a block of cached keys, all query heads at once. q: (m, d) row stride
+ * ldq, one row per query head; kv[r]: the KV head row r reads (NULL: 0); k: (n, .) row stride ldk, KV
+ * head h at columns h*d.. -> s: (m, n) row stride lds, s[r, j] = q[r] . k[j][kv[r]*d ..]. The cache
+ * rows are read in order, whole (four keys per reduction tree). */
+void ax_key_scores(const float *q, long m, long d, long ldq, const long *kv, const float *k, long ldk, long n,
+                   float *s, long lds);
+
+/* p: (m, n) row stride ldp; kv as above; v: (n, .) row stride ldv -> y: (m, d) row stride ldy +=
+ * sum_j p[r, j] v[j][kv[r]*d ..]: the same block's values, rows read in order, y in L1. */
+void ax_value_sums(const float *p, long m, long n, long ldp, const long *kv, const float *v, long ldv, long d,
+                   float *y, long ldy);
 
 /* Keeps freed heap memory mapped (glibc: no trimming, mmap only above 32 MiB) so repeated
  * forwards reuse their activation buffers instead of page-faulting them in. 1 if applied. */
