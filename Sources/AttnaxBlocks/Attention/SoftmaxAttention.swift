@@ -124,11 +124,12 @@ struct SoftmaxTiles {
       let row = scores + i * t.nk
       let mOld = out.m[stat + i]
       let mNew = max(mOld, rowMax(row, t.nk, floor: maskedScore))
-      let alpha = expShiftScalar(mOld - mNew)
+      let alpha = expShiftScalar(mOld - mNew), lOld = out.l[stat + i]
       let sum = expShiftSum(row, t.nk, shift: mNew)  // row becomes exp(s − mNew)
-      out.l[stat + i] = out.l[stat + i] * alpha + sum
+      out.l[stat + i] = lOld * alpha + sum
       out.m[stat + i] = mNew
-      if alpha != 1 { scaleInPlace(oTile + i * outStride, headDim, by: alpha) }
+      // A row that has taken in nothing yet (l = 0) has o = 0: nothing to rescale.
+      if alpha != 1 && lOld != 0 { scaleInPlace(oTile + i * outStride, headDim, by: alpha) }
     }
     let vTile = v.at(b: t.b, row: t.k0, head: kvh)
     if t.nq <= streamingRows {
