@@ -260,3 +260,30 @@ struct DecodeAttentionTests {
     expectClose(got, naiveSoftmaxAttention(p, allowed: { _, _, _, _ in false }), atol: 1e-6, rtol: 1e-5, "uniform")
   }
 }
+
+@Suite("Causal tiles in bands")
+struct CausalBandTests {
+  /// Tiles larger than a band under a causal mask (diagonal tiles run as 64-row bands that stop at
+  /// their last row's key) against the Double reference: with left padding (rows with no allowed
+  /// key attend uniformly to every key), a causal window, ALiBi, and queries that start after the
+  /// keys (a later ring piece: some bands see nothing of a tile).
+  @Test("Diagonal tiles in bands match the Double reference (padding, causal window, ALiBi, offset queries)",
+        arguments: [("causal", 0), ("window", 0), ("alibi", 0), ("causal", 100)])
+  func bands(mod: String, qStart: Int) throws {
+    let seqQ = 200, seqKV = seqQ + qStart
+    let p = AttentionProblem(batch: 2, seqQ: seqQ, seqKV: seqKV, heads: 4, kvHeads: 2, headDim: 32, seed: UInt64(qStart + mod.count))
+    let pads = [0, 70 + qStart]  // batch row 1: its first keys are padding; its first query rows see no key at all
+    let mask = MaskTensor(shape: [2, 1, 1, seqKV], data: pads.flatMap { pad in (0..<seqKV).map { UInt8($0 < pad ? 0 : 1) } })
+    let specs: [ScoreModSpec] = mod == "window" ? [.slidingWindow(windowSize: 90, causal: true)] : mod == "alibi" ? [.alibi, .causal] : [.causal]
+    let pipe = try makePipeline(specs: specs, numHeads: 4, batch: 2, mask: mask, rows: seqQ, cols: seqKV, rowOrigin: qStart)
+    let got = librarySoftmax(p, pipeline: pipe, blockQ: 128, blockKV: 128, skip: true, epsilon: 1e-10, geometry: p.geometry(qStart: qStart))
+    let slopes = alibiSlopes(4).map(Double.init)
+    let want = naiveSoftmaxAttention(
+      p, bias: { _, h, i, j in mod == "alibi" ? -slopes[h] * Double(abs(i + qStart - j)) : 0 },
+      allowed: { b, _, i, j in
+        let qi = i + qStart
+        return j >= pads[b] && j <= qi && (mod != "window" || qi - j < 90)
+      })
+    expectClose(got, want, atol: 2e-6, rtol: 1e-5, "\(mod), queries from \(qStart)")
+  }
+}

@@ -43,6 +43,9 @@ func accumulateSoftmaxAttention(
   }
 }
 
+/// Query rows per band of a tile cut by a causal mask (see ``SoftmaxTiles/accumulate(_:scores:)``).
+let causalBandRows = 64
+
 /// One softmax attention call's tile loop: what every (batch, head) item reads and writes.
 ///
 /// For each query block and key block: S = Q Kᵀ/√Dh (one GEMM), the score pipeline (mods and
@@ -106,8 +109,27 @@ struct SoftmaxTiles {
   /// The tile's first output row in `o`.
   func outputTile(_ t: Tile) -> UnsafeMutablePointer<Float> { out.o + (t.b * seqQ + t.q0) * outStride + t.h * headDim }
 
-  /// Scores, mods and mask, online softmax, and P·V for one tile.
+  /// Scores, mods and mask, online softmax, and P·V for one tile. A tile cut by a causal mask
+  /// (its last keys after some of its rows) runs as bands of ``causalBandRows`` rows, each band's
+  /// products stopping at its last row's key: a 256 × 256 diagonal tile then costs 62.5% of
+  /// its products (a 512-token prefill: 25% fewer attention FLOPs).
   func accumulate(_ t: Tile, scores: UnsafeMutablePointer<Float>) {
+    let firstBand = t.qRange.lowerBound..<(t.qRange.lowerBound + causalBandRows)
+    guard t.nq > causalBandRows, let frontier = pipeline.causalFrontier(q: firstBand), frontier < t.kvRange.upperBound else {
+      accumulate(t, scores: scores, keys: t.nk)
+      return
+    }
+    for r0 in stride(from: 0, to: t.nq, by: causalBandRows) {
+      let band = Tile(b: t.b, h: t.h, q0: t.q0 + r0, nq: min(causalBandRows, t.nq - r0), k0: t.k0, nk: t.nk, g: geometry)
+      let keys = max(0, min(t.nk, (pipeline.causalFrontier(q: band.qRange) ?? t.kvRange.upperBound) - t.kvRange.lowerBound))
+      accumulate(band, scores: scores, keys: keys)
+    }
+  }
+
+  /// One tile whose rows see none of its keys past the first `keys` (their scores are the masked
+  /// fill without a product; P·V stops there too unless a row is still fully masked, when every
+  /// key counts alike).
+  func accumulate(_ t: Tile, scores: UnsafeMutablePointer<Float>, keys: Int) {
     let kvh = geometry.kvHeadOf[t.h]
     let qTile = q.at(b: t.b, row: t.q0, head: t.h), kTile = k.at(b: t.b, row: t.k0, head: kvh)
     if t.nq <= streamingRows {
@@ -115,11 +137,13 @@ struct SoftmaxTiles {
       ax_linear_rows(qTile, t.nq, headDim, q.rowStride, kTile, k.rowStride, t.nk, scores, t.nk)
       scaleInPlace(scores, t.nq * t.nk, by: 1 / Float(headDim).squareRoot())
     } else {
-      sgemm(transB: true, m: t.nq, n: t.nk, k: headDim, alpha: 1 / Float(headDim).squareRoot(),
+      sgemm(transB: true, m: t.nq, n: keys, k: headDim, alpha: 1 / Float(headDim).squareRoot(),
             a: qTile, lda: q.rowStride, b: kTile, ldb: k.rowStride, c: scores, ldc: t.nk)
+      if keys < t.nk { for i in 0..<t.nq { (scores + i * t.nk + keys).update(repeating: maskedScore, count: t.nk - keys) } }
     }
     pipeline.apply(scores, ld: t.nk, b: t.b, hGlobal: geometry.headBase + t.h, q: t.qRange, kv: t.kvRange)
     let stat = statBase(t), oTile = outputTile(t)
+    var fullyMasked = false
     for i in 0..<t.nq {
       let row = scores + i * t.nk
       let mOld = out.m[stat + i]
@@ -130,12 +154,14 @@ struct SoftmaxTiles {
       out.m[stat + i] = mNew
       // A row that has taken in nothing yet (l = 0) has o = 0: nothing to rescale.
       if alpha != 1 && lOld != 0 { scaleInPlace(oTile + i * outStride, headDim, by: alpha) }
+      fullyMasked = fullyMasked || mNew == maskedScore
     }
     let vTile = v.at(b: t.b, row: t.k0, head: kvh)
     if t.nq <= streamingRows {
       ax_rows_times(scores, t.nq, t.nk, t.nk, vTile, v.rowStride, headDim, oTile, outStride)
     } else {
-      sgemm(m: t.nq, n: headDim, k: t.nk, a: scores, lda: t.nk, b: vTile, ldb: v.rowStride, beta: 1, c: oTile, ldc: outStride)
+      sgemm(m: t.nq, n: headDim, k: fullyMasked ? t.nk : keys, a: scores, lda: t.nk, b: vTile, ldb: v.rowStride, beta: 1,
+            c: oTile, ldc: outStride)
     }
   }
 
