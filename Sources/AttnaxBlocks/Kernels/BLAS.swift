@@ -95,8 +95,9 @@ func sgemm(
 }
 
 /// x: (N, in) row-major, w: (in, out) -> (N, out); y = x @ w, then `epilogue(y, rows)` on each
-/// block of rows while it is still in cache (bias, activation, residual: see the parallel
-/// linears). Rows (or columns) are split over the threads (``RowParallel``) when there are several.
+/// block of rows while it is still in cache. Rows (or columns) are split over the threads
+/// (``RowParallel``) when there are several. A product with a kernel as checkpoints store it;
+/// the layers store their weights (out, in) and use ``linear(_:_:epilogue:)``.
 public func matmul(_ x: Tensor, _ w: Tensor,
                    epilogue: ((UnsafeMutablePointer<Float>, Range<Int>) -> Void)? = nil) -> Tensor {
   let inF = w.shape[0], outF = w.shape[1]
@@ -152,7 +153,7 @@ let streamingForkWork = 32_768.0
 ///
 /// Many rows (a prefill): an OpenBLAS GEMM, its rows split over the threads, or its output
 /// features when there are fewer rows than features (each thread packs only its part of the
-/// weights). A few rows (``streamingRows``, a decode step): ``linear(_:_:)-([Tensor])``.
+/// weights). A few rows (``streamingRows``, a decode step): ``linear(_:_:)``.
 public func linear(_ x: Tensor, _ weight: Tensor,
                    epilogue: ((UnsafeMutablePointer<Float>, Range<Int>) -> Void)? = nil) -> Tensor {
   let outF = weight.shape[0], inF = weight.shape[1]

@@ -35,7 +35,7 @@ public struct FeedForward: Sendable {
     guard let gate else { return try down(up(x, activation: code), residual: residual) }
     let cols = gate.outFeatures, code = code
     if x.shape.dropLast().reduce(1, *) <= streamingRows {
-      // A few rows: gate and up in one fork (see ``linear(_:_:)-([Tensor])``), then the GLU.
+      // A few rows: gate and up in one fork (see ``linear(_:_:)``), then the GLU.
       let gu = linear(x, [gate.weight, up.weight])
       var g = gu[0]
       let rows = g.count / max(cols, 1)

@@ -42,7 +42,7 @@ public struct ColumnParallelLinear: Sendable {
   }
 
   /// x: (..., in) -> [x @ K_i + b_i] for several layers of the same input (Q, K and V): with a
-  /// few rows one fork for all of them (see ``linear(_:_:)-([Tensor])``).
+  /// few rows one fork for all of them (see ``linear(_:_:)``).
   public static func apply(_ layers: [ColumnParallelLinear], to x: Tensor) -> [Tensor] {
     guard x.shape.dropLast().reduce(1, *) <= streamingRows else { return layers.map { $0(x) } }
     var ys = linear(x, layers.map(\.weight))

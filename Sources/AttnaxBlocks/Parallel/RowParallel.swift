@@ -11,7 +11,8 @@ import Synchronization
 /// start to finish (GEMM with BLAS single-threaded, then the fused element-wise pass), so both
 /// cores stay busy with useful work and OpenBLAS never spins. A row's result does not depend on
 /// the split. GEMMs with fewer rows than output columns split the columns instead (see
-/// ``matmul(_:_:epilogue:)``), so each thread packs half of the weights, not all of them.
+/// ``linear(_:_:epilogue:)``), so each thread packs half of the weights, not all of them; a
+/// decode step's products split the weights' rows, each thread streaming one range.
 enum RowParallel {
   /// Threads to use: the BLAS thread count (1 inside a parallel section).
   static var threads: Int { BLAS.threads }

@@ -64,6 +64,7 @@ struct Generate: ParsableCommand {
       try Launch.agreeAfterCollectives(world, result)
       let (tokens, first) = try result.get()
       memory.endRun()
+      output.finish(tokens)
       var stats = first
       for run in 1...runs where runs > 1 {
         if run > 1 {
@@ -74,7 +75,6 @@ struct Generate: ParsableCommand {
         Launch.note(world, "run \(run) of \(runs): \(stats.summary)")
       }
       Launch.note(world, try memory.summary(world))
-      output.finish(tokens)
       if let logitsOut {
         let written = Result {
           if world.rank == 0 {
