@@ -18,7 +18,7 @@ static int supported_level(void) {
 
 #define AX_TABLE(S, L, NAME)                                                                     \
   {L, NAME, exp_shift_sum_##S, row_max_##S, scale_##S, bias_act_##S, glu_##S, bias_residual_##S, \
-   norm_rows_##S, stream_sum_##S}
+   norm_rows_##S, stream_sum_##S, linear_rows_##S, rows_times_##S, key_scores_##S, value_sums_##S}
 
 static const ax_kernel_table tables[] = {
     AX_TABLE(portable, AX_LEVEL_PORTABLE, "portable"),
@@ -75,4 +75,22 @@ void ax_bias_residual(float *y, const float *bias, const float *residual, long r
 void ax_norm_rows(const float *x, float *out, long rows, long d, const float *scale, const float *bias,
                   float eps, int rms) {
   table()->norm_rows(x, out, rows, d, scale, bias, eps, rms);
+}
+
+void ax_linear_rows(const float *x, long m, long k, long ldx, const float *w, long ldw, long n, float *y, long ldy) {
+  table()->linear_rows(x, m, k, ldx, w, ldw, n, y, ldy);
+}
+
+void ax_rows_times(const float *p, long m, long k, long ldp, const float *v, long ldv, long n, float *y, long ldy) {
+  table()->rows_times(p, m, k, ldp, v, ldv, n, y, ldy);
+}
+
+void ax_key_scores(const float *q, long m, long d, long ldq, const long *kv, const float *k, long ldk, long n,
+                   float *s, long lds) {
+  table()->key_scores(q, m, d, ldq, kv, k, ldk, n, s, lds);
+}
+
+void ax_value_sums(const float *p, long m, long n, long ldp, const long *kv, const float *v, long ldv, long d,
+                   float *y, long ldy) {
+  table()->value_sums(p, m, n, ldp, kv, v, ldv, d, y, ldy);
 }

@@ -51,6 +51,15 @@ AX_INLINE double dv_hsum(DV a) {
   return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
 }
 
+/* The sums of four vectors' lanes, in one reduction tree: out[t] = Σ lanes of v_t. */
+AX_INLINE void v_hsum4(V a, V b, V c, V d, float *out) {
+  __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+  _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)));
+}
+
+/* The scalar step of the tails, rounded as the vector FMA is. */
+AX_INLINE float s_fmadd(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
+
 #include "kernels_body.h"
 
 #pragma clang attribute pop

@@ -39,6 +39,19 @@ AX_INLINE void v_sums(V x, DV *s, DV *ss) {
 }
 AX_INLINE double dv_hsum(DV a) { return _mm512_reduce_add_pd(a); }
 
+/* The sums of four vectors' lanes, in one reduction tree: out[t] = Σ lanes of v_t. */
+AX_INLINE void v_hsum4(V a, V b, V c, V d, float *out) {
+  __m256 h[4], x[4] = {_mm512_castps512_ps256(a), _mm512_castps512_ps256(b), _mm512_castps512_ps256(c),
+                       _mm512_castps512_ps256(d)};
+  V v[4] = {a, b, c, d};
+  for (int t = 0; t < 4; t++) h[t] = _mm256_add_ps(x[t], _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v[t]), 1)));
+  __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(h[0], h[1]), _mm256_hadd_ps(h[2], h[3]));
+  _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)));
+}
+
+/* The scalar step of the tails, rounded as the vector FMA is. */
+AX_INLINE float s_fmadd(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
+
 #include "kernels_body.h"
 
 #pragma clang attribute pop

@@ -32,4 +32,10 @@ AX_INLINE DV dv_zero(void) { return 0; }
 AX_INLINE void v_sums(V x, DV *s, DV *ss) { double v = x; *s += v; *ss += v * v; }
 AX_INLINE double dv_hsum(DV a) { return a; }
 
+/* The sums of four vectors' lanes: out[t] = v_t. */
+AX_INLINE void v_hsum4(V a, V b, V c, V d, float *out) { out[0] = a; out[1] = b; out[2] = c; out[3] = d; }
+
+/* The scalar step of the tails, rounded as the vector FMA is. */
+AX_INLINE float s_fmadd(float a, float b, float c) { return a * b + c; }
+
 #include "kernels_body.h"

@@ -23,7 +23,15 @@ enum { AX_LEVEL_PORTABLE = 0, AX_LEVEL_AVX2 = 1, AX_LEVEL_AVX512 = 2 };
   void bias_residual_##S(float *y, const float *bias, const float *residual, long rows,          \
                          long cols);                                                             \
   void norm_rows_##S(const float *x, float *out, long rows, long d, const float *scale,          \
-                     const float *bias, float eps, int rms);
+                     const float *bias, float eps, int rms);                                     \
+  void linear_rows_##S(const float *x, long m, long k, long ldx, const float *w, long ldw,       \
+                       long n, float *y, long ldy);                                              \
+  void rows_times_##S(const float *p, long m, long k, long ldp, const float *v, long ldv, long n, \
+                      float *y, long ldy);                                                       \
+  void key_scores_##S(const float *q, long m, long d, long ldq, const long *kv, const float *k,   \
+                      long ldk, long n, float *s, long lds);                                     \
+  void value_sums_##S(const float *p, long m, long n, long ldp, const long *kv, const float *v,   \
+                      long ldv, long d, float *y, long ldy);
 
 AX_DECLARE(portable)
 #if defined(__x86_64__)

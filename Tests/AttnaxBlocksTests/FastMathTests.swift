@@ -108,7 +108,7 @@ struct FastMathTests {
     }
   }
 
-  @Test("The BLAS kernel is replaced only when OpenBLAS fell back to a kernel older than the CPU")
+  @Test("The BLAS kernel is replaced only when OpenBLAS fell back to a kernel older than the CPU, or chose AVX-512 on a Zen 4")
   func recommendedBLASCore() {
     #expect(BLAS.recommendedCore(replacing: "Prescott", hardwareLevel: 2) == "SkylakeX")
     #expect(BLAS.recommendedCore(replacing: "Nehalem", hardwareLevel: 1) == "Haswell")
@@ -117,6 +117,15 @@ struct FastMathTests {
     #expect(BLAS.recommendedCore(replacing: "Haswell", hardwareLevel: 2) == nil)
     #expect(BLAS.recommendedCore(replacing: "Zen", hardwareLevel: 2) == nil)
     #expect(BLAS.recommendedCore(replacing: "SkylakeX", hardwareLevel: 2) == nil)
+    // Zen 4 (AMD family 25 with AVX-512): the AVX2 kernel instead of the AVX-512 ones.
+    let zen4 = (vendor: "AuthenticAMD", family: 25)
+    #expect(BLAS.recommendedCore(replacing: "Cooperlake", hardwareLevel: 2, cpu: zen4) == "Haswell")
+    #expect(BLAS.recommendedCore(replacing: "SkylakeX", hardwareLevel: 2, cpu: zen4) == "Haswell")
+    #expect(BLAS.recommendedCore(replacing: "Zen", hardwareLevel: 2, cpu: zen4) == nil)
+    #expect(BLAS.recommendedCore(replacing: "Cooperlake", hardwareLevel: 1, cpu: zen4) == nil)
+    #expect(BLAS.recommendedCore(replacing: "Cooperlake", hardwareLevel: 2, cpu: (vendor: "AuthenticAMD", family: 26)) == nil)
+    #expect(BLAS.recommendedCore(replacing: "Cooperlake", hardwareLevel: 2, cpu: (vendor: "GenuineIntel", family: 6)) == nil)
+    #expect(BLAS.recommendedCore(replacing: "Prescott", hardwareLevel: 2, cpu: zen4) == "SkylakeX")
   }
 
   @Test("A rank with no FFN columns multiplies by an empty kernel and gets zeros")

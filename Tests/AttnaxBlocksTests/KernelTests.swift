@@ -34,7 +34,7 @@ struct DenseKernelTests {
     // row 0: [1+3, 2+3] + b = [4.5, 4];  row 1: [4+6, 5+6] + b = [10.5, 10]
     let x = Tensor(shape: [1, 2, 3], data: [1, 2, 3, 4, 5, 6])
     let w = Tensor(shape: [3, 2], data: [1, 0, 0, 1, 1, 1])
-    let y = ColumnParallelLinear(weight: w, bias: [0.5, -1])(x)
+    let y = ColumnParallelLinear(kernel: w, bias: [0.5, -1])(x)
     #expect(y.shape == [1, 2, 2])
     #expect(y.data == [4.5, 4, 10.5, 10])
     let noBias = matmul(x, w)

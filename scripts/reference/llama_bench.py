@@ -2,7 +2,7 @@
 """llama.cpp's speed on the float32 SmolLM2 GGUF (float32 KV cache), as one JSON line.
 
     $ATTNAX_CACHE/venv-llamacpp/bin/python scripts/reference/llama_bench.py [--threads 2] [--rounds 5]
-        [--prompt-tokens 512] [--decode-tokens 64] [--logits-all]
+        [--prompt-tokens 512] [--decode-tokens 64] [--logits-all] [--print-prompt-ids]
 
 Per round: a fresh KV cache, prefill of a --prompt-tokens prompt (real English text, tokenized by
 llama.cpp and repeated to length) in one batch, then --decode-tokens greedy steps after it (one token
@@ -69,6 +69,8 @@ def main() -> int:
   ap.add_argument("--prompt-tokens", type=int, default=512)
   ap.add_argument("--decode-tokens", type=int, default=64)
   ap.add_argument("--logits-all", action="store_true")
+  ap.add_argument("--print-prompt-ids", action="store_true",
+                  help="print the --prompt-tokens prompt's ids (comma-separated) and exit: the same prompt for another engine")
   args = ap.parse_args()
 
   import llama_cpp
@@ -79,6 +81,9 @@ def main() -> int:
   if llm.n_batch < args.prompt_tokens:
     print(f"note: prompt of {args.prompt_tokens} tokens runs in batches of {llm.n_batch}", file=sys.stderr)
   prompt = bench_prompt(llm, args.prompt_tokens)
+  if args.print_prompt_ids:
+    print(",".join(map(str, prompt)))
+    return 0
   load0 = os.getloadavg()[0]
   one_round(llm, prompt, min(8, args.decode_tokens))  # warm-up: page in the weights
   pre, dec = [], []

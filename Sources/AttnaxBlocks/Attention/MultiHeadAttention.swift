@@ -48,9 +48,13 @@ public struct MultiHeadAttention: @unchecked Sendable {
     precondition(cache == nil || context == nil, "KV cache is for self-attention only")
     let seqQ = x.shape[1]
     let ctx = sequence ?? .single(q: seqQ, kv: context?.shape[1] ?? seqQ)
-    var q = query(x)
-    var k: Tensor, v: Tensor
-    if let context { k = key(context); v = value(context) } else { k = key(x); v = value(x) }
+    var q: Tensor, k: Tensor, v: Tensor
+    if let context {
+      q = query(x); k = key(context); v = value(context)
+    } else {
+      let qkv = ColumnParallelLinear.apply([query, key, value], to: x)
+      q = qkv[0]; k = qkv[1]; v = qkv[2]
+    }
     x = Tensor(zeros: [0])  // release the normed input: only q, k, v are needed from here
     let past = cache?.length ?? inputs.positionStart
     if let rope { try rotate(&q, &k, rope: rope, ctx: ctx, inputs: inputs, past: past, selfAttention: context == nil) }

@@ -87,6 +87,22 @@ struct ScorePipeline {
     return false
   }
 
+  /// The end (exclusive, global) of the keys that any of the query rows `q` may attend to when the
+  /// mods let no row see a key after itself (causal, or a causal window, and nothing that lets a
+  /// row see later keys): q.upperBound; nil otherwise. A causal tile's rows need no scores past it.
+  func causalFrontier(q: Range<Int>) -> Int? {
+    var causal = false
+    for mod in mods {
+      switch mod {
+      case .causal: causal = true
+      case let .window(_, isCausal): if isCausal { causal = true } else { return nil }
+      case .prefix: return nil
+      case .alibi, .document, .bias: break
+      }
+    }
+    return causal ? q.upperBound : nil
+  }
+
   /// Applies mods then mask to `tile` (rows q, cols kv, row-major with leading dimension `ld`).
   /// `hGlobal` is the global query head.
   func apply(_ tile: UnsafeMutablePointer<Float>, ld: Int, b: Int, hGlobal: Int, q: Range<Int>, kv: Range<Int>) {

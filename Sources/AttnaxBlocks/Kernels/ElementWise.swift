@@ -22,8 +22,10 @@ public enum Kernels {
   /// Seconds `threads` threads take to read `bytes` (≥ 1 GiB: well beyond the caches) with
   /// full-width loads, each its own slice, best of `repeats`: the streaming-read bandwidth that
   /// bounds a decode step.
-  public static func streamReadSeconds(bytes: Int = 1 << 30, threads: Int = 1, repeats: Int = 3) -> Double {
+  /// `level` picks the kernels' instruction set (``hardwareLevel`` numbering; nil: the one in use).
+  public static func streamReadSeconds(bytes: Int = 1 << 30, threads: Int = 1, repeats: Int = 3, level: Int? = nil) -> Double {
     let n = bytes / 4, parts = max(1, threads)
+    let sum = level.map { ax_kernels_at(Int32($0)).pointee.stream_sum } ?? ax_kernels_at(Int32(ax_simd_level())).pointee.stream_sum
     let buf = UnsafeMutablePointer<Float>.allocate(capacity: n)
     defer { buf.deallocate() }
     buf.initialize(repeating: 1, count: n)
@@ -32,7 +34,7 @@ public enum Kernels {
       let t0 = MonotonicClock.nanoseconds()
       RowParallel.concurrent(parts) { i in
         let lo = n * i / parts, hi = n * (i + 1) / parts
-        _ = ax_stream_sum(buf + lo, hi - lo)  // an opaque C call: the reads cannot be elided
+        _ = sum!(buf + lo, hi - lo)  // an opaque C call: the reads cannot be elided
       }
       best = min(best, Double(MonotonicClock.nanoseconds() - t0) / 1e9)
     }

@@ -33,15 +33,29 @@ public struct FeedForward: Sendable {
   /// projection's allreduce, in the same pass as its bias.
   public func callAsFunction(_ x: Tensor, residual: Tensor? = nil) throws -> Tensor {
     guard let gate else { return try down(up(x, activation: code), residual: residual) }
-    // gate = act(x Wg + bg) ⊙ (x Wu + bu), applied to each block of rows as the gate GEMM ends.
-    let u = up.product(x), cols = gate.outFeatures, code = code
-    let g = u.data.withUnsafeBufferPointer { up in
-      gate.bias.withPointer { gb in
-        self.up.bias.withPointer { ub in
-          gate.product(x) { y, rows in
-            guard cols > 0 else { return }
-            let off = rows.lowerBound * cols
-            ax_glu(y + off, gb, up.baseAddress! + off, ub, rows.count, cols, code)
+    let cols = gate.outFeatures, code = code
+    if x.shape.dropLast().reduce(1, *) <= streamingRows {
+      // A few rows: gate and up in one fork (see ``linear(_:_:)``), then the GLU.
+      let gu = linear(x, [gate.weight, up.weight])
+      var g = gu[0]
+      let rows = g.count / max(cols, 1)
+      if cols > 0 {
+        g.data.withUnsafeMutableBufferPointer { gp in
+          gu[1].data.withUnsafeBufferPointer { ax_glu(gp.baseAddress!, gate.bias, $0.baseAddress!, up.bias, rows, cols, code) }
+        }
+      }
+      return try down(g, residual: residual)
+    }
+    // gate = act(x Wg + bg) ⊙ (x Wu + bu), each thread's block as soon as both products are done.
+    let g = gate.bias.withPointer { gb in
+      up.bias.withPointer { ub in
+        linearPair(x, gate.weight, up.weight) { g, u, rows, block in
+          guard !block.isEmpty else { return }
+          let c0 = block.lowerBound
+          if block.count == cols {
+            ax_glu(g + rows.lowerBound * cols, gb, u + rows.lowerBound * cols, ub, rows.count, cols, code)
+          } else {
+            for r in rows { ax_glu(g + r * cols + c0, gb.map { $0 + c0 }, u + r * cols + c0, ub.map { $0 + c0 }, 1, block.count, code) }
           }
         }
       }

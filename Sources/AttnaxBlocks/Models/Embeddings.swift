@@ -35,19 +35,51 @@ public struct Embeddings: @unchecked Sendable {
   /// default to type 0. Every value is checked, naming the input.
   public func callAsFunction(_ ids: IntTensor, positions pos: IntTensor? = nil, tokenTypes types: IntTensor? = nil,
                              start: Int = 0) throws -> Tensor {
+    try check(ids, positions: pos, tokenTypes: types, start: start)
+    let b = ids.shape[0], s = ids.shape[1]
+    return try embed(ids, positions: pos?.data.map(Int.init) ?? (0..<b).flatMap { _ in (start..<(start + s)) }, tokenTypes: types)
+  }
+
+  /// The rows of ids (B, S) that `layout` gives rank `rank` (B, S_local, D): what a rank of the cp
+  /// ring starts from, without the whole sequence's embeddings (an 8191-token SmolLM2 prompt:
+  /// 19 MB on every rank). Every input is checked whole, so every rank refuses the same inputs.
+  public func callAsFunction(_ ids: IntTensor, positions pos: IntTensor?, tokenTypes types: IntTensor?, start: Int,
+                             layout: SequenceLayout, rank: Int) throws -> Tensor {
+    try check(ids, positions: pos, tokenTypes: types, start: start)
+    let b = ids.shape[0], rows = layout.globalRows(of: rank)
+    let localPositions = pos.map { layout.scatter($0, rank: rank).data.map(Int.init) }
+      ?? (0..<b).flatMap { _ in rows.map { start + $0 } }
+    return try embed(layout.scatter(ids, rank: rank), positions: localPositions, tokenTypes: types.map { layout.scatter($0, rank: rank) })
+  }
+
+  /// The checks of every input, on the whole (B, S) tensors.
+  func check(_ ids: IntTensor, positions pos: IntTensor?, tokenTypes types: IntTensor?, start: Int) throws {
     guard ids.shape.count == 2, ids.shape[0] > 0, ids.shape[1] > 0 else {
       throw AttnaxError.input(name: "input_ids", message: "shape \(ids.shape) must be (batch, seq)")
     }
     if let bad = ids.data.first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
       throw AttnaxError.input(name: "input_ids", message: "token \(bad) is outside the vocabulary [0, \(config.vocabSize))")
     }
-    let b = ids.shape[0], s = ids.shape[1], d = config.dModel
-    var x = try tokens(ids.data)
-    let absolute = config.posEmbType == .sinusoidal || config.posEmbType == .learned
-    if absolute {
+    let b = ids.shape[0], s = ids.shape[1]
+    if config.posEmbType == .sinusoidal || config.posEmbType == .learned {
       try RoPE.check(pos, name: "position_ids", batch: b, seq: s, tableSize: config.maxLen, start: start,
                     table: "position table", field: "max_len")
-      let p = pos?.data.map(Int.init) ?? (0..<b).flatMap { _ in (start..<(start + s)) }
+    }
+    if tokenTypes != nil, let types {
+      guard types.shape == [b, s] else {
+        throw AttnaxError.input(name: "token_type_ids", message: "shape \(types.shape) must be (batch \(b), seq \(s))")
+      }
+      if let bad = types.data.first(where: { $0 < 0 || Int($0) >= config.typeVocabSize }) {
+        throw AttnaxError.input(name: "token_type_ids", message: "type \(bad) is outside [0, \(config.typeVocabSize)) (type_vocab_size)")
+      }
+    }
+  }
+
+  /// Checked ids (B, n) at `positions` (B·n, used by absolute position embeddings) -> (B, n, D).
+  func embed(_ ids: IntTensor, positions p: [Int], tokenTypes types: IntTensor?) throws -> Tensor {
+    let b = ids.shape[0], s = ids.shape[1], d = config.dModel
+    var x = try tokens(ids.data)
+    if config.posEmbType == .sinusoidal || config.posEmbType == .learned {
       if let table = positions {
         add(rowsOf: table, at: p, to: &x)
       } else {
@@ -55,14 +87,6 @@ public struct Embeddings: @unchecked Sendable {
       }
     }
     if let tokenTypes {
-      if let types {
-        guard types.shape == [b, s] else {
-          throw AttnaxError.input(name: "token_type_ids", message: "shape \(types.shape) must be (batch \(b), seq \(s))")
-        }
-        if let bad = types.data.first(where: { $0 < 0 || Int($0) >= config.typeVocabSize }) {
-          throw AttnaxError.input(name: "token_type_ids", message: "type \(bad) is outside [0, \(config.typeVocabSize)) (type_vocab_size)")
-        }
-      }
       add(rowsOf: tokenTypes, at: types?.data.map(Int.init) ?? [Int](repeating: 0, count: b * s), to: &x)
     }
     let out = Tensor(shape: [b, s, d], data: x)

@@ -57,13 +57,33 @@ public final class TransformerModel: @unchecked Sendable {
   /// Final hidden states (B, S, D) on every rank, or with `rows: .last` only each batch row's
   /// last position (B, 1, D) (a prefill needs no more; under cp only that row is gathered).
   /// With `caches` (one per layer) positions and the causal mask continue after the cached tokens.
+  ///
+  /// When the rows are split over the cp ring, each rank embeds only its own rows (the whole
+  /// sequence's embeddings are never built), runs the stack on them, and the output rows are
+  /// gathered.
   public func hidden(_ inputs: ModelInputs, caches: [KVCache]? = nil, rows: BlockStack.OutputRows = .all) throws -> Tensor {
     let start = caches?.first?.length ?? 0
-    let x = try embeddings(inputs.ids, positions: inputs.positions, tokenTypes: inputs.tokenTypes, start: start)
+    let s = inputs.ids.shape.count == 2 ? inputs.ids.shape[1] : 0
+    let layout = stack.layout(length: s, cached: caches != nil)
+    guard layout.isSharded else {
+      let x = try embeddings(inputs.ids, positions: inputs.positions, tokenTypes: inputs.tokenTypes, start: start)
+      let h = try stack.forward(blockInputs(x, inputs), caches: caches, rows: rows)
+      return finalNorm.map { $0(h) } ?? h
+    }
+    let x = try embeddings(inputs.ids, positions: inputs.positions, tokenTypes: inputs.tokenTypes, start: start,
+                           layout: layout, rank: stack.cp.rank)
+    let y = try stack(blockInputs(x, inputs), caches: caches, length: s)
+    let h = rows == .last ? try gatherRow(s - 1, of: y, layout: layout, cp: stack.cp)
+                          : try gatherSequence(y, layout: layout, cp: stack.cp)
+    return finalNorm.map { $0(h) } ?? h
+  }
+
+  /// The block inputs of embedded rows `x`: the padding mask, and the position ids when RoPE
+  /// reads them in attention (masks and positions stay global).
+  func blockInputs(_ x: Tensor, _ inputs: ModelInputs) -> BlockInputs {
     var block = BlockInputs(x: x, selfMask: inputs.mask)
     if config.posEmbType == .rope { block.positions = inputs.positions }
-    let h = try stack.forward(block, caches: caches, rows: rows)
-    return finalNorm.map { $0(h) } ?? h
+    return block
   }
 
   /// ids (B, S) -> final hidden states, positions from the cache length.

@@ -1,5 +1,6 @@
 import AttnaxDist
 import AttnaxFormats
+import CKernels
 
 /// The token embedding table split by vocabulary rows over the tensor-parallel group, as
 /// Megatron's `VocabParallelEmbedding`: rank r of tp holds rows `evenSplit(vocab, tp, r)`.
@@ -51,9 +52,17 @@ public struct VocabParallelEmbedding: @unchecked Sendable {
       table.data.withUnsafeBufferPointer { ep in
         out.withUnsafeMutableBufferPointer { op in
           let a = hp.baseAddress!, e = ep.baseAddress!, c = op.baseAddress!
-          RowParallel.forEach(rows: v, work: Double(n) * Double(v) * Double(d)) { block in
-            sgemm(transB: true, m: n, n: block.count, k: d, a: a, lda: d, b: e + block.lowerBound * d, ldb: d,
-                  c: c + block.lowerBound, ldc: v)
+          let work = Double(n) * Double(v) * Double(d)
+          if n <= streamingRows {
+            // A decode step: stream the table once, each thread its range of rows.
+            RowParallel.forEach(rows: v, work: work, threshold: streamingForkWork, chunks: streamingChunks) { block in
+              ax_linear_rows(a, n, d, d, e + block.lowerBound * d, d, block.count, c + block.lowerBound, v)
+            }
+          } else {
+            RowParallel.forEach(rows: v, work: work) { block in
+              sgemm(transB: true, m: n, n: block.count, k: d, a: a, lda: d, b: e + block.lowerBound * d, ldb: d,
+                    c: c + block.lowerBound, ldc: v)
+            }
           }
         }
       }

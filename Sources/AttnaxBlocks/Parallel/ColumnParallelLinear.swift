@@ -4,40 +4,54 @@ import CKernels
 
 /// A Flax `Linear` whose output features are split across the tensor-parallel group.
 ///
-/// y_local = x @ W[:, cols] (+ b[cols]); the bias is absent for models without biases
-/// (`use_bias: false`).
+/// y_local = x @ K[:, cols] (+ b[cols]) for the checkpoint's kernel K (in, out); the bias is
+/// absent for models without biases (`use_bias: false`).
 public struct ColumnParallelLinear: Sendable {
-  /// (in, outLocal).
+  /// (outLocal, in): this rank's columns of the kernel, transposed at load, so each output
+  /// feature's weights are contiguous (a decode step streams them in order; see ``linear(_:_:epilogue:)``).
   public let weight: Tensor
   /// (outLocal), or nil.
   public let bias: [Float]?
 
-  /// A linear layer of these weights.
-  public init(weight: Tensor, bias: [Float]?) { self.weight = weight; self.bias = bias }
+  /// A linear layer of the kernel `kernel` (in, outLocal), as a checkpoint stores it.
+  public init(kernel: Tensor, bias: [Float]?) { self.weight = kernel.transposed2D(); self.bias = bias }
 
   /// Loads `prefix.kernel` (in, out) and, when `bias`, `prefix.bias` (out): columns `columns`.
   public init(_ source: WeightSource, _ prefix: String, inFeatures: Int, outFeatures: Int, columns: Range<Int>, bias: Bool = true) throws {
-    weight = try source.load("\(prefix).kernel", shape: [inFeatures, outFeatures], rows: nil, columns: columns)
+    weight = try source.load("\(prefix).kernel", shape: [inFeatures, outFeatures], rows: nil, columns: columns).transposed2D()
     self.bias = bias ? try source.load("\(prefix).bias", shape: [outFeatures], rows: nil, columns: columns).data : nil
   }
 
   /// Output features of this rank.
-  public var outFeatures: Int { weight.shape[1] }
+  public var outFeatures: Int { weight.shape[0] }
 
-  /// x: (..., in) -> act(x @ W + b): (..., outLocal); the bias and activation are one pass.
+  /// x: (..., in) -> act(x @ K + b): (..., outLocal); the bias and activation are one pass.
   public func callAsFunction(_ x: Tensor, activation code: Int32 = Int32(AX_ACT_NONE)) -> Tensor {
     let cols = outFeatures
     return bias.withPointer { bp in
-      matmul(x, weight) { y, rows in
+      linear(x, weight) { y, rows in
         guard cols > 0, bp != nil || code != Int32(AX_ACT_NONE) else { return }
         ax_bias_act(y + rows.lowerBound * cols, bp, rows.count, cols, code)
       }
     }
   }
 
-  /// x: (..., in) -> x @ W: (..., outLocal), the bias left to `epilogue` (see ``matmul(_:_:epilogue:)``).
+  /// x: (..., in) -> x @ K: (..., outLocal), the bias left to `epilogue` (see ``linear(_:_:epilogue:)``).
   public func product(_ x: Tensor, epilogue: ((UnsafeMutablePointer<Float>, Range<Int>) -> Void)? = nil) -> Tensor {
-    matmul(x, weight, epilogue: epilogue)
+    linear(x, weight, epilogue: epilogue)
+  }
+
+  /// x: (..., in) -> [x @ K_i + b_i] for several layers of the same input (Q, K and V): with a
+  /// few rows one fork for all of them (see ``linear(_:_:)``).
+  public static func apply(_ layers: [ColumnParallelLinear], to x: Tensor) -> [Tensor] {
+    guard x.shape.dropLast().reduce(1, *) <= streamingRows else { return layers.map { $0(x) } }
+    var ys = linear(x, layers.map(\.weight))
+    for (i, layer) in layers.enumerated() {
+      guard let bias = layer.bias, layer.outFeatures > 0 else { continue }
+      let rows = ys[i].count / layer.outFeatures
+      ys[i].data.withUnsafeMutableBufferPointer { ax_bias_act($0.baseAddress!, bias, rows, layer.outFeatures, Int32(AX_ACT_NONE)) }
+    }
+    return ys
   }
 }
 

@@ -4,24 +4,26 @@ import CKernels
 
 /// A Flax `Linear` whose input features are split across the tensor-parallel group.
 ///
-/// y = allreduce_tp(x_local @ W[rows, :]) (+ b): one allreduce, the bias added after it.
+/// y = allreduce_tp(x_local @ K[rows, :]) (+ b) for the checkpoint's kernel K (in, out): one
+/// allreduce, the bias added after it.
 public struct RowParallelLinear: @unchecked Sendable {
-  /// (inLocal, out).
+  /// (out, inLocal): this rank's rows of the kernel, transposed at load (see
+  /// ``ColumnParallelLinear/weight``).
   public let weight: Tensor
   /// (out), whole on every rank, or nil.
   public let bias: [Float]?
   /// The tensor-parallel group summing the partial products.
   public let group: Communicator
 
-  /// A linear layer of these weights over `group`.
-  public init(weight: Tensor, bias: [Float]?, group: Communicator) {
-    self.weight = weight; self.bias = bias; self.group = group
+  /// A linear layer of the kernel `kernel` (inLocal, out), as a checkpoint stores it, over `group`.
+  public init(kernel: Tensor, bias: [Float]?, group: Communicator) {
+    self.weight = kernel.transposed2D(); self.bias = bias; self.group = group
   }
 
   /// Loads rows `rows` of `prefix.kernel` (in, out) and, when `bias`, the whole `prefix.bias`.
   public init(_ source: WeightSource, _ prefix: String, inFeatures: Int, outFeatures: Int, rows: Range<Int>,
               group: Communicator, bias: Bool = true) throws {
-    weight = try source.load("\(prefix).kernel", shape: [inFeatures, outFeatures], rows: rows, columns: nil)
+    weight = try source.load("\(prefix).kernel", shape: [inFeatures, outFeatures], rows: rows, columns: nil).transposed2D()
     self.bias = bias ? try source.full("\(prefix).bias", [outFeatures]).data : nil
     self.group = group
   }
@@ -29,7 +31,7 @@ public struct RowParallelLinear: @unchecked Sendable {
   /// x_local: (..., inLocal) -> (..., out), summed over the group; with `residual` (..., out)
   /// the result is (allreduce(x W) + b) + residual, the bias and residual added in one pass.
   public func callAsFunction(_ x: Tensor, residual: Tensor? = nil) throws -> Tensor {
-    let cols = weight.shape[1]
+    let cols = weight.shape[0]
     if let residual { precondition(residual.count == x.shape.dropLast().reduce(1, *) * cols, "residual \(residual.shape) vs \(x.shape)") }
     // Adds the bias (and residual) to rows `rows` of y.
     func finish(_ y: UnsafeMutablePointer<Float>, _ rows: Range<Int>) {
@@ -43,8 +45,8 @@ public struct RowParallelLinear: @unchecked Sendable {
         }
       }
     }
-    guard group.size > 1 else { return matmul(x, weight, epilogue: finish) }
-    var y = matmul(x, weight)
+    guard group.size > 1 else { return linear(x, weight, epilogue: finish) }
+    var y = linear(x, weight)
     try group.allreduceSum(&y.data)
     let total = y.count, n = total / max(1, cols)
     y.data.withUnsafeMutableBufferPointer { yp in

@@ -28,6 +28,23 @@ enum Memory {
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
   }
 
+  /// Resets the peak resident set size the kernel reports as `VmHWM` (Linux: `clear_refs` 5).
+  static func resetPeak() {
+    guard let f = fopen("/proc/self/clear_refs", "w") else { return }
+    fputs("5", f)
+    fclose(f)
+  }
+
+  /// Peak resident set size since the last ``resetPeak()`` (or since the start), bytes: `VmHWM`
+  /// of /proc/self/status, or ``peakRSS`` where that is missing.
+  static var peakSinceReset: Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+    else { return peakRSS }
+    return kib * 1024
+  }
+
   /// The 1-minute load average (/proc/loadavg): above the core count, other processes were
   /// competing for the CPUs while the benchmark ran.
   static var loadAverage: Double {

@@ -21,6 +21,8 @@ struct Embed: ParsableCommand {
   var input: String?
   @Option(help: "Sentences per forward pass.") var batchSize: Int = 32
   @Flag(help: "Print the pairwise cosine similarities instead of the embeddings.") var similarity = false
+  @Option(help: "Embed the texts this many times (output printed once), one speed line per run: benchmarks take the warm runs.")
+  var runs: Int = 1
   @OptionGroup var layout: LayoutOptions
 
   func run() throws {
@@ -37,6 +39,21 @@ struct Embed: ParsableCommand {
       try Launch.agreeAfterCollectives(world, result)
       let seconds = MonotonicClock.seconds() - t0
       let embeddings = try result.get()
+      let tokens = ids.map(\.count).reduce(0, +)
+      func speed(_ seconds: Double) -> String {
+        String(format: "embed: %d texts (%d tokens) in %.3f s: %.1f texts/s, tp %d x cp %d",
+               texts.count, tokens, seconds, Double(texts.count) / max(seconds, 1e-9), grid.tpSize, grid.cpSize)
+      }
+      var last = seconds
+      for run in 1...runs where runs > 1 {
+        if run > 1 {
+          let t = MonotonicClock.seconds()
+          let again = Result { _ = try built.get().embed(ids) }
+          try Launch.agreeAfterCollectives(world, again)
+          last = MonotonicClock.seconds() - t
+        }
+        Launch.note(world, "run \(run) of \(runs): \(speed(last))")
+      }
       if world.rank == 0 {
         var out = ""
         if similarity {
@@ -56,9 +73,7 @@ struct Embed: ParsableCommand {
         }
         FileHandle.standardOutput.write(Data(out.utf8))
       }
-      let tokens = ids.map(\.count).reduce(0, +)
-      Launch.note(world, String(format: "embed: %d texts (%d tokens) in %.3f s: %.1f texts/s, tp %d x cp %d",
-                                texts.count, tokens, seconds, Double(texts.count) / max(seconds, 1e-9), grid.tpSize, grid.cpSize))
+      Launch.note(world, speed(last))
       return 0
     }
   }
@@ -66,6 +81,7 @@ struct Embed: ParsableCommand {
   /// The model directory, its tokenizer, and the texts' ids; no communication.
   func prepare() throws -> (TransformerConfig, WeightSource, [String], [[Int32]]) {
     guard batchSize >= 1 else { throw LaunchError.option("--batch-size", "must be at least 1, got \(batchSize)") }
+    guard runs >= 1 else { throw LaunchError.option("--runs", "must be at least 1, got \(runs)") }
     var texts = text
     if let input {
       guard let data = FileManager.default.contents(atPath: input) else { throw AttnaxError.file(path: input, message: "cannot be read") }

@@ -34,6 +34,8 @@ struct Generate: ParsableCommand {
   @Option(help: "Write prompt 1's chosen tokens and every step's whole logits row to this safetensors file (rank 0).")
   var logitsOut: String?
   @Flag(help: "Check the tokens against the same generation on one rank (rank 0 repeats it alone).") var verify = false
+  @Option(help: "Generate this many times (fresh caches each time; tokens printed once), one speed line per run: benchmarks take the warm runs.")
+  var runs: Int = 1
   @OptionGroup var layout: LayoutOptions
 
   func run() throws {
@@ -44,20 +46,35 @@ struct Generate: ParsableCommand {
       let (config, weights, text, request) = try prepared.get()
       let grid = try layout.grid(world, heads: config.numHeads)
       try Topology.announce(grid)
+      let beforeLoad = Memory.currentRSS
       let built = Result { try TransformerModel(config: config, source: weights, group: grid.tp, cp: grid.cp) }
       try Launch.agree(world, built)
       let model = try built.get()
-      Launch.note(world, "generate: \(config.summary), \(world.size) rank(s) tp \(grid.tpSize) x cp \(grid.cpSize); "
+      var memory = GenerationMemory(weights: Memory.currentRSS - beforeLoad)
+      Launch.note(world, "generate: \(config.summary), \(world.size) rank(s) tp \(grid.tpSize) x cp \(grid.cpSize), "
+        + "BLAS \(BLASCore.description) x \(BLAS.threads) thread(s), kernels \(Kernels.name); "
         + "\(request.prompts.count) prompt(s), \(request.prompts.map(\.count).max() ?? 0) tokens at most")
       var output = GenerationPrinter(text: promptIds == nil ? text : nil, prompts: request.prompts.count, rank: world.rank)
       var logits: [Float] = []
+      memory.startRun()
       let result = Result {
         try Generator(model: model, world: world).run(
           request, onToken: { output.token($1, row: $0) }, onLogits: { logits += $1 })
       }
       try Launch.agreeAfterCollectives(world, result)
-      let (tokens, stats) = try result.get()
+      let (tokens, first) = try result.get()
+      memory.endRun()
       output.finish(tokens)
+      var stats = first
+      for run in 1...runs where runs > 1 {
+        if run > 1 {
+          let again = Result { try Generator(model: model, world: world).run(request).stats }
+          try Launch.agreeAfterCollectives(world, again)
+          stats = try again.get()
+        }
+        Launch.note(world, "run \(run) of \(runs): \(stats.summary)")
+      }
+      Launch.note(world, try memory.summary(world))
       if let logitsOut {
         let written = Result {
           if world.rank == 0 {
@@ -102,6 +119,7 @@ struct Generate: ParsableCommand {
     if system != nil && chat == nil { throw LaunchError.option("--system", "goes with --chat") }
     if chatEach && prompts == nil { throw LaunchError.option("--chat-each", "goes with --prompts") }
     guard maxNewTokens >= 1 else { throw LaunchError.option("--max-new-tokens", "must be at least 1, got \(maxNewTokens)") }
+    guard runs >= 1 else { throw LaunchError.option("--runs", "must be at least 1, got \(runs)") }
     let sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed)
     do { try sampling.validate() } catch let AttnaxError.input(name, message) { throw LaunchError.option("--\(name)", message) }
 
@@ -181,5 +199,41 @@ extension GenerationStats {
     String(format: "prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.1f tokens/s)",
            prefillTokens, prefillSeconds, Double(prefillTokens) / max(prefillSeconds, 1e-9),
            decodeTokens, decodeSeconds, Double(decodeTokens) / max(decodeSeconds, 1e-9))
+  }
+}
+
+/// A rank's memory around a generation: what loading the model made resident (the weights),
+/// and the peak while generating (`VmHWM`, reset when the first run starts, so loading's own
+/// peak — the mapped file pages beside the copies — is not counted).
+struct GenerationMemory {
+  /// Resident bytes the model's construction added.
+  let weights: Int
+  /// Resident bytes when the first run started.
+  var atStart = 0
+  /// Peak resident bytes during the first run.
+  var peak = 0
+
+  init(weights: Int) { self.weights = weights }
+
+  mutating func startRun() {
+    Memory.resetPeak()
+    atStart = Memory.currentRSS
+  }
+
+  mutating func endRun() { peak = Memory.peakSinceReset }
+
+  /// "memory per rank (MiB): weights …, peak while generating …, beyond the weights …, growth …",
+  /// every rank's figure in rank order.
+  func summary(_ world: Communicator) throws -> String {
+    // Every rank's three figures in rank order (a few allreduces of one integer each).
+    let mine = [weights, atStart, peak]
+    let all = try (0..<world.size).flatMap { r in try mine.map { try world.allreduceSum(world.rank == r ? $0 : 0) } }
+      .map { Double($0) / Double(1 << 20) }
+    func column(_ i: Int) -> String { stride(from: i, to: all.count, by: 3).map { String(format: "%.1f", all[$0]) }.joined(separator: ", ") }
+    func beyond(_ from: Int) -> String {
+      stride(from: 0, to: all.count, by: 3).map { String(format: "%.1f", all[$0 + 2] - all[$0 + from]) }.joined(separator: ", ")
+    }
+    return "memory per rank (MiB): weights \(column(0)); peak while generating \(column(2)); "
+      + "beyond the weights \(beyond(0)); growth while generating \(beyond(1))"
   }
 }

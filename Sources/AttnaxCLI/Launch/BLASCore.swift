@@ -8,7 +8,8 @@ import Foundation
 /// which makes every prefill 3–8x slower than its AVX-512 `SkylakeX` kernel on the same CPU.
 ///
 /// When the user has not chosen (`OPENBLAS_CORETYPE` unset) and OpenBLAS fell back to a
-/// pre-AVX2 kernel on an AVX2 or AVX-512 CPU (``BLAS/recommendedCore(replacing:hardwareLevel:)``),
+/// pre-AVX2 kernel on an AVX2 or AVX-512 CPU, or chose its AVX-512 kernel on an AMD Zen 4 (where
+/// the AVX2 kernel is faster; ``BLAS/recommendedCore(replacing:hardwareLevel:cpu:)``),
 /// the launcher re-executes itself once with `OPENBLAS_CORETYPE` set to the matching kernel
 /// (the choice must be made before libopenblas initialises, so it cannot be made in-process).
 /// Every rank decides the same way on a uniform node. `ATTNAX_BLAS_CORE=keep` keeps OpenBLAS's own choice; an explicit
@@ -23,7 +24,7 @@ enum BLASCore {
     let env = ProcessInfo.processInfo.environment
     guard env["OPENBLAS_CORETYPE"] == nil, env["ATTNAX_BLAS_CORE"] != "keep" else { return }
     let core = BLAS.coreName
-    guard let pick = BLAS.recommendedCore(replacing: core, hardwareLevel: Kernels.hardwareLevel) else { return }
+    guard let pick = BLAS.recommendedCore(replacing: core, hardwareLevel: Kernels.hardwareLevel, cpu: BLAS.cpuIdentity) else { return }
     setenv("OPENBLAS_CORETYPE", pick, 1)
     setenv(chosenByOpenBLASVariable, core, 1)
     fflush(nil)

@@ -31,6 +31,14 @@ typedef struct ax_kernel_table {
   void (*norm_rows)(const float *x, float *out, long rows, long d, const float *scale,
                     const float *bias, float eps, int rms);
   float (*stream_sum)(const float *x, long n);
+  void (*linear_rows)(const float *x, long m, long k, long ldx, const float *w, long ldw, long n,
+                      float *y, long ldy);
+  void (*rows_times)(const float *p, long m, long k, long ldp, const float *v, long ldv, long n,
+                     float *y, long ldy);
+  void (*key_scores)(const float *q, long m, long d, long ldq, const long *kv, const float *k, long ldk,
+                     long n, float *s, long lds);
+  void (*value_sums)(const float *p, long m, long n, long ldp, const long *kv, const float *v, long ldv,
+                     long d, float *y, long ldy);
 } ax_kernel_table;
 const ax_kernel_table *ax_kernels_at(int level);
 
@@ -44,7 +52,9 @@ float ax_exp_shift_sum(float *row, long n, float shift);
 /* row: (n) -> max(floor, max_j row[j]). */
 float ax_row_max(const float *row, long n, float floor);
 
-/* x: (n) -> sum of x, read with full-width loads: the streaming-read probe of benchmarks. */
+/* x: (n) -> sum of x, read with full-width loads, in order: the streaming-read probe of benchmarks,
+ * and how a decode step pulls a block of its KV cache into the caches before reading it in a pattern
+ * the hardware prefetchers follow less well. */
 float ax_stream_sum(const float *x, long n);
 
 /* x: (n) -> x * a, in place. */
@@ -65,6 +75,28 @@ void ax_bias_residual(float *y, const float *bias, const float *residual, long r
  * out = (x - mean) * (rsqrt(var + eps) * scale) + bias, or x * rsqrt(E[x^2] + eps) * scale. */
 void ax_norm_rows(const float *x, float *out, long rows, long d, const float *scale,
                   const float *bias, float eps, int rms);
+
+/* A linear layer (or the tied LM head) for a few rows (decode steps), streaming the weights once.
+ * x: (m, k) row stride ldx, w: (n, k) row stride ldw (weights stored (out, in)) -> y: (m, n) row stride
+ * ldy, y[r, j] = x[r] . w[j], each a fixed-order reduction, so splitting the rows of w over calls
+ * (threads) gives the same bits as one call. */
+void ax_linear_rows(const float *x, long m, long k, long ldx, const float *w, long ldw, long n, float *y, long ldy);
+
+/* y: (m, n) row stride ldy += p: (m, k) row stride ldp . v: (k, n) row stride ldv, for a few rows:
+ * a decode step's attention probabilities times one head's values; v read once, in order. */
+void ax_rows_times(const float *p, long m, long k, long ldp, const float *v, long ldv, long n, float *y, long ldy);
+
+/* A decode step's attention over a block of cached keys, all query heads at once. q: (m, d) row stride
+ * ldq, one row per query head; kv[r]: the KV head row r reads (NULL: 0); k: (n, .) row stride ldk, KV
+ * head h at columns h*d.. -> s: (m, n) row stride lds, s[r, j] = q[r] . k[j][kv[r]*d ..]. The cache
+ * rows are read in order, whole (four keys per reduction tree). */
+void ax_key_scores(const float *q, long m, long d, long ldq, const long *kv, const float *k, long ldk, long n,
+                   float *s, long lds);
+
+/* p: (m, n) row stride ldp; kv as above; v: (n, .) row stride ldv -> y: (m, d) row stride ldy +=
+ * sum_j p[r, j] v[j][kv[r]*d ..]: the same block's values, rows read in order, y in L1. */
+void ax_value_sums(const float *p, long m, long n, long ldp, const long *kv, const float *v, long ldv, long d,
+                   float *y, long ldy);
 
 /* Keeps freed heap memory mapped (glibc: no trimming, mmap only above 32 MiB) so repeated
  * forwards reuse their activation buffers instead of page-faulting them in. 1 if applied. */
