@@ -2,10 +2,15 @@ import AttnaxFormats
 
 /// Per-call inputs of one attention sub-layer (names are used in error messages).
 public struct AttentionInputs {
+  /// The boolean mask, broadcast to (batch, heads, q, kv) with global rows and columns.
   public var mask: MaskTensor?
+  /// The mask's name in errors (`mask`, `self_mask`, `cross_mask`).
   public var maskName: String
+  /// RoPE positions of the queries (B, Sq), global.
   public var positionsQ: IntTensor?
+  /// RoPE positions of the keys (B, Skv), global (cross-attention).
   public var positionsKV: IntTensor?
+  /// Name of `positionsQ` in errors.
   public var positionsName: String
   /// Name of `positionsKV` in errors (defaults to `positionsName`).
   public var positionsKVName: String?
@@ -15,6 +20,7 @@ public struct AttentionInputs {
   /// Resolves `additive_bias` tensor names.
   public var lookup: (String) throws -> Tensor
 
+  /// The inputs of one call; every one may be absent.
   public init(mask: MaskTensor? = nil, maskName: String = "mask", positionsQ: IntTensor? = nil,
               positionsKV: IntTensor? = nil, positionsName: String = "position_ids",
               lookup: @escaping (String) throws -> Tensor = { throw AttnaxError.tensor(name: $0, message: "missing") }) {

@@ -7,7 +7,7 @@ import AttnaxFormats
 /// Which path attends depends on where the rows are (see ``callAsFunction(_:context:inputs:cache:sequence:residual:)``):
 /// all on this rank; split over the cp ring (ring attention, a carried state for linear
 /// attention); or appended to a KV cache, itself split over the ring.
-public struct MultiHeadAttention: @unchecked Sendable {
+public struct MultiHeadAttention: Sendable {
   /// The block's configuration.
   public let config: BlockConfig
   /// Which heads this rank owns.

@@ -5,9 +5,13 @@ import Foundation
 /// Time spent in ring attention on this rank since the last ``reset()``: computing tiles, and
 /// waiting for shards still in flight after the compute (communication not hidden).
 public enum RingProfile {
+  /// Seconds of tile compute inside ring steps (bench instrumentation; one forward at a time).
   public nonisolated(unsafe) static var computeSeconds: Double = 0
+  /// Seconds spent waiting for shards after the compute of a step.
   public nonisolated(unsafe) static var waitSeconds: Double = 0
+  /// Bytes this rank sent around the ring.
   public nonisolated(unsafe) static var bytesSent: Int = 0
+  /// Zeroes the three counters.
   public static func reset() { computeSeconds = 0; waitSeconds = 0; bytesSent = 0 }
 }
 

@@ -5,11 +5,15 @@ import Synchronization
 /// Rotary position embedding, split-half form, with attnax's float32 table
 /// (inverse frequencies base^(−i/half), angles pos · inv_freq).
 public struct RoPE: Sendable {
+  /// Features per head (even).
   public let headDim: Int
+  /// The base θ of the inverse frequencies.
   public let base: Float
+  /// The table's length: positions must be below it.
   public let maxPositions: Int
   let invFreq: [Float]
 
+  /// The rotation of heads of `headDim` features with base `base`, positions below `maxPositions`.
   public init(headDim: Int, base: Double, maxPositions: Int) {
     self.headDim = headDim; self.base = Float(base); self.maxPositions = maxPositions
     let half = headDim / 2

@@ -40,7 +40,7 @@ public struct GenerationStats: Sendable {
 ///
 /// Each step's tokens are chosen from the vocabulary shards by ``TokenSampler`` and then
 /// broadcast from world rank 0, so every rank of every group continues with the same tokens.
-public struct Generator: @unchecked Sendable {
+public struct Generator: Sendable {
   /// The model.
   public let model: TransformerModel
   /// All ranks of the job.

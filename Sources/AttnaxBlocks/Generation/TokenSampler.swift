@@ -42,7 +42,7 @@ public struct SamplingOptions: Sendable, Equatable {
 ///   normaliser (two small allreduces), then gathers each rank's most likely tokens up to the
 ///   nucleus mass — a token of the global nucleus is always inside its own rank's prefix.
 /// Every rank of the group returns the same tokens.
-public struct TokenSampler: @unchecked Sendable {
+public struct TokenSampler: Sendable {
   /// The options.
   public let options: SamplingOptions
   /// The tensor-parallel group holding the vocabulary shards.

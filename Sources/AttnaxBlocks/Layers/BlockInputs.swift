@@ -12,12 +12,14 @@ public struct BlockInputs {
   public var crossMask: MaskTensor?
   /// RoPE positions of self-attention (`position_ids` / `position_ids_self`).
   public var positions: IntTensor?
-  /// Decoder cross-attention RoPE positions of the queries and of the encoder output.
+  /// Decoder cross-attention RoPE positions of the queries.
   public var crossQPositions: IntTensor?
+  /// Decoder cross-attention RoPE positions of the encoder output.
   public var crossKVPositions: IntTensor?
   /// Extra named tensors (additive-bias score mods).
   public var tensors: [String: Tensor]
 
+  /// The inputs of one call: `x` and whichever of the others the model reads.
   public init(x: Tensor, encoderOutput: Tensor? = nil, selfMask: MaskTensor? = nil, crossMask: MaskTensor? = nil,
               positions: IntTensor? = nil, crossQPositions: IntTensor? = nil, crossKVPositions: IntTensor? = nil,
               tensors: [String: Tensor] = [:]) {

@@ -4,11 +4,16 @@ import AttnaxDist
 /// `num_layers` blocks applied in turn (every layer gets the same masks, positions and encoder
 /// output): heads and FFN columns sharded over the tensor-parallel group `tp`, sequence rows
 /// over the context-parallel ring `cp`.
-public final class BlockStack: @unchecked Sendable {
+public final class BlockStack: Sendable {
+  /// The blocks' configuration.
   public let config: BlockConfig
+  /// What this tp rank owns.
   public let plan: ShardingPlan
+  /// The tensor-parallel group.
   public let group: Communicator
+  /// The context-parallel ring.
   public let cp: Communicator
+  /// The layers, this rank's shard of each.
   public let layers: [TransformerBlock]
 
   /// Loads this rank's shard of every layer from `source` (names `layers.{i}.…`).

@@ -3,11 +3,16 @@ import CKernels
 
 /// LayerNorm (Flax semantics: fast variance E[x²] − E[x]² clipped at 0, eps 1e-6) or RMSNorm.
 public struct Norm: Sendable {
+  /// LayerNorm or RMSNorm.
   public let kind: NormType
+  /// The learned scale (width).
   public let scale: [Float]
+  /// LayerNorm's learned bias (width); nil for RMSNorm.
   public let bias: [Float]?
+  /// Added to the variance (or mean square) before the square root.
   public let epsilon: Float
 
+  /// A norm of these parameters.
   public init(kind: NormType, scale: [Float], bias: [Float]?, epsilon: Float = 1e-6) {
     self.kind = kind; self.scale = scale; self.bias = bias; self.epsilon = epsilon
   }

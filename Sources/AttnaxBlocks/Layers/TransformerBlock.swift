@@ -3,7 +3,8 @@ import AttnaxDist
 
 /// attnax `EncoderBlock` / `DecoderBlock` on this rank's shard: norms replicated, attention and
 /// FFN tensor-parallel. Dropout is accepted in the config and inactive (inference).
-public struct TransformerBlock: @unchecked Sendable {
+public struct TransformerBlock: Sendable {
+  /// The block's configuration.
   public let config: BlockConfig
   let selfAttn: MultiHeadAttention
   let crossAttn: MultiHeadAttention?
@@ -11,6 +12,7 @@ public struct TransformerBlock: @unchecked Sendable {
   let ln1: Norm, ln2: Norm
   let ln3: Norm?
 
+  /// Loads this rank's shard of the block under `prefix` (`layers.{i}`).
   public init(_ source: WeightSource, prefix: String, config: BlockConfig, plan: ShardingPlan, group: Communicator) throws {
     self.config = config
     selfAttn = try MultiHeadAttention(source, prefix: "\(prefix).self_attn", config: config, plan: plan, isSelf: true, group: group)

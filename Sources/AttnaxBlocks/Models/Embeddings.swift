@@ -7,7 +7,7 @@ import Foundation
 /// token types, and the optional embedding norm (BERT's).
 ///
 /// ids (B, S) -> (B, S, d_model), identical on every rank.
-public struct Embeddings: @unchecked Sendable {
+public struct Embeddings: Sendable {
   /// The model's configuration.
   public let config: TransformerConfig
   /// `token_embed.embed.embedding`, split by vocabulary rows over tp.

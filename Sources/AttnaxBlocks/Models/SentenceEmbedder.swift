@@ -8,7 +8,7 @@ import AttnaxFormats
 /// Sentences of different lengths are sorted by length and run in batches padded on the right
 /// with a key-padding mask, so padding never enters attention or the mean; the results come
 /// back in the input order, each identical to the sentence's own unpadded run up to rounding.
-public struct SentenceEmbedder: @unchecked Sendable {
+public struct SentenceEmbedder: Sendable {
   /// The encoder.
   public let model: TransformerModel
   /// Sentences per forward at most.

@@ -24,7 +24,7 @@ public struct ModelInputs: Sendable {
 /// (Llama, BERT): embeddings, the block stack (heads over tp, rows over the cp ring), the final
 /// norm, and for decoders an LM head split by vocabulary rows over tp (tied to the token
 /// embedding, or `lm_head.kernel`).
-public final class TransformerModel: @unchecked Sendable {
+public final class TransformerModel: Sendable {
   /// The model's configuration.
   public let config: TransformerConfig
   /// The blocks.

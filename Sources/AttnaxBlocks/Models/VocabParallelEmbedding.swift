@@ -8,7 +8,7 @@ import CKernels
 /// A lookup writes the rows this rank owns and zeros elsewhere, then one allreduce over tp
 /// completes every row (d_model floats per token cross the wire). Tied LM heads reuse the
 /// same rows for this rank's slice of the logits, so no rank ever holds the whole table.
-public struct VocabParallelEmbedding: @unchecked Sendable {
+public struct VocabParallelEmbedding: Sendable {
   /// Tokens in the whole vocabulary.
   public let vocabSize: Int
   /// Width of an embedding.

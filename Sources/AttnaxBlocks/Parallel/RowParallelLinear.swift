@@ -6,7 +6,7 @@ import CKernels
 ///
 /// y = allreduce_tp(x_local @ K[rows, :]) (+ b) for the checkpoint's kernel K (in, out): one
 /// allreduce, the bias added after it.
-public struct RowParallelLinear: @unchecked Sendable {
+public struct RowParallelLinear: Sendable {
   /// (out, inLocal): this rank's rows of the kernel, transposed at load (see
   /// ``ColumnParallelLinear/weight``).
   public let weight: Tensor

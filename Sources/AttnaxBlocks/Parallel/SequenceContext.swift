@@ -2,7 +2,7 @@ import AttnaxFormats
 import AttnaxDist
 
 /// How the rows of an attention call are spread over the context-parallel ring.
-public struct SequenceContext: @unchecked Sendable {
+public struct SequenceContext: Sendable {
   /// The cp group (size 1 = no ring).
   public let cp: Communicator
   /// Layout of the query rows (the block's input x).
@@ -10,6 +10,7 @@ public struct SequenceContext: @unchecked Sendable {
   /// Layout of the key/value rows (x for self-attention, the encoder output for cross-attention).
   public let kv: SequenceLayout
 
+  /// Rows of queries and keys spread over `cp` as `q` and `kv` say.
   public init(cp: Communicator, q: SequenceLayout, kv: SequenceLayout) { self.cp = cp; self.q = q; self.kv = kv }
 
   /// One process holding every row.

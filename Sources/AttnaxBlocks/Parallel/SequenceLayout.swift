@@ -8,11 +8,23 @@ import AttnaxFormats
 /// - replicated: every rank holds every row (used where a step cannot be split, e.g. KV-cache steps).
 /// Lengths need not divide evenly; runs differ by at most one row.
 public struct SequenceLayout: Sendable, Equatable {
-  public enum Kind: Sendable, Equatable { case contiguous, zigzag, replicated }
+  /// How rows are dealt (see the type's documentation).
+  public enum Kind: Sendable, Equatable {
+    /// One run per rank, in rank order.
+    case contiguous
+    /// Runs r and 2·parts−1−r on rank r.
+    case zigzag
+    /// Every row on every rank.
+    case replicated
+  }
+  /// Rows of the sequence.
   public let length: Int
+  /// Ranks of the ring.
   public let parts: Int
+  /// How rows are dealt (contiguous whenever there is one part).
   public let kind: Kind
 
+  /// `length` rows over `parts` ranks.
   public init(length: Int, parts: Int, kind: Kind) {
     self.length = length; self.parts = max(1, parts); self.kind = parts <= 1 ? .contiguous : kind
   }

@@ -8,11 +8,17 @@ import AttnaxFormats
 /// heads over 3 KV heads split 5 / 4 at tp 2, the middle KV head held by both ranks. FFN columns
 /// (gate and up identically) are spread as evenly as possible.
 public struct ShardingPlan: Sendable, Equatable {
+  /// Query heads of the model.
   public let numHeads: Int
+  /// KV heads of the model.
   public let numKVHeads: Int
+  /// Features per head.
   public let headDim: Int
+  /// FFN hidden width.
   public let dFF: Int
+  /// Ranks of the tensor-parallel group.
   public let tp: Int
+  /// This rank in the group.
   public let rank: Int
   /// Global query heads of this rank.
   public let queryHeads: Range<Int>
