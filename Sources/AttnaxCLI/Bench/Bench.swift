@@ -173,6 +173,9 @@ struct BenchRunner {
     let params = cfg.parameterShapes.values.reduce(0) { $0 + $1.reduce(1, *) }
     say(String(format: "  parameters %.1f M (%@ float32); resident weights per rank (RSS after load - before): %@",
                Double(params) / 1e6, Memory.text(params * 4), weightsPerRank.map(Memory.text).joined(separator: ", ")))
+    // Query and KV heads of every rank (balanced to ±1 query head; KV heads replicated where shared).
+    let queryHeads = try gather(stack.plan.queryHeads.count), kvHeads = try gather(stack.plan.kvHeads.count)
+    say("  heads per rank: query \(queryHeads.map(String.init).joined(separator: " / ")), KV \(kvHeads.map(String.init).joined(separator: " / "))")
 
     var fields: [(String, JSONValue)] = [
       ("config", .string(c.name)), ("np", .int(world.size)), ("tp", .int(grid.tpSize)), ("cp", .int(grid.cpSize)),
@@ -184,6 +187,7 @@ struct BenchRunner {
       ("blas_core_source", .string(BLASCore.source)), ("blas_core_openblas", .string(BLASCore.openBLASChoice)),
       ("simd", .string(Kernels.name)),
       ("weights_rss_bytes_per_rank", .ints(weightsPerRank)),
+      ("query_heads_per_rank", .ints(queryHeads)), ("kv_heads_per_rank", .ints(kvHeads)),
       ("loadavg_1m_start", .double(Memory.loadAverage)),
     ]
     if let e = c.encoderSeq { fields.append(("encoder_seq", .int(e))) }
