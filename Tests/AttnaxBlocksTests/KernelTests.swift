@@ -28,7 +28,7 @@ private func activate(_ y: inout [Float], _ act: FFActivation, up: [Float]? = ni
 
 @Suite("Dense kernels, norms and activations")
 struct DenseKernelTests {
-  @Test("matmul computes x @ W, and a column-parallel linear adds its bias row by row")
+  @Test("linear computes x · Wᵀ for (out, in) weights, and a column-parallel linear adds its bias row by row")
   func matmulWithBias() {
     // x = [[1,2,3],[4,5,6]], W = [[1,0],[0,1],[1,1]], b = [0.5, -1]
     // row 0: [1+3, 2+3] + b = [4.5, 4];  row 1: [4+6, 5+6] + b = [10.5, 10]
@@ -37,7 +37,7 @@ struct DenseKernelTests {
     let y = ColumnParallelLinear(kernel: w, bias: [0.5, -1])(x)
     #expect(y.shape == [1, 2, 2])
     #expect(y.data == [4.5, 4, 10.5, 10])
-    let noBias = matmul(x, w)
+    let noBias = linear(x, Tensor(shape: [2, 3], data: [1, 0, 1, 0, 1, 1]))
     #expect(noBias.data == [4, 5, 10, 11])
   }
 

@@ -94,44 +94,6 @@ func sgemm(
     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
-/// x: (N, in) row-major, w: (in, out) -> (N, out); y = x @ w, then `epilogue(y, rows)` on each
-/// block of rows while it is still in cache. Rows (or columns) are split over the threads
-/// (``RowParallel``) when there are several. A product with a kernel as checkpoints store it;
-/// the layers store their weights (out, in) and use ``linear(_:_:epilogue:)``.
-public func matmul(_ x: Tensor, _ w: Tensor,
-                   epilogue: ((UnsafeMutablePointer<Float>, Range<Int>) -> Void)? = nil) -> Tensor {
-  let inF = w.shape[0], outF = w.shape[1]
-  precondition(x.shape.last == inF, "matmul: x \(x.shape) does not match kernel \(w.shape)")
-  let n = x.shape.dropLast().reduce(1, *)
-  // The product overwrites every element (beta = 0), so the buffer starts uninitialised.
-  let out = [Float](unsafeUninitializedCapacity: n * outF) { op, count in
-    count = n * outF
-    guard n * outF > 0, let c = op.baseAddress else { return }
-    x.data.withUnsafeBufferPointer { xp in
-      w.data.withUnsafeBufferPointer { wp in
-        let a = xp.baseAddress ?? UnsafePointer(c), b = wp.baseAddress ?? UnsafePointer(c)
-        let work = Double(n) * Double(inF) * Double(outF)
-        if n < outF && RowParallel.forks(rows: outF, work: work) {
-          // Fewer rows than columns: each thread takes a block of columns (half the weights to
-          // pack instead of all of them), then the epilogue runs over blocks of rows.
-          RowParallel.forEach(rows: outF, work: work) { cols in
-            sgemm(m: n, n: cols.count, k: inF, a: a, lda: max(inF, 1), b: b + cols.lowerBound, ldb: outF,
-                  c: c + cols.lowerBound, ldc: outF)
-          }
-          if let epilogue { RowParallel.forEach(rows: n, work: Double(n * outF) * 64) { epilogue(c, $0) } }
-        } else {
-          RowParallel.forEach(rows: n, work: work) { rows in
-            sgemm(m: rows.count, n: outF, k: inF, a: a + rows.lowerBound * inF, lda: max(inF, 1), b: b, ldb: outF,
-                  c: c + rows.lowerBound * outF, ldc: outF)
-            epilogue?(c, rows)
-          }
-        }
-      }
-    }
-  }
-  return Tensor(shape: Array(x.shape.dropLast()) + [outF], data: out)
-}
-
 /// Products with at most this many rows (decode steps) stream the weights through
 /// ``ax_linear_rows`` instead of OpenBLAS: such a product is bound by memory bandwidth, and a
 /// sequential read of (out, in) weights split by output rows over the threads reaches the

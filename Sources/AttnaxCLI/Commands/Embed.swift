@@ -30,9 +30,8 @@ struct Embed: ParsableCommand {
       let prepared = Result { try prepare() }
       try Launch.agree(world, prepared)
       let (config, weights, texts, ids) = try prepared.get()
-      let grid = try layout.grid(world, heads: config.numHeads)
-      try Topology.announce(grid)
-      let built = Result { try SentenceEmbedder(model: try TransformerModel(config: config, source: weights, group: grid.tp, cp: grid.cp), batchSize: batchSize) }
+      let (grid, model, _) = try layout.loadModel(world, config: config, weights: weights)
+      let built = Result { try SentenceEmbedder(model: model, batchSize: batchSize) }
       try Launch.agree(world, built)
       let t0 = MonotonicClock.seconds()
       let result = Result { try built.get().embed(ids) }

@@ -44,13 +44,8 @@ struct Generate: ParsableCommand {
       let prepared = Result { try prepare() }
       try Launch.agree(world, prepared)
       let (config, weights, text, request) = try prepared.get()
-      let grid = try layout.grid(world, heads: config.numHeads)
-      try Topology.announce(grid)
-      let beforeLoad = Memory.currentRSS
-      let built = Result { try TransformerModel(config: config, source: weights, group: grid.tp, cp: grid.cp) }
-      try Launch.agree(world, built)
-      let model = try built.get()
-      var memory = GenerationMemory(weights: Memory.currentRSS - beforeLoad)
+      let (grid, model, weightBytes) = try layout.loadModel(world, config: config, weights: weights)
+      var memory = GenerationMemory(weights: weightBytes)
       Launch.note(world, "generate: \(config.summary), \(world.size) rank(s) tp \(grid.tpSize) x cp \(grid.cpSize), "
         + "BLAS \(BLASCore.description) x \(BLAS.threads) thread(s), kernels \(Kernels.name); "
         + "\(request.prompts.count) prompt(s), \(request.prompts.map(\.count).max() ?? 0) tokens at most")
