@@ -72,7 +72,8 @@ public func fuzzSafetensors(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   // Re-encoding what was read gives a file that parses to the same F32 tensors.
   let floats = file.names.filter { file.info($0)?.dtype == "F32" }
   if let tensors = try? floats.map({ (name: $0, value: SafetensorsValue.f32(try file.float($0))) }),
-     let image = try? SafetensorsWriter.encode(tensors, metadata: file.metadata.isEmpty ? nil : file.metadata) {
+    let image = try? SafetensorsWriter.encode(tensors, metadata: file.metadata.isEmpty ? nil : file.metadata)
+  {
     do {
       let again = try SafetensorsFile(bytes: image, path: "reencoded.safetensors")
       precondition(again.names == floats.sorted(), "re-encoded names differ")

@@ -188,8 +188,9 @@ extension Communicator {
     let sendCopy = UnsafeMutableBufferPointer<Float>.allocate(capacity: Swift.max(send.count, 1))
     _ = sendCopy.initialize(from: send)
     try complete("MPI_Iallgatherv") {
-      MPI_Iallgatherv(sendCopy.baseAddress, counts32[rank], attnax_float(),
-                      recv.baseAddress, counts32.baseAddress, displs32.baseAddress, attnax_float(), handle, $0)
+      MPI_Iallgatherv(
+        sendCopy.baseAddress, counts32[rank], attnax_float(),
+        recv.baseAddress, counts32.baseAddress, displs32.baseAddress, attnax_float(), handle, $0)
     }
     let result = Array(recv)
     recv.deallocate()
@@ -216,9 +217,10 @@ extension Communicator {
     let sendCopy = UnsafeMutableBufferPointer<Float>.allocate(capacity: Swift.max(send.count, 1))
     _ = sendCopy.initialize(from: send)
     try complete("MPI_Igatherv") {
-      MPI_Igatherv(sendCopy.baseAddress, counts32[rank], attnax_float(),
-                   recv.baseAddress, counts32.baseAddress, displs32.baseAddress, attnax_float(),
-                   Int32(root), handle, $0)
+      MPI_Igatherv(
+        sendCopy.baseAddress, counts32[rank], attnax_float(),
+        recv.baseAddress, counts32.baseAddress, displs32.baseAddress, attnax_float(),
+        Int32(root), handle, $0)
     }
     let result = rank == root ? Array(recv) : []
     recv.deallocate()
@@ -232,7 +234,9 @@ extension Communicator {
 
   /// Validates per-rank counts and builds MPI count and displacement arrays
   /// (caller deallocates them after the collective completes).
-  private func layout(_ name: String, counts: [Int]) throws(MPIError)
+  private func layout(
+    _ name: String, counts: [Int]
+  ) throws(MPIError)
     -> (counts: UnsafeMutableBufferPointer<Int32>, displs: UnsafeMutableBufferPointer<Int32>, total: Int)
   {
     guard counts.count == size else {

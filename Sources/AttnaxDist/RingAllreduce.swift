@@ -83,7 +83,9 @@ extension Communicator {
       }
     } catch {
       // A cancelled receive might still write into the scratch space: abandon it (leaked).
-      state.withLock { $0.ringScratch?.abandon(); $0.ringScratch = nil }
+      state.withLock {
+        $0.ringScratch?.abandon(); $0.ringScratch = nil
+      }
       throw error
     }
   }
@@ -112,14 +114,16 @@ extension Communicator {
     }
     for step in 0..<(p - 1) {
       let out = chunk(rank - step), into = chunk(rank - step - 1)
-      try exchange(channel, send: base + out.lowerBound, out.count, to: right,
-                   recv: scratch, into.count, from: left, tag: step, deadline: deadline)
+      try exchange(
+        channel, send: base + out.lowerBound, out.count, to: right,
+        recv: scratch, into.count, from: left, tag: step, deadline: deadline)
       combine(base + into.lowerBound, scratch, count: into.count, op: op)
     }
     for step in 0..<(p - 1) {
       let out = chunk(rank - step + 1), into = chunk(rank - step)
-      try exchange(channel, send: base + out.lowerBound, out.count, to: right,
-                   recv: base + into.lowerBound, into.count, from: left, tag: p + step, deadline: deadline)
+      try exchange(
+        channel, send: base + out.lowerBound, out.count, to: right,
+        recv: base + into.lowerBound, into.count, from: left, tag: p + step, deadline: deadline)
     }
   }
 
@@ -133,7 +137,8 @@ extension Communicator {
     requests.reserveCapacity(2)
     do {
       if recvCount > 0 {
-        requests.append(try channel.irecv(UnsafeMutableRawBufferPointer(start: recv, count: recvCount * 4), from: source, tag: tag))
+        requests.append(
+          try channel.irecv(UnsafeMutableRawBufferPointer(start: recv, count: recvCount * 4), from: source, tag: tag))
       }
       if sendCount > 0 {
         requests.append(try channel.isend(UnsafeRawBufferPointer(start: send, count: sendCount * 4), to: dest, tag: tag))

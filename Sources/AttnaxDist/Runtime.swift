@@ -1,11 +1,11 @@
 internal import CMPI
 
 #if canImport(Glibc)
-  import Glibc
+import Glibc
 #elseif canImport(Musl)
-  import Musl
+import Musl
 #elseif canImport(Darwin)
-  import Darwin
+import Darwin
 #endif
 
 /// A recursive pthread mutex. Every MPI call is made while holding

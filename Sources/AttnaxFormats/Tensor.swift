@@ -34,7 +34,8 @@ public struct Tensor: Sendable, Equatable {
   /// Rows `range` of the tensor viewed as (shape[0], rest).
   public func rows(_ range: Range<Int>) -> Tensor {
     let inner = shape.dropFirst().reduce(1, *)
-    return Tensor(shape: [range.count] + shape.dropFirst(), data: Array(data[(range.lowerBound * inner)..<(range.upperBound * inner)]))
+    return Tensor(
+      shape: [range.count] + shape.dropFirst(), data: Array(data[(range.lowerBound * inner)..<(range.upperBound * inner)]))
   }
 }
 

@@ -26,8 +26,9 @@ public struct Tolerance: Sendable, Equatable {
 
     /// The worse of two reports, figure by figure (several steps of one case).
     public func merged(with other: Report) -> Report {
-      Report(maxAbsError: max(maxAbsError, other.maxAbsError), worstRatio: max(worstRatio, other.worstRatio),
-             worstIndex: other.worstRatio > worstRatio ? other.worstIndex : worstIndex)
+      Report(
+        maxAbsError: max(maxAbsError, other.maxAbsError), worstRatio: max(worstRatio, other.worstRatio),
+        worstIndex: other.worstRatio > worstRatio ? other.worstIndex : worstIndex)
     }
   }
 

@@ -1,4 +1,5 @@
 import AttnaxFormats
+
 /// A token of `added_tokens`: matched in the text before normalization and pre-tokenization.
 public struct AddedToken: Sendable, Equatable {
   /// Its id.
@@ -52,7 +53,8 @@ struct AddedTokens: Sendable {
     for t in try f.array() {
       out.append(
         AddedToken(
-          id: try t.require("id").tokenID(), content: try t.require("content").string(), special: try t.bool("special", default: false),
+          id: try t.require("id").tokenID(), content: try t.require("content").string(),
+          special: try t.bool("special", default: false),
           lstrip: try t.bool("lstrip", default: false), rstrip: try t.bool("rstrip", default: false),
           singleWord: try t.bool("single_word", default: false)))
     }
@@ -75,7 +77,8 @@ struct AddedTokens: Sendable {
       let token = tokens[tokenIndex]
       var cutLeft = i
       if token.lstrip {
-        while cutLeft > textStart, let (s, n) = scalar(utf8, before: cutLeft), CharClass.isWhitespace(s), cutLeft - n >= textStart {
+        while cutLeft > textStart, let (s, n) = scalar(utf8, before: cutLeft), CharClass.isWhitespace(s), cutLeft - n >= textStart
+        {
           cutLeft -= n
         }
       }

@@ -1,4 +1,5 @@
 import AttnaxFormats
+
 /// A decoder of the HF `tokenizers` format: turns token strings back into text.
 ///
 /// As in HF, decoders work on the list of token strings (`decodeChain`) and the text is the

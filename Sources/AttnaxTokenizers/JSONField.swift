@@ -1,4 +1,5 @@
 import AttnaxFormats
+
 /// A JSON value with its path in its file, for typed reads whose errors name the field
 /// (`tokenizer.json: model.merges[12]: expected a string, found a number`).
 struct JSONField {
@@ -19,7 +20,9 @@ struct JSONField {
   }
 
   func childPath(_ key: String) -> String {
-    let plain = !key.isEmpty && key.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || $0 == "_" || ("0"..."9").contains($0)) }
+    let plain =
+      !key.isEmpty
+      && key.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || $0 == "_" || ("0"..."9").contains($0)) }
     let part = plain ? key : "[\"\(key)\"]"
     if path.isEmpty { return plain ? part : "$" + part }
     return plain ? "\(path).\(part)" : path + part

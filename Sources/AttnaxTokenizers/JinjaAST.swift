@@ -37,7 +37,8 @@ indirect enum JinjaNode: Sendable {
   case text(String)
   case output(JinjaExpr)
   case ifChain(branches: [(condition: JinjaExpr, body: [JinjaNode])], otherwise: [JinjaNode]?)
-  case forLoop(targets: [String], iterable: JinjaExpr, condition: JinjaExpr?, body: [JinjaNode], otherwise: [JinjaNode]?, line: Int)
+  case forLoop(
+    targets: [String], iterable: JinjaExpr, condition: JinjaExpr?, body: [JinjaNode], otherwise: [JinjaNode]?, line: Int)
   case set(JinjaSetTarget, JinjaExpr, line: Int)
   case setBlock(String, body: [JinjaNode])
   case macro(name: String, parameters: [(String, JinjaExpr?)], body: [JinjaNode])

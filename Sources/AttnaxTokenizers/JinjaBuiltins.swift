@@ -81,7 +81,9 @@ extension JinjaInterpreter {
 
   // MARK: - Methods
 
-  mutating func callMethod(_ receiver: JinjaValue, _ method: String, args: [JinjaValue], kwargs: [String: JinjaValue], line: Int) throws
+  mutating func callMethod(
+    _ receiver: JinjaValue, _ method: String, args: [JinjaValue], kwargs: [String: JinjaValue], line: Int
+  ) throws
     -> JinjaValue
   {
     switch receiver {
@@ -120,7 +122,9 @@ extension JinjaInterpreter {
     }
   }
 
-  private func stringMethod(_ s: String, _ method: String, args: [JinjaValue], kwargs: [String: JinjaValue], line: Int) throws
+  private func stringMethod(
+    _ s: String, _ method: String, args: [JinjaValue], kwargs: [String: JinjaValue], line: Int
+  ) throws
     -> JinjaValue
   {
     func optionalString(_ i: Int, _ name: String) throws -> String? {
@@ -151,7 +155,8 @@ extension JinjaInterpreter {
       if method == "rsplit", maxSplit >= 0 { throw fail(line, "rsplit with maxsplit is not supported") }
       return .array(Python.split(s, separator: try optionalString(0, "sep"), maxSplit: maxSplit).map { .string($0) })
     case "splitlines":
-      var lines = Python.split(s.replacingScalars("\r\n", with: "\n").replacingScalars("\r", with: "\n"), separator: "\n", maxSplit: -1)
+      var lines = Python.split(
+        s.replacingScalars("\r\n", with: "\n").replacingScalars("\r", with: "\n"), separator: "\n", maxSplit: -1)
       if lines.last == "" { lines.removeLast() }
       return .array(lines.map { .string($0) })
     case "replace":
@@ -234,7 +239,9 @@ extension JinjaInterpreter {
     var calendar = Calendar(identifier: .gregorian)
     calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
     let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday], from: date)
-    let months = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+    let months = [
+      "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December",
+    ]
     let days = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
     func two(_ x: Int?) -> String { let v = x ?? 0; return v < 10 ? "0\(v)" : "\(v)" }
     var out = ""

@@ -249,7 +249,8 @@ extension JinjaParser {
     }
     if isSlice {
       guard parts.count <= 3 else { throw fail("too many ':' in a slice") }
-      return make(.slice(base, start: parts[0], stop: parts.count > 1 ? parts[1] : nil, step: parts.count > 2 ? parts[2] : nil), l)
+      return make(
+        .slice(base, start: parts[0], stop: parts.count > 1 ? parts[1] : nil, step: parts.count > 2 ? parts[2] : nil), l)
     }
     guard let index = parts[0] else { throw fail("empty subscript") }
     return make(.item(base, index), l)

@@ -2,7 +2,9 @@ import Foundation
 
 /// Jinja2's filters (with Hugging Face's `tojson`: `json.dumps(ensure_ascii=False)`).
 extension JinjaInterpreter {
-  mutating func applyFilter(_ name: String, _ v: JinjaValue, args: [JinjaValue], kwargs: [String: JinjaValue], line: Int) throws
+  mutating func applyFilter(
+    _ name: String, _ v: JinjaValue, args: [JinjaValue], kwargs: [String: JinjaValue], line: Int
+  ) throws
     -> JinjaValue
   {
     switch name {
@@ -25,7 +27,9 @@ extension JinjaInterpreter {
     case "safe": return v
     case "e", "escape":
       var s = str(v)
-      for (a, b) in [("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\"", "&#34;"), ("'", "&#39;")] { s = s.replacingScalars(a, with: b) }
+      for (a, b) in [("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\"", "&#34;"), ("'", "&#39;")] {
+        s = s.replacingScalars(a, with: b)
+      }
       return .string(s)
     case "default", "d":
       let fallback = arg(args, kwargs, 0, "default_value") ?? .string("")
@@ -113,14 +117,18 @@ extension JinjaInterpreter {
       let caseSensitive = arg(args, kwargs, 1, "case_sensitive")?.truthy ?? false
       let attr = arg(args, kwargs, 2, "attribute").map(str)
       let items = try iterate(v, line: line)
-      let keys = try items.map { x in sortKey(try attr.map { try attribute(x, $0, line: line) } ?? x, caseSensitive: caseSensitive) }
+      let keys = try items.map { x in
+        sortKey(try attr.map { try attribute(x, $0, line: line) } ?? x, caseSensitive: caseSensitive)
+      }
       return .array(try sortedOrder(keys, reverse: reverse, line: line).map { items[$0] })
     case "min", "max":
       let caseSensitive = arg(args, kwargs, 0, "case_sensitive")?.truthy ?? false
       let attr = arg(args, kwargs, 1, "attribute").map(str)
       let items = try iterate(v, line: line)
       guard !items.isEmpty else { return .undefined }
-      let keys = try items.map { x in sortKey(try attr.map { try attribute(x, $0, line: line) } ?? x, caseSensitive: caseSensitive) }
+      let keys = try items.map { x in
+        sortKey(try attr.map { try attribute(x, $0, line: line) } ?? x, caseSensitive: caseSensitive)
+      }
       var best = 0
       for i in 1..<items.count {
         let (a, b) = name == "min" ? (keys[i], keys[best]) : (keys[best], keys[i])
@@ -151,10 +159,11 @@ extension JinjaInterpreter {
     case "map":
       let items = try iterate(v, line: line)
       if let attr = kwargs["attribute"] {
-        return .array(try items.map { x in
-          let r = try attribute(x, str(attr), line: line)
-          return r.isUndefined ? (kwargs["default"] ?? .undefined) : r
-        })
+        return .array(
+          try items.map { x in
+            let r = try attribute(x, str(attr), line: line)
+            return r.isUndefined ? (kwargs["default"] ?? .undefined) : r
+          })
       }
       guard case let .string(filterName)? = args.first else { throw fail(line, "map needs a filter name or attribute=") }
       return .array(try items.map { try applyFilter(filterName, $0, args: Array(args.dropFirst()), kwargs: [:], line: line) })

@@ -212,7 +212,8 @@ struct JinjaInterpreter {
       return try item(try eval(base), try eval(index), line: e.line)
     case let .slice(base, start, stop, step):
       return try slice(
-        try eval(base), start: try start.map { try eval($0) }, stop: try stop.map { try eval($0) }, step: try step.map { try eval($0) },
+        try eval(base), start: try start.map { try eval($0) }, stop: try stop.map { try eval($0) },
+        step: try step.map { try eval($0) },
         line: e.line)
     case let .call(callee, args, kwargs):
       return try call(callee, args: args, kwargs: kwargs, line: e.line)
@@ -253,7 +254,9 @@ struct JinjaInterpreter {
 
   // MARK: - Calls
 
-  private mutating func call(_ callee: JinjaExpr, args: [JinjaExpr], kwargs: [(String, JinjaExpr)], line: Int) throws -> JinjaValue {
+  private mutating func call(
+    _ callee: JinjaExpr, args: [JinjaExpr], kwargs: [(String, JinjaExpr)], line: Int
+  ) throws -> JinjaValue {
     let a = try args.map { try eval($0) }
     var k: [String: JinjaValue] = [:]
     for (n, v) in kwargs { k[n] = try eval(v) }
@@ -267,7 +270,9 @@ struct JinjaInterpreter {
       }
     case let .attribute(base, method):
       let receiver = try eval(base)
-      if case let .object(o) = receiver, case let .macro(m)? = o[method] { return try callMacro(m, args: a, kwargs: k, line: line) }
+      if case let .object(o) = receiver, case let .macro(m)? = o[method] {
+        return try callMacro(m, args: a, kwargs: k, line: line)
+      }
       return try callMethod(receiver, method, args: a, kwargs: k, line: line)
     default:
       switch try eval(callee) {
@@ -278,10 +283,13 @@ struct JinjaInterpreter {
     }
   }
 
-  private mutating func callMacro(_ index: Int, args: [JinjaValue], kwargs: [String: JinjaValue], line: Int) throws -> JinjaValue {
+  private mutating func callMacro(_ index: Int, args: [JinjaValue], kwargs: [String: JinjaValue], line: Int) throws -> JinjaValue
+  {
     let macro = macros[index]
     guard depth < Self.maxDepth else { throw fail(line, "macro calls nested deeper than \(Self.maxDepth)") }
-    guard args.count <= macro.parameters.count else { throw fail(line, "macro takes \(macro.parameters.count) arguments, got \(args.count)") }
+    guard args.count <= macro.parameters.count else {
+      throw fail(line, "macro takes \(macro.parameters.count) arguments, got \(args.count)")
+    }
     var scope: [String: JinjaValue] = [:]
     for (i, (name, dflt)) in macro.parameters.enumerated() {
       if i < args.count {

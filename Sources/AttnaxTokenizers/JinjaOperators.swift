@@ -73,7 +73,9 @@ extension JinjaInterpreter {
       let found: Bool
       switch b {
       case let .string(s):
-        guard case let .string(needle) = a else { throw fail(line, "'in <string>' requires string as left operand, not \(a.typeName)") }
+        guard case let .string(needle) = a else {
+          throw fail(line, "'in <string>' requires string as left operand, not \(a.typeName)")
+        }
         found = s.containsScalars(needle)
       case let .array(items), let .tuple(items): found = items.contains { Python.equal($0, a) }
       case let .object(o):

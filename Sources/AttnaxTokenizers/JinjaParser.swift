@@ -123,7 +123,9 @@ struct JinjaParser {
         otherwise = try nodes(until: ["endfor"]).0
       }
       try endTag()
-      return [.forLoop(targets: targets, iterable: iterable, condition: condition, body: body, otherwise: otherwise, line: startLine)]
+      return [
+        .forLoop(targets: targets, iterable: iterable, condition: condition, body: body, otherwise: otherwise, line: startLine)
+      ]
     case "set":
       let first = try name()
       if skip(.op(".")) {

@@ -115,14 +115,17 @@ enum Python {
     case let .string(s): return jsonString(s)
     case let .array(a), let .tuple(a):
       if a.isEmpty { return "[]" }
-      let items = try a.map { newline(level + 1) + (try json($0, indent: indent, sortKeys: sortKeys, namespaces: namespaces, level: level + 1)) }
+      let items = try a.map {
+        newline(level + 1) + (try json($0, indent: indent, sortKeys: sortKeys, namespaces: namespaces, level: level + 1))
+      }
       return "[" + items.joined(separator: itemSeparator) + newline(level) + "]"
     case let .object(o):
       if o.isEmpty { return "{}" }
       var pairs = o.items
       if sortKeys { pairs.sort { $0.0.unicodeScalars.lexicographicallyPrecedes($1.0.unicodeScalars) } }
       let items = try pairs.map {
-        newline(level + 1) + jsonString($0.0) + ": " + (try json($0.1, indent: indent, sortKeys: sortKeys, namespaces: namespaces, level: level + 1))
+        newline(level + 1) + jsonString($0.0) + ": "
+          + (try json($0.1, indent: indent, sortKeys: sortKeys, namespaces: namespaces, level: level + 1))
       }
       return "{" + items.joined(separator: itemSeparator) + newline(level) + "}"
     case .undefined, .namespace, .macro, .builtin:
@@ -160,7 +163,8 @@ enum Python {
     switch (a, b) {
     case (.undefined, .undefined), (.none, .none): return true
     case let (.string(x), .string(y)): return x.unicodeScalars.elementsEqual(y.unicodeScalars)
-    case let (.array(x), .array(y)), let (.tuple(x), .tuple(y)): return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
+    case let (.array(x), .array(y)), let (.tuple(x), .tuple(y)):
+      return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
     case let (.object(x), .object(y)):
       return x.count == y.count && x.items.allSatisfy { k, v in y[k].map { equal(v, $0) } ?? false }
     case let (.namespace(x), .namespace(y)): return x == y

@@ -1,4 +1,5 @@
 import AttnaxFormats
+
 /// A value in a chat template: what Python values are to Jinja2.
 ///
 /// Build messages and extra variables from literals (`"text"`, `3`, `true`, `["a"]`,
@@ -107,16 +108,23 @@ public enum JinjaValue: Sendable {
 extension JinjaValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
   ExpressibleByFloatLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral
 {
+  /// A string.
   public init(stringLiteral value: String) { self = .string(value) }
+  /// An integer.
   public init(integerLiteral value: Int) { self = .int(value) }
+  /// A boolean.
   public init(booleanLiteral value: Bool) { self = .bool(value) }
+  /// A float.
   public init(floatLiteral value: Double) { self = .double(value) }
+  /// A list.
   public init(arrayLiteral elements: JinjaValue...) { self = .array(elements) }
+  /// A dict, keys in order.
   public init(dictionaryLiteral elements: (String, JinjaValue)...) {
     var o = JinjaObject()
     for (k, v) in elements { o[k] = v }
     self = .object(o)
   }
+  /// `None`.
   public init(nilLiteral: ()) { self = .none }
 }
 

@@ -57,7 +57,8 @@ indirect enum Normalizer: Sendable {
     var out = ""
     var segment = String.UnicodeScalarView()
     for s in text.unicodeScalars {
-      if !s.isASCII && !CharClass.assigned(s, by: CharClass.bertUnicode) && s.properties.canonicalCombiningClass == .notReordered {
+      if !s.isASCII && !CharClass.assigned(s, by: CharClass.bertUnicode) && s.properties.canonicalCombiningClass == .notReordered
+      {
         out += String(segment).decomposedStringWithCanonicalMapping
         segment = String.UnicodeScalarView()
         out.unicodeScalars.append(s)

@@ -1,4 +1,5 @@
 import AttnaxFormats
+
 /// A post-processor of the HF `tokenizers` format: adds the special tokens around an encoded
 /// single sequence (`[CLS] $A [SEP]`, `<s> $A`, ...).
 ///

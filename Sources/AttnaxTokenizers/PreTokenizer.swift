@@ -1,4 +1,5 @@
 import AttnaxFormats
+
 /// A pattern a `Split` pre-tokenizer cuts at.
 enum SplitPattern: Sendable {
   /// A literal string (`{"String": "..."}`).
@@ -55,7 +56,8 @@ indirect enum PreTokenizer: Sendable {
   static func load(_ f: JSONField) throws -> PreTokenizer {
     switch try f.typeName() {
     case "ByteLevel":
-      return .byteLevel(addPrefixSpace: try f.bool("add_prefix_space", default: true), useRegex: try f.bool("use_regex", default: true))
+      return .byteLevel(
+        addPrefixSpace: try f.bool("add_prefix_space", default: true), useRegex: try f.bool("use_regex", default: true))
     case "Digits":
       return .digits(individual: try f.bool("individual_digits", default: false))
     case "Split":

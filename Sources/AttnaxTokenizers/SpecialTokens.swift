@@ -1,4 +1,5 @@
 import AttnaxFormats
+
 /// The special tokens of a model, resolved to ids.
 public struct SpecialTokens: Sendable, Equatable {
   /// Beginning of sequence (`bos_token`), e.g. SmolLM2's `<|im_start|>` = 1.

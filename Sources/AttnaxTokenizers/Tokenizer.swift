@@ -117,7 +117,8 @@ public struct Tokenizer: Sendable {
 
     // tokenizer_config.json
     let configFile = "tokenizer_config.json"
-    let config = try tokenizerConfigJSON.map { try TokenizerConfig.load(JSONField(JSONValue.parse($0, file: configFile), file: configFile)) }
+    let config =
+      try tokenizerConfigJSON.map { try TokenizerConfig.load(JSONField(JSONValue.parse($0, file: configFile), file: configFile)) }
       ?? TokenizerConfig()
     func id(_ key: String, fallback: String? = nil) throws -> Int32? {
       guard let text = config.tokens[key] ?? fallback else { return nil }
@@ -192,7 +193,8 @@ public struct Tokenizer: Sendable {
       if let p = postProcessor {
         reserved = p.addedCount
       } else {
-        reserved = (specialTokens.addBOS && specialTokens.bos != nil ? 1 : 0) + (specialTokens.addEOS && specialTokens.eos != nil ? 1 : 0)
+        reserved =
+          (specialTokens.addBOS && specialTokens.bos != nil ? 1 : 0) + (specialTokens.addEOS && specialTokens.eos != nil ? 1 : 0)
       }
     }
     if let truncation { ids = truncation.apply(ids, reserved: reserved) }

@@ -19,6 +19,7 @@ public struct TokenizerError: Error, Sendable, Equatable, CustomStringConvertibl
     self.message = message
   }
 
+  /// The one-line message.
   public var description: String {
     field.isEmpty ? "\(file): \(message)" : "\(file): \(field): \(message)"
   }
@@ -38,6 +39,7 @@ public enum ChatTemplateError: Error, Sendable, Equatable, CustomStringConvertib
   /// Rendering failed: an undefined operation, a wrong type, an unknown filter.
   case runtime(line: Int, message: String)
 
+  /// The one-line message.
   public var description: String {
     switch self {
     case let .raised(message): return "chat template raised: \(message)"

@@ -1,4 +1,5 @@
 import AttnaxFormats
+
 /// The WordPiece model (BERT): each word is cut greedily into the longest vocabulary entries,
 /// pieces after the first carrying the continuation prefix (`##`). A word with a part that
 /// matches nothing, or longer than `maxInputCharsPerWord` characters, becomes `[UNK]`.

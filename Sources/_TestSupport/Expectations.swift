@@ -36,8 +36,9 @@ public func expectClose(
   _ got: [Float], _ want: [Float], atol: Float, rtol: Float, _ comment: String = "",
   sourceLocation: SourceLocation = #_sourceLocation
 ) {
-  expectClose(Tensor(shape: [got.count], data: got), Tensor(shape: [want.count], data: want), atol: atol, rtol: rtol,
-              comment, sourceLocation: sourceLocation)
+  expectClose(
+    Tensor(shape: [got.count], data: got), Tensor(shape: [want.count], data: want), atol: atol, rtol: rtol,
+    comment, sourceLocation: sourceLocation)
 }
 
 /// Runs `body` and returns the AttnaxError it throws; records an issue if it succeeds or throws
@@ -48,10 +49,12 @@ public func expectAttnaxError(
 ) -> AttnaxError? {
   do {
     try body()
-    Issue.record("expected an AttnaxError\(comment.isEmpty ? "" : " (\(comment))"), but the call succeeded", sourceLocation: sourceLocation)
+    Issue.record(
+      "expected an AttnaxError\(comment.isEmpty ? "" : " (\(comment))"), but the call succeeded", sourceLocation: sourceLocation)
     return nil
   } catch let e as AttnaxError {
-    #expect(!e.description.contains("\n"), "error description spans several lines: \(e.description)", sourceLocation: sourceLocation)
+    #expect(
+      !e.description.contains("\n"), "error description spans several lines: \(e.description)", sourceLocation: sourceLocation)
     return e
   } catch {
     Issue.record("expected an AttnaxError, got \(type(of: error)): \(error)", sourceLocation: sourceLocation)

@@ -32,8 +32,11 @@ public struct ProcessOutcome: Sendable, CustomStringConvertible {
   /// The shell's convention: the exit code, or 128 + the signal number.
   public var status: Int32 { exitCode ?? 128 + (signal ?? 0) }
 
+  /// A summary for test messages.
   public var description: String {
-    let how = timedOut ? "timed out after \(String(format: "%.1f", seconds)) s (killed)"
+    let how =
+      timedOut
+      ? "timed out after \(String(format: "%.1f", seconds)) s (killed)"
       : signal.map { "killed by signal \($0)" } ?? "exit \(exitCode ?? -1)"
     return "\(command.map { ($0 as NSString).lastPathComponent }.prefix(3).joined(separator: " ")) ...: \(how), "
       + String(format: "%.2f s", seconds)
@@ -57,7 +60,9 @@ public enum ProcessRunner {
     let outFD = open(outPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
     let errFD = open(errPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
     defer { if outFD >= 0 { close(outFD) }; if errFD >= 0 { close(errFD) } }
-    guard outFD >= 0, errFD >= 0 else { throw RunError("cannot create capture files in \(scratch): \(String(cString: strerror(errno)))") }
+    guard outFD >= 0, errFD >= 0 else {
+      throw RunError("cannot create capture files in \(scratch): \(String(cString: strerror(errno)))")
+    }
 
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
@@ -142,7 +147,8 @@ public enum ProcessRunner {
     var parent: [pid_t: (ppid: pid_t, group: pid_t)] = [:]
     for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
       guard let pid = pid_t(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")") else { continue }
+        let close = stat.lastIndex(of: ")")
+      else { continue }
       // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
       let fields = stat[stat.index(after: close)...].split(separator: " ")
       guard fields.count > 3, let ppid = pid_t(fields[1]), let group = pid_t(fields[2]) else { continue }

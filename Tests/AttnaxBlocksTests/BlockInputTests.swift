@@ -1,8 +1,8 @@
 // Bad inputs are refused with one clear AttnaxError naming the input at fault. Every test first
 // runs a valid call, so a refusal cannot come from an unrelated mistake in the test set-up.
 
-import AttnaxFormats
 import AttnaxDist
+import AttnaxFormats
 import Foundation
 import Testing
 import _TestSupport
@@ -80,8 +80,9 @@ struct BlockInputTests {
   func decoderMaskShapes() throws {
     let s = try stack(Self.decoderConfig)
     let x = randomTensor([1, 3, 8], seed: 1), enc = randomTensor([1, 4, 8], seed: 2)
-    let good = BlockInputs(x: x, encoderOutput: enc, selfMask: MaskTensor(shape: [3, 3], data: [UInt8](repeating: 1, count: 9)),
-                           crossMask: MaskTensor(shape: [1, 4], data: [1, 1, 1, 0]))
+    let good = BlockInputs(
+      x: x, encoderOutput: enc, selfMask: MaskTensor(shape: [3, 3], data: [UInt8](repeating: 1, count: 9)),
+      crossMask: MaskTensor(shape: [1, 4], data: [1, 1, 1, 0]))
     _ = try s(good)
     var badSelf = good
     badSelf.selfMask = MaskTensor(shape: [3, 4], data: [UInt8](repeating: 1, count: 12))
@@ -126,9 +127,11 @@ struct BlockInputTests {
     let s = try stack(c)
     let x = randomTensor([1, 3, 8], seed: 1), enc = randomTensor([1, 4, 8], seed: 2)
     let q = IntTensor(shape: [1, 3], data: [0, 1, 2])
-    _ = try s(BlockInputs(x: x, encoderOutput: enc, crossQPositions: q, crossKVPositions: IntTensor(shape: [1, 4], data: [0, 1, 2, 3])))
+    _ = try s(
+      BlockInputs(x: x, encoderOutput: enc, crossQPositions: q, crossKVPositions: IntTensor(shape: [1, 4], data: [0, 1, 2, 3])))
     // Only the key positions are wrong (3 instead of the encoder's 4 rows).
-    let wrongKV = BlockInputs(x: x, encoderOutput: enc, crossQPositions: q, crossKVPositions: IntTensor(shape: [1, 3], data: [0, 1, 2]))
+    let wrongKV = BlockInputs(
+      x: x, encoderOutput: enc, crossQPositions: q, crossKVPositions: IntTensor(shape: [1, 3], data: [0, 1, 2]))
     expectInputError("position_ids_cross_kv") { _ = try s(wrongKV) }
     // Whatever the exact name, the refusal is an input error mentioning cross positions.
     let e = expectAttnaxError { _ = try s(wrongKV) }
@@ -161,7 +164,9 @@ struct BlockInputTests {
     c.linearAttentionChunkSize = 4
     let s = try stack(c)
     _ = try s(BlockInputs(x: randomTensor([1, 8, 8], seed: 1)))
-    expectInputError("x", mentioning: ["linear_attention_chunk_size"]) { _ = try s(BlockInputs(x: randomTensor([1, 6, 8], seed: 1))) }
+    expectInputError("x", mentioning: ["linear_attention_chunk_size"]) {
+      _ = try s(BlockInputs(x: randomTensor([1, 6, 8], seed: 1)))
+    }
   }
 
   @Test("score-mod data that does not fit the batch or the heads is refused naming the field or the tensor")
@@ -173,13 +178,17 @@ struct BlockInputTests {
     prefix.scoreMods = [.prefixLM(prefixLengths: [1, 2, 3])]
     let s = try stack(prefix)
     let e = expectAttnaxError { _ = try s(BlockInputs(x: x)) }
-    #expect(e == .config(field: "score_mods.prefix_lm.prefix_lengths", message: "has 3 entries for batch 2"), "\(String(describing: e))")
+    #expect(
+      e == .config(field: "score_mods.prefix_lm.prefix_lengths", message: "has 3 entries for batch 2"), "\(String(describing: e))"
+    )
 
     var docs = Self.encoderConfig
     docs.scoreMods = [.documentMask(documentIDs: [[0, 0, 1]])]
     let d = try stack(docs)
     let de = expectAttnaxError { _ = try d(BlockInputs(x: x)) }
-    if let de, case let .config(field, _) = de { #expect(field == "score_mods.document_mask.document_ids") } else {
+    if let de, case let .config(field, _) = de {
+      #expect(field == "score_mods.document_mask.document_ids")
+    } else {
       Issue.record("expected a config error, got \(String(describing: de))")
     }
 
@@ -215,7 +224,8 @@ struct BlockInputTests {
     let s = try stack(Self.decoderConfig)
     let caches = s.makeCaches(batch: 1, maxLen: 8)
     let e = expectAttnaxError {
-      _ = try s(BlockInputs(x: randomTensor([2, 1, 8], seed: 1), encoderOutput: randomTensor([2, 2, 8], seed: 2)), caches: caches)
+      _ = try s(
+        BlockInputs(x: randomTensor([2, 1, 8], seed: 1), encoderOutput: randomTensor([2, 2, 8], seed: 2)), caches: caches)
     }
     if let e, case .cache = e {} else { Issue.record("expected a cache error, got \(String(describing: e))") }
   }
@@ -230,7 +240,8 @@ struct ModelDirectoryTests {
   static let config = BlockConfig(block: .encoder, dModel: 8, numHeads: 2, dFF: 16)
 
   /// Writes `config.json` and `model.safetensors` holding the config's tensors changed by `edit`.
-  func withModelDirectory(edit: (inout [(name: String, value: SafetensorsValue)]) -> Void, _ body: (String) throws -> Void) throws {
+  func withModelDirectory(edit: (inout [(name: String, value: SafetensorsValue)]) -> Void, _ body: (String) throws -> Void) throws
+  {
     let dir = NSTemporaryDirectory() + "attnax-modeldir-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -270,7 +281,9 @@ struct ModelDirectoryTests {
   func extraTensor() throws {
     let name = "layers.1.ln1.scale"
     try withModelDirectory(edit: { $0.append((name, .f32(Tensor(zeros: [8])))) }) { dir in
-      expectTensorError(dir) { .tensor(name: name, message: "unexpected in \($0): this config (1 layer(s), gelu, layer norm) does not use it") }
+      expectTensorError(dir) {
+        .tensor(name: name, message: "unexpected in \($0): this config (1 layer(s), gelu, layer norm) does not use it")
+      }
     }
   }
 

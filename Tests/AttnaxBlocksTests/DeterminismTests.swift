@@ -13,8 +13,9 @@ struct DeterminismTests {
     scoreMods: [.causal, .alibi])
 
   static func inputs() -> BlockInputs {
-    BlockInputs(x: randomTensor([2, 7, 16], seed: 101), encoderOutput: randomTensor([2, 5, 16], seed: 102),
-                crossMask: MaskTensor(shape: [2, 1, 1, 5], data: [1, 1, 1, 0, 0, 1, 1, 1, 1, 1]))
+    BlockInputs(
+      x: randomTensor([2, 7, 16], seed: 101), encoderOutput: randomTensor([2, 5, 16], seed: 102),
+      crossMask: MaskTensor(shape: [2, 1, 1, 5], data: [1, 1, 1, 0, 0, 1, 1, 1, 1, 1]))
   }
 
   @Test("a stack run twice on the same inputs gives bitwise-identical outputs, as does a second stack")
@@ -73,22 +74,25 @@ struct CacheConsistencyTests {
       let positions = crossPositions ? RoPE.defaultPositions(batch: 1, seq: n, start: start) : nil
       let y = try stack(BlockInputs(x: rows, encoderOutput: enc, crossQPositions: positions), caches: caches)
       let want = Tensor(shape: [1, n, 16], data: Array(full.data[(start * 16)..<((start + n) * 16)]))
-      expectClose(y, want, atol: 1e-5, rtol: 1e-4, "\(type.rawValue) rows \(start)..<\(start + n)", sourceLocation: sourceLocation)
+      expectClose(
+        y, want, atol: 1e-5, rtol: 1e-4, "\(type.rawValue) rows \(start)..<\(start + n)", sourceLocation: sourceLocation)
       start += n
     }
     #expect(caches.allSatisfy { $0.length == 7 }, sourceLocation: sourceLocation)
   }
 
-  @Test("cached steps equal the rows of one full-sequence pass (RoPE, window, causal, ALiBi continue from the cache)",
-        arguments: [AttentionType.standard, .flash])
+  @Test(
+    "cached steps equal the rows of one full-sequence pass (RoPE, window, causal, ALiBi continue from the cache)",
+    arguments: [AttentionType.standard, .flash])
   func cacheMatchesFullSequence(_ type: AttentionType) throws {
     try compareSteps(type, crossPositions: true)
   }
 
   // Cross-attention queries' default RoPE positions continue after the tokens cached before
   // the step, as in the full-sequence pass.
-  @Test("cached steps equal the full-sequence pass when cross-attention query positions are left to the default",
-        arguments: [AttentionType.standard, .flash])
+  @Test(
+    "cached steps equal the full-sequence pass when cross-attention query positions are left to the default",
+    arguments: [AttentionType.standard, .flash])
   func cacheMatchesFullSequenceDefaultCrossPositions(_ type: AttentionType) throws {
     try compareSteps(type, crossPositions: false)
   }

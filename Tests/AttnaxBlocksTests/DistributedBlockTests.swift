@@ -1,5 +1,5 @@
-import AttnaxFormats
 import AttnaxDist
+import AttnaxFormats
 import Foundation
 import Testing
 import _TestSupport
@@ -30,29 +30,47 @@ struct DistributedBlockTests {
       MaskTensor(shape: [b, 1, 1, s], data: (0..<b).flatMap { bi in (0..<s).map { UInt8($0 < s - 3 * bi ? 1 : 0) } })
     }
     return [
-      ("6 heads / 3 KV heads, RMSNorm, padding mask (uneven splits)",
-       BlockConfig(block: .encoder, dModel: 48, numHeads: 6, dFF: 96, normType: .rms, numKVHeads: 3),
-       { s in BlockInputs(x: tensor([2, s, 48], seed: 1), selfMask: padMask(2, s)) }),
-      ("10 heads, GeGLU, flash block 5, causal + alibi (zigzag ring)",
-       BlockConfig(block: .encoder, dModel: 40, numHeads: 10, dFF: 70, attentionType: .flash, attentionBlockSize: 5,
-                   ffActivation: .geglu, scoreMods: [.causal, .alibi]),
-       { s in BlockInputs(x: tensor([1, s, 40], seed: 2)) }),
-      ("MQA 4/1 with RoPE and attention_window 4 (more ranks than KV heads)",
-       BlockConfig(block: .encoder, numLayers: 2, dModel: 32, numHeads: 4, dFF: 64, numKVHeads: 1,
-                   attentionWindow: 4, useRoPE: true, ropeMaxPositions: 64),
-       { s in BlockInputs(x: tensor([2, s, 32], seed: 3)) }),
-      ("decoder with GQA 8/2, SwiGLU, cross-attention and both masks",
-       BlockConfig(block: .decoder, dModel: 64, numHeads: 8, dFF: 96, attentionType: .memoryEfficient,
-                   attentionBlockSize: 4, ffActivation: .swiglu, numKVHeads: 2, useRoPE: true, ropeMaxPositions: 64),
-       { s in BlockInputs(x: tensor([2, s, 64], seed: 4), encoderOutput: tensor([2, 9, 64], seed: 5),
-                          selfMask: MaskTensor(shape: [1, 1, s, s], data: (0..<(s * s)).map { UInt8($0 % s <= $0 / s ? 1 : 0) }),
-                          crossMask: padMask(2, 9)) }),
-      ("linear attention, chunk 4, padding mask (carried state)",
-       BlockConfig(block: .encoder, dModel: 32, numHeads: 4, dFF: 64, attentionType: .linear, linearAttentionChunkSize: 4),
-       { _ in BlockInputs(x: tensor([2, 16, 32], seed: 6), selfMask: padMask(2, 16)) }),
-      ("lite attention decoder with a shorter encoder output",
-       BlockConfig(block: .decoder, dModel: 32, numHeads: 4, dFF: 64, attentionType: .lite),
-       { s in BlockInputs(x: tensor([2, s, 32], seed: 7), encoderOutput: tensor([2, 6, 32], seed: 8)) }),
+      (
+        "6 heads / 3 KV heads, RMSNorm, padding mask (uneven splits)",
+        BlockConfig(block: .encoder, dModel: 48, numHeads: 6, dFF: 96, normType: .rms, numKVHeads: 3),
+        { s in BlockInputs(x: tensor([2, s, 48], seed: 1), selfMask: padMask(2, s)) }
+      ),
+      (
+        "10 heads, GeGLU, flash block 5, causal + alibi (zigzag ring)",
+        BlockConfig(
+          block: .encoder, dModel: 40, numHeads: 10, dFF: 70, attentionType: .flash, attentionBlockSize: 5,
+          ffActivation: .geglu, scoreMods: [.causal, .alibi]),
+        { s in BlockInputs(x: tensor([1, s, 40], seed: 2)) }
+      ),
+      (
+        "MQA 4/1 with RoPE and attention_window 4 (more ranks than KV heads)",
+        BlockConfig(
+          block: .encoder, numLayers: 2, dModel: 32, numHeads: 4, dFF: 64, numKVHeads: 1,
+          attentionWindow: 4, useRoPE: true, ropeMaxPositions: 64),
+        { s in BlockInputs(x: tensor([2, s, 32], seed: 3)) }
+      ),
+      (
+        "decoder with GQA 8/2, SwiGLU, cross-attention and both masks",
+        BlockConfig(
+          block: .decoder, dModel: 64, numHeads: 8, dFF: 96, attentionType: .memoryEfficient,
+          attentionBlockSize: 4, ffActivation: .swiglu, numKVHeads: 2, useRoPE: true, ropeMaxPositions: 64),
+        { s in
+          BlockInputs(
+            x: tensor([2, s, 64], seed: 4), encoderOutput: tensor([2, 9, 64], seed: 5),
+            selfMask: MaskTensor(shape: [1, 1, s, s], data: (0..<(s * s)).map { UInt8($0 % s <= $0 / s ? 1 : 0) }),
+            crossMask: padMask(2, 9))
+        }
+      ),
+      (
+        "linear attention, chunk 4, padding mask (carried state)",
+        BlockConfig(block: .encoder, dModel: 32, numHeads: 4, dFF: 64, attentionType: .linear, linearAttentionChunkSize: 4),
+        { _ in BlockInputs(x: tensor([2, 16, 32], seed: 6), selfMask: padMask(2, 16)) }
+      ),
+      (
+        "lite attention decoder with a shorter encoder output",
+        BlockConfig(block: .decoder, dModel: 32, numHeads: 4, dFF: 64, attentionType: .lite),
+        { s in BlockInputs(x: tensor([2, s, 32], seed: 7), encoderOutput: tensor([2, 6, 32], seed: 8)) }
+      ),
     ]
   }()
 
@@ -72,8 +90,9 @@ struct DistributedBlockTests {
 
   @Test("KV-cache steps under every grid match the single-rank steps")
   func kvCacheStepsMatch() throws {
-    let config = BlockConfig(block: .decoder, numLayers: 2, dModel: 32, numHeads: 4, dFF: 64, numKVHeads: 2,
-                             attentionWindow: 5, useRoPE: true, ropeMaxPositions: 64, scoreMods: [.alibi])
+    let config = BlockConfig(
+      block: .decoder, numLayers: 2, dModel: 32, numHeads: 4, dFF: 64, numKVHeads: 2,
+      attentionWindow: 5, useRoPE: true, ropeMaxPositions: 64, scoreMods: [.alibi])
     let weights = RandomWeights(seed: 9)
     let enc = Self.tensor([2, 5, 32], seed: 10)
     let steps = [Self.tensor([2, 4, 32], seed: 11), Self.tensor([2, 1, 32], seed: 12), Self.tensor([2, 2, 32], seed: 13)]
@@ -92,7 +111,9 @@ struct DistributedBlockTests {
       let held = try grid.cp.allreduceSum(caches[0].localCount)
       #expect(held == caches[0].length)
       if grid.cpSize > 1 { #expect(caches[0].localCount < caches[0].length) }
-      #expect(throws: AttnaxError.self) { try stack.forward(BlockInputs(x: Self.tensor([2, 2, 32], seed: 14), encoderOutput: enc), caches: caches) }
+      #expect(throws: AttnaxError.self) {
+        try stack.forward(BlockInputs(x: Self.tensor([2, 2, 32], seed: 14), encoderOutput: enc), caches: caches)
+      }
     }
   }
 
@@ -120,9 +141,10 @@ struct DistributedBlockTests {
 
   @Test("A cached prefill split over the ring, then decode steps, equals the uncached pass over the same tokens")
   func cachedPrefillOverTheRing() throws {
-    let config = BlockConfig(block: .encoder, numLayers: 2, dModel: 48, numHeads: 6, dFF: 64, attentionType: .flash,
-                             attentionBlockSize: 4, normType: .rms, ffActivation: .swiglu, numKVHeads: 2, useRoPE: true,
-                             ropeMaxPositions: 128, scoreMods: [.causal])
+    let config = BlockConfig(
+      block: .encoder, numLayers: 2, dModel: 48, numHeads: 6, dFF: 64, attentionType: .flash,
+      attentionBlockSize: 4, normType: .rms, ffActivation: .swiglu, numKVHeads: 2, useRoPE: true,
+      ropeMaxPositions: 128, scoreMods: [.causal])
     let weights = RandomWeights(seed: 21)
     let solo = try BlockStack(config: config, source: weights, group: .solo())
     for grid in try Self.grids(heads: config.numHeads) {
@@ -138,8 +160,9 @@ struct DistributedBlockTests {
         var start = 0
         for (i, n) in steps.enumerated() {
           let got = try stack.forward(BlockInputs(x: Self.slice(all, start..<(start + n))), caches: caches)
-          expectClose(got, Self.slice(want, start..<(start + n)), atol: 2e-5, rtol: 2e-5,
-                      "tp \(grid.tpSize) x cp \(grid.cpSize), prompt \(promptLength), step \(i)")
+          expectClose(
+            got, Self.slice(want, start..<(start + n)), atol: 2e-5, rtol: 2e-5,
+            "tp \(grid.tpSize) x cp \(grid.cpSize), prompt \(promptLength), step \(i)")
           start += n
         }
         if grid.cpSize > 1 {
@@ -163,8 +186,10 @@ struct DistributedBlockTests {
   func sampledGenerationMatches() throws {
     let config = TransformerConfig.demo
     let prompts: [[Int32]] = [[5, 9, 40, 2, 77, 31, 8], [60, 12, 3], [44, 4, 4, 18, 90]]
-    let options = [SamplingOptions(temperature: 0.9, seed: 5), SamplingOptions(temperature: 1.1, topK: 7, seed: 6),
-                   SamplingOptions(temperature: 0.8, topP: 0.9, seed: 7), SamplingOptions(temperature: 1.0, topK: 20, topP: 0.8, seed: 8)]
+    let options = [
+      SamplingOptions(temperature: 0.9, seed: 5), SamplingOptions(temperature: 1.1, topK: 7, seed: 6),
+      SamplingOptions(temperature: 0.8, topP: 0.9, seed: 7), SamplingOptions(temperature: 1.0, topK: 20, topP: 0.8, seed: 8),
+    ]
     let solo = try TransformerModel(config: config, source: RandomWeights(seed: 7), group: .solo())
     for sampling in options {
       let request = GenerationRequest(prompts: prompts, maxNewTokens: 9, sampling: sampling)

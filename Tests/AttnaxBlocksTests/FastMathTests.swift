@@ -26,7 +26,8 @@ struct FastMathTests {
     }
     #expect(worst <= 2, "worst error \(worst) ulp at level \(level)")
     // Masked scores (float32 min − max), underflow, 0 and NaN, in a vector body and in a tail.
-    var special: [Float] = [maskedScore, -100, 0, .nan, -87.5, -.infinity] + Array(repeating: 0, count: 16) + [maskedScore, .nan, 0]
+    var special: [Float] =
+      [maskedScore, -100, 0, .nan, -87.5, -.infinity] + Array(repeating: 0, count: 16) + [maskedScore, .nan, 0]
     let sum = special.withUnsafeMutableBufferPointer { k.exp_shift_sum($0.baseAddress, $0.count, 0) }
     #expect(special[0] == 0 && special[1] == 0 && special[2] == 1 && special[3].isNaN && special[4] == 0 && special[5] == 0)
     #expect(special[22] == 0 && special[23].isNaN && special[24] == 1)
@@ -99,8 +100,10 @@ struct FastMathTests {
         let row = x[(r * d)..<((r + 1) * d)].map { Double($0) }
         let mean = row.reduce(0, +) / Double(d), meanSq = row.map { $0 * $0 }.reduce(0, +) / Double(d)
         for j in 0..<d {
-          want.append(rms ? Float(row[j] / (meanSq + 1e-6).squareRoot() * Double(scale[j]))
-                          : Float((row[j] - mean) / (max(0, meanSq - mean * mean) + 1e-6).squareRoot() * Double(scale[j]) + Double(bias[j])))
+          want.append(
+            rms
+              ? Float(row[j] / (meanSq + 1e-6).squareRoot() * Double(scale[j]))
+              : Float((row[j] - mean) / (max(0, meanSq - mean * mean) + 1e-6).squareRoot() * Double(scale[j]) + Double(bias[j])))
         }
       }
       let v = maxViolation(got: out, want: want, atol: 1e-5, rtol: 1e-5)
@@ -139,8 +142,9 @@ struct FastMathTests {
 
   @Test("Heads computed in parallel give the same bits as one thread")
   func parallelHeadsMatchSerial() throws {
-    let config = BlockConfig(block: .encoder, dModel: 64, numHeads: 8, dFF: 64, attentionType: .flash,
-                             attentionBlockSize: 32, scoreMods: [.causal])
+    let config = BlockConfig(
+      block: .encoder, dModel: 64, numHeads: 8, dFF: 64, attentionType: .flash,
+      attentionBlockSize: 32, scoreMods: [.causal])
     let stack = try BlockStack(config: config, source: RandomWeights(seed: 3), group: .solo())
     let x = try RandomWeights(seed: 4).load("x", shape: [2 * 200, 64], rows: nil, columns: nil)
     let inputs = BlockInputs(x: Tensor(shape: [2, 200, 64], data: x.data))

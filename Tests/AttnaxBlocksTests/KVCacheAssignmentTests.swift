@@ -24,7 +24,9 @@ struct KVCacheAssignmentTests {
   /// K and V for the `n` new tokens at global positions start..<start+n.
   static func step(start: Int, n: Int) -> (Tensor, Tensor) {
     var k: [Float] = [], v: [Float] = []
-    for b in 0..<batch { for j in 0..<n { for w in 0..<width { k.append(entry(b, start + j, w)); v.append(entry(b, start + j, w, sign: -1)) } } }
+    for b in 0..<batch {
+      for j in 0..<n { for w in 0..<width { k.append(entry(b, start + j, w)); v.append(entry(b, start + j, w, sign: -1)) } }
+    }
     return (Tensor(shape: [batch, n, width], data: k), Tensor(shape: [batch, n, width], data: v))
   }
 
@@ -49,8 +51,9 @@ struct KVCacheAssignmentTests {
     #expect(next == n, "\(what): pieces \(ranges) do not cover 0..<\(n)", sourceLocation: sourceLocation)
   }
 
-  @Test("every rank's cache follows every step: assignments partition the step, counts balanced and within capacity, positions cover the sequence once",
-        arguments: 1...6)
+  @Test(
+    "every rank's cache follows every step: assignments partition the step, counts balanced and within capacity, positions cover the sequence once",
+    arguments: 1...6)
   func simulatedGroup(_ parts: Int) throws {
     for steps in Self.stepSequences() {
       let total = steps.reduce(0, +)
@@ -63,7 +66,9 @@ struct KVCacheAssignmentTests {
           let assign = caches[0].assignment(newTokens: n)
           #expect(assign.count == parts, "\(what): \(assign.count) pieces")
           expectPartition(assign, of: n, "\(what), step of \(n) at \(start)")
-          for c in caches.dropFirst() { #expect(c.assignment(newTokens: n) == assign, "\(what): rank \(c.part) assigns differently") }
+          for c in caches.dropFirst() {
+            #expect(c.assignment(newTokens: n) == assign, "\(what): rank \(c.part) assigns differently")
+          }
           let (k, v) = Self.step(start: start, n: n)
           for c in caches { try c.append(keys: k, values: v) }
           for c in caches {
@@ -79,7 +84,8 @@ struct KVCacheAssignmentTests {
         // Positions: increasing on each rank, every position on exactly one rank.
         var held = [Int](repeating: 0, count: total)
         for c in caches {
-          #expect(zip(c.positions, c.positions.dropFirst()).allSatisfy { $0 < $1 }, "\(what): rank \(c.part) positions \(c.positions)")
+          #expect(
+            zip(c.positions, c.positions.dropFirst()).allSatisfy { $0 < $1 }, "\(what): rank \(c.part) positions \(c.positions)")
           for p in c.positions where p >= 0 && p < total { held[p] += 1 }
           #expect(c.positions.allSatisfy { $0 >= 0 && $0 < total })
         }
@@ -94,10 +100,12 @@ struct KVCacheAssignmentTests {
     for (i, p) in c.positions.enumerated() {
       for b in 0..<c.batch {
         let row = (b * c.capacity + i) * c.width
-        #expect(Array(c.keys[row..<(row + c.width)]) == (0..<c.width).map { Self.entry(b, p, $0) },
-                "\(what): rank \(c.part) local row \(i) (position \(p)) holds the wrong key")
-        #expect(Array(c.values[row..<(row + c.width)]) == (0..<c.width).map { Self.entry(b, p, $0, sign: -1) },
-                "\(what): rank \(c.part) local row \(i) (position \(p)) holds the wrong value")
+        #expect(
+          Array(c.keys[row..<(row + c.width)]) == (0..<c.width).map { Self.entry(b, p, $0) },
+          "\(what): rank \(c.part) local row \(i) (position \(p)) holds the wrong key")
+        #expect(
+          Array(c.values[row..<(row + c.width)]) == (0..<c.width).map { Self.entry(b, p, $0, sign: -1) },
+          "\(what): rank \(c.part) local row \(i) (position \(p)) holds the wrong value")
       }
     }
     let runs = c.runs
@@ -204,12 +212,16 @@ struct KVCacheAssignmentTests {
         c.keys.withUnsafeBufferPointer { kp in
           c.values.withUnsafeBufferPointer { vp in
             for run in c.runs {
-              let kv = HeadsView(base: kp.baseAddress! + run.local * c.width, batchStride: c.capacity * c.width, rowStride: c.width, headDim: dh)
-              let vv = HeadsView(base: vp.baseAddress! + run.local * c.width, batchStride: c.capacity * c.width, rowStride: c.width, headDim: dh)
-              let g = AttentionGeometry(batch: 1, seqQ: 1, seqKV: run.count, qStart: total - 1, kvStart: run.global,
-                                        heads: heads, headBase: 0, kvHeadOf: [0, 0])
-              accumulateSoftmaxAttention(q: qv, k: kv, v: vv, geometry: g, pipeline: pipe, blockQ: 2, blockKV: 2,
-                                         skipMaskedTiles: true, state: &state)
+              let kv = HeadsView(
+                base: kp.baseAddress! + run.local * c.width, batchStride: c.capacity * c.width, rowStride: c.width, headDim: dh)
+              let vv = HeadsView(
+                base: vp.baseAddress! + run.local * c.width, batchStride: c.capacity * c.width, rowStride: c.width, headDim: dh)
+              let g = AttentionGeometry(
+                batch: 1, seqQ: 1, seqKV: run.count, qStart: total - 1, kvStart: run.global,
+                heads: heads, headBase: 0, kvHeadOf: [0, 0])
+              accumulateSoftmaxAttention(
+                q: qv, k: kv, v: vv, geometry: g, pipeline: pipe, blockQ: 2, blockKV: 2,
+                skipMaskedTiles: true, state: &state)
             }
           }
         }
@@ -219,7 +231,8 @@ struct KVCacheAssignmentTests {
     var merged = SoftmaxState(batch: 1, heads: heads, seqQ: 1, headDim: dh)
     merged.merge(gathered: states.flatMap(\.storage), parts: parts)
     let got = merged.finalize(epsilon: 1e-10)
-    let whole = librarySoftmax(full, pipeline: pipe, blockQ: 1, blockKV: total, skip: false, epsilon: 0, geometry: full.geometry(qStart: total - 1))
+    let whole = librarySoftmax(
+      full, pipeline: pipe, blockQ: 1, blockKV: total, skip: false, epsilon: 0, geometry: full.geometry(qStart: total - 1))
     expectClose(got, whole, atol: 1e-6, rtol: 1e-5, "parts \(parts): merged shards vs one state")
     let slopes = PositionKernelTests.referenceSlopes(heads)
     let reference = naiveSoftmaxAttention(full, bias: { _, h, _, j in -slopes[h] * Double(total - 1 - j) })

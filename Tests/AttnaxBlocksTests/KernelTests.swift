@@ -2,8 +2,8 @@
 // from an independent Double-precision reference written in TestSupport.swift; none is copied
 // from the library's own output.
 
-import AttnaxFormats
 import AttnaxDist
+import AttnaxFormats
 import CKernels
 import Foundation
 import Testing
@@ -118,7 +118,8 @@ struct DenseKernelTests {
   func feedForward(_ act: FFActivation) throws {
     let config = BlockConfig(block: .encoder, dModel: 4, numHeads: 1, dFF: 6, ffActivation: act)
     let source = RandomWeights(seed: 11)
-    let ffn = try FeedForward(source, prefix: "layers.0.ffn", config: config, plan: ShardingPlan(config: config), group: soloGroup())
+    let ffn = try FeedForward(
+      source, prefix: "layers.0.ffn", config: config, plan: ShardingPlan(config: config), group: soloGroup())
     let x = randomTensor([2, 3, 4], seed: 5)
     let y = try ffn(x)
 
@@ -180,9 +181,11 @@ struct PositionKernelTests {
     #expect(maxViolation(got: x.data, want: want.map { Float($0) }, atol: 1e-6, rtol: 1e-6).worstRatio <= 1, "\(x.data)")
   }
 
-  @Test("RoPE refuses positions outside the table and positions of the wrong shape, naming them", arguments: [
-    [Int32(0), 4], [-1, 0], [2, 100],
-  ])
+  @Test(
+    "RoPE refuses positions outside the table and positions of the wrong shape, naming them",
+    arguments: [
+      [Int32(0), 4], [-1, 0], [2, 100],
+    ])
   func ropeOutOfTable(_ positions: [Int32]) {
     let rope = RoPE(headDim: 4, base: 10000, maxPositions: 4)
     var x = Tensor(zeros: [1, 2, 4])
@@ -241,7 +244,9 @@ struct ScorePipelineTests {
   static let M = maskedScore
   static let base: [Float] = [1, 2, 3, 4, 5, 6, 7, 8, 9]
 
-  func apply(_ p: ScorePipeline, _ tile: [Float] = base, b: Int = 0, h: Int = 0, q: Range<Int> = 0..<3, kv: Range<Int> = 0..<3) -> [Float] {
+  func apply(
+    _ p: ScorePipeline, _ tile: [Float] = base, b: Int = 0, h: Int = 0, q: Range<Int> = 0..<3, kv: Range<Int> = 0..<3
+  ) -> [Float] {
     var t = tile
     t.withUnsafeMutableBufferPointer { p.apply($0.baseAddress!, ld: kv.count, b: b, hGlobal: h, q: q, kv: kv) }
     return t
@@ -255,25 +260,35 @@ struct ScorePipelineTests {
   @Test("causal masks keys after the query")
   func causal() throws {
     let p = try makePipeline(specs: [.causal], numHeads: 1, batch: 1, rows: 3, cols: 3)
-    #expect(apply(p) == masked([1, 0, 0,
-                                1, 1, 0,
-                                1, 1, 1]))
+    #expect(
+      apply(p)
+        == masked([
+          1, 0, 0,
+          1, 1, 0,
+          1, 1, 1,
+        ]))
   }
 
   @Test("causal uses global indices when the tile is offset")
   func causalOffset() throws {
     // Queries 1..3, keys 2..4: q1 sees none, q2 sees k2, q3 sees k2 and k3.
     let p = try makePipeline(specs: [.causal], numHeads: 1, batch: 1, rows: 6, cols: 6)
-    #expect(apply(p, q: 1..<4, kv: 2..<5) == masked([0, 0, 0,
-                                                       1, 0, 0,
-                                                       1, 1, 0]))
+    #expect(
+      apply(p, q: 1..<4, kv: 2..<5)
+        == masked([
+          0, 0, 0,
+          1, 0, 0,
+          1, 1, 0,
+        ]))
   }
 
   @Test("a causal sliding window of 2 keeps the query and the key before it")
   func causalWindow() throws {
-    let expected = masked([1, 0, 0,
-                           1, 1, 0,
-                           0, 1, 1])
+    let expected = masked([
+      1, 0, 0,
+      1, 1, 0,
+      0, 1, 1,
+    ])
     let viaSpec = try makePipeline(specs: [.slidingWindow(windowSize: 2, causal: true)], numHeads: 1, batch: 1, rows: 3, cols: 3)
     #expect(apply(viaSpec) == expected)
     let viaAttentionWindow = try makePipeline(window: 2, numHeads: 1, batch: 1, rows: 3, cols: 3)
@@ -283,31 +298,52 @@ struct ScorePipelineTests {
   @Test("a non-causal sliding window of 2 keeps |q - k| < 2")
   func symmetricWindow() throws {
     let p = try makePipeline(specs: [.slidingWindow(windowSize: 2, causal: false)], numHeads: 1, batch: 1, rows: 3, cols: 3)
-    #expect(apply(p) == masked([1, 1, 0,
-                                1, 1, 1,
-                                0, 1, 1]))
+    #expect(
+      apply(p)
+        == masked([
+          1, 1, 0,
+          1, 1, 1,
+          0, 1, 1,
+        ]))
   }
 
   @Test("prefix-LM is bidirectional inside each batch row's prefix and causal after it")
   func prefixLM() throws {
     let p = try makePipeline(specs: [.prefixLM(prefixLengths: [2, 0])], numHeads: 1, batch: 2, rows: 3, cols: 3)
-    #expect(apply(p, b: 0) == masked([1, 1, 0,
-                                      1, 1, 0,
-                                      1, 1, 1]))
-    #expect(apply(p, b: 1) == masked([1, 0, 0,
-                                      1, 1, 0,
-                                      1, 1, 1]))
+    #expect(
+      apply(p, b: 0)
+        == masked([
+          1, 1, 0,
+          1, 1, 0,
+          1, 1, 1,
+        ]))
+    #expect(
+      apply(p, b: 1)
+        == masked([
+          1, 0, 0,
+          1, 1, 0,
+          1, 1, 1,
+        ]))
   }
 
   @Test("the document mask keeps only keys of the query's document")
   func documentMask() throws {
-    let p = try makePipeline(specs: [.documentMask(documentIDs: [[0, 0, 1], [5, 6, 6]])], numHeads: 1, batch: 2, rows: 3, cols: 3)
-    #expect(apply(p, b: 0) == masked([1, 1, 0,
-                                      1, 1, 0,
-                                      0, 0, 1]))
-    #expect(apply(p, b: 1) == masked([1, 0, 0,
-                                      0, 1, 1,
-                                      0, 1, 1]))
+    let p = try makePipeline(
+      specs: [.documentMask(documentIDs: [[0, 0, 1], [5, 6, 6]])], numHeads: 1, batch: 2, rows: 3, cols: 3)
+    #expect(
+      apply(p, b: 0)
+        == masked([
+          1, 1, 0,
+          1, 1, 0,
+          0, 0, 1,
+        ]))
+    #expect(
+      apply(p, b: 1)
+        == masked([
+          1, 0, 0,
+          0, 1, 1,
+          0, 1, 1,
+        ]))
   }
 
   @Test("an additive bias is added with broadcasting over batch, heads and queries")
@@ -343,20 +379,25 @@ struct ScorePipelineTests {
     // causal, then ALiBi (1 head: slope 2^-8), then a bias; then a mask refusing key 0 of row 2.
     let mask = MaskTensor(shape: [3, 3], data: [1, 1, 1, 1, 1, 1, 0, 1, 1])
     let bias = Tensor(shape: [3, 3], data: [Float](repeating: 0.5, count: 9))
-    let p = try makePipeline(specs: [.causal, .alibi, .additiveBias(tensor: "b")], numHeads: 1, batch: 1, mask: mask,
-                             rows: 3, cols: 3, tensors: ["b": bias])
+    let p = try makePipeline(
+      specs: [.causal, .alibi, .additiveBias(tensor: "b")], numHeads: 1, batch: 1, mask: mask,
+      rows: 3, cols: 3, tensors: ["b": bias])
     let got = apply(p, [Float](repeating: 0, count: 9))
     let s: Float = 1.0 / 256
-    #expect(got == [0.5, Self.M, Self.M,
-                    0.5 - s, 0.5, Self.M,
-                    Self.M, 0.5 - s, 0.5])
+    #expect(
+      got == [
+        0.5, Self.M, Self.M,
+        0.5 - s, 0.5, Self.M,
+        Self.M, 0.5 - s, 0.5,
+      ])
     #expect(got.allSatisfy { $0.isFinite })
   }
 
   @Test("a mask that does not broadcast is refused naming it")
   func maskDoesNotBroadcast() {
     expectInputError("mask", mentioning: ["key"]) {
-      _ = try makePipeline(numHeads: 1, batch: 1, mask: MaskTensor(shape: [1, 1, 3, 2], data: [1, 1, 1, 1, 1, 1]), rows: 3, cols: 3)
+      _ = try makePipeline(
+        numHeads: 1, batch: 1, mask: MaskTensor(shape: [1, 1, 3, 2], data: [1, 1, 1, 1, 1, 1]), rows: 3, cols: 3)
     }
   }
 }
@@ -372,7 +413,9 @@ enum SoftmaxScenario: String, CaseIterable, CustomTestStringConvertible, Sendabl
 @Suite("Softmax attention kernel")
 struct SoftmaxKernelTests {
   /// Problem, pipeline and the reference's (bias, allowed) for a scenario.
-  static func setup(_ s: SoftmaxScenario, seqQ: Int = 5, seqKV: Int = 7, heads: Int = 2, kvHeads: Int = 2) throws
+  static func setup(
+    _ s: SoftmaxScenario, seqQ: Int = 5, seqKV: Int = 7, heads: Int = 2, kvHeads: Int = 2
+  ) throws
     -> (AttentionProblem, ScorePipeline, (Int, Int, Int, Int) -> Double, (Int, Int, Int, Int) -> Bool)
   {
     let b = 2
@@ -380,7 +423,9 @@ struct SoftmaxKernelTests {
     var rng = TestRNG(seed: 99)
     switch s {
     case .plain:
-      return (p, try makePipeline(numHeads: heads, batch: b, rows: seqQ, cols: seqKV), { _, _, _, _ in 0 }, { _, _, _, _ in true })
+      return (
+        p, try makePipeline(numHeads: heads, batch: b, rows: seqQ, cols: seqKV), { _, _, _, _ in 0 }, { _, _, _, _ in true }
+      )
     case .causalWithPadding:
       let pad = rng.bits(b * seqKV, p: 0.7)
       let mask = MaskTensor(shape: [b, 1, 1, seqKV], data: pad)
@@ -391,12 +436,15 @@ struct SoftmaxKernelTests {
       let mask = MaskTensor(shape: [b, heads, seqQ, seqKV], data: maskBits)
       let biasData = rng.floats(heads * seqQ * seqKV)
       let bias = Tensor(shape: [1, heads, seqQ, seqKV], data: biasData)
-      let pipe = try makePipeline(window: 3, specs: [.alibi, .additiveBias(tensor: "bias")], numHeads: heads, batch: b,
-                                  mask: mask, rows: seqQ, cols: seqKV, tensors: ["bias": bias])
+      let pipe = try makePipeline(
+        window: 3, specs: [.alibi, .additiveBias(tensor: "bias")], numHeads: heads, batch: b,
+        mask: mask, rows: seqQ, cols: seqKV, tensors: ["bias": bias])
       let slopes = PositionKernelTests.referenceSlopes(heads)
-      return (p, pipe,
-              { _, h, i, j in -slopes[h] * Double(abs(i - j)) + Double(biasData[(h * seqQ + i) * seqKV + j]) },
-              { bb, h, i, j in j <= i && i - j < 3 && maskBits[((bb * heads + h) * seqQ + i) * seqKV + j] == 1 })
+      return (
+        p, pipe,
+        { _, h, i, j in -slopes[h] * Double(abs(i - j)) + Double(biasData[(h * seqQ + i) * seqKV + j]) },
+        { bb, h, i, j in j <= i && i - j < 3 && maskBits[((bb * heads + h) * seqQ + i) * seqKV + j] == 1 }
+      )
     }
   }
 
@@ -414,16 +462,18 @@ struct SoftmaxKernelTests {
     expectClose(got, naiveSoftmaxAttention(p, bias: bias, allowed: allowed), atol: 2e-6, rtol: 1e-5, s.rawValue)
   }
 
-  @Test("blocked attention with ragged blocks equals standard attention and the reference",
-        arguments: SoftmaxScenario.allCases, [(2, 2), (3, 3), (2, 3), (3, 2), (4, 7)])
+  @Test(
+    "blocked attention with ragged blocks equals standard attention and the reference",
+    arguments: SoftmaxScenario.allCases, [(2, 2), (3, 3), (2, 3), (3, 2), (4, 7)])
   func blockedEqualsStandard(_ s: SoftmaxScenario, _ blocks: (Int, Int)) throws {
     let (p, pipe, bias, allowed) = try Self.setup(s, seqQ: 7, seqKV: 7)
     let standard = librarySoftmax(p, pipeline: pipe, blockQ: 7, blockKV: 7, skip: false, epsilon: 0)
     for skip in [false, true] {
       let blocked = librarySoftmax(p, pipeline: pipe, blockQ: blocks.0, blockKV: blocks.1, skip: skip, epsilon: 1e-10)
       expectClose(blocked, standard, atol: 1e-6, rtol: 1e-5, "\(s.rawValue) blocks \(blocks) skip \(skip) vs standard")
-      expectClose(blocked, naiveSoftmaxAttention(p, bias: bias, allowed: allowed), atol: 2e-6, rtol: 1e-5,
-                  "\(s.rawValue) blocks \(blocks) skip \(skip) vs reference")
+      expectClose(
+        blocked, naiveSoftmaxAttention(p, bias: bias, allowed: allowed), atol: 2e-6, rtol: 1e-5,
+        "\(s.rawValue) blocks \(blocks) skip \(skip) vs reference")
     }
   }
 
@@ -431,9 +481,13 @@ struct SoftmaxKernelTests {
   func fullyMaskedRow() throws {
     var p = AttentionProblem(batch: 1, seqQ: 3, seqKV: 4, heads: 1, kvHeads: 1, headDim: 2, seed: 7)
     p.v = [1, 2, 3, 4, 5, 6, 7, 8]  // mean over the 4 keys: (4, 5)
-    let mask = MaskTensor(shape: [1, 1, 3, 4], data: [1, 1, 0, 1,
-                                                      0, 0, 0, 0,
-                                                      0, 1, 1, 0])
+    let mask = MaskTensor(
+      shape: [1, 1, 3, 4],
+      data: [
+        1, 1, 0, 1,
+        0, 0, 0, 0,
+        0, 1, 1, 0,
+      ])
     let pipe = try makePipeline(numHeads: 1, batch: 1, mask: mask, rows: 3, cols: 4)
     for (bq, bk, skip, eps) in [(3, 4, false, Float(0)), (2, 2, false, 1e-10), (2, 3, true, 1e-10), (1, 1, true, 1e-10)] {
       let y = librarySoftmax(p, pipeline: pipe, blockQ: bq, blockKV: bk, skip: skip, epsilon: eps)
@@ -454,8 +508,9 @@ struct SoftmaxKernelTests {
     }
   }
 
-  @Test("skipping fully masked tiles gives the same output as computing them, including fully masked rows",
-        arguments: 0..<5, [(2, 2), (3, 3), (4, 4), (2, 3), (3, 2)])
+  @Test(
+    "skipping fully masked tiles gives the same output as computing them, including fully masked rows",
+    arguments: 0..<5, [(2, 2), (3, 3), (4, 4), (2, 3), (3, 2)])
   func tileSkipping(_ modIndex: Int, _ blocks: (Int, Int)) throws {
     let (name, window, specs, structural) = Self.skippingMod(modIndex)
     let s = 9
@@ -470,7 +525,8 @@ struct SoftmaxKernelTests {
     let skipped = librarySoftmax(p, pipeline: pipe, blockQ: blocks.0, blockKV: blocks.1, skip: true, epsilon: 1e-10)
     let computed = librarySoftmax(p, pipeline: pipe, blockQ: blocks.0, blockKV: blocks.1, skip: false, epsilon: 1e-10)
     expectClose(skipped, computed, atol: 1e-6, rtol: 1e-5, "\(name), block \(block): skip vs no skip")
-    expectClose(skipped, naiveSoftmaxAttention(p, allowed: allowed), atol: 2e-6, rtol: 1e-5, "\(name), block \(block): vs reference")
+    expectClose(
+      skipped, naiveSoftmaxAttention(p, allowed: allowed), atol: 2e-6, rtol: 1e-5, "\(name), block \(block): vs reference")
     // Every row with no allowed key is the mean of V over ALL keys.
     for b in 0..<2 {
       for i in 0..<s where !(0..<s).contains(where: { allowed(b, 0, i, $0) }) {
@@ -527,7 +583,8 @@ struct SoftmaxKernelTests {
     let pipe = try makePipeline(specs: [.causal, .alibi], numHeads: 1, batch: 1, rows: 2, cols: 5, rowOrigin: 3)
     let got = librarySoftmax(p, pipeline: pipe, blockQ: 2, blockKV: 5, skip: false, epsilon: 0, geometry: p.geometry(qStart: 3))
     let slope = PositionKernelTests.referenceSlopes(1)[0]
-    let want = naiveSoftmaxAttention(p, bias: { _, _, i, j in -slope * Double(abs(i + 3 - j)) }, allowed: { _, _, i, j in j <= i + 3 })
+    let want = naiveSoftmaxAttention(
+      p, bias: { _, _, i, j in -slope * Double(abs(i + 3 - j)) }, allowed: { _, _, i, j in j <= i + 3 })
     expectClose(got, want, atol: 2e-6, rtol: 1e-5)
   }
 }
@@ -552,7 +609,9 @@ struct LinearLiteKernelTests {
   @Test("linear attention drops padded keys from both numerator and normaliser", arguments: [2, 4])
   func linearKeyPadding(_ chunk: Int) {
     let p = AttentionProblem(batch: 2, seqQ: 8, seqKV: 8, heads: 2, kvHeads: 2, headDim: 3, seed: 43)
-    let keep: [[Bool]] = [[true, true, false, true, true, true, false, false], [false, true, true, true, true, false, true, true]]
+    let keep: [[Bool]] = [
+      [true, true, false, true, true, true, false, false], [false, true, true, true, true, false, true, true],
+    ]
     let got = runLinear(p, chunk: chunk) { b, _, j in keep[b][j] }
     expectClose(got, naiveLinearAttention(p) { b, _, j in keep[b][j] }, atol: 1e-5, rtol: 1e-4, "chunk \(chunk)")
     // Row 0 of batch 1 has no visible key: 0 / (0 + 1e-6) = 0.
@@ -569,10 +628,14 @@ struct LinearLiteKernelTests {
     p.withViews { q, k, v in
       for start in [0, 4] {
         func shifted(_ view: HeadsView) -> HeadsView {
-          HeadsView(base: view.base + start * view.rowStride, batchStride: view.batchStride, rowStride: view.rowStride, headDim: view.headDim)
+          HeadsView(
+            base: view.base + start * view.rowStride, batchStride: view.batchStride, rowStride: view.rowStride,
+            headDim: view.headDim)
         }
-        let g = AttentionGeometry(batch: 2, seqQ: 4, seqKV: 4, qStart: start, kvStart: start, heads: 2, headBase: 0, kvHeadOf: [0, 0])
-        halves.append(linearAttention(q: shifted(q), k: shifted(k), v: shifted(v), geometry: g, chunk: 2, keyMask: nil, state: &state))
+        let g = AttentionGeometry(
+          batch: 2, seqQ: 4, seqKV: 4, qStart: start, kvStart: start, heads: 2, headBase: 0, kvHeadOf: [0, 0])
+        halves.append(
+          linearAttention(q: shifted(q), k: shifted(k), v: shifted(v), geometry: g, chunk: 2, keyMask: nil, state: &state))
       }
     }
     let w = 2 * 3
@@ -587,15 +650,17 @@ struct LinearLiteKernelTests {
 
   func runLite(_ p: AttentionProblem, gate: [Float], bias: Float, mask: MaskTensor?) throws -> Tensor {
     let m = try mask.map {
-      try Broadcast4(name: "mask", data: $0.data, shape: $0.shape, batch: p.batch, heads: p.heads, rows: p.seqQ, cols: p.seqKV, rowOrigin: 0)
+      try Broadcast4(
+        name: "mask", data: $0.data, shape: $0.shape, batch: p.batch, heads: p.heads, rows: p.seqQ, cols: p.seqKV, rowOrigin: 0)
     }
     return p.withViews { q, k, v in
       liteAttention(q: q, k: k, v: v, geometry: p.geometry(), gateKernel: gate, gateBias: bias, mask: m)
     }
   }
 
-  @Test("lite attention matches attnax's gated formula (seq_q == seq_kv and seq_q != seq_kv, with and without mask)",
-        arguments: [(5, 5), (5, 3), (4, 6), (1, 2)], [false, true])
+  @Test(
+    "lite attention matches attnax's gated formula (seq_q == seq_kv and seq_q != seq_kv, with and without mask)",
+    arguments: [(5, 5), (5, 3), (4, 6), (1, 2)], [false, true])
   func liteMatchesNaive(_ lengths: (Int, Int), _ withMask: Bool) throws {
     let (sq, skv) = lengths
     let p = AttentionProblem(batch: 2, seqQ: sq, seqKV: skv, heads: 2, kvHeads: 1, headDim: 4, seed: 17, scale: 2)

@@ -34,14 +34,16 @@ struct RingOrderTests {
       for me in 0..<c {
         let prev = (me - 1 + c) % c
         for s in 0..<(c - 1) {
-          #expect(o[me][s + 1] == o[prev][s], "C \(c): rank \(me) step \(s + 1) holds \(o[me][s + 1]), rank \(prev) sent \(o[prev][s])")
+          #expect(
+            o[me][s + 1] == o[prev][s], "C \(c): rank \(me) step \(s + 1) holds \(o[me][s + 1]), rank \(prev) sent \(o[prev][s])")
         }
       }
     }
   }
 
-  @Test("the (owner, piece) pairs each rank visits cover every key row exactly once",
-        arguments: [SequenceLayout.Kind.contiguous, .zigzag])
+  @Test(
+    "the (owner, piece) pairs each rank visits cover every key row exactly once",
+    arguments: [SequenceLayout.Kind.contiguous, .zigzag])
   func piecesCoverKeys(_ kind: SequenceLayout.Kind) {
     for c in 1...6 {
       for length in [1, 2, c, 2 * c - 1, 2 * c, 17, 30] {
@@ -71,8 +73,10 @@ struct RingOrderTests {
 
   /// Runs every rank of a ring of `c` serially: each rank's queries against each owner's shard in
   /// ring order; returns the assembled (B, Sq, H·Dh) output.
-  static func simulateRing(_ p: AttentionProblem, c: Int, q qKind: SequenceLayout.Kind, kv kvKind: SequenceLayout.Kind,
-                           pipeline: ScorePipeline, blockQ: Int, blockKV: Int, blocked: Bool) -> Tensor {
+  static func simulateRing(
+    _ p: AttentionProblem, c: Int, q qKind: SequenceLayout.Kind, kv kvKind: SequenceLayout.Kind,
+    pipeline: ScorePipeline, blockQ: Int, blockKV: Int, blocked: Bool
+  ) -> Tensor {
     let qLayout = SequenceLayout(length: p.seqQ, parts: c, kind: qKind)
     let kvLayout = SequenceLayout(length: p.seqKV, parts: c, kind: kvKind)
     let dh = p.headDim, hd = p.heads * dh, w = p.kvHeads * dh
@@ -89,10 +93,12 @@ struct RingOrderTests {
       qLocal.data.withUnsafeBufferPointer { qp in
         for owner in ringOwners(rank: me, size: c) {
           shards[owner].withUnsafeBufferPointer { sp in
-            let call = AttentionCall(batch: p.batch, heads: p.heads, headBase: 0, kvHeadOf: (0..<p.heads).map(p.kvHeadOf),
-                                     headDim: dh, pipeline: pipeline, blockQ: blockQ, blockKV: blockKV, epsilon: blocked ? 1e-10 : 0)
-            accumulateRingShard(q: qp, qPieces: qPieces, shard: sp.baseAddress!, pieces: kvLayout.pieces(of: owner),
-                                width: w, call: call, states: &states, progress: nil)
+            let call = AttentionCall(
+              batch: p.batch, heads: p.heads, headBase: 0, kvHeadOf: (0..<p.heads).map(p.kvHeadOf),
+              headDim: dh, pipeline: pipeline, blockQ: blockQ, blockKV: blockKV, epsilon: blocked ? 1e-10 : 0)
+            accumulateRingShard(
+              q: qp, qPieces: qPieces, shard: sp.baseAddress!, pieces: kvLayout.pieces(of: owner),
+              width: w, call: call, states: &states, progress: nil)
           }
         }
       }
@@ -106,15 +112,18 @@ struct RingOrderTests {
   @Test("every rank accumulating the shards in ring order reproduces the single-rank result", arguments: cases)
   func ringEqualsSingleRank(_ rc: RingCase) throws {
     let b = 2, heads = 4
-    let p = AttentionProblem(batch: b, seqQ: rc.seqQ, seqKV: rc.seqKV, heads: heads, kvHeads: 2, headDim: 4, seed: UInt64(rc.seqQ * 31 + rc.seqKV))
+    let p = AttentionProblem(
+      batch: b, seqQ: rc.seqQ, seqKV: rc.seqKV, heads: heads, kvHeads: 2, headDim: 4, seed: UInt64(rc.seqQ * 31 + rc.seqKV))
     var rng = TestRNG(seed: 5)
     let pad = rng.bits(b * rc.seqKV, p: 0.75)
     let mask = MaskTensor(shape: [b, 1, 1, rc.seqKV], data: pad)
     let causal = rc.q == .zigzag && rc.seqQ == rc.seqKV
-    let pipe = try makePipeline(specs: causal ? [.causal, .alibi] : [], numHeads: heads, batch: b, mask: causal ? nil : mask,
-                                rows: rc.seqQ, cols: rc.seqKV)
+    let pipe = try makePipeline(
+      specs: causal ? [.causal, .alibi] : [], numHeads: heads, batch: b, mask: causal ? nil : mask,
+      rows: rc.seqQ, cols: rc.seqKV)
     let slopes = PositionKernelTests.referenceSlopes(heads)
-    let reference = causal
+    let reference =
+      causal
       ? naiveSoftmaxAttention(p, bias: { _, h, i, j in -slopes[h] * Double(abs(i - j)) }, allowed: { _, _, i, j in j <= i })
       : naiveSoftmaxAttention(p, allowed: { bb, _, _, j in pad[bb * rc.seqKV + j] == 1 })
     let single = librarySoftmax(p, pipeline: pipe, blockQ: rc.seqQ, blockKV: rc.seqKV, skip: false, epsilon: 0)

@@ -21,8 +21,9 @@ struct SequenceLayoutTests {
   /// Causal work of rank r: query row i sees keys 0...i.
   static func causalWork(_ l: SequenceLayout, _ r: Int) -> Int { l.globalRows(of: r).reduce(0) { $0 + $1 + 1 } }
 
-  @Test("contiguous and zigzag pieces partition 0..<length exactly once, for every (length, parts)",
-        arguments: shardedKinds)
+  @Test(
+    "contiguous and zigzag pieces partition 0..<length exactly once, for every (length, parts)",
+    arguments: shardedKinds)
   func piecesPartition(_ kind: SequenceLayout.Kind) {
     for length in Self.lengths {
       for parts in Self.partCounts {
@@ -33,8 +34,9 @@ struct SequenceLayoutTests {
           for p in l.pieces(of: r) { for g in p { if g >= 0 && g < length { seen[g] += 1 } else { outside.append(g) } } }
         }
         #expect(outside.isEmpty, "\(kind) L\(length) P\(parts): rows \(outside) outside 0..<\(length)")
-        #expect(seen.allSatisfy { $0 == 1 },
-                "\(kind) L\(length) P\(parts): rows held [\(seen.map(String.init).joined(separator: ","))] times, want once each")
+        #expect(
+          seen.allSatisfy { $0 == 1 },
+          "\(kind) L\(length) P\(parts): rows held [\(seen.map(String.init).joined(separator: ","))] times, want once each")
         #expect((0..<parts).map { l.localLength(of: $0) }.reduce(0, +) == length)
       }
     }
@@ -121,8 +123,9 @@ struct SequenceLayoutTests {
     #expect(SequenceLayout(length: 8, parts: 2, kind: .contiguous).isSharded)
   }
 
-  @Test("globalRows lists each local row's global index in local order (increasing), as the pieces do",
-        arguments: shardedKinds)
+  @Test(
+    "globalRows lists each local row's global index in local order (increasing), as the pieces do",
+    arguments: shardedKinds)
   func globalRowsOrder(_ kind: SequenceLayout.Kind) {
     for length in Self.lengths {
       for parts in Self.partCounts {
@@ -157,8 +160,9 @@ struct SequenceLayoutTests {
     #expect(work.max()! - work.min()! > 2 * 256 * 8)
   }
 
-  @Test("scatter then assemble is the identity for a Float (B, L, F) tensor; each local row is its global row",
-        arguments: [SequenceLayout.Kind.contiguous, .zigzag, .replicated])
+  @Test(
+    "scatter then assemble is the identity for a Float (B, L, F) tensor; each local row is its global row",
+    arguments: [SequenceLayout.Kind.contiguous, .zigzag, .replicated])
   func floatRoundTrip(_ kind: SequenceLayout.Kind) {
     let batch = 3, f = 5
     for length in [0, 1, 2, 5, 7, 13, 24] {
@@ -187,7 +191,9 @@ struct SequenceLayoutTests {
     }
   }
 
-  @Test("scatter of an Int (B, L) tensor keeps each rank's rows in local order", arguments: [SequenceLayout.Kind.contiguous, .zigzag, .replicated])
+  @Test(
+    "scatter of an Int (B, L) tensor keeps each rank's rows in local order",
+    arguments: [SequenceLayout.Kind.contiguous, .zigzag, .replicated])
   func intScatter(_ kind: SequenceLayout.Kind) {
     let batch = 2
     for length in [1, 3, 8, 11, 20] {
@@ -201,8 +207,9 @@ struct SequenceLayoutTests {
           #expect(y.shape == [batch, rows.count])
           guard y.shape == [batch, rows.count] else { continue }
           for b in 0..<batch {
-            #expect(Array(y.data[(b * rows.count)..<((b + 1) * rows.count)]) == rows.map { Int32(1000 * b + $0) },
-                    "\(kind) L\(length) P\(parts) rank \(r) batch \(b)")
+            #expect(
+              Array(y.data[(b * rows.count)..<((b + 1) * rows.count)]) == rows.map { Int32(1000 * b + $0) },
+              "\(kind) L\(length) P\(parts) rank \(r) batch \(b)")
             for (i, g) in rows.enumerated() { back[b * length + g] = y.data[b * rows.count + i] }
           }
         }

@@ -40,14 +40,16 @@ struct ShardingPlanTests {
     // Each index exactly once.
     var count = [Int](repeating: 0, count: n)
     for r in ranges { for i in r where i >= 0 && i < n { count[i] += 1 } }
-    #expect(count.allSatisfy { $0 == 1 }, "\(what): \(ranges) does not cover 0..<\(n) exactly once", sourceLocation: sourceLocation)
+    #expect(
+      count.allSatisfy { $0 == 1 }, "\(what): \(ranges) does not cover 0..<\(n) exactly once", sourceLocation: sourceLocation)
   }
 
   /// The tensor-parallel sizes tried for a layout: 1 ... min(8, num_heads).
   static func sizes(_ l: HeadLayout) -> ClosedRange<Int> { 1...min(8, l.heads) }
 
-  @Test("every query head belongs to exactly one rank, in contiguous ranges ordered by rank, and each rank has one",
-        arguments: HeadLayout.all)
+  @Test(
+    "every query head belongs to exactly one rank, in contiguous ranges ordered by rank, and each rank has one",
+    arguments: HeadLayout.all)
   func queryHeadsPartition(_ l: HeadLayout) throws {
     for tp in Self.sizes(l) {
       let ps = try plans(l, tp: tp)
@@ -61,8 +63,9 @@ struct ShardingPlanTests {
     }
   }
 
-  @Test("query heads are balanced to ±1 per rank whatever the KV-head count, and KV heads are held by every rank that reads them",
-        arguments: HeadLayout.all)
+  @Test(
+    "query heads are balanced to ±1 per rank whatever the KV-head count, and KV heads are held by every rank that reads them",
+    arguments: HeadLayout.all)
   func balanced(_ l: HeadLayout) throws {
     for tp in Self.sizes(l) {
       let ps = try plans(l, tp: tp)
@@ -85,8 +88,9 @@ struct ShardingPlanTests {
     #expect((0..<4).map { ps[1].localKVHead(forLocalQueryHead: $0) } == [0, 1, 1, 1])
   }
 
-  @Test("each rank holds exactly the KV heads its query heads read, and localKVHead maps into them",
-        arguments: HeadLayout.all)
+  @Test(
+    "each rank holds exactly the KV heads its query heads read, and localKVHead maps into them",
+    arguments: HeadLayout.all)
   func kvHeadsCoverNeeds(_ l: HeadLayout) throws {
     let group = l.heads / l.kvHeads
     for tp in Self.sizes(l) {
@@ -96,8 +100,11 @@ struct ShardingPlanTests {
         #expect(Set(p.kvHeads) == needed, "tp \(tp) rank \(p.rank): holds \(p.kvHeads), needs \(needed.sorted())")
         for (i, h) in p.queryHeads.enumerated() {
           let local = p.localKVHead(forLocalQueryHead: i)
-          #expect((0..<p.kvHeads.count).contains(local), "tp \(tp) rank \(p.rank) local head \(i) -> \(local) outside \(p.kvHeads)")
-          #expect(p.kvHeads.lowerBound + local == h / group, "tp \(tp) rank \(p.rank) query head \(h) -> kv \(p.kvHeads.lowerBound + local)")
+          #expect(
+            (0..<p.kvHeads.count).contains(local), "tp \(tp) rank \(p.rank) local head \(i) -> \(local) outside \(p.kvHeads)")
+          #expect(
+            p.kvHeads.lowerBound + local == h / group,
+            "tp \(tp) rank \(p.rank) query head \(h) -> kv \(p.kvHeads.lowerBound + local)")
         }
       }
     }
@@ -111,8 +118,12 @@ struct ShardingPlanTests {
     #expect(sizes.max()! - sizes.min()! <= 1, "\(sizes)")
   }
 
-  @Test("tp larger than num_heads is a layout error", arguments: [HeadLayout(heads: 1, kvHeads: 1), HeadLayout(heads: 3, kvHeads: 1),
-                                                                  HeadLayout(heads: 6, kvHeads: 3)])
+  @Test(
+    "tp larger than num_heads is a layout error",
+    arguments: [
+      HeadLayout(heads: 1, kvHeads: 1), HeadLayout(heads: 3, kvHeads: 1),
+      HeadLayout(heads: 6, kvHeads: 3),
+    ])
   func tooManyRanks(_ l: HeadLayout) {
     for tp in (l.heads + 1)...(l.heads + 3) {
       let e = expectAttnaxError("tp \(tp)") {

@@ -43,7 +43,9 @@ struct SoftmaxMergeTests {
     expectClose(r2.l, r.l, atol: 1e-6, rtol: 1e-6, "l, other order")
   }
 
-  @Test("float32-min states: masked everywhere adds up (uniform attention); masked in one part only is ignored; an empty part adds nothing")
+  @Test(
+    "float32-min states: masked everywhere adds up (uniform attention); masked in one part only is ignored; an empty part adds nothing"
+  )
   func maskedRule() {
     // Both parts saw only masked keys (2 and 3 of them): uniform over all 5.
     let u = Self.merged([Self.state(m: maskedScore, l: 2, o: [4, 2]), Self.state(m: maskedScore, l: 3, o: [1, 8])])
@@ -102,7 +104,9 @@ struct SoftmaxMergeTests {
   }
 
   /// (problem, pipeline, allowed, key sets) of a scenario.
-  static func setup(_ s: Scenario) throws
+  static func setup(
+    _ s: Scenario
+  ) throws
     -> (AttentionProblem, ScorePipeline, (Int, Int, Int, Int) -> Bool, [[Range<Int>]])
   {
     let b = 2, heads = 4, kvHeads = 2, sq = 7, skv = 13
@@ -119,7 +123,9 @@ struct SoftmaxMergeTests {
       return (p, pipe, { bb, _, i, j in j <= i + 6 && pad[bb * skv + j] == 1 }, sets)
     case .maskedRows:
       var bits = rng.bits(b * heads * sq * skv, p: 0.6)
-      for h in 0..<heads { for j in 0..<skv { bits[((0 * heads + h) * sq + 2) * skv + j] = 0; bits[((1 * heads + h) * sq + 5) * skv + j] = 0 } }
+      for h in 0..<heads {
+        for j in 0..<skv { bits[((0 * heads + h) * sq + 2) * skv + j] = 0; bits[((1 * heads + h) * sq + 5) * skv + j] = 0 }
+      }
       for j in 0..<skv { bits[((1 * heads + 3) * sq + 0) * skv + j] = 0 }
       let mask = MaskTensor(shape: [b, heads, sq, skv], data: bits)
       let pipe = try makePipeline(numHeads: heads, batch: b, mask: mask, rows: sq, cols: skv)
@@ -143,32 +149,40 @@ struct SoftmaxMergeTests {
   }
 
   /// One state over the runs of one key set (global key indices), as a rank holding them computes it.
-  static func partialState(_ p: AttentionProblem, _ pipe: ScorePipeline, runs: [Range<Int>], qStart: Int,
-                           blockQ: Int, blockKV: Int, skip: Bool) -> SoftmaxState {
+  static func partialState(
+    _ p: AttentionProblem, _ pipe: ScorePipeline, runs: [Range<Int>], qStart: Int,
+    blockQ: Int, blockKV: Int, skip: Bool
+  ) -> SoftmaxState {
     var state = SoftmaxState(batch: p.batch, heads: p.heads, seqQ: p.seqQ, headDim: p.headDim)
     p.withViews { qv, kv, vv in
       for r in runs {
-        let k = HeadsView(base: kv.base + r.lowerBound * kv.rowStride, batchStride: kv.batchStride, rowStride: kv.rowStride, headDim: kv.headDim)
-        let v = HeadsView(base: vv.base + r.lowerBound * vv.rowStride, batchStride: vv.batchStride, rowStride: vv.rowStride, headDim: vv.headDim)
-        let g = AttentionGeometry(batch: p.batch, seqQ: p.seqQ, seqKV: r.count, qStart: qStart, kvStart: r.lowerBound,
-                                  heads: p.heads, headBase: 0, kvHeadOf: (0..<p.heads).map(p.kvHeadOf))
-        accumulateSoftmaxAttention(q: qv, k: k, v: v, geometry: g, pipeline: pipe, blockQ: blockQ, blockKV: blockKV,
-                                   skipMaskedTiles: skip, state: &state)
+        let k = HeadsView(
+          base: kv.base + r.lowerBound * kv.rowStride, batchStride: kv.batchStride, rowStride: kv.rowStride, headDim: kv.headDim)
+        let v = HeadsView(
+          base: vv.base + r.lowerBound * vv.rowStride, batchStride: vv.batchStride, rowStride: vv.rowStride, headDim: vv.headDim)
+        let g = AttentionGeometry(
+          batch: p.batch, seqQ: p.seqQ, seqKV: r.count, qStart: qStart, kvStart: r.lowerBound,
+          heads: p.heads, headBase: 0, kvHeadOf: (0..<p.heads).map(p.kvHeadOf))
+        accumulateSoftmaxAttention(
+          q: qv, k: k, v: v, geometry: g, pipeline: pipe, blockQ: blockQ, blockKV: blockKV,
+          skipMaskedTiles: skip, state: &state)
       }
     }
     return state
   }
 
-  @Test("partial states over disjoint key sets merge to one state over all keys and to the Double reference",
-        arguments: scenarios)
+  @Test(
+    "partial states over disjoint key sets merge to one state over all keys and to the Double reference",
+    arguments: scenarios)
   func mergeEqualsWhole(_ s: Scenario) throws {
     let (p, pipe, allowed, sets) = try Self.setup(s)
     let covered = sets.flatMap { $0.flatMap { Array($0) } }.sorted()
     #expect(covered == Array(0..<p.seqKV), "the key sets \(sets) must partition the keys")
     let qStart = s.qStart
     let reference = naiveSoftmaxAttention(p, allowed: allowed)
-    let whole = librarySoftmax(p, pipeline: pipe, blockQ: p.seqQ, blockKV: p.seqKV, skip: false, epsilon: 0,
-                               geometry: p.geometry(qStart: qStart))
+    let whole = librarySoftmax(
+      p, pipeline: pipe, blockQ: p.seqQ, blockKV: p.seqKV, skip: false, epsilon: 0,
+      geometry: p.geometry(qStart: qStart))
     for (bq, bk, skip) in [(Int.max, Int.max, false), (3, 2, false), (2, 3, true), (1, 1, true)] {
       let states = sets.map { Self.partialState(p, pipe, runs: $0, qStart: qStart, blockQ: bq, blockKV: bk, skip: skip) }
       let blocked = bq != Int.max

@@ -96,8 +96,10 @@ struct StreamingProductTests {
   func groupedProducts() {
     var rng = TestRNG(seed: 24)
     let k = 96
-    let ws = [Tensor(shape: [40, k], data: rng.floats(40 * k)), Tensor(shape: [0, k], data: []),
-              Tensor(shape: [24, k], data: rng.floats(24 * k)), Tensor(shape: [600, k], data: rng.floats(600 * k))]
+    let ws = [
+      Tensor(shape: [40, k], data: rng.floats(40 * k)), Tensor(shape: [0, k], data: []),
+      Tensor(shape: [24, k], data: rng.floats(24 * k)), Tensor(shape: [600, k], data: rng.floats(600 * k)),
+    ]
     let saved = BLAS.threads
     defer { BLAS.threads = saved }
     for rows in [1, 2, streamingRows] {
@@ -150,11 +152,15 @@ struct StreamingProductTests {
 struct DecodeAttentionTests {
   static let levels = FastMathTests.levels
 
-  @Test("ax_key_scores matches a Double dot product within the float32 bound: per-row KV heads, strides, key and dim tails", arguments: levels)
+  @Test(
+    "ax_key_scores matches a Double dot product within the float32 bound: per-row KV heads, strides, key and dim tails",
+    arguments: levels)
   func keyScores(level: Int) {
     let kernel = FastMathTests.table(level)
     var rng = TestRNG(seed: 31)
-    for (m, d, n, heads) in [(1, 64, 1, 1), (9, 64, 9, 3), (2, 7, 4, 2), (4, 16, 3, 1), (3, 72, 13, 3), (1, 128, 64, 2), (5, 33, 6, 2)] {
+    for (m, d, n, heads) in [
+      (1, 64, 1, 1), (9, 64, 9, 3), (2, 7, 4, 2), (4, 16, 3, 1), (3, 72, 13, 3), (1, 128, 64, 2), (5, 33, 6, 2),
+    ] {
       let ldq = d + 2, ldk = d * heads + 1, lds = n + 1
       let kvOf = (0..<m).map { $0 * heads / m }  // rows spread over the KV heads in order
       let q = rng.floats(m * ldq), k = rng.floats(n * ldk)
@@ -162,8 +168,9 @@ struct DecodeAttentionTests {
       s.withUnsafeMutableBufferPointer { kernel.key_scores(q, m, d, ldq, kvOf, k, ldk, n, $0.baseAddress, lds) }
       for r in 0..<m {
         // Row r against its KV head's columns of every key.
-        let want = reference(x: Array(q[(r * ldq)..<(r * ldq + d)]), m: 1, k: d, ldx: d,
-                             w: Array(k.dropFirst(kvOf[r] * d)) + [Float](repeating: 0, count: kvOf[r] * d), n: n, ldw: ldk)
+        let want = reference(
+          x: Array(q[(r * ldq)..<(r * ldq + d)]), m: 1, k: d, ldx: d,
+          w: Array(k.dropFirst(kvOf[r] * d)) + [Float](repeating: 0, count: kvOf[r] * d), n: n, ldw: ldk)
         for j in 0..<n {
           let err = abs(Double(s[r * lds + j]) - want.value[j])
           #expect(err <= want.bound[j], "level \(level) m \(m) d \(d) n \(n) at (\(r), \(j)): \(err)")
@@ -189,7 +196,8 @@ struct DecodeAttentionTests {
           var s = Double(y0[r * ldy + c]), a = abs(s)
           for j in 0..<n { let t = Double(p[r * ldp + j]) * Double(v[j * ldv + kvOf[r] * d + c]); s += t; a += abs(t) }
           let err = abs(Double(y[r * ldy + c]) - s)
-          #expect(err <= Double(n + 1) * Double(Float.ulpOfOne) * a + 1e-30, "level \(level) m \(m) n \(n) d \(d) at (\(r), \(c))")
+          #expect(
+            err <= Double(n + 1) * Double(Float.ulpOfOne) * a + 1e-30, "level \(level) m \(m) n \(n) d \(d) at (\(r), \(c))")
         }
       }
     }
@@ -210,7 +218,8 @@ struct DecodeAttentionTests {
           var s = Double(y0[r * ldy + c]), a = abs(s)
           for i in 0..<k { let t = Double(p[r * ldp + i]) * Double(v[i * ldv + c]); s += t; a += abs(t) }
           let err = abs(Double(y[r * ldy + c]) - s)
-          #expect(err <= Double(k + 1) * Double(Float.ulpOfOne) * a + 1e-30, "level \(level) m \(m) k \(k) n \(n) at (\(r), \(c))")
+          #expect(
+            err <= Double(k + 1) * Double(Float.ulpOfOne) * a + 1e-30, "level \(level) m \(m) k \(k) n \(n) at (\(r), \(c))")
         }
       }
     }
@@ -218,10 +227,12 @@ struct DecodeAttentionTests {
 
   /// The decode path (query rows ≤ streamingRows) against the tile loop (forced by a progress
   /// callback) and the Double reference; and its bits on 1, 2 and 3 threads.
-  @Test("A decode step's attention matches the tile loop and the Double reference, and its bits do not depend on the threads",
-        arguments: [(1, 1), (1, 63), (1, 64), (1, 65), (3, 200), (2, 700)])
+  @Test(
+    "A decode step's attention matches the tile loop and the Double reference, and its bits do not depend on the threads",
+    arguments: [(1, 1), (1, 63), (1, 64), (1, 65), (3, 200), (2, 700)])
   func decodeMatchesTiles(seqQ: Int, seqKV: Int) throws {
-    let p = AttentionProblem(batch: 2, seqQ: seqQ, seqKV: seqKV, heads: 9, kvHeads: 3, headDim: 64, seed: UInt64(seqKV * 7 + seqQ))
+    let p = AttentionProblem(
+      batch: 2, seqQ: seqQ, seqKV: seqKV, heads: 9, kvHeads: 3, headDim: 64, seed: UInt64(seqKV * 7 + seqQ))
     let past = seqKV - seqQ  // the queries are the last rows: causal masks nothing of the past
     // Batch row 1 is left-padded by 5 keys (masked), as a batched generation pads.
     let pads = [0, min(5, seqKV - 1)]
@@ -234,8 +245,9 @@ struct DecodeAttentionTests {
       BLAS.threads = threads
       var state = SoftmaxState(batch: 2, heads: 9, seqQ: seqQ, headDim: 64)
       p.withViews { qv, kv, vv in
-        accumulateSoftmaxAttention(q: qv, k: kv, v: vv, geometry: g, pipeline: pipe, blockQ: 256, blockKV: 256,
-                                   skipMaskedTiles: true, state: &state, progress: tiles ? {} : nil)
+        accumulateSoftmaxAttention(
+          q: qv, k: kv, v: vv, geometry: g, pipeline: pipe, blockQ: 256, blockKV: 256,
+          skipMaskedTiles: true, state: &state, progress: tiles ? {} : nil)
       }
       return state.finalize(epsilon: 1e-10)
     }
@@ -253,8 +265,9 @@ struct DecodeAttentionTests {
     let pipe = try makePipeline(numHeads: 2, batch: 1, mask: mask, rows: 1, cols: 130)
     var state = SoftmaxState(batch: 1, heads: 2, seqQ: 1, headDim: 16)
     p.withViews { qv, kv, vv in
-      accumulateSoftmaxAttention(q: qv, k: kv, v: vv, geometry: p.geometry(), pipeline: pipe, blockQ: 64, blockKV: 64,
-                                 skipMaskedTiles: true, state: &state)
+      accumulateSoftmaxAttention(
+        q: qv, k: kv, v: vv, geometry: p.geometry(), pipeline: pipe, blockQ: 64, blockKV: 64,
+        skipMaskedTiles: true, state: &state)
     }
     let got = state.finalize(epsilon: 0)
     expectClose(got, naiveSoftmaxAttention(p, allowed: { _, _, _, _ in false }), atol: 1e-6, rtol: 1e-5, "uniform")
@@ -267,16 +280,20 @@ struct CausalBandTests {
   /// their last row's key) against the Double reference: with left padding (rows with no allowed
   /// key attend uniformly to every key), a causal window, ALiBi, and queries that start after the
   /// keys (a later ring piece: some bands see nothing of a tile).
-  @Test("Diagonal tiles in bands match the Double reference (padding, causal window, ALiBi, offset queries)",
-        arguments: [("causal", 0), ("window", 0), ("alibi", 0), ("causal", 100)])
+  @Test(
+    "Diagonal tiles in bands match the Double reference (padding, causal window, ALiBi, offset queries)",
+    arguments: [("causal", 0), ("window", 0), ("alibi", 0), ("causal", 100)])
   func bands(mod: String, qStart: Int) throws {
     let seqQ = 200, seqKV = seqQ + qStart
-    let p = AttentionProblem(batch: 2, seqQ: seqQ, seqKV: seqKV, heads: 4, kvHeads: 2, headDim: 32, seed: UInt64(qStart + mod.count))
+    let p = AttentionProblem(
+      batch: 2, seqQ: seqQ, seqKV: seqKV, heads: 4, kvHeads: 2, headDim: 32, seed: UInt64(qStart + mod.count))
     let pads = [0, 70 + qStart]  // batch row 1: its first keys are padding; its first query rows see no key at all
     let mask = MaskTensor(shape: [2, 1, 1, seqKV], data: pads.flatMap { pad in (0..<seqKV).map { UInt8($0 < pad ? 0 : 1) } })
-    let specs: [ScoreModSpec] = mod == "window" ? [.slidingWindow(windowSize: 90, causal: true)] : mod == "alibi" ? [.alibi, .causal] : [.causal]
+    let specs: [ScoreModSpec] =
+      mod == "window" ? [.slidingWindow(windowSize: 90, causal: true)] : mod == "alibi" ? [.alibi, .causal] : [.causal]
     let pipe = try makePipeline(specs: specs, numHeads: 4, batch: 2, mask: mask, rows: seqQ, cols: seqKV, rowOrigin: qStart)
-    let got = librarySoftmax(p, pipeline: pipe, blockQ: 128, blockKV: 128, skip: true, epsilon: 1e-10, geometry: p.geometry(qStart: qStart))
+    let got = librarySoftmax(
+      p, pipeline: pipe, blockQ: 128, blockKV: 128, skip: true, epsilon: 1e-10, geometry: p.geometry(qStart: qStart))
     let slopes = alibiSlopes(4).map(Double.init)
     let want = naiveSoftmaxAttention(
       p, bias: { _, h, i, j in mod == "alibi" ? -slopes[h] * Double(abs(i + qStart - j)) : 0 },

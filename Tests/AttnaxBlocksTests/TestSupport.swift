@@ -71,7 +71,8 @@ func makePipeline(
   rows: Int, cols: Int, rowOrigin: Int = 0, tensors: [String: Tensor] = [:]
 ) throws -> ScorePipeline {
   let m = try mask.map {
-    try Broadcast4(name: "mask", data: $0.data, shape: $0.shape, batch: batch, heads: numHeads, rows: rows, cols: cols, rowOrigin: rowOrigin)
+    try Broadcast4(
+      name: "mask", data: $0.data, shape: $0.shape, batch: batch, heads: numHeads, rows: rows, cols: cols, rowOrigin: rowOrigin)
   }
   return try ScorePipeline(
     window: window, specs: specs, numHeads: numHeads, batch: batch, mask: m, biasRows: rows, biasRowOrigin: rowOrigin,

@@ -37,13 +37,15 @@ struct TokenSamplerTests {
     // (mass before the third is 0.73 < 0.8, before the fourth 0.85).
     seen = []
     for seed in 0..<600 {
-      seen.insert(try sampler(SamplingOptions(temperature: 1, topP: 0.8, seed: UInt64(seed)), vocab: 6).choose(logits, step: 3)[0])
+      seen.insert(
+        try sampler(SamplingOptions(temperature: 1, topP: 0.8, seed: UInt64(seed)), vocab: 6).choose(logits, step: 3)[0])
     }
     #expect(seen == [0, 1, 2])
     // Both: top-k 4 first, then the nucleus renormalised over those four.
     seen = []
     for seed in 0..<600 {
-      seen.insert(try sampler(SamplingOptions(temperature: 1, topK: 4, topP: 0.8, seed: UInt64(seed)), vocab: 6).choose(logits, step: 1)[0])
+      seen.insert(
+        try sampler(SamplingOptions(temperature: 1, topK: 4, topP: 0.8, seed: UInt64(seed)), vocab: 6).choose(logits, step: 1)[0])
     }
     #expect(seen == [0, 1, 2])
   }
@@ -83,8 +85,10 @@ struct TokenSamplerTests {
 
   @Test("out-of-range options are refused naming the option")
   func validation() {
-    for (o, name) in [(SamplingOptions(temperature: -1), "temperature"), (SamplingOptions(topK: -2), "top-k"),
-                      (SamplingOptions(topP: 0), "top-p"), (SamplingOptions(topP: 1.5), "top-p")] {
+    for (o, name) in [
+      (SamplingOptions(temperature: -1), "temperature"), (SamplingOptions(topK: -2), "top-k"),
+      (SamplingOptions(topP: 0), "top-p"), (SamplingOptions(topP: 1.5), "top-p"),
+    ] {
       expectInputError(name) { try o.validate() }
     }
   }

@@ -60,20 +60,37 @@ struct BenchFlopsTests {
     var out: [(String, BenchCase)] = []
     let configs: [(String, BlockConfig)] = [
       ("encoder MHA gelu", BlockConfig(block: .encoder, dModel: 8, numHeads: 2, dFF: 12)),
-      ("encoder causal GQA swiglu 2 layers", BlockConfig(block: .encoder, numLayers: 2, dModel: 12, numHeads: 4, dFF: 10,
-                                                         ffActivation: .swiglu, numKVHeads: 2, scoreMods: [.causal])),
-      ("encoder MQA geglu causal", BlockConfig(block: .encoder, dModel: 16, numHeads: 4, dFF: 24, ffActivation: .geglu,
-                                               numKVHeads: 1, scoreMods: [.causal])),
-      ("decoder causal relu", BlockConfig(block: .decoder, dModel: 8, numHeads: 2, dFF: 16, ffActivation: .relu, scoreMods: [.causal])),
-      ("decoder GQA not causal 3 layers", BlockConfig(block: .decoder, numLayers: 3, dModel: 12, numHeads: 6, dFF: 20, numKVHeads: 3)),
+      (
+        "encoder causal GQA swiglu 2 layers",
+        BlockConfig(
+          block: .encoder, numLayers: 2, dModel: 12, numHeads: 4, dFF: 10,
+          ffActivation: .swiglu, numKVHeads: 2, scoreMods: [.causal])
+      ),
+      (
+        "encoder MQA geglu causal",
+        BlockConfig(
+          block: .encoder, dModel: 16, numHeads: 4, dFF: 24, ffActivation: .geglu,
+          numKVHeads: 1, scoreMods: [.causal])
+      ),
+      (
+        "decoder causal relu",
+        BlockConfig(block: .decoder, dModel: 8, numHeads: 2, dFF: 16, ffActivation: .relu, scoreMods: [.causal])
+      ),
+      (
+        "decoder GQA not causal 3 layers",
+        BlockConfig(block: .decoder, numLayers: 3, dModel: 12, numHeads: 6, dFF: 20, numKVHeads: 3)
+      ),
       ("encoder without biases", BlockConfig(block: .encoder, dModel: 8, numHeads: 4, dFF: 8, useBias: false)),
     ]
     for (name, cfg) in configs {
       for (batch, seq) in [(1, 1), (1, 5), (2, 7), (3, 4)] {
         let enc = cfg.block == .decoder ? [3, seq + 2] : [nil]
         for e in enc {
-          out.append(("\(name), B\(batch) S\(seq)\(e.map { " Senc\($0)" } ?? "")",
-                      BenchCase(name: "t", config: cfg, batch: batch, seq: seq, encoderSeq: e)))
+          out.append(
+            (
+              "\(name), B\(batch) S\(seq)\(e.map { " Senc\($0)" } ?? "")",
+              BenchCase(name: "t", config: cfg, batch: batch, seq: seq, encoderSeq: e)
+            ))
         }
         if cfg.block == .encoder && seq >= 2 {
           var d = BenchCase(name: "t", config: cfg, batch: batch, seq: seq)
@@ -95,8 +112,9 @@ struct BenchFlopsTests {
     }
   }
 
-  @Test("the presets (as `attnax bench` makes them) agree with the brute-force count",
-        arguments: BenchCase.presets)
+  @Test(
+    "the presets (as `attnax bench` makes them) agree with the brute-force count",
+    arguments: BenchCase.presets)
   func presets(_ name: String) throws {
     let bench = try Bench.parse(["--config", name])
     let c = try bench.makeCase(name)
@@ -106,10 +124,14 @@ struct BenchFlopsTests {
 
   @Test("overrides: --seq, --batch, --layers and --encoder-seq scale the count as the forward does")
   func overrides() throws {
-    for args in [["--config", "xdec", "--seq", "9", "--batch", "2", "--encoder-seq", "5", "--layers", "2"],
-                 ["--config", "decode", "--seq", "12"], ["--config", "enc-long", "--seq", "33", "--layers", "3"],
-                 ["--config", "custom", "--seq", "6", "--d-model", "16", "--heads", "4", "--d-ff", "8", "--block", "decoder",
-                  "--kv-heads", "2", "--causal", "--activation", "swiglu"]] {
+    for args in [
+      ["--config", "xdec", "--seq", "9", "--batch", "2", "--encoder-seq", "5", "--layers", "2"],
+      ["--config", "decode", "--seq", "12"], ["--config", "enc-long", "--seq", "33", "--layers", "3"],
+      [
+        "--config", "custom", "--seq", "6", "--d-model", "16", "--heads", "4", "--d-ff", "8", "--block", "decoder",
+        "--kv-heads", "2", "--causal", "--activation", "swiglu",
+      ],
+    ] {
       let bench = try Bench.parse(args)
       let c = try bench.makeCase(args[1])
       #expect(c.flops == 2 * Self.bruteForceMACs(c), "\(args): formula \(c.flops), brute force \(2 * Self.bruteForceMACs(c))")

@@ -1,6 +1,6 @@
-import AttnaxFormats
 import AttnaxBlocks
 import AttnaxDist
+import AttnaxFormats
 import Foundation
 import Testing
 import _TestSupport

@@ -1,14 +1,14 @@
 // Golden cases from attnax 0.2.0 (../shared/golden), run on a single process (tp = 1), plus
 // determinism of a tp = 1 stack.
 
+import AttnaxBlocks
 import AttnaxDist
+import AttnaxFormats
 import Foundation
 import Testing
 import _TestSupport
 
-import AttnaxBlocks
 @testable import AttnaxCLI
-import AttnaxFormats
 
 @Suite("Golden cases at tp = 1")
 struct GoldenTests {

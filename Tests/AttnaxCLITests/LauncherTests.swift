@@ -39,7 +39,9 @@ struct LayoutOptionTests {
   @Test("np must equal tp x cp; every rank needs a query head")
   func layout() throws {
     for np in 1...3 {
-      expectMessage("layout: np (\(np)) must equal tp (2) x cp (2)") { _ = try options(["--tp", "2", "--cp", "2"]).shape(np: np, heads: 4) }
+      expectMessage("layout: np (\(np)) must equal tp (2) x cp (2)") {
+        _ = try options(["--tp", "2", "--cp", "2"]).shape(np: np, heads: 4)
+      }
     }
     expectMessage("layout: tp (2) is larger than num_heads (1); every rank needs at least one query head") {
       _ = try options(["--tp", "2"]).shape(np: 2, heads: 1)
@@ -60,9 +62,15 @@ struct LayoutOptionTests {
   func badValues() throws {
     expectMessage("option '--tp': must be at least 1, got 0") { _ = try options(["--tp", "0"]).shape(np: 1) }
     expectMessage("option '--cp': must be at least 1, got -2") { _ = try options(["--cp=-2"]).shape(np: 1) }
-    expectMessage("option '--timeout': must be a positive number of seconds, got 0.0") { _ = try options(["--timeout", "0"]).shape(np: 2) }
-    expectMessage("option '--timeout': must be a positive number of seconds, got -1.0") { _ = try options(["--timeout=-1"]).shape(np: 2) }
-    expectMessage("option '--timeout': must be a positive number of seconds, got nan") { _ = try options(["--timeout", "nan"]).shape(np: 2) }
+    expectMessage("option '--timeout': must be a positive number of seconds, got 0.0") {
+      _ = try options(["--timeout", "0"]).shape(np: 2)
+    }
+    expectMessage("option '--timeout': must be a positive number of seconds, got -1.0") {
+      _ = try options(["--timeout=-1"]).shape(np: 2)
+    }
+    expectMessage("option '--timeout': must be a positive number of seconds, got nan") {
+      _ = try options(["--timeout", "nan"]).shape(np: 2)
+    }
     #expect(try options(["--timeout", "0.5"]).shape(np: 2, heads: 4) == (2, 1))
   }
 }
@@ -112,7 +120,9 @@ struct PreflightMessageTests {
     try Preflight.check(good, config: Self.decoder)
     var bad = good
     bad.positions = positions([[0, 1]])
-    expectMessage("input 'position_ids_self': shape [1, 2] must be (batch 1, seq 3)") { try Preflight.check(bad, config: Self.decoder) }
+    expectMessage("input 'position_ids_self': shape [1, 2] must be (batch 1, seq 3)") {
+      try Preflight.check(bad, config: Self.decoder)
+    }
     bad = good
     bad.crossQPositions = positions([[0, 1, 70]])
     expectMessage("input 'position_ids_cross_q': position 70 is outside the RoPE table [0, 64) (rope_max_positions)") {
@@ -120,7 +130,9 @@ struct PreflightMessageTests {
     }
     bad = good
     bad.crossKVPositions = positions([[0, 1, 2]])
-    expectMessage("input 'position_ids_cross_kv': shape [1, 3] must be (batch 1, seq 5)") { try Preflight.check(bad, config: Self.decoder) }
+    expectMessage("input 'position_ids_cross_kv': shape [1, 3] must be (batch 1, seq 5)") {
+      try Preflight.check(bad, config: Self.decoder)
+    }
   }
 }
 
@@ -134,8 +146,11 @@ struct InputFileTests {
     let s = Scratch()
     let x = Tensor(zeros: [1, 3, 8]), mask = MaskTensor(shape: [1, 1, 1, 3], data: [1, 1, 0])
     // A decoder given the encoder's name for its self-attention mask would run unmasked.
-    let dec = try s.write([("x", .f32(x)), ("encoder_output", .f32(Tensor(zeros: [1, 2, 8]))), ("mask", .u8(mask))], "dec.safetensors")
-    expectMessage("tensor 'mask': in \(dec.path) is not read by this decoder model (it reads: x, encoder_output, self_mask, cross_mask, position_ids_self, position_ids_cross_q, position_ids_cross_kv)") {
+    let dec = try s.write(
+      [("x", .f32(x)), ("encoder_output", .f32(Tensor(zeros: [1, 2, 8]))), ("mask", .u8(mask))], "dec.safetensors")
+    expectMessage(
+      "tensor 'mask': in \(dec.path) is not read by this decoder model (it reads: x, encoder_output, self_mask, cross_mask, position_ids_self, position_ids_cross_q, position_ids_cross_kv)"
+    ) {
       _ = try InputFile.readAll(dec, config: Self.decoder)
     }
     // The expected output of a golden io file is not an input either.
@@ -155,7 +170,9 @@ struct InputFileTests {
     let onlyMask = try s.write([("mask", .u8(MaskTensor(shape: [1, 1, 1, 2], data: [1, 1])))], "nox.safetensors")
     expectMessage("tensor 'x': missing from \(onlyMask.path)") { _ = try InputFile.readAll(onlyMask, config: Self.encoder) }
     let ints = try s.write([("x", .i32(IntTensor(shape: [1, 2, 8], data: [Int32](repeating: 0, count: 16))))], "int.safetensors")
-    expectMessage("tensor 'x': has dtype I32 in file '\(ints.path)', expected F32") { _ = try InputFile.readAll(ints, config: Self.encoder) }
+    expectMessage("tensor 'x': has dtype I32 in file '\(ints.path)', expected F32") {
+      _ = try InputFile.readAll(ints, config: Self.encoder)
+    }
     var bias = Self.encoder
     bias.scoreMods = [.additiveBias(tensor: "attn_bias")]
     let noBias = try s.write([("x", .f32(Tensor(zeros: [1, 2, 8])))], "nobias.safetensors")
@@ -188,7 +205,8 @@ struct StartupAgreementTests {
     #expect(difference(rank0: try fingerprint(Self.config), mine: try fingerprint(Self.config)) == nil)
     #expect(
       difference(rank0: try fingerprint(Self.config), mine: try fingerprint(other), me: 2)
-        == "startup agreement: ranks disagree on the config: field(s) 'dropout_rate' (0 vs 0.1), 'num_layers' (1 vs 2) differ between rank 0 and rank 2")
+        == "startup agreement: ranks disagree on the config: field(s) 'dropout_rate' (0 vs 0.1), 'num_layers' (1 vs 2) differ between rank 0 and rank 2"
+    )
   }
 
   @Test("weight headers, input shapes, input values and grids that differ name both ranks' files or values")
@@ -199,7 +217,9 @@ struct StartupAgreementTests {
     var fa = StartupFingerprint(), fb = StartupFingerprint()
     fa.add(weights: a)
     fb.add(weights: b)
-    #expect(difference(rank0: fa, mine: fb) == "startup agreement: ranks disagree on the weight file header: rank 0 has '\(a.path)', rank 1 has '\(b.path)'")
+    #expect(
+      difference(rank0: fa, mine: fb)
+        == "startup agreement: ranks disagree on the weight file header: rank 0 has '\(a.path)', rank 1 has '\(b.path)'")
 
     func inputs(_ x: Tensor, _ file: String) -> StartupFingerprint {
       var f = StartupFingerprint()
@@ -216,12 +236,15 @@ struct StartupAgreementTests {
         == "startup agreement: ranks disagree on the input values: rank 0 has 'a', rank 1 has 'b'")
     // Same description, different values: the hashes are shown.
     let same = difference(rank0: inputs(x, "a"), mine: inputs(randomTensor([2, 3, 8], seed: 2), "a")) ?? ""
-    #expect(same.hasPrefix("startup agreement: ranks disagree on the input values: rank 0 has 'a', rank 1 has 'a' (hash "), "\(same)")
+    #expect(
+      same.hasPrefix("startup agreement: ranks disagree on the input values: rank 0 has 'a', rank 1 has 'a' (hash "), "\(same)")
 
     var g0 = StartupFingerprint(), g1 = StartupFingerprint()
     g0.add(np: 2, tp: 2, cp: 1)
     g1.add(np: 2, tp: 1, cp: 2)
-    #expect(difference(rank0: g0, mine: g1) == "startup agreement: ranks disagree on the grid (np, tp, cp): rank 0 has np 2, tp 2, cp 1, rank 1 has np 2, tp 1, cp 2")
+    #expect(
+      difference(rank0: g0, mine: g1)
+        == "startup agreement: ranks disagree on the grid (np, tp, cp): rank 0 has np 2, tp 2, cp 1, rank 1 has np 2, tp 1, cp 2")
     #expect(
       difference(rank0: g0, mine: fa)
         == "startup agreement: rank 1 checks [weight file header] but rank 0 checks [grid (np, tp, cp)] (different commands?)")
@@ -241,10 +264,13 @@ struct GoldenFolderTests {
     try SafetensorsWriter.write(
       try config.parameterShapes.map { ($0.key, .f32(try source.load($0.key, shape: $0.value, rows: nil, columns: nil))) },
       to: "\(dir)/model.safetensors")
-    try SafetensorsWriter.write([("x", .f32(Tensor(zeros: [1, 2, 8]))), ("y", .f32(Tensor(zeros: [1, 2, 8])))], to: "\(dir)/io.safetensors")
+    try SafetensorsWriter.write(
+      [("x", .f32(Tensor(zeros: [1, 2, 8]))), ("y", .f32(Tensor(zeros: [1, 2, 8])))], to: "\(dir)/io.safetensors")
     expectMessage("file '\(dir)/meta.json': cannot be read") { _ = try GoldenCase(dir) }
     try Data(#"{"description": "no tolerance"}"#.utf8).write(to: URL(fileURLWithPath: "\(dir)/meta.json"))
-    expectMessage("file '\(dir)/meta.json': not a JSON object with numbers atol and rtol of the expected form") { _ = try GoldenCase(dir) }
+    expectMessage("file '\(dir)/meta.json': not a JSON object with numbers atol and rtol of the expected form") {
+      _ = try GoldenCase(dir)
+    }
     try Data(#"{"atol": 1e-5, "rtol": 0, "description": "ok"}"#.utf8).write(to: URL(fileURLWithPath: "\(dir)/meta.json"))
     #expect(try GoldenCase(dir).tolerance.atol == 1e-5)
   }

@@ -57,9 +57,12 @@ struct LayoutOptionsTests {
     #expect(Self.pair(try Self.options(["--cp", "4"]).shape(np: 4, heads: 16)) == [1, 4])
   }
 
-  @Test("a bad --tp, --cp or --timeout is refused naming the option",
-        arguments: [(["--tp", "0"], "--tp"), (["--tp=-2"], "--tp"), (["--cp", "0"], "--cp"), (["--cp=-1", "--tp", "2"], "--cp"),
-                    (["--timeout", "0"], "--timeout"), (["--timeout=-5"], "--timeout"), (["--timeout", "nan"], "--timeout")])
+  @Test(
+    "a bad --tp, --cp or --timeout is refused naming the option",
+    arguments: [
+      (["--tp", "0"], "--tp"), (["--tp=-2"], "--tp"), (["--cp", "0"], "--cp"), (["--cp=-1", "--tp", "2"], "--cp"),
+      (["--timeout", "0"], "--timeout"), (["--timeout=-5"], "--timeout"), (["--timeout", "nan"], "--timeout"),
+    ])
   func badOption(_ args: [String], _ name: String) throws {
     let o = try Self.options(args)
     let got = Self.optionName { _ = try o.shape(np: 4, heads: 4) }
@@ -67,12 +70,15 @@ struct LayoutOptionsTests {
     do { _ = try o.shape(np: 4, heads: 4) } catch { #expect("\(error)".contains(name), "\(error)") }
   }
 
-  @Test("shapes that break np = tp x cp name the rule with the three numbers",
-        arguments: [(["--tp", "4"], 6, "np (6) must equal tp (4) x cp (1)"),
-                    (["--cp", "4"], 6, "np (6) must equal tp (1) x cp (4)"),
-                    (["--tp", "3", "--cp", "3"], 8, "np (8) must equal tp (3) x cp (3)"),
-                    (["--tp", "8"], 4, "np (4) must equal tp (8) x cp (1)"),
-                    (["--tp", "2", "--cp", "1"], 4, "np (4) must equal tp (2) x cp (1)")])
+  @Test(
+    "shapes that break np = tp x cp name the rule with the three numbers",
+    arguments: [
+      (["--tp", "4"], 6, "np (6) must equal tp (4) x cp (1)"),
+      (["--cp", "4"], 6, "np (6) must equal tp (1) x cp (4)"),
+      (["--tp", "3", "--cp", "3"], 8, "np (8) must equal tp (3) x cp (3)"),
+      (["--tp", "8"], 4, "np (4) must equal tp (8) x cp (1)"),
+      (["--tp", "2", "--cp", "1"], 4, "np (4) must equal tp (2) x cp (1)"),
+    ])
   func productRule(_ args: [String], _ np: Int, _ message: String) throws {
     let o = try Self.options(args)
     let got = Self.layoutMessage { _ = try o.shape(np: np, heads: 16) }

@@ -31,10 +31,13 @@ struct PreflightTests {
     try Preflight.check(BlockInputs(x: Self.x(seq: 8)), config: c)
     try Preflight.check(BlockInputs(x: Self.x(seq: 3), positions: Self.positions([[0, 1, 7], [5, 5, 0]])), config: c)
     // Positions let a sequence longer than the table through as long as each position fits.
-    try Preflight.check(BlockInputs(x: Self.x(seq: 10), positions: Self.positions([[Int32]](repeating: Array(repeating: 3, count: 10), count: 2))), config: c)
+    try Preflight.check(
+      BlockInputs(x: Self.x(seq: 10), positions: Self.positions([[Int32]](repeating: Array(repeating: 3, count: 10), count: 2))),
+      config: c)
   }
 
-  @Test("encoder: a position outside [0, rope_max_positions) names position_ids", arguments: [Int32(8), 9, -1, Int32.max, Int32.min])
+  @Test(
+    "encoder: a position outside [0, rope_max_positions) names position_ids", arguments: [Int32(8), 9, -1, Int32.max, Int32.min])
   func encoderOutOfTable(_ bad: Int32) {
     let p = Self.positions([[0, 1, 2], [3, bad, 4]])
     expectInputError("position_ids", mentioning: ["\(bad)", "rope_max_positions"]) {
@@ -42,8 +45,9 @@ struct PreflightTests {
     }
   }
 
-  @Test("encoder: positions of the wrong shape name position_ids and the shape wanted",
-        arguments: [[1, 3], [2, 4], [2, 2], [6]])
+  @Test(
+    "encoder: positions of the wrong shape name position_ids and the shape wanted",
+    arguments: [[1, 3], [2, 4], [2, 2], [6]])
   func encoderShape(_ shape: [Int]) {
     let p = IntTensor(shape: shape, data: [Int32](repeating: 0, count: shape.reduce(1, *)))
     expectInputError("position_ids", mentioning: ["\(shape)", "(batch 2, seq 3)"]) {
@@ -64,9 +68,11 @@ struct PreflightTests {
     }
     // The query side of cross-attention has the decoder's length: past the table, named once positions_self is fine.
     expectInputError("position_ids_cross_q", mentioning: ["absent", "0..<9"]) {
-      try Preflight.check(BlockInputs(x: Self.x(seq: 9), encoderOutput: Self.x(seq: 4),
-                                      positions: Self.positions(Array(repeating: Array(repeating: 1, count: 9), count: 2))),
-                          config: Self.config(.decoder))
+      try Preflight.check(
+        BlockInputs(
+          x: Self.x(seq: 9), encoderOutput: Self.x(seq: 4),
+          positions: Self.positions(Array(repeating: Array(repeating: 1, count: 9), count: 2))),
+        config: Self.config(.decoder))
     }
   }
 
@@ -75,7 +81,8 @@ struct PreflightTests {
     let c = Self.config(.decoder)
     let x = Self.x(seq: 3), e = Self.x(seq: 5)
     let good3 = Self.positions([[0, 1, 2], [2, 1, 0]]), good5 = Self.positions([[0, 1, 2, 3, 4], [7, 7, 7, 7, 7]])
-    try Preflight.check(BlockInputs(x: x, encoderOutput: e, positions: good3, crossQPositions: good3, crossKVPositions: good5), config: c)
+    try Preflight.check(
+      BlockInputs(x: x, encoderOutput: e, positions: good3, crossQPositions: good3, crossKVPositions: good5), config: c)
     expectInputError("position_ids_self", mentioning: ["8"]) {
       try Preflight.check(BlockInputs(x: x, encoderOutput: e, positions: Self.positions([[0, 1, 8], [0, 0, 0]])), config: c)
     }
@@ -83,13 +90,15 @@ struct PreflightTests {
       try Preflight.check(BlockInputs(x: x, encoderOutput: e, crossQPositions: good5), config: c)
     }
     expectInputError("position_ids_cross_q", mentioning: ["-3"]) {
-      try Preflight.check(BlockInputs(x: x, encoderOutput: e, crossQPositions: Self.positions([[0, -3, 0], [0, 0, 0]])), config: c)
+      try Preflight.check(
+        BlockInputs(x: x, encoderOutput: e, crossQPositions: Self.positions([[0, -3, 0], [0, 0, 0]])), config: c)
     }
     expectInputError("position_ids_cross_kv", mentioning: ["shape", "(batch 2, seq 5)"]) {
       try Preflight.check(BlockInputs(x: x, encoderOutput: e, crossKVPositions: good3), config: c)
     }
     expectInputError("position_ids_cross_kv", mentioning: ["12"]) {
-      try Preflight.check(BlockInputs(x: x, encoderOutput: e, crossKVPositions: Self.positions([[0, 1, 2, 3, 12], [0, 0, 0, 0, 0]])), config: c)
+      try Preflight.check(
+        BlockInputs(x: x, encoderOutput: e, crossKVPositions: Self.positions([[0, 1, 2, 3, 12], [0, 0, 0, 0, 0]])), config: c)
     }
   }
 
@@ -98,7 +107,8 @@ struct PreflightTests {
     let bad = Self.positions([[99, -1, 1000], [0, 0, 0]])
     try Preflight.check(BlockInputs(x: Self.x(seq: 3), positions: bad), config: Self.config(.encoder, rope: false))
     try Preflight.check(BlockInputs(x: Self.x(seq: 300)), config: Self.config(.encoder, rope: false))
-    try Preflight.check(BlockInputs(x: Self.x(seq: 3), encoderOutput: Self.x(seq: 50), crossKVPositions: bad),
-                        config: Self.config(.decoder, rope: false))
+    try Preflight.check(
+      BlockInputs(x: Self.x(seq: 3), encoderOutput: Self.x(seq: 50), crossKVPositions: bad),
+      config: Self.config(.decoder, rope: false))
   }
 }

@@ -41,9 +41,11 @@ struct ProcessContractTests {
         ["forward", "--model", missing, "--input", input], layout: layout,
         .exact("error: config field 'd_ff': missing"))
     }
-    let newline = try w.model("newline", Models.encoder, edit: { c in
-      c["l\near_attention_chunk_size"] = c.removeValue(forKey: "linear_attention_chunk_size")
-    })
+    let newline = try w.model(
+      "newline", Models.encoder,
+      edit: { c in
+        c["l\near_attention_chunk_size"] = c.removeValue(forKey: "linear_attention_chunk_size")
+      })
     for layout in [Layout.single, .ranks(2)] {
       try w.expectRefused(
         ["forward", "--model", newline, "--input", input], layout: layout,
@@ -64,7 +66,9 @@ struct ProcessContractTests {
         .exact("error: tensor 'layers.0.ffn.dense1.bias': missing from \(missing)/model.safetensors"))
       try w.expectRefused(
         ["forward", "--model", extra, "--input", input], layout: layout,
-        .exact("error: tensor 'layers.1.ln1.scale': unexpected in \(extra)/model.safetensors: this config (1 layer(s), gelu, layer norm) does not use it"))
+        .exact(
+          "error: tensor 'layers.1.ln1.scale': unexpected in \(extra)/model.safetensors: this config (1 layer(s), gelu, layer norm) does not use it"
+        ))
       try w.expectRefused(
         ["forward", "--model", shaped, "--input", input], layout: layout,
         .exact("error: tensor 'layers.0.ln1.scale': shape [2, 16], expected [32]"))
@@ -85,7 +89,9 @@ struct ProcessContractTests {
     for layout in [Layout.single, .ranks(2), .ranks(3, ["--cp", "3"])] {
       try w.expectRefused(
         ["forward", "--model", model, "--input", input], layout: layout,
-        .exact("error: tensor '\(last)': 'data_offsets' end \(dataBytes) is past the end of the data section (\(dataBytes - 8) bytes) in the header of file '\(file)'"))
+        .exact(
+          "error: tensor '\(last)': 'data_offsets' end \(dataBytes) is past the end of the data section (\(dataBytes - 8) bytes) in the header of file '\(file)'"
+        ))
     }
   }
 
@@ -103,7 +109,8 @@ struct ProcessContractTests {
     // the global tensor first, so every rank refuses it together.
     let rope = try w.model("rope", Models.rope)
     let positions = IntTensor(shape: [2, 14], data: (0..<27).map(Int32.init) + [9000])
-    let far = try w.input(["x": .f32(randomTensor([2, 14, 32], seed: 8)), "position_ids": .i32(positions)], name: "far.safetensors")
+    let far = try w.input(
+      ["x": .f32(randomTensor([2, 14, 32], seed: 8)), "position_ids": .i32(positions)], name: "far.safetensors")
     try w.expectRefused(
       ["forward", "--model", rope, "--input", far], layout: .ranks(2, ["--cp", "2"]),
       .exact("error: input 'position_ids': position 9000 is outside the RoPE table [0, 64) (rope_max_positions)"))
@@ -120,7 +127,9 @@ struct ProcessContractTests {
     for layout in [Layout.single, .ranks(2)] {
       try w.expectRefused(
         ["forward", "--model", model, "--input", input], layout: layout,
-        .exact("error: tensor 'mask': in \(input) is not read by this decoder model (it reads: x, encoder_output, self_mask, cross_mask, position_ids_self, position_ids_cross_q, position_ids_cross_kv)"))
+        .exact(
+          "error: tensor 'mask': in \(input) is not read by this decoder model (it reads: x, encoder_output, self_mask, cross_mask, position_ids_self, position_ids_cross_q, position_ids_cross_kv)"
+        ))
     }
   }
 
@@ -179,7 +188,9 @@ struct ProcessContractTests {
         .exact("error: option '--max-new-tokens': must be at least 1, got -1"), output: .none)
       try w.expectRefused(
         ["generate", "--prompt-ids", "1,2,3", "--max-new-tokens", "300"], layout: layout,
-        .exact("error: option '--max-new-tokens': the prompt (3 tokens) and 300 new tokens need 303 positions, but the model holds 256 (max_len (the RoPE table))"),
+        .exact(
+          "error: option '--max-new-tokens': the prompt (3 tokens) and 300 new tokens need 303 positions, but the model holds 256 (max_len (the RoPE table))"
+        ),
         output: .none)
       try w.expectRefused(
         ["generate", "--prompt-ids", "1,x,3", "--max-new-tokens", "4"], layout: layout,
@@ -198,7 +209,9 @@ struct ProcessContractTests {
       let rank = layout.np - 1
       try w.expectRefused(
         ["forward", "--model", model, "--input", input], layout: layout,
-        .exact("error: tensor 'layers.0.self_attn.query_proj.kernel': this rank's slice is unreadable (injected by ATTNAX_FAULT=weights) (found on rank \(rank))"),
+        .exact(
+          "error: tensor 'layers.0.self_attn.query_proj.kernel': this rank's slice is unreadable (injected by ATTNAX_FAULT=weights) (found on rank \(rank))"
+        ),
         env: ["ATTNAX_FAULT": "weights", "ATTNAX_FAULT_RANK": "\(rank)"])
     }
   }
@@ -224,8 +237,10 @@ struct ProcessContractTests {
     let input = try w.input(Models.encoderInput())
     let first = "\(w.path)/first-missing.safetensors", second = "\(w.path)/second-missing.safetensors"
     let run = try w.launchMPMD(
-      [["forward", "--model", model, "--input", input], ["forward", "--model", model, "--input", first],
-       ["forward", "--model", model, "--input", second]].map { $0 + ["--output", w.output] })
+      [
+        ["forward", "--model", model, "--input", input], ["forward", "--model", model, "--input", first],
+        ["forward", "--model", model, "--input", second],
+      ].map { $0 + ["--output", w.output] })
     w.expectContract(run, .exact("error: file '\(first)': cannot be opened: No such file or directory (found on rank 1)"))
   }
 
@@ -238,7 +253,9 @@ struct ProcessContractTests {
       let rank = layout.np - 1
       try w.expectRefused(
         ["forward", "--model", model, "--input", input], layout: layout,
-        .exact("error: input 'x': rejected on this rank as the forward pass starts (injected by ATTNAX_FAULT=forward) (on rank \(rank))"),
+        .exact(
+          "error: input 'x': rejected on this rank as the forward pass starts (injected by ATTNAX_FAULT=forward) (on rank \(rank))"
+        ),
         env: ["ATTNAX_FAULT": "forward", "ATTNAX_FAULT_RANK": "\(rank)"], ending: .abortedBy(rank))
     }
   }
@@ -280,19 +297,27 @@ struct ProcessContractTests {
     }
     w.expectContract(
       try w.launchMPMD([forward(a, input), forward(b, input)]),
-      .exact("error: startup agreement: ranks disagree on the config: field(s) 'dropout_rate' (0 vs 0.1) differ between rank 0 and rank 1"))
+      .exact(
+        "error: startup agreement: ranks disagree on the config: field(s) 'dropout_rate' (0 vs 0.1) differ between rank 0 and rank 1"
+      ))
     w.expectContract(
       try w.launchMPMD([forward(a, input), forward(a, input), forward(b, input)]),
-      .exact("error: startup agreement: ranks disagree on the config: field(s) 'dropout_rate' (0 vs 0.1) differ between rank 0 and rank 2"))
+      .exact(
+        "error: startup agreement: ranks disagree on the config: field(s) 'dropout_rate' (0 vs 0.1) differ between rank 0 and rank 2"
+      ))
     w.expectContract(
       try w.launchMPMD([forward(a, input), forward(c, input)]),
-      .exact("error: startup agreement: ranks disagree on the weight file header: rank 0 has '\(a)/model.safetensors', rank 1 has '\(c)/model.safetensors'"))
+      .exact(
+        "error: startup agreement: ranks disagree on the weight file header: rank 0 has '\(a)/model.safetensors', rank 1 has '\(c)/model.safetensors'"
+      ))
     w.expectContract(
       try w.launchMPMD([forward(a, input), forward(a, otherInput)]),
       .exact("error: startup agreement: ranks disagree on the input values: rank 0 has '\(input)', rank 1 has '\(otherInput)'"))
     w.expectContract(
       try w.launchMPMD([forward(a, input, ["--tp", "2"]), forward(a, input, ["--cp", "2"])]),
-      .exact("error: startup agreement: ranks disagree on the grid (np, tp, cp): rank 0 has np 2, tp 2, cp 1, rank 1 has np 2, tp 1, cp 2"))
+      .exact(
+        "error: startup agreement: ranks disagree on the grid (np, tp, cp): rank 0 has np 2, tp 2, cp 1, rank 1 has np 2, tp 1, cp 2"
+      ))
   }
 
   // MARK: - Determinism
@@ -308,11 +333,14 @@ struct ProcessContractTests {
       var files: [[UInt8]] = []
       for k in 0..<2 {
         let output = "\(w.path)/y\(i)-\(k).safetensors"
-        let run = try w.launch(["forward", "--model", model, "--input", input, "--output", output] + layout.extra, layout: layout, detached: true)
+        let run = try w.launch(
+          ["forward", "--model", model, "--input", input, "--output", output] + layout.extra, layout: layout, detached: true)
         w.expectSuccess(run, stdout: ["wrote y [2, 48, 32] to \(output)"])
         files.append(FileManager.default.contents(atPath: output).map { Array($0) } ?? [])
       }
-      #expect(!files[0].isEmpty && files[0] == files[1], "\(layout.label): the two runs wrote different files (\(files[0].count) vs \(files[1].count) bytes)")
+      #expect(
+        !files[0].isEmpty && files[0] == files[1],
+        "\(layout.label): the two runs wrote different files (\(files[0].count) vs \(files[1].count) bytes)")
       guard !files[0].isEmpty else { continue }
       let y = try SafetensorsFile(path: "\(w.path)/y\(i)-0.safetensors").float("y")
       #expect(y.shape == x.shape && y.data.allSatisfy(\.isFinite), "\(layout.label): y \(y.shape)")
@@ -330,7 +358,8 @@ struct ProcessContractTests {
 struct ProcessRunnerTests {
   @Test("exit status, stdout and stderr are captured; the environment is exactly the one given")
   func captures() throws {
-    let r = try ProcessRunner.run(["/bin/sh", "-c", "echo out; echo err >&2; echo \"$ONLY\"; exit 3"], environment: ["ONLY": "this"], deadline: 10)
+    let r = try ProcessRunner.run(
+      ["/bin/sh", "-c", "echo out; echo err >&2; echo \"$ONLY\"; exit 3"], environment: ["ONLY": "this"], deadline: 10)
     #expect(r.exitCode == 3 && r.signal == nil && r.status == 3 && !r.timedOut, "\(r)")
     #expect(r.stdout == "out\nthis\n" && r.stderr == "err\n", "\(r.stdout) | \(r.stderr)")
     let env = try ProcessRunner.run(["/usr/bin/env"], environment: ["A": "1"], deadline: 10)
@@ -411,7 +440,9 @@ enum Programs {
 
   /// Records an issue (the suite cannot check anything) unless both can be run.
   static func check(sourceLocation: SourceLocation = #_sourceLocation) throws {
-    try #require(FileManager.default.isExecutableFile(atPath: attnax), "no attnax binary at \(attnax): build it (swift build --build-tests) or set ATTNAX_BIN", sourceLocation: sourceLocation)
+    try #require(
+      FileManager.default.isExecutableFile(atPath: attnax),
+      "no attnax binary at \(attnax): build it (swift build --build-tests) or set ATTNAX_BIN", sourceLocation: sourceLocation)
     try #require(FileManager.default.isExecutableFile(atPath: mpirun), "\(mpirun) is missing", sourceLocation: sourceLocation)
   }
 }
@@ -533,7 +564,9 @@ final class Workspace {
 
   /// Removed unless ATTNAX_CONTRACT_KEEP=1 (then its path is printed, to rerun a case by hand).
   deinit {
-    if ProcessInfo.processInfo.environment["ATTNAX_CONTRACT_KEEP"] == "1" { print("kept \(path)") } else {
+    if ProcessInfo.processInfo.environment["ATTNAX_CONTRACT_KEEP"] == "1" {
+      print("kept \(path)")
+    } else {
       try? FileManager.default.removeItem(atPath: path)
     }
   }
@@ -617,7 +650,8 @@ final class Workspace {
     return env
   }
 
-  private func mpirun(_ apps: [[String]], np: Int, label: String, env extra: [String: String], detached: Bool) throws -> Launched {
+  private func mpirun(_ apps: [[String]], np: Int, label: String, env extra: [String: String], detached: Bool) throws -> Launched
+  {
     runs += 1
     let statusDir = "\(path)/run\(runs)/status", outputDir = "\(path)/run\(runs)/ranks"
     try FileManager.default.createDirectory(atPath: statusDir, withIntermediateDirectories: true)
@@ -656,7 +690,9 @@ final class Workspace {
     }
     let seconds = MonotonicClock.seconds() - t0
     // mpirun --output-filename DIR writes DIR/1/rank.N/{stdout,stderr}.
-    let job = ((try? FileManager.default.contentsOfDirectory(atPath: outputDir)) ?? []).sorted().first.map { "\(outputDir)/\($0)" }
+    let job = ((try? FileManager.default.contentsOfDirectory(atPath: outputDir)) ?? []).sorted().first.map {
+      "\(outputDir)/\($0)"
+    }
     let ranks = (0..<np).map { r -> Launched.Rank in
       let recorded = ProcessRunner.contents(ofFile: "\(statusDir)/rank.\(r)").trimmingCharacters(in: .whitespacesAndNewlines)
       let files = job.map { "\($0)/rank.\(r)" }
@@ -686,7 +722,8 @@ final class Workspace {
     }
     full += layout.extra
     let before = try watch.map { try prepare($0) }
-    let run = try launch(full, layout: layout, env: env, detached: { if case .agreed = ending { return true } else { return false } }())
+    let run = try launch(
+      full, layout: layout, env: env, detached: { if case .agreed = ending { return true } else { return false } }())
     expectContract(run, message, ending: ending, sourceLocation: sourceLocation)
     if let watch, let before { expectUnchanged(watch, before, run.label, sourceLocation: sourceLocation) }
   }
@@ -701,29 +738,43 @@ final class Workspace {
   ) {
     let what = "\(run.label): \(run.process)"
     #expect(!run.process.timedOut, "\(what): HANG, killed", sourceLocation: sourceLocation)
-    #expect(run.process.status == 2, "\(what): exit status \(run.process.status), not 2\n\(run.process.stderr)", sourceLocation: sourceLocation)
+    #expect(
+      run.process.status == 2, "\(what): exit status \(run.process.status), not 2\n\(run.process.stderr)",
+      sourceLocation: sourceLocation)
     for (r, rank) in run.ranks.enumerated() {
       switch ending {
       case .agreed:
-        #expect(rank.status == 2, "\(what): rank \(r) ended with \(rank.status.map(String.init) ?? "no status (it never ended)"), not 2", sourceLocation: sourceLocation)
+        #expect(
+          rank.status == 2,
+          "\(what): rank \(r) ended with \(rank.status.map(String.init) ?? "no status (it never ended)"), not 2",
+          sourceLocation: sourceLocation)
       case let .abortedBy(aborter):
         // Stopped by mpirun: SIGTERM (143), SIGKILL (137), or the wrapper killed too (nil).
         let stopped = rank.status == nil || rank.status == 143 || rank.status == 137
-        #expect(rank.status == 2 || (r != aborter && stopped), "\(what): rank \(r) ended with \(rank.status.map(String.init) ?? "no status")", sourceLocation: sourceLocation)
+        #expect(
+          rank.status == 2 || (r != aborter && stopped),
+          "\(what): rank \(r) ended with \(rank.status.map(String.init) ?? "no status")", sourceLocation: sourceLocation)
       }
     }
     if case let .abortedBy(aborter) = ending {
-      #expect(run.ranks[aborter].status == 2, "\(what): the aborting rank \(aborter) did not exit 2", sourceLocation: sourceLocation)
+      #expect(
+        run.ranks[aborter].status == 2, "\(what): the aborting rank \(aborter) did not exit 2", sourceLocation: sourceLocation)
     }
     let lines = run.ranks.enumerated().flatMap { r, rank in nonEmptyLines(rank.stderr).map { "rank \(r): \($0)" } }
-    #expect(lines.count == 1, "\(what): \(lines.count) lines on stderr over all ranks, not 1:\n\(lines.joined(separator: "\n"))", sourceLocation: sourceLocation)
+    #expect(
+      lines.count == 1, "\(what): \(lines.count) lines on stderr over all ranks, not 1:\n\(lines.joined(separator: "\n"))",
+      sourceLocation: sourceLocation)
     let first = run.ranks.lazy.flatMap { nonEmptyLines($0.stderr) }.first ?? ""
-    #expect(message.matches(first), "\(what): the error line\n  \(first)\nis not\n  \(message.text)", sourceLocation: sourceLocation)
+    #expect(
+      message.matches(first), "\(what): the error line\n  \(first)\nis not\n  \(message.text)", sourceLocation: sourceLocation)
     // mpirun repeats the ranks' lines on its own stderr beside its notices: no other error line.
     let foreign = nonEmptyLines(run.process.stderr).filter { $0.hasPrefix("error:") && $0 != first }
     #expect(foreign.isEmpty, "\(what): other error lines on mpirun's stderr: \(foreign)", sourceLocation: sourceLocation)
     expectStdout(run, stdout, what, sourceLocation: sourceLocation)
-    #expect(run.seconds <= ProcessContractTests.limit, "\(what): the ranks ended after \(String(format: "%.1f", run.seconds)) s, not within \(ProcessContractTests.limit) s", sourceLocation: sourceLocation)
+    #expect(
+      run.seconds <= ProcessContractTests.limit,
+      "\(what): the ranks ended after \(String(format: "%.1f", run.seconds)) s, not within \(ProcessContractTests.limit) s",
+      sourceLocation: sourceLocation)
   }
 
   /// A good run: exit 0 everywhere, nothing on stderr, `stdout` from rank 0.
@@ -731,7 +782,9 @@ final class Workspace {
     let what = "\(run.label): \(run.process)"
     #expect(run.process.status == 0 && !run.process.timedOut, "\(what)\n\(run.process.stderr)", sourceLocation: sourceLocation)
     for (r, rank) in run.ranks.enumerated() {
-      #expect(rank.status == 0, "\(what): rank \(r) ended with \(rank.status.map(String.init) ?? "no status")", sourceLocation: sourceLocation)
+      #expect(
+        rank.status == 0, "\(what): rank \(r) ended with \(rank.status.map(String.init) ?? "no status")",
+        sourceLocation: sourceLocation)
       #expect(nonEmptyLines(rank.stderr).isEmpty, "\(what): rank \(r) stderr: \(rank.stderr)", sourceLocation: sourceLocation)
     }
     expectStdout(run, stdout.map { .exact($0) }, what, sourceLocation: sourceLocation)
@@ -739,8 +792,9 @@ final class Workspace {
 
   private func expectStdout(_ run: Launched, _ expected: [Message], _ what: String, sourceLocation: SourceLocation) {
     let rank0 = nonEmptyLines(run.ranks.first?.stdout ?? "")
-    #expect(rank0.count == expected.count && zip(rank0, expected).allSatisfy { $1.matches($0) },
-            "\(what): rank 0 stdout is \(rank0), expected \(expected.map(\.text))", sourceLocation: sourceLocation)
+    #expect(
+      rank0.count == expected.count && zip(rank0, expected).allSatisfy { $1.matches($0) },
+      "\(what): rank 0 stdout is \(rank0), expected \(expected.map(\.text))", sourceLocation: sourceLocation)
     for (r, rank) in run.ranks.enumerated().dropFirst() {
       #expect(nonEmptyLines(rank.stdout).isEmpty, "\(what): rank \(r) stdout: \(rank.stdout)", sourceLocation: sourceLocation)
     }
@@ -771,18 +825,26 @@ final class Workspace {
     case let .absent(p):
       #expect(!FileManager.default.fileExists(atPath: p), "\(label): \(p) was created", sourceLocation: sourceLocation)
     case let .precreated(p):
-      #expect(FileManager.default.contents(atPath: p) == before.bytes, "\(label): the pre-created \(p) changed", sourceLocation: sourceLocation)
+      #expect(
+        FileManager.default.contents(atPath: p) == before.bytes, "\(label): the pre-created \(p) changed",
+        sourceLocation: sourceLocation)
       let now = modificationTime(p)
-      #expect(now?.tv_sec == before.mtime?.tv_sec && now?.tv_nsec == before.mtime?.tv_nsec, "\(label): the pre-created output's mtime changed", sourceLocation: sourceLocation)
+      #expect(
+        now?.tv_sec == before.mtime?.tv_sec && now?.tv_nsec == before.mtime?.tv_nsec,
+        "\(label): the pre-created output's mtime changed", sourceLocation: sourceLocation)
     }
-    #expect(listing(dir) == before.listing, "\(label): \(dir) held \(before.listing ?? []) and now \(listing(dir) ?? [])", sourceLocation: sourceLocation)
+    #expect(
+      listing(dir) == before.listing, "\(label): \(dir) held \(before.listing ?? []) and now \(listing(dir) ?? [])",
+      sourceLocation: sourceLocation)
   }
 
   private func listing(_ dir: String) -> [String]? { (try? FileManager.default.contentsOfDirectory(atPath: dir))?.sorted() }
 }
 
 private func nonEmptyLines(_ text: String) -> [String] {
-  text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+  text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init).filter {
+    !$0.trimmingCharacters(in: .whitespaces).isEmpty
+  }
 }
 
 private func modificationTime(_ path: String) -> timespec? {

@@ -15,17 +15,21 @@ import _TestSupport
 
 @Suite("Startup agreement fingerprint")
 struct StartupFingerprintTests {
-  static let config = BlockConfig(block: .decoder, dModel: 32, numHeads: 4, dFF: 64, ffActivation: .swiglu, numKVHeads: 2,
-                                  useRoPE: true, ropeMaxPositions: 64, scoreMods: [.causal])
+  static let config = BlockConfig(
+    block: .decoder, dModel: 32, numHeads: 4, dFF: 64, ffActivation: .swiglu, numKVHeads: 2,
+    useRoPE: true, ropeMaxPositions: 64, scoreMods: [.causal])
 
   static func inputs(seq: Int = 5, scale: Float = 1) -> BlockInputs {
-    BlockInputs(x: randomTensor([2, seq, 32], seed: 1, scale: scale), encoderOutput: randomTensor([2, 6, 32], seed: 2),
-                positions: IntTensor(shape: [2, seq], data: (0..<(2 * seq)).map { Int32($0 % seq) }))
+    BlockInputs(
+      x: randomTensor([2, seq, 32], seed: 1, scale: scale), encoderOutput: randomTensor([2, 6, 32], seed: 2),
+      positions: IntTensor(shape: [2, seq], data: (0..<(2 * seq)).map { Int32($0 % seq) }))
   }
 
   /// A run's fingerprint as a command builds it.
-  static func fingerprint(config: BlockConfig = config, inputs: BlockInputs = inputs(), file: String = "in.safetensors",
-                          np: Int = 4, tp: Int = 2, cp: Int = 2) throws -> StartupFingerprint {
+  static func fingerprint(
+    config: BlockConfig = config, inputs: BlockInputs = inputs(), file: String = "in.safetensors",
+    np: Int = 4, tp: Int = 2, cp: Int = 2
+  ) throws -> StartupFingerprint {
     var f = StartupFingerprint()
     try f.add(config: config)
     f.add(np: np, tp: tp, cp: cp)
@@ -56,9 +60,11 @@ struct StartupFingerprintTests {
     // The same config re-read from JSON with other key order, spacing and number spelling.
     let json = String(decoding: root.configJSON, as: UTF8.self)
     let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
-    var respelled = "{\n" + object.keys.sorted(by: >).map { k in
-      "  \"\(k)\" :  \(String(decoding: try! JSONSerialization.data(withJSONObject: object[k]!, options: [.fragmentsAllowed]), as: UTF8.self))"
-    }.joined(separator: ",\n") + "\n}"
+    var respelled =
+      "{\n"
+      + object.keys.sorted(by: >).map { k in
+        "  \"\(k)\" :  \(String(decoding: try! JSONSerialization.data(withJSONObject: object[k]!, options: [.fragmentsAllowed]), as: UTF8.self))"
+      }.joined(separator: ",\n") + "\n}"
     respelled = respelled.replacingOccurrences(of: "\"rope_base\" :  10000", with: "\"rope_base\" :  1.0e4")
     #expect(respelled.contains("1.0e4"))
     let reread = try JSONDecoder().decode(BlockConfig.self, from: Data(respelled.utf8))
@@ -74,12 +80,15 @@ struct StartupFingerprintTests {
     let rootShapes = root.items.first { $0.what == "input shapes" }!.detail
     let myShapes = mine.items.first { $0.what == "input shapes" }!.detail
     #expect(rootShapes != myShapes)
-    #expect(text == "startup agreement: ranks disagree on the input shapes: rank 0 has \(rootShapes), rank 2 has \(myShapes)",
-            "\(text ?? "nil")")
+    #expect(
+      text == "startup agreement: ranks disagree on the input shapes: rank 0 has \(rootShapes), rank 2 has \(myShapes)",
+      "\(text ?? "nil")")
     // The grid differs first when it does (it comes before the inputs).
     let grid = try Self.fingerprint(inputs: Self.inputs(seq: 6), np: 4, tp: 4, cp: 1).difference(Self.shared(root), me: 1)
-    #expect(grid == "startup agreement: ranks disagree on the grid (np, tp, cp): rank 0 has np 4, tp 2, cp 2, rank 1 has np 4, tp 4, cp 1",
-            "\(grid ?? "nil")")
+    #expect(
+      grid
+        == "startup agreement: ranks disagree on the grid (np, tp, cp): rank 0 has np 4, tp 2, cp 2, rank 1 has np 4, tp 4, cp 1",
+      "\(grid ?? "nil")")
   }
 
   @Test("items whose details read the same are told apart by their hashes")
@@ -89,7 +98,10 @@ struct StartupFingerprintTests {
     let text = mine.difference(Self.shared(root), me: 1) ?? "nil"
     let (h0, h1) = (root.items.last!.hash, mine.items.last!.hash)
     #expect(h0 != h1)
-    #expect(text.hasPrefix("startup agreement: ranks disagree on the input values: rank 0 has 'in.safetensors', rank 1 has 'in.safetensors'"), "\(text)")
+    #expect(
+      text.hasPrefix(
+        "startup agreement: ranks disagree on the input values: rank 0 has 'in.safetensors', rank 1 has 'in.safetensors'"),
+      "\(text)")
     #expect(text.hasSuffix(String(format: " (hash %016llx vs %016llx)", h0, h1)), "\(text)")
   }
 
@@ -100,8 +112,10 @@ struct StartupFingerprintTests {
     try mine.add(config: Self.config)
     mine.add(np: 4, tp: 2, cp: 2)
     let text = mine.difference(Self.shared(root), me: 1)
-    #expect(text == "startup agreement: rank 1 checks [config, grid (np, tp, cp)] but rank 0 checks [config, grid (np, tp, cp), input shapes, input values] (different commands?)",
-            "\(text ?? "nil")")
+    #expect(
+      text
+        == "startup agreement: rank 1 checks [config, grid (np, tp, cp)] but rank 0 checks [config, grid (np, tp, cp), input shapes, input values] (different commands?)",
+      "\(text ?? "nil")")
   }
 
   @Test("a config difference names the fields that differ, with rank 0's value first")
@@ -110,8 +124,10 @@ struct StartupFingerprintTests {
     var other = Self.config
     other.dModel = 64; other.ffActivation = .gelu; other.numKVHeads = nil
     let text = try Self.fingerprint(config: other).difference(Self.shared(root), me: 3)
-    #expect(text == "startup agreement: ranks disagree on the config: field(s) 'd_model' (32 vs 64), 'ff_activation' (swiglu vs gelu), 'num_kv_heads' (2 vs null) differ between rank 0 and rank 3",
-            "\(text ?? "nil")")
+    #expect(
+      text
+        == "startup agreement: ranks disagree on the config: field(s) 'd_model' (32 vs 64), 'ff_activation' (swiglu vs gelu), 'num_kv_heads' (2 vs null) differ between rank 0 and rank 3",
+      "\(text ?? "nil")")
   }
 
   @Test("differingFields: top-level keys in order, nested values as sorted JSON, absent and null told apart")
@@ -119,8 +135,9 @@ struct StartupFingerprintTests {
     func fields(_ a: String, _ b: String) -> [String]? { StartupFingerprint.differingFields(Array(a.utf8), Array(b.utf8)) }
     #expect(fields(#"{"a": 1, "b": [1, 2]}"#, #"{"b": [1, 2], "a": 1}"#) == [])
     #expect(fields(#"{"b": 1, "a": 2}"#, #"{"a": 3, "b": 1}"#) == ["'a' (2 vs 3)"])
-    #expect(fields(#"{"s": [{"type": "causal"}]}"#, #"{"s": [{"window_size": 2, "type": "sliding_window"}]}"#)
-            == [#"'s' ([{"type":"causal"}] vs [{"type":"sliding_window","window_size":2}])"#])
+    #expect(
+      fields(#"{"s": [{"type": "causal"}]}"#, #"{"s": [{"window_size": 2, "type": "sliding_window"}]}"#)
+        == [#"'s' ([{"type":"causal"}] vs [{"type":"sliding_window","window_size":2}])"#])
     #expect(fields(#"{"w": null}"#, #"{}"#) == ["'w' (null vs absent)"])
     #expect(fields(#"{"z": 1, "y": "x"}"#, #"{"z": 2, "y": "q"}"#) == ["'y' (x vs q)", "'z' (1 vs 2)"])
     #expect(fields("not json", "{}") == nil)

@@ -3,7 +3,7 @@ import Testing
 import _TestSupport
 
 #if canImport(Glibc)
-  import Glibc
+import Glibc
 #endif
 
 extension DistSuite {

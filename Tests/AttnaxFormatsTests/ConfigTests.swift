@@ -98,7 +98,8 @@ struct ConfigTests {
   @Test("An unknown field is named")
   func unknownFields() {
     expectConfigError(config(["d_modle": 32]), field: "d_modle", mentioning: ["unknown field"])
-    expectConfigError(config(["kv_cache": ["max_len": 8, "steps": 2, "size": 3]]), field: "kv_cache.size", mentioning: ["unknown"])
+    expectConfigError(
+      config(["kv_cache": ["max_len": 8, "steps": 2, "size": 3]]), field: "kv_cache.size", mentioning: ["unknown"])
     expectConfigError(
       config(["score_mods": [["type": "causal"], ["type": "alibi", "slope": 1]]]), field: "score_mods.1.slope",
       mentioning: ["unknown field", "alibi"])
@@ -151,7 +152,8 @@ struct ConfigTests {
   @Test("Head counts must divide: d_model by num_heads, num_heads by num_kv_heads, kv heads at most heads")
   func headCounts() throws {
     expectConfigError(config(["d_model": 30]), field: "d_model", mentioning: ["30", "4"])
-    expectConfigError(config(["num_heads": 6, "d_model": 36, "num_kv_heads": 4]), field: "num_kv_heads", mentioning: ["divisible"])
+    expectConfigError(
+      config(["num_heads": 6, "d_model": 36, "num_kv_heads": 4]), field: "num_kv_heads", mentioning: ["divisible"])
     expectConfigError(config(["num_kv_heads": 8]), field: "num_kv_heads", mentioning: ["8", "num_heads (4)"])
     expectConfigError(config(["num_kv_heads": 0]), field: "num_kv_heads")
     expectConfigError(config(["num_heads": 0]), field: "num_heads", mentioning: ["positive"])
@@ -186,15 +188,19 @@ struct ConfigTests {
     expectConfigError(
       config(["score_mods": [["type": "sliding_window", "window_size": 0, "causal": true]]]),
       field: "score_mods.0.window_size", mentioning: ["positive", "0"])
-    let c = try decode(config(["score_mods": [
-      ["type": "alibi"], ["type": "causal"], ["type": "sliding_window", "window_size": 3, "causal": false],
-      ["type": "prefix_lm", "prefix_lengths": [2, 3]], ["type": "document_mask", "document_ids": [[0, 0, 1]]],
-      ["type": "additive_bias", "tensor": "attn_bias"],
-    ]]))
-    #expect(c.scoreMods == [
-      .alibi, .causal, .slidingWindow(windowSize: 3, causal: false), .prefixLM(prefixLengths: [2, 3]),
-      .documentMask(documentIDs: [[0, 0, 1]]), .additiveBias(tensor: "attn_bias"),
-    ])
+    let c = try decode(
+      config([
+        "score_mods": [
+          ["type": "alibi"], ["type": "causal"], ["type": "sliding_window", "window_size": 3, "causal": false],
+          ["type": "prefix_lm", "prefix_lengths": [2, 3]], ["type": "document_mask", "document_ids": [[0, 0, 1]]],
+          ["type": "additive_bias", "tensor": "attn_bias"],
+        ]
+      ]))
+    #expect(
+      c.scoreMods == [
+        .alibi, .causal, .slidingWindow(windowSize: 3, causal: false), .prefixLM(prefixLengths: [2, 3]),
+        .documentMask(documentIDs: [[0, 0, 1]]), .additiveBias(tensor: "attn_bias"),
+      ])
   }
 
   @Test("A kv_cache that is not an object is named as a config field")
@@ -221,7 +227,9 @@ struct ConfigTests {
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let missing = dir + "/missing.json"
-    for (path, contents) in [(missing, nil), (dir + "/a.json", "[1, 2]"), (dir + "/b.json", "{\"d_model\": "), (dir + "/c.json", "")] {
+    for (path, contents) in [
+      (missing, nil), (dir + "/a.json", "[1, 2]"), (dir + "/b.json", "{\"d_model\": "), (dir + "/c.json", ""),
+    ] {
       if let contents { _ = FileManager.default.createFile(atPath: path, contents: Data(contents.utf8)) }
       #expect(throws: AttnaxError.self) { _ = try BlockConfig.load(path) }
       do { _ = try BlockConfig.load(path) } catch let AttnaxError.file(p, _) { #expect(p == path) } catch {
@@ -245,12 +253,19 @@ struct ConfigTests {
 
   @Test("10,000 seeded mutations of config JSON never crash and fail only with AttnaxError")
   func mutations() throws {
-    var seeds: [[UInt8]] = [Array(config()), Array(config(["kv_cache": ["max_len": 8, "steps": 2], "score_mods": [
-      ["type": "sliding_window", "window_size": 3, "causal": true], ["type": "prefix_lm", "prefix_lengths": [1]],
-    ]]))]
+    var seeds: [[UInt8]] = [
+      Array(config()),
+      Array(
+        config([
+          "kv_cache": ["max_len": 8, "steps": 2],
+          "score_mods": [
+            ["type": "sliding_window", "window_size": 3, "causal": true], ["type": "prefix_lm", "prefix_lengths": [1]],
+          ],
+        ])),
+    ]
     do {
       for path in Fixtures.goldenCases {
-      let name = (path as NSString).lastPathComponent
+        let name = (path as NSString).lastPathComponent
         if let d = FileManager.default.contents(atPath: "\(path)/config.json") { seeds.append(Array(d)) }
       }
     }
@@ -320,7 +335,9 @@ struct ConfigTests {
       } catch {
         refused += 1
         let isObject = (try? JSONSerialization.jsonObject(with: data)) is [String: Any]
-        #expect(!viaFile && !isObject, "iteration \(iteration): \(type(of: error)): \(error) for \(String(decoding: text, as: UTF8.self))")
+        #expect(
+          !viaFile && !isObject,
+          "iteration \(iteration): \(type(of: error)): \(error) for \(String(decoding: text, as: UTF8.self))")
       }
     }
     #expect(accepted > 200 && refused > 2000, "accepted \(accepted), refused \(refused)")

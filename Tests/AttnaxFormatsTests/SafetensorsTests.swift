@@ -84,7 +84,6 @@ private func expectOpenError(
   }
 }
 
-
 private func randomTensor(_ shape: [Int], seed: UInt64) -> Tensor {
   var rng = TestRNG(seed: seed)
   let n = shape.reduce(1, *)
@@ -100,7 +99,9 @@ private func reference(_ t: Tensor, rows: Range<Int>, columnRanges: [Range<Int>]
 }
 
 /// Reads every tensor of `file` by its dtype and checks it against the header.
-private func readAll(_ file: SafetensorsFile, sourceLocation: SourceLocation = #_sourceLocation) throws
+private func readAll(
+  _ file: SafetensorsFile, sourceLocation: SourceLocation = #_sourceLocation
+) throws
   -> [(name: String, value: SafetensorsValue)]
 {
   var out: [(name: String, value: SafetensorsValue)] = []
@@ -256,10 +257,14 @@ struct SafetensorsTests {
     let shape = try #require(file.info(name)?.shape)
     let full = try file.float(name, shape: shape)
     let half = shape[1] / 2
-    #expect(try file.floatSlice(name, expectedShape: shape, columns: 0..<half) == reference(full, rows: 0..<shape[0], columnRanges: [0..<half]))
+    #expect(
+      try file.floatSlice(name, expectedShape: shape, columns: 0..<half)
+        == reference(full, rows: 0..<shape[0], columnRanges: [0..<half]))
     #expect(try file.floatSlice(name, expectedShape: shape, rows: half..<shape[0]) == full.rows(half..<shape[0]))
     let bias = try file.float("layers.0.self_attn.query_proj.bias")
-    #expect(try file.floatSlice("layers.0.self_attn.query_proj.bias", expectedShape: bias.shape, columns: 8..<16).data == Array(bias.data[8..<16]))
+    #expect(
+      try file.floatSlice("layers.0.self_attn.query_proj.bias", expectedShape: bias.shape, columns: 8..<16).data
+        == Array(bias.data[8..<16]))
   }
 
   // MARK: Slices
@@ -277,31 +282,47 @@ struct SafetensorsTests {
     #expect(try f.floatSlice("k", expectedShape: [7, 10], rows: 2..<5) == reference(kernel, rows: 2..<5, columnRanges: [0..<10]))
     #expect(try f.floatSlice("k", expectedShape: [7, 10], rows: 2..<5) == kernel.rows(2..<5))
     #expect(try f.floatSlice("k", expectedShape: [7, 10], columns: 3..<8) == reference(kernel, rows: all, columnRanges: [3..<8]))
-    #expect(try f.floatSlice("k", expectedShape: [7, 10], rows: 6..<7, columns: 9..<10) == reference(kernel, rows: 6..<7, columnRanges: [9..<10]))
+    #expect(
+      try f.floatSlice("k", expectedShape: [7, 10], rows: 6..<7, columns: 9..<10)
+        == reference(kernel, rows: 6..<7, columnRanges: [9..<10]))
     #expect(try f.floatSlice("k", expectedShape: [7, 10], rows: 3..<3).shape == [0, 10])
     #expect(try f.floatSlice("k", expectedShape: [7, 10], columns: 4..<4).shape == [7, 0])
     let ranges = [6..<8, 0..<2, 3..<4, 5..<5]
-    #expect(try f.floatColumns("k", expectedShape: [7, 10], columnRanges: ranges) == reference(kernel, rows: all, columnRanges: ranges))
+    #expect(
+      try f.floatColumns("k", expectedShape: [7, 10], columnRanges: ranges) == reference(kernel, rows: all, columnRanges: ranges))
     #expect(try f.floatColumns("k", expectedShape: [7, 10], columnRanges: [0..<10]) == kernel)
     #expect(try f.floatColumns("k", expectedShape: [7, 10], columnRanges: []).shape == [7, 0])
     // 1-D: columns select elements.
     #expect(try f.floatSlice("b", expectedShape: [10]) == bias)
     #expect(try f.floatSlice("b", expectedShape: [10], columns: 2..<9) == Tensor(shape: [7], data: Array(bias.data[2..<9])))
-    #expect(try f.floatColumns("b", expectedShape: [10], columnRanges: [8..<10, 0..<1]) == Tensor(shape: [3], data: [bias.data[8], bias.data[9], bias.data[0]]))
+    #expect(
+      try f.floatColumns("b", expectedShape: [10], columnRanges: [8..<10, 0..<1])
+        == Tensor(shape: [3], data: [bias.data[8], bias.data[9], bias.data[0]]))
 
     // Bad slices: one clear error naming the tensor.
     expectError(.tensor("k"), mentioning: ["rows", "[7, 10]"]) { _ = try f.floatSlice("k", expectedShape: [7, 10], rows: 5..<8) }
-    expectError(.tensor("k"), mentioning: ["columns", "[7, 10]"]) { _ = try f.floatSlice("k", expectedShape: [7, 10], columns: 8..<11) }
-    expectError(.tensor("k"), mentioning: ["columns"]) { _ = try f.floatColumns("k", expectedShape: [7, 10], columnRanges: [0..<2, -1..<1]) }
+    expectError(.tensor("k"), mentioning: ["columns", "[7, 10]"]) {
+      _ = try f.floatSlice("k", expectedShape: [7, 10], columns: 8..<11)
+    }
+    expectError(.tensor("k"), mentioning: ["columns"]) {
+      _ = try f.floatColumns("k", expectedShape: [7, 10], columnRanges: [0..<2, -1..<1])
+    }
     expectError(.tensor("b"), mentioning: ["1-D"]) { _ = try f.floatSlice("b", expectedShape: [10], rows: 0..<1) }
-    expectError(.tensor("k"), mentioning: ["[7, 10]", "[10, 7]"]) { _ = try f.floatSlice("k", expectedShape: [10, 7], columns: 0..<1) }
-    expectError(.tensor("k"), mentioning: ["[7, 10]", "[70]"]) { _ = try f.floatColumns("k", expectedShape: [70], columnRanges: [0..<1]) }
+    expectError(.tensor("k"), mentioning: ["[7, 10]", "[10, 7]"]) {
+      _ = try f.floatSlice("k", expectedShape: [10, 7], columns: 0..<1)
+    }
+    expectError(.tensor("k"), mentioning: ["[7, 10]", "[70]"]) {
+      _ = try f.floatColumns("k", expectedShape: [70], columnRanges: [0..<1])
+    }
     expectError(.tensor("nope"), mentioning: ["not found", path]) { _ = try f.floatSlice("nope", expectedShape: [1]) }
 
     let cube = dir.file("c.safetensors")
-    try SafetensorsWriter.write([("c", .f32(randomTensor([2, 2, 2], seed: 9))), ("i", .i32(IntTensor(shape: [2], data: [1, 2])))], to: cube)
+    try SafetensorsWriter.write(
+      [("c", .f32(randomTensor([2, 2, 2], seed: 9))), ("i", .i32(IntTensor(shape: [2], data: [1, 2])))], to: cube)
     let c = try SafetensorsFile(path: cube)
-    expectError(.tensor("c"), mentioning: ["1-D or 2-D", "[2, 2, 2]"]) { _ = try c.floatSlice("c", expectedShape: [2, 2, 2], columns: 0..<1) }
+    expectError(.tensor("c"), mentioning: ["1-D or 2-D", "[2, 2, 2]"]) {
+      _ = try c.floatSlice("c", expectedShape: [2, 2, 2], columns: 0..<1)
+    }
     expectError(.tensor("i"), mentioning: ["I32", "F32"]) { _ = try c.floatSlice("i", expectedShape: [2]) }
   }
 
@@ -318,7 +339,9 @@ struct SafetensorsTests {
     let image = try SafetensorsWriter.encode([("x", .f32(randomTensor([4, 4], seed: 2)))])
     let headerEnd = 8 + Int(image[0])
     expectOpenError(Array(image.prefix(headerEnd - 3)), { .file($0) }, mentioning: ["header length", "past the end"])
-    expectOpenError(Array(image.prefix(headerEnd + 10)), { _ in .tensor("x") }, mentioning: ["data_offsets", "past the end of the data section"])
+    expectOpenError(
+      Array(image.prefix(headerEnd + 10)), { _ in .tensor("x") },
+      mentioning: ["data_offsets", "past the end of the data section"])
     expectOpenError(Array(image.prefix(7)), { .file($0) }, mentioning: ["too short"])
   }
 
@@ -357,24 +380,37 @@ struct SafetensorsTests {
 
   @Test("An unknown dtype is refused, naming the tensor and the dtype")
   func unknownDType() {
-    expectOpenError(rawFile("{" + entry("w", "F33", [2], 0, 8) + "}", data: .init(repeating: 0, count: 8)), { _ in .tensor("w") }, mentioning: ["unknown dtype 'F33'"])
-    expectOpenError(rawFile("{\"w\":{\"dtype\":4,\"shape\":[],\"data_offsets\":[0,4]}}", data: [0, 0, 0, 0]), { _ in .tensor("w") }, mentioning: ["dtype", "not a string"])
+    expectOpenError(
+      rawFile("{" + entry("w", "F33", [2], 0, 8) + "}", data: .init(repeating: 0, count: 8)), { _ in .tensor("w") },
+      mentioning: ["unknown dtype 'F33'"])
+    expectOpenError(
+      rawFile("{\"w\":{\"dtype\":4,\"shape\":[],\"data_offsets\":[0,4]}}", data: [0, 0, 0, 0]), { _ in .tensor("w") },
+      mentioning: ["dtype", "not a string"])
   }
 
   @Test("Offsets past the data section, overlapping offsets and begin after end are refused")
   func badOffsets() {
     let data = [UInt8](repeating: 0, count: 16)
-    expectOpenError(rawFile("{" + entry("a", "F32", [2], 12, 20) + "}", data: data), { _ in .tensor("a") }, mentioning: ["end 20", "16 bytes"])
+    expectOpenError(
+      rawFile("{" + entry("a", "F32", [2], 12, 20) + "}", data: data), { _ in .tensor("a") }, mentioning: ["end 20", "16 bytes"])
     expectOpenError(
       rawFile("{" + entry("a", "F32", [2], 0, 8) + "," + entry("b", "F32", [2], 4, 12) + "}", data: data),
       { _ in .tensor("b") }, mentioning: ["overlap", "'a'", "[0, 8]", "[4, 12]"])
     expectOpenError(
       rawFile("{" + entry("a", "F32", [4], 0, 16) + "," + entry("b", "U8", [1], 15, 16) + "}", data: data),
       { _ in .tensor("b") }, mentioning: ["overlap"])
-    expectOpenError(rawFile("{" + entry("a", "F32", [0], 8, 4) + "}", data: data), { _ in .tensor("a") }, mentioning: ["begin 8 is after end 4"])
-    expectOpenError(rawFile("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4,8]}}", data: data), { _ in .tensor("a") }, mentioning: ["data_offsets"])
-    expectOpenError(rawFile("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[-4,0]}}", data: data), { _ in .tensor("a") }, mentioning: ["data_offsets"])
-    expectOpenError(rawFile("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4.0]}}", data: data), { _ in .tensor("a") }, mentioning: ["data_offsets"])
+    expectOpenError(
+      rawFile("{" + entry("a", "F32", [0], 8, 4) + "}", data: data), { _ in .tensor("a") }, mentioning: ["begin 8 is after end 4"]
+    )
+    expectOpenError(
+      rawFile("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4,8]}}", data: data), { _ in .tensor("a") },
+      mentioning: ["data_offsets"])
+    expectOpenError(
+      rawFile("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[-4,0]}}", data: data), { _ in .tensor("a") },
+      mentioning: ["data_offsets"])
+    expectOpenError(
+      rawFile("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4.0]}}", data: data), { _ in .tensor("a") },
+      mentioning: ["data_offsets"])
   }
 
   @Test("Empty tensors, gaps between tensors and trailing data are accepted")
@@ -382,7 +418,9 @@ struct SafetensorsTests {
     let data = [UInt8](repeating: 0, count: 16)
     let dir = ScratchDirectory()
     let path = dir.write(
-      rawFile("{" + entry("a", "F32", [1], 0, 4) + "," + entry("e", "F32", [0, 3], 2, 2) + "," + entry("b", "U8", [2], 8, 10) + "}", data: data),
+      rawFile(
+        "{" + entry("a", "F32", [1], 0, 4) + "," + entry("e", "F32", [0, 3], 2, 2) + "," + entry("b", "U8", [2], 8, 10) + "}",
+        data: data),
       to: "ok.safetensors")
     let f = try SafetensorsFile(path: path)
     #expect(f.names == ["a", "b", "e"])
@@ -393,13 +431,17 @@ struct SafetensorsTests {
   @Test("A byte length that does not match dtype and shape is refused")
   func byteLengthMismatch() {
     let data = [UInt8](repeating: 0, count: 32)
-    expectOpenError(rawFile("{" + entry("a", "F32", [3], 0, 8) + "}", data: data), { _ in .tensor("a") }, mentioning: ["F32", "[3]", "12 bytes", "span 8"])
-    expectOpenError(rawFile("{" + entry("a", "I64", [2, 2], 0, 16) + "}", data: data), { _ in .tensor("a") }, mentioning: ["I64", "32 bytes"])
+    expectOpenError(
+      rawFile("{" + entry("a", "F32", [3], 0, 8) + "}", data: data), { _ in .tensor("a") },
+      mentioning: ["F32", "[3]", "12 bytes", "span 8"])
+    expectOpenError(
+      rawFile("{" + entry("a", "I64", [2, 2], 0, 16) + "}", data: data), { _ in .tensor("a") }, mentioning: ["I64", "32 bytes"])
     expectOpenError(rawFile("{" + entry("a", "U8", [], 0, 0) + "}", data: data), { _ in .tensor("a") }, mentioning: ["1 bytes"])
     expectOpenError(
       rawFile("{" + entry("a", "F32", [Int.max, 2], 0, 8) + "}", data: data), { _ in .tensor("a") }, mentioning: ["too many"])
     expectOpenError(
-      rawFile("{" + entry("a", "F64", [Int.max / 4], 0, 8) + "}", data: data), { _ in .tensor("a") }, mentioning: ["too many bytes"])
+      rawFile("{" + entry("a", "F64", [Int.max / 4], 0, 8) + "}", data: data), { _ in .tensor("a") },
+      mentioning: ["too many bytes"])
   }
 
   @Test("Malformed header entries are refused, naming the tensor")
@@ -426,7 +468,9 @@ struct SafetensorsTests {
   func maskValues() throws {
     let dir = ScratchDirectory()
     let path = dir.write(
-      rawFile("{" + entry("m", "U8", [2, 2], 0, 4) + "," + entry("b", "BOOL", [3], 4, 7) + "," + entry("ok", "BOOL", [1], 7, 8) + "}", data: [1, 0, 2, 1, 0, 1, 1, 1]),
+      rawFile(
+        "{" + entry("m", "U8", [2, 2], 0, 4) + "," + entry("b", "BOOL", [3], 4, 7) + "," + entry("ok", "BOOL", [1], 7, 8) + "}",
+        data: [1, 0, 2, 1, 0, 1, 1, 1]),
       to: "m.safetensors")
     let f = try SafetensorsFile(path: path)
     expectError(.tensor("m"), mentioning: ["value 2", "flat index 2", "0 or 1", path]) { _ = try f.mask("m") }
@@ -456,8 +500,10 @@ struct SafetensorsTests {
     let dir = ScratchDirectory()
     let path = dir.file("t.safetensors")
     try SafetensorsWriter.write(
-      [("w", .f32(randomTensor([2, 3], seed: 4))), ("ids", .i32(IntTensor(shape: [2], data: [1, 2]))),
-       ("m", .u8(MaskTensor(shape: [2], data: [1, 0])))], to: path)
+      [
+        ("w", .f32(randomTensor([2, 3], seed: 4))), ("ids", .i32(IntTensor(shape: [2], data: [1, 2]))),
+        ("m", .u8(MaskTensor(shape: [2], data: [1, 0]))),
+      ], to: path)
     let f = try SafetensorsFile(path: path)
     expectError(.tensor("missing"), mentioning: ["not found", path]) { _ = try f.float("missing") }
     expectError(.tensor("missing"), mentioning: ["not found"]) { _ = try f.int32("missing") }
@@ -524,7 +570,9 @@ struct SafetensorsTests {
     }
     var broken = Tensor(zeros: [2, 2])
     broken.data.removeLast()
-    expectError(.tensor("b"), mentioning: ["[2, 2]", "3 elements"]) { try SafetensorsWriter.write([("b", .f32(broken))], to: out) }
+    expectError(.tensor("b"), mentioning: ["[2, 2]", "3 elements"]) {
+      try SafetensorsWriter.write([("b", .f32(broken))], to: out)
+    }
     #expect(dir.listing == ["occupied"])
   }
 
@@ -556,9 +604,11 @@ struct SafetensorsTests {
   @Test("10,000 seeded mutations of a valid file never crash the parser and fail only with AttnaxError")
   func mutations() throws {
     let seedImage = try SafetensorsWriter.encode(
-      [("layers.0.kernel", .f32(randomTensor([3, 4], seed: 11))), ("bias", .f32(randomTensor([4], seed: 12))),
-       ("position_ids", .i32(IntTensor(shape: [2, 3], data: [0, 1, 2, 0, 1, 2]))),
-       ("mask", .u8(MaskTensor(shape: [1, 5], data: [1, 1, 0, 1, 0])))],
+      [
+        ("layers.0.kernel", .f32(randomTensor([3, 4], seed: 11))), ("bias", .f32(randomTensor([4], seed: 12))),
+        ("position_ids", .i32(IntTensor(shape: [2, 3], data: [0, 1, 2, 0, 1, 2]))),
+        ("mask", .u8(MaskTensor(shape: [1, 5], data: [1, 1, 0, 1, 0]))),
+      ],
       metadata: ["format": "pt"])
     let headerLength = Int(seedImage[0]) | Int(seedImage[1]) << 8
     var rng = TestRNG(seed: 0xA77E_57)
@@ -581,7 +631,9 @@ struct SafetensorsTests {
         switch Int.random(in: 0..<6, using: &rng) {
         case 0:  // replace a header digit
           if !header.isEmpty, case let start = Int.random(in: 0..<header.count, using: &rng),
-            let i = (0..<header.count).lazy.map({ (start + $0) % header.count }).first(where: { header[$0] >= 0x30 && header[$0] <= 0x39 })
+            let i = (0..<header.count).lazy.map({ (start + $0) % header.count }).first(where: {
+              header[$0] >= 0x30 && header[$0] <= 0x39
+            })
           {
             header[i] = UInt8(0x30 + Int.random(in: 0...9, using: &rng))
           }
@@ -634,8 +686,13 @@ struct SafetensorsTests {
       case let .failure(error as AttnaxError):
         refused += 1
         #expect(!error.description.contains("\n"), "iteration \(iteration): \(error)")
-        if case .file = error { kinds.insert("file") } else if case .tensor = error { kinds.insert("tensor") }
-        else { Issue.record("iteration \(iteration): unexpected case \(error)") }
+        if case .file = error {
+          kinds.insert("file")
+        } else if case .tensor = error {
+          kinds.insert("tensor")
+        } else {
+          Issue.record("iteration \(iteration): unexpected case \(error)")
+        }
       case let .failure(error):
         Issue.record("iteration \(iteration): \(type(of: error)): \(error)")
       }

@@ -19,7 +19,9 @@ struct ChatTemplateTests {
         case let .array(cases)? = root["cases"]
       else { throw TokenizerError(file: name, field: "", message: "expected templates, conversations, cases") }
       for (name, t) in templates {
-        guard case let .string(source)? = t["source"], case let .string(bos)? = t["bos_token"], case let .string(eos)? = t["eos_token"] else {
+        guard case let .string(source)? = t["source"], case let .string(bos)? = t["bos_token"],
+          case let .string(eos)? = t["eos_token"]
+        else {
           throw TokenizerError(file: "chat_templates.json", field: "templates.\(name)", message: "bad template entry")
         }
         self.templates[name] = (source, bos, eos)
@@ -64,14 +66,20 @@ struct ChatTemplateTests {
           failed += 1
         }
       } else if case let .string(message)? = c["error"]?["raised"] {
-        #expect(throws: ChatTemplateError.raised(message), "\(label)") { try template.render(context: context, now: Self.fixtureNow) }
+        #expect(throws: ChatTemplateError.raised(message), "\(label)") {
+          try template.render(context: context, now: Self.fixtureNow)
+        }
         raised += 1
       } else {
-        #expect(throws: ChatTemplateError.self, "\(label) should fail as jinja2 does") { try template.render(context: context, now: Self.fixtureNow) }
+        #expect(throws: ChatTemplateError.self, "\(label) should fail as jinja2 does") {
+          try template.render(context: context, now: Self.fixtureNow)
+        }
         raised += 1
       }
     }
-    print("chat templates: \(matched) renders identical to jinja2, \(raised) errors as in jinja2, \(failed) failures, \(parsed.count) templates")
+    print(
+      "chat templates: \(matched) renders identical to jinja2, \(raised) errors as in jinja2, \(failed) failures, \(parsed.count) templates"
+    )
     #expect(failed == 0 && matched >= 180)
   }
 
@@ -88,7 +96,9 @@ struct ChatTemplateTests {
   @Test("Python values print as Python prints them")
   func values() throws {
     let t = try ChatTemplate("{{ a }}|{{ b }}|{{ c }}|{{ d }}|{{ e }}|{{ f }}|{{ g }}|{{ 1/3 }}|{{ 10/5 }}")
-    let out = try t.render(context: ["a": nil, "b": true, "c": 2.5, "d": ["x", 1, false], "e": ["k": "it's"], "f": .undefined, "g": 1e20])
+    let out = try t.render(context: [
+      "a": nil, "b": true, "c": 2.5, "d": ["x", 1, false], "e": ["k": "it's"], "f": .undefined, "g": 1e20,
+    ])
     #expect(out == "None|True|2.5|['x', 1, False]|{'k': \"it's\"}||1e+20|0.3333333333333333|2.0")
   }
 
@@ -124,14 +134,21 @@ struct ChatTemplateTests {
 struct ChatTemplateLimitTests {
   @Test("deep nesting, huge repetition and overflow are errors, not crashes")
   func limits() throws {
-    #expect(throws: ChatTemplateError.self) { try ChatTemplate("{{ " + String(repeating: "(", count: 5_000) + "1" + String(repeating: ")", count: 5_000) + " }}") }
+    #expect(throws: ChatTemplateError.self) {
+      try ChatTemplate("{{ " + String(repeating: "(", count: 5_000) + "1" + String(repeating: ")", count: 5_000) + " }}")
+    }
     #expect(throws: ChatTemplateError.self) { try ChatTemplate("{{ " + String(repeating: "not ", count: 5_000) + "1 }}") }
-    #expect(throws: ChatTemplateError.self) { try ChatTemplate(String(repeating: "{% if true %}", count: 500) + String(repeating: "{% endif %}", count: 500)) }
+    #expect(throws: ChatTemplateError.self) {
+      try ChatTemplate(String(repeating: "{% if true %}", count: 500) + String(repeating: "{% endif %}", count: 500))
+    }
     let big = try ChatTemplate("{{ 'x' * 100000000000 }}")
     #expect(throws: ChatTemplateError.self) { try big.render(context: [:]) }
-    let overflow = try ChatTemplate("{{ (-9223372036854775807 - 1) // -1 }}|{{ -(-9223372036854775807 - 1) }}|{{ 1e300 | int }}|{{ (-9223372036854775807 - 1) | abs }}")
+    let overflow = try ChatTemplate(
+      "{{ (-9223372036854775807 - 1) // -1 }}|{{ -(-9223372036854775807 - 1) }}|{{ 1e300 | int }}|{{ (-9223372036854775807 - 1) | abs }}"
+    )
     #expect(throws: ChatTemplateError.self) { try overflow.render(context: [:]) }
-    let wraps = try ChatTemplate("{{ -(-9223372036854775807 - 1) }}|{{ 1e300 | int }}|{{ (-9223372036854775807 - 1) | abs }}|{{ 5 is odd }}")
+    let wraps = try ChatTemplate(
+      "{{ -(-9223372036854775807 - 1) }}|{{ 1e300 | int }}|{{ (-9223372036854775807 - 1) | abs }}|{{ 5 is odd }}")
     #expect(try wraps.render(context: [:]) == "-9223372036854775808|0|-9223372036854775808|True")
     let recursive = try ChatTemplate("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}")
     #expect(throws: ChatTemplateError.self) { try recursive.render(context: [:]) }

@@ -23,24 +23,47 @@ struct LoadErrorTests {
     }
   }
 
-  @Test("errors name the file and the field", arguments: [
-    ("{", "tokenizer.json: invalid JSON at line 1, column 2"),
-    ("{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}", "tokenizer.json: model.type: unsupported model \"Unigram\""),
-    ("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"x\"}, \"merges\": []}}", "tokenizer.json: model.vocab.a: expected an integer, found a string"),
-    ("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a b\"]}}", "tokenizer.json: model.merges[0]: \"b\" is not in model.vocab"),
-    ("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [7]}}", "tokenizer.json: model.merges[0]: expected \"left right\" or [left, right], found a number"),
-    ("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -3}}}", "tokenizer.json: model.vocab.a: token id -3 is negative"),
-    ("{}", "tokenizer.json: model: missing"),
-    ("{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}}}", "tokenizer.json: model.unk_token: \"[UNK]\" is not in model.vocab"),
-    (
-      "{\"model\": {\"type\": \"BPE\", \"vocab\": {}}, \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"\\\\w+\"}, \"behavior\": \"Isolated\"}}",
-      "tokenizer.json: pre_tokenizer.pattern: unsupported regex \\w+"
-    ),
-    ("{\"model\": {\"type\": \"BPE\", \"vocab\": {}}, \"normalizer\": {\"type\": \"Precompiled\"}}", "tokenizer.json: normalizer.type: unsupported normalizer \"Precompiled\""),
-    ("{\"model\": {\"type\": \"BPE\", \"vocab\": {}}, \"added_tokens\": [{\"id\": 1}]}", "tokenizer.json: added_tokens[0].content: missing"),
-    ("{\"model\": {\"type\": \"BPE\", \"vocab\": {}}, \"truncation\": {\"max_length\": 0}}", "tokenizer.json: truncation.max_length: must be positive"),
-    ("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\\ud800\": 0}}}", "tokenizer.json: invalid JSON at line 1, column "),
-  ])
+  @Test(
+    "errors name the file and the field",
+    arguments: [
+      ("{", "tokenizer.json: invalid JSON at line 1, column 2"),
+      ("{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}", "tokenizer.json: model.type: unsupported model \"Unigram\""),
+      (
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": \"x\"}, \"merges\": []}}",
+        "tokenizer.json: model.vocab.a: expected an integer, found a string"
+      ),
+      (
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a b\"]}}",
+        "tokenizer.json: model.merges[0]: \"b\" is not in model.vocab"
+      ),
+      (
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [7]}}",
+        "tokenizer.json: model.merges[0]: expected \"left right\" or [left, right], found a number"
+      ),
+      ("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -3}}}", "tokenizer.json: model.vocab.a: token id -3 is negative"),
+      ("{}", "tokenizer.json: model: missing"),
+      (
+        "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}}}",
+        "tokenizer.json: model.unk_token: \"[UNK]\" is not in model.vocab"
+      ),
+      (
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {}}, \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"\\\\w+\"}, \"behavior\": \"Isolated\"}}",
+        "tokenizer.json: pre_tokenizer.pattern: unsupported regex \\w+"
+      ),
+      (
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {}}, \"normalizer\": {\"type\": \"Precompiled\"}}",
+        "tokenizer.json: normalizer.type: unsupported normalizer \"Precompiled\""
+      ),
+      (
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {}}, \"added_tokens\": [{\"id\": 1}]}",
+        "tokenizer.json: added_tokens[0].content: missing"
+      ),
+      (
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {}}, \"truncation\": {\"max_length\": 0}}",
+        "tokenizer.json: truncation.max_length: must be positive"
+      ),
+      ("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\\ud800\": 0}}}", "tokenizer.json: invalid JSON at line 1, column "),
+    ])
   func tokenizerJSON(json: String, expected: String) {
     let message = error(Array(json.utf8))
     #expect(message?.hasPrefix(expected) == true, "got \(message ?? "no error")")
@@ -55,9 +78,15 @@ struct LoadErrorTests {
   @Test("tokenizer_config.json errors name that file")
   func config() throws {
     let good = try tinyBPE { $0 }
-    #expect(error(good, config: Array("{\"eos_token\": \"<|nope|>\"}".utf8)) == "tokenizer_config.json: eos_token: \"<|nope|>\" is not a token of tokenizer.json")
-    #expect(error(good, config: Array("{\"eos_token_ids\": [2, 400]}".utf8)) == "tokenizer_config.json: eos_token_ids[1]: 400 is not a token id")
-    #expect(error(good, config: Array("{\"add_bos_token\": 1}".utf8)) == "tokenizer_config.json: add_bos_token: expected true or false, found a number")
+    #expect(
+      error(good, config: Array("{\"eos_token\": \"<|nope|>\"}".utf8))
+        == "tokenizer_config.json: eos_token: \"<|nope|>\" is not a token of tokenizer.json")
+    #expect(
+      error(good, config: Array("{\"eos_token_ids\": [2, 400]}".utf8))
+        == "tokenizer_config.json: eos_token_ids[1]: 400 is not a token id")
+    #expect(
+      error(good, config: Array("{\"add_bos_token\": 1}".utf8))
+        == "tokenizer_config.json: add_bos_token: expected true or false, found a number")
     #expect(error(good, config: Array("[]".utf8))?.hasPrefix("tokenizer_config.json: ") == true)
   }
 
@@ -68,7 +97,8 @@ struct LoadErrorTests {
 
   @Test("JSON parsing: escapes, surrogate pairs, numbers, order")
   func json() throws {
-    let v = try JSONValue.parse(Array(#"{"b": [1, -2.5e3, true, null], "a": "\u00e9\ud83d\ude00\n\"", "b2": {}}"#.utf8), file: "t.json")
+    let v = try JSONValue.parse(
+      Array(#"{"b": [1, -2.5e3, true, null], "a": "\u00e9\ud83d\ude00\n\"", "b2": {}}"#.utf8), file: "t.json")
     guard case let .object(members) = v else {
       Issue.record("not an object")
       return

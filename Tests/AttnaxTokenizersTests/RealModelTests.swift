@@ -12,7 +12,8 @@ import Testing
 private let smollm2Directory = Fixtures.modelDirectory("ATTNAX_SMOLLM2_DIR")
 private let minilmDirectory = Fixtures.modelDirectory("ATTNAX_MINILM_DIR")
 
-@Suite("SmolLM2 tokenizer (llama.cpp reference)", .enabled(if: smollm2Directory != nil, "set ATTNAX_SMOLLM2_DIR (scripts/test does)"))
+@Suite(
+  "SmolLM2 tokenizer (llama.cpp reference)", .enabled(if: smollm2Directory != nil, "set ATTNAX_SMOLLM2_DIR (scripts/test does)"))
 struct SmolLM2TokenizerTests {
   let tok: Tokenizer
   let cases: [Fixtures.Case]
@@ -103,7 +104,8 @@ struct SmolLM2TokenizerTests {
   }
 }
 
-@Suite("MiniLM tokenizer (HF tokenizers reference)", .enabled(if: minilmDirectory != nil, "set ATTNAX_MINILM_DIR (scripts/test does)"))
+@Suite(
+  "MiniLM tokenizer (HF tokenizers reference)", .enabled(if: minilmDirectory != nil, "set ATTNAX_MINILM_DIR (scripts/test does)"))
 struct MiniLMTokenizerTests {
   let tok: Tokenizer
   let cases: [Fixtures.Case]

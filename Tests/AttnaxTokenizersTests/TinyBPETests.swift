@@ -15,28 +15,32 @@ struct TinyBPETests {
 
   init() throws { tok = try Fixtures.tokenizer("tiny-bpe") }
 
-  @Test("merges apply lowest rank first, leftmost first among equals", arguments: [
-    ("hello world", [36, 41] as [Int32]),
-    ("hello!", [36, 3]),
-    ("aaa", [47, 12]),
-    ("aaaa", [47, 47]),
-    ("it's", [16, 23, 43]),
-    ("é", [42]),
-    ("😀", [46]),
-    ("z", []),  // no byte character for z in this vocabulary and no unk: dropped
-    ("", []),
-  ])
+  @Test(
+    "merges apply lowest rank first, leftmost first among equals",
+    arguments: [
+      ("hello world", [36, 41] as [Int32]),
+      ("hello!", [36, 3]),
+      ("aaa", [47, 12]),
+      ("aaaa", [47, 47]),
+      ("it's", [16, 23, 43]),
+      ("é", [42]),
+      ("😀", [46]),
+      ("z", []),  // no byte character for z in this vocabulary and no unk: dropped
+      ("", []),
+    ])
   func merges(text: String, ids: [Int32]) {
     #expect(tok.encode(text) == ids, "\(text.shown)")
   }
 
-  @Test("whitespace runs keep their last space for the next word; digits go one by one", arguments: [
-    ("hello  world", [36, 25, 41] as [Int32]),
-    ("   hello", [48, 25, 36]),
-    ("  ", [48]),
-    ("hello\n", [36, 26]),
-    ("a 12", [12, 25, 6, 7]),
-  ])
+  @Test(
+    "whitespace runs keep their last space for the next word; digits go one by one",
+    arguments: [
+      ("hello  world", [36, 25, 41] as [Int32]),
+      ("   hello", [48, 25, 36]),
+      ("  ", [48]),
+      ("hello\n", [36, 26]),
+      ("a 12", [12, 25, 6, 7]),
+    ])
   func pretokenization(text: String, ids: [Int32]) {
     #expect(tok.encode(text) == ids, "\(text.shown)")
   }
@@ -47,7 +51,9 @@ struct TinyBPETests {
     #expect(tok.encode(text) == [1, 36, 2])
     // As text: <| im _ start |> hello <| im _ end |>
     #expect(
-      tok.encode(text, parseSpecial: false) == [8, 11, 16, 18, 10, 22, 23, 12, 21, 23, 11, 9, 36, 8, 11, 16, 18, 10, 14, 19, 13, 11, 9])
+      tok.encode(text, parseSpecial: false) == [
+        8, 11, 16, 18, 10, 22, 23, 12, 21, 23, 11, 9, 36, 8, 11, 16, 18, 10, 14, 19, 13, 11, 9,
+      ])
     #expect(tok.encode("<|im_end|><|im_end|>") == [2, 2])
     #expect(tok.encode("a<|endoftext|>a") == [12, 0, 12])
   }
@@ -60,9 +66,11 @@ struct TinyBPETests {
       of: "\"content\": \"<|im_end|>\",\n   \"single_word\": false,\n   \"lstrip\": false,\n   \"rstrip\": false",
       with: "\"content\": \"<|im_end|>\",\n   \"single_word\": false,\n   \"lstrip\": true,\n   \"rstrip\": true")
     text = text.replacingOccurrences(
-      of: "\"content\": \"<|endoftext|>\",\n   \"single_word\": false", with: "\"content\": \"<|endoftext|>\",\n   \"single_word\": true")
+      of: "\"content\": \"<|endoftext|>\",\n   \"single_word\": false",
+      with: "\"content\": \"<|endoftext|>\",\n   \"single_word\": true")
     let t = try Tokenizer(tokenizerJSON: Array(text.utf8))
-    #expect(t.addedTokenList.map(\.lstrip) == [false, false, true] && t.addedTokenList.map(\.singleWord) == [true, false, false])
+    #expect(
+      t.addedTokenList.map(\.lstrip) == [false, false, true] && t.addedTokenList.map(\.singleWord) == [true, false, false])
     // Expected ids from the `tokenizers` package on the same file.
     #expect(t.encode("hello <|im_end|> world") == [36, 2, 24, 38, 17, 13])
     #expect(t.encode("hello\t\n<|im_end|>\nworld") == [36, 2, 24, 38, 17, 13])

@@ -13,27 +13,31 @@ struct TinyWordPieceTests {
 
   init() throws { tok = try Fixtures.tokenizer("tiny-wordpiece") }
 
-  @Test("greedy longest pieces with ## continuations, [UNK] for what does not split", arguments: [
-    ("Hello, World!", [2, 5, 11, 6, 12, 3] as [Int32]),
-    ("unaffable", [2, 8, 9, 10, 3]),
-    ("hellos", [2, 5, 7, 3]),
-    ("xyz", [2, 1, 3]),
-    ("supercalifragilistic", [2, 1, 3]),  // longer than max_input_chars_per_word
-    ("a b ab", [2, 17, 19, 17, 18, 3]),
-    ("", [2, 3]),
-  ])
+  @Test(
+    "greedy longest pieces with ## continuations, [UNK] for what does not split",
+    arguments: [
+      ("Hello, World!", [2, 5, 11, 6, 12, 3] as [Int32]),
+      ("unaffable", [2, 8, 9, 10, 3]),
+      ("hellos", [2, 5, 7, 3]),
+      ("xyz", [2, 1, 3]),
+      ("supercalifragilistic", [2, 1, 3]),  // longer than max_input_chars_per_word
+      ("a b ab", [2, 17, 19, 17, 18, 3]),
+      ("", [2, 3]),
+    ])
   func wordPiece(text: String, ids: [Int32]) {
     #expect(tok.encode(text) == ids, "\(text.shown)")
   }
 
-  @Test("BERT normalization and punctuation", arguments: [
-    ("Café", [2, 13, 3] as [Int32]),  // lowercased, accent stripped
-    ("Cafe\u{301}", [2, 13, 3]),  // NFD input
-    ("中文", [2, 14, 15, 3]),  // CJK ideographs become words of their own
-    ("don't", [2, 22, 20, 21, 3]),
-    ("$5", [2, 23, 24, 3]),  // ASCII symbols count as punctuation
-    ("HELLO\tworld\u{0}\u{200D}!", [2, 5, 6, 12, 3]),  // tab is a space; NUL and ZWJ are dropped
-  ])
+  @Test(
+    "BERT normalization and punctuation",
+    arguments: [
+      ("Café", [2, 13, 3] as [Int32]),  // lowercased, accent stripped
+      ("Cafe\u{301}", [2, 13, 3]),  // NFD input
+      ("中文", [2, 14, 15, 3]),  // CJK ideographs become words of their own
+      ("don't", [2, 22, 20, 21, 3]),
+      ("$5", [2, 23, 24, 3]),  // ASCII symbols count as punctuation
+      ("HELLO\tworld\u{0}\u{200D}!", [2, 5, 6, 12, 3]),  // tab is a space; NUL and ZWJ are dropped
+    ])
   func normalization(text: String, ids: [Int32]) {
     #expect(tok.encode(text) == ids, "\(text.shown)")
   }

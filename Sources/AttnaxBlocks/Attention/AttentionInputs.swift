@@ -21,9 +21,11 @@ public struct AttentionInputs {
   public var lookup: (String) throws -> Tensor
 
   /// The inputs of one call; every one may be absent.
-  public init(mask: MaskTensor? = nil, maskName: String = "mask", positionsQ: IntTensor? = nil,
-              positionsKV: IntTensor? = nil, positionsName: String = "position_ids",
-              lookup: @escaping (String) throws -> Tensor = { throw AttnaxError.tensor(name: $0, message: "missing") }) {
+  public init(
+    mask: MaskTensor? = nil, maskName: String = "mask", positionsQ: IntTensor? = nil,
+    positionsKV: IntTensor? = nil, positionsName: String = "position_ids",
+    lookup: @escaping (String) throws -> Tensor = { throw AttnaxError.tensor(name: $0, message: "missing") }
+  ) {
     self.mask = mask; self.maskName = maskName; self.positionsQ = positionsQ
     self.positionsKV = positionsKV; self.positionsName = positionsName; self.lookup = lookup
   }

@@ -16,9 +16,10 @@ extension MultiHeadAttention {
     return try q.data.withUnsafeBufferPointer { qp in
       try k.data.withUnsafeBufferPointer { kp in
         try v.data.withUnsafeBufferPointer { vp in
-          try body(HeadsView(base: qp.baseAddress!, batchStride: q.shape[1] * wq, rowStride: wq, headDim: dh),
-                   HeadsView(base: kp.baseAddress!, batchStride: k.shape[1] * wkv, rowStride: wkv, headDim: dh),
-                   HeadsView(base: vp.baseAddress!, batchStride: v.shape[1] * wkv, rowStride: wkv, headDim: dh))
+          try body(
+            HeadsView(base: qp.baseAddress!, batchStride: q.shape[1] * wq, rowStride: wq, headDim: dh),
+            HeadsView(base: kp.baseAddress!, batchStride: k.shape[1] * wkv, rowStride: wkv, headDim: dh),
+            HeadsView(base: vp.baseAddress!, batchStride: v.shape[1] * wkv, rowStride: wkv, headDim: dh))
         }
       }
     }
@@ -26,12 +27,15 @@ extension MultiHeadAttention {
 
   func broadcastMask(_ inputs: AttentionInputs, batch: Int, rows: Int, cols: Int, rowOrigin: Int) throws -> Broadcast4<UInt8>? {
     try inputs.mask.map {
-      try Broadcast4(name: inputs.maskName, data: $0.data, shape: $0.shape, batch: batch, heads: config.numHeads,
-                     rows: rows, cols: cols, rowOrigin: rowOrigin)
+      try Broadcast4(
+        name: inputs.maskName, data: $0.data, shape: $0.shape, batch: batch, heads: config.numHeads,
+        rows: rows, cols: cols, rowOrigin: rowOrigin)
     }
   }
 
-  func pipeline(_ inputs: AttentionInputs, mask: Broadcast4<UInt8>?, batch: Int, rows: Int, rowOrigin: Int, totalKV: Int) throws -> ScorePipeline {
+  func pipeline(
+    _ inputs: AttentionInputs, mask: Broadcast4<UInt8>?, batch: Int, rows: Int, rowOrigin: Int, totalKV: Int
+  ) throws -> ScorePipeline {
     try ScorePipeline(
       window: isSelf ? config.attentionWindow : nil, specs: isSelf ? config.scoreMods : [],
       numHeads: config.numHeads, batch: batch, mask: mask, biasRows: rows, biasRowOrigin: rowOrigin,
@@ -45,13 +49,15 @@ extension MultiHeadAttention {
     let blocked = config.attentionType.isBlocked && !(totalQ <= bs && totalKV <= bs)
     return AttentionCall(
       batch: batch, heads: plan.queryHeads.count, headBase: plan.queryHeads.lowerBound, kvHeadOf: kvHeadOf,
-      headDim: config.headDim, pipeline: try pipeline(inputs, mask: mask, batch: batch, rows: totalQ, rowOrigin: rowOrigin, totalKV: totalKV),
+      headDim: config.headDim,
+      pipeline: try pipeline(inputs, mask: mask, batch: batch, rows: totalQ, rowOrigin: rowOrigin, totalKV: totalKV),
       blockQ: blocked ? bs : Int.max, blockKV: blocked ? bs : Int.max, epsilon: blocked ? 1e-10 : 0)
   }
 
   func checkLinear(seqQ: Int, seqKV: Int, qStart: Int) throws {
     guard seqQ == seqKV, qStart == 0 else {
-      throw AttnaxError.input(name: "x", message: "linear attention needs seq_q == seq_kv and no KV cache (got \(seqQ) queries, \(seqKV) keys)")
+      throw AttnaxError.input(
+        name: "x", message: "linear attention needs seq_q == seq_kv and no KV cache (got \(seqQ) queries, \(seqKV) keys)")
     }
     let c = config.linearAttentionChunkSize
     guard seqQ % c == 0 else {
@@ -64,7 +70,9 @@ extension MultiHeadAttention {
   }
 
   /// The whole sequence on this rank: one shared softmax pipeline (standard = one block), linear, or lite.
-  func attend(q: HeadsView, k: HeadsView, v: HeadsView, batch: Int, seqQ: Int, seqKV: Int, qStart: Int, inputs: AttentionInputs) throws -> Tensor {
+  func attend(
+    q: HeadsView, k: HeadsView, v: HeadsView, batch: Int, seqQ: Int, seqKV: Int, qStart: Int, inputs: AttentionInputs
+  ) throws -> Tensor {
     let dh = config.headDim, heads = plan.queryHeads.count
     let geometry = AttentionGeometry(
       batch: batch, seqQ: seqQ, seqKV: seqKV, qStart: qStart, kvStart: 0, heads: heads,
@@ -74,8 +82,9 @@ extension MultiHeadAttention {
       try checkLinear(seqQ: seqQ, seqKV: seqKV, qStart: qStart)
       let mask = try broadcastMask(inputs, batch: batch, rows: seqQ, cols: seqKV, rowOrigin: qStart)
       var state = LinearAttentionState(batch: batch, heads: heads, headDim: dh)
-      return linearAttention(q: q, k: k, v: v, geometry: geometry, chunk: config.linearAttentionChunkSize,
-                             keyMask: Self.keyMask(mask), state: &state)
+      return linearAttention(
+        q: q, k: k, v: v, geometry: geometry, chunk: config.linearAttentionChunkSize,
+        keyMask: Self.keyMask(mask), state: &state)
     case .lite:
       let mask = try broadcastMask(inputs, batch: batch, rows: seqQ, cols: seqKV, rowOrigin: qStart)
       return liteAttention(q: q, k: k, v: v, geometry: geometry, gateKernel: gate!.kernel, gateBias: gate!.bias, mask: mask)
@@ -93,8 +102,10 @@ extension MultiHeadAttention {
   /// A KV-cache step. Rows split over the ring (a prefill): each rank keeps its own rows' K/V
   /// and attends over every rank's cache as it travels the ring. Rows replicated: the cache
   /// stores the step (split over the ring by counts) and every rank attends to its part.
-  func attendCached(q: Tensor, k: Tensor, v: Tensor, cache: KVCache, ctx: SequenceContext, past: Int,
-                    inputs: AttentionInputs) throws -> Tensor {
+  func attendCached(
+    q: Tensor, k: Tensor, v: Tensor, cache: KVCache, ctx: SequenceContext, past: Int,
+    inputs: AttentionInputs
+  ) throws -> Tensor {
     let batch = q.shape[0], seqQ = q.shape[1]
     if ctx.q.isSharded {
       try cache.appendShard(keys: k, values: v, layout: ctx.q)
@@ -127,7 +138,9 @@ extension MultiHeadAttention {
   /// A replicated KV-cache step whose cache is sharded along the sequence over the cp group
   /// (split-KV / flash-decoding): every rank attends the queries to its own cached runs, then one
   /// allgather merges the partial (max, sum, output) by the online-softmax rule.
-  func attendShardedCache(q: Tensor, cache: KVCache, batch: Int, seqQ: Int, past: Int, cp: Communicator, inputs: AttentionInputs) throws -> Tensor {
+  func attendShardedCache(
+    q: Tensor, cache: KVCache, batch: Int, seqQ: Int, past: Int, cp: Communicator, inputs: AttentionInputs
+  ) throws -> Tensor {
     let dh = config.headDim, heads = plan.queryHeads.count
     let call = try softmaxCall(inputs, batch: batch, totalQ: seqQ, totalKV: cache.length, rowOrigin: past)
     var state = SoftmaxState(batch: batch, heads: heads, seqQ: seqQ, headDim: dh)
@@ -137,12 +150,16 @@ extension MultiHeadAttention {
           let qv = HeadsView(base: qp.baseAddress!, batchStride: seqQ * heads * dh, rowStride: heads * dh, headDim: dh)
           let stride = cache.capacity * cache.width
           for run in cache.runs {
-            let kv = HeadsView(base: kp.baseAddress! + run.local * cache.width, batchStride: stride, rowStride: cache.width, headDim: dh)
-            let vv = HeadsView(base: vp.baseAddress! + run.local * cache.width, batchStride: stride, rowStride: cache.width, headDim: dh)
-            let g = AttentionGeometry(batch: batch, seqQ: seqQ, seqKV: run.count, qStart: past, kvStart: run.global,
-                                      heads: heads, headBase: plan.queryHeads.lowerBound, kvHeadOf: kvHeadOf)
-            accumulateSoftmaxAttention(q: qv, k: kv, v: vv, geometry: g, pipeline: call.pipeline,
-                                       blockQ: call.blockQ, blockKV: call.blockKV, skipMaskedTiles: true, state: &state)
+            let kv = HeadsView(
+              base: kp.baseAddress! + run.local * cache.width, batchStride: stride, rowStride: cache.width, headDim: dh)
+            let vv = HeadsView(
+              base: vp.baseAddress! + run.local * cache.width, batchStride: stride, rowStride: cache.width, headDim: dh)
+            let g = AttentionGeometry(
+              batch: batch, seqQ: seqQ, seqKV: run.count, qStart: past, kvStart: run.global,
+              heads: heads, headBase: plan.queryHeads.lowerBound, kvHeadOf: kvHeadOf)
+            accumulateSoftmaxAttention(
+              q: qv, k: kv, v: vv, geometry: g, pipeline: call.pipeline,
+              blockQ: call.blockQ, blockKV: call.blockKV, skipMaskedTiles: true, state: &state)
           }
         }
       }
@@ -153,7 +170,8 @@ extension MultiHeadAttention {
 
   /// Rows sharded over the cp ring: ring attention for softmax backends, a carried state for
   /// linear attention, and a gather for lite attention (its softmax runs over the whole query axis).
-  func attendSharded(q: Tensor, k: inout Tensor, v: inout Tensor, ctx: SequenceContext, inputs: AttentionInputs) throws -> Tensor {
+  func attendSharded(q: Tensor, k: inout Tensor, v: inout Tensor, ctx: SequenceContext, inputs: AttentionInputs) throws -> Tensor
+  {
     let batch = q.shape[0], heads = plan.queryHeads.count
     let totalQ = ctx.q.length, totalKV = ctx.kv.length
     switch config.attentionType {
@@ -161,8 +179,9 @@ extension MultiHeadAttention {
       let mask = try broadcastMask(inputs, batch: batch, rows: totalQ, cols: totalKV, rowOrigin: 0)
       let fq = try gatherSequence(q, layout: ctx.q, cp: ctx.cp)
       let fk = try gatherSequence(k, layout: ctx.kv, cp: ctx.cp), fv = try gatherSequence(v, layout: ctx.kv, cp: ctx.cp)
-      let g = AttentionGeometry(batch: batch, seqQ: totalQ, seqKV: totalKV, qStart: 0, kvStart: 0, heads: heads,
-                                headBase: plan.queryHeads.lowerBound, kvHeadOf: kvHeadOf)
+      let g = AttentionGeometry(
+        batch: batch, seqQ: totalQ, seqKV: totalKV, qStart: 0, kvStart: 0, heads: heads,
+        headBase: plan.queryHeads.lowerBound, kvHeadOf: kvHeadOf)
       let full = withHeads(q: fq, k: fk, v: fv) { qv, kv, vv in
         liteAttention(q: qv, k: kv, v: vv, geometry: g, gateKernel: gate!.kernel, gateBias: gate!.bias, mask: mask)
       }
@@ -174,14 +193,16 @@ extension MultiHeadAttention {
       }
       let mask = try broadcastMask(inputs, batch: batch, rows: totalQ, cols: totalKV, rowOrigin: 0)
       let piece = ctx.q.pieces(of: ctx.cp.rank)[0]
-      let g = AttentionGeometry(batch: batch, seqQ: piece.count, seqKV: piece.count, qStart: piece.lowerBound,
-                                kvStart: piece.lowerBound, heads: heads, headBase: plan.queryHeads.lowerBound, kvHeadOf: kvHeadOf)
+      let g = AttentionGeometry(
+        batch: batch, seqQ: piece.count, seqKV: piece.count, qStart: piece.lowerBound,
+        kvStart: piece.lowerBound, heads: heads, headBase: plan.queryHeads.lowerBound, kvHeadOf: kvHeadOf)
       let keyMask = Self.keyMask(mask)
       // Inside linearAttention key rows are local; shift them to global for the mask.
       let localMask = keyMask.map { f in { (b: Int, h: Int, j: Int) in f(b, h, piece.lowerBound + j) } }
       return try withHeads(q: q, k: k, v: v) { qv, kv, vv in
         var state = try linearAttentionCarry(k: kv, v: vv, geometry: g, keyMask: keyMask, cp: ctx.cp)
-        return linearAttention(q: qv, k: kv, v: vv, geometry: g, chunk: config.linearAttentionChunkSize, keyMask: localMask, state: &state)
+        return linearAttention(
+          q: qv, k: kv, v: vv, geometry: g, chunk: config.linearAttentionChunkSize, keyMask: localMask, state: &state)
       }
     case .standard, .memoryEfficient, .flash, .pallasFlash:
       let call = try softmaxCall(inputs, batch: batch, totalQ: totalQ, totalKV: totalKV, rowOrigin: 0)

@@ -16,7 +16,10 @@ struct Broadcast4<Element> {
     let target = [batch, heads, rows, cols]
     for (i, (have, want)) in zip(s, target).enumerated() where have != 1 && have != want {
       let axis = ["batch", "heads", "query", "key"][i]
-      throw AttnaxError.input(name: name, message: "shape \(shape) does not broadcast to (batch \(batch), heads \(heads), q \(rows), kv \(cols)): \(axis) axis is \(have)")
+      throw AttnaxError.input(
+        name: name,
+        message:
+          "shape \(shape) does not broadcast to (batch \(batch), heads \(heads), q \(rows), kv \(cols)): \(axis) axis is \(have)")
     }
     let st3 = 1, st2 = s[3], st1 = s[3] * s[2], st0 = s[3] * s[2] * s[1]
     strides = (s[0] == 1 ? 0 : st0, s[1] == 1 ? 0 : st1, s[2] == 1 ? 0 : st2, s[3] == 1 ? 0 : st3)

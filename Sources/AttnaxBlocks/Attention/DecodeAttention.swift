@@ -22,8 +22,10 @@ let decodeBlockKeys = 64
 /// Against the tile loop this reads each cached key and value once for all query heads (not once
 /// per query head, strided) and splits the keys over the threads, so 3 KV heads on 2 threads stay
 /// balanced.
-func accumulateDecodeAttention(q: HeadsView, k: HeadsView, v: HeadsView, geometry g: AttentionGeometry,
-                               pipeline: ScorePipeline, state: inout SoftmaxState) {
+func accumulateDecodeAttention(
+  q: HeadsView, k: HeadsView, v: HeadsView, geometry g: AttentionGeometry,
+  pipeline: ScorePipeline, state: inout SoftmaxState
+) {
   guard g.seqKV > 0, g.seqQ > 0 else { return }
   let blocks = (g.seqKV + decodeBlockKeys - 1) / decodeBlockKeys
   let per = state.storage.count  // one partial state [o | m | l] per block, the state's layout
@@ -84,8 +86,9 @@ struct DecodeBlock {
     for b in 0..<g.batch {
       for r in 0..<g.seqQ {
         let qRow = (g.qStart + r)..<(g.qStart + r + 1)
-        ax_key_scores(q.at(b: b, row: r, head: 0), heads, dh, dh, kvOf, k.at(b: b, row: keys.lowerBound, head: 0),
-                      k.rowStride, nk, scores, nk)
+        ax_key_scores(
+          q.at(b: b, row: r, head: 0), heads, dh, dh, kvOf, k.at(b: b, row: keys.lowerBound, head: 0),
+          k.rowStride, nk, scores, nk)
         scaleInPlace(scores, heads * nk, by: scale)
         for h in 0..<heads {
           let row = scores + h * nk
@@ -94,8 +97,9 @@ struct DecodeBlock {
           m[stat] = rowMax(row, nk, floor: maskedScore)
           l[stat] = expShiftSum(row, nk, shift: m[stat])  // row becomes exp(s − m)
         }
-        ax_value_sums(scores, heads, nk, nk, kvOf, v.at(b: b, row: keys.lowerBound, head: 0), v.rowStride, dh,
-                      o + (b * seqQ + r) * hd, dh)
+        ax_value_sums(
+          scores, heads, nk, nk, kvOf, v.at(b: b, row: keys.lowerBound, head: 0), v.rowStride, dh,
+          o + (b * seqQ + r) * hd, dh)
       }
     }
   }

@@ -101,7 +101,8 @@ public final class KVCache {
   private func store(_ k: Tensor, _ v: Tensor, rows: Range<Int>, newPositions: [[Int]], tokens: Int) throws {
     let n = k.shape[1], local = localCount
     guard local + rows.count <= capacity else {
-      throw AttnaxError.cache(message: "part \(part) of \(parts) would hold \(local + rows.count) tokens, past its capacity \(capacity)")
+      throw AttnaxError.cache(
+        message: "part \(part) of \(parts) would hold \(local + rows.count) tokens, past its capacity \(capacity)")
     }
     for b in 0..<batch {
       let dst = (b * capacity + local) * width, src = (b * n + rows.lowerBound) * width

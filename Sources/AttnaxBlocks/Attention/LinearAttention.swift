@@ -97,8 +97,10 @@ func linearAttention(
 
 /// Σ φ(k)ᵀv and Σ φ(k) over this rank's rows, then the exclusive prefix over the cp ring, so
 /// causal linear attention on a contiguous shard starts from the carry of every earlier rank.
-func linearAttentionCarry(k: HeadsView, v: HeadsView, geometry g: AttentionGeometry, keyMask: ((Int, Int, Int) -> Bool)?,
-                          cp: Communicator) throws -> LinearAttentionState {
+func linearAttentionCarry(
+  k: HeadsView, v: HeadsView, geometry g: AttentionGeometry, keyMask: ((Int, Int, Int) -> Bool)?,
+  cp: Communicator
+) throws -> LinearAttentionState {
   let dh = k.headDim
   var carry = LinearAttentionState(batch: g.batch, heads: g.heads, headDim: dh)
   guard cp.size > 1 else { return carry }

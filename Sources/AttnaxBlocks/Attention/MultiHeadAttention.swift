@@ -20,12 +20,17 @@ public struct MultiHeadAttention: Sendable {
   let rope: RoPE?
 
   /// Loads this rank's heads of the projections under `prefix`.
-  public init(_ source: WeightSource, prefix: String, config: BlockConfig, plan: ShardingPlan, isSelf: Bool, group: Communicator) throws {
+  public init(
+    _ source: WeightSource, prefix: String, config: BlockConfig, plan: ShardingPlan, isSelf: Bool, group: Communicator
+  ) throws {
     self.config = config; self.plan = plan; self.isSelf = isSelf
     let d = config.dModel, kvF = config.kvHeads * config.headDim, bias = config.useBias
-    query = try ColumnParallelLinear(source, "\(prefix).query_proj", inFeatures: d, outFeatures: d, columns: plan.queryColumns, bias: bias)
-    key = try ColumnParallelLinear(source, "\(prefix).key_proj", inFeatures: d, outFeatures: kvF, columns: plan.kvColumns, bias: bias)
-    value = try ColumnParallelLinear(source, "\(prefix).value_proj", inFeatures: d, outFeatures: kvF, columns: plan.kvColumns, bias: bias)
+    query = try ColumnParallelLinear(
+      source, "\(prefix).query_proj", inFeatures: d, outFeatures: d, columns: plan.queryColumns, bias: bias)
+    key = try ColumnParallelLinear(
+      source, "\(prefix).key_proj", inFeatures: d, outFeatures: kvF, columns: plan.kvColumns, bias: bias)
+    value = try ColumnParallelLinear(
+      source, "\(prefix).value_proj", inFeatures: d, outFeatures: kvF, columns: plan.kvColumns, bias: bias)
     output = try RowParallelLinear(
       source, "\(prefix).output_proj", inFeatures: d, outFeatures: d, rows: plan.queryColumns, group: group, bias: bias)
     if config.attentionType == .lite {
@@ -43,8 +48,10 @@ public struct MultiHeadAttention: Sendable {
   /// biases in `inputs` are global. Returns (B, Sq_local, D) summed over the tensor-parallel
   /// group, plus `residual` when given. `x` is consumed: once projected it is released, which
   /// keeps the ring's peak memory low.
-  public func callAsFunction(_ x: consuming Tensor, context: Tensor? = nil, inputs: AttentionInputs, cache: KVCache? = nil,
-                             sequence: SequenceContext? = nil, residual: Tensor? = nil) throws -> Tensor {
+  public func callAsFunction(
+    _ x: consuming Tensor, context: Tensor? = nil, inputs: AttentionInputs, cache: KVCache? = nil,
+    sequence: SequenceContext? = nil, residual: Tensor? = nil
+  ) throws -> Tensor {
     precondition(cache == nil || context == nil, "KV cache is for self-attention only")
     let seqQ = x.shape[1]
     let ctx = sequence ?? .single(q: seqQ, kv: context?.shape[1] ?? seqQ)
@@ -74,8 +81,10 @@ public struct MultiHeadAttention: Sendable {
   /// RoPE on this rank's query and key rows at their global positions: the given position ids
   /// (scattered to this rank's rows), else past..<past+S for queries and 0..<S for keys of
   /// cross-attention.
-  func rotate(_ q: inout Tensor, _ k: inout Tensor, rope: RoPE, ctx: SequenceContext, inputs: AttentionInputs,
-              past: Int, selfAttention: Bool) throws {
+  func rotate(
+    _ q: inout Tensor, _ k: inout Tensor, rope: RoPE, ctx: SequenceContext, inputs: AttentionInputs,
+    past: Int, selfAttention: Bool
+  ) throws {
     let batch = q.shape[0]
     func local(_ p: IntTensor?, _ layout: SequenceLayout, _ n: Int, start: Int) -> IntTensor {
       let r = layout.isSharded ? ctx.cp.rank : 0

@@ -1,5 +1,5 @@
-import AttnaxFormats
 import AttnaxDist
+import AttnaxFormats
 import Foundation
 
 /// Time spent in ring attention on this rank since the last ``reset()``: computing tiles, and
@@ -14,7 +14,6 @@ public enum RingProfile {
   /// Zeroes the three counters.
   public static func reset() { computeSeconds = 0; waitSeconds = 0; bytesSent = 0 }
 }
-
 
 /// A fixed-address float buffer for non-blocking transfers (Swift arrays may move).
 final class RingBuffer {
@@ -135,11 +134,13 @@ func accumulateRingShard(
     var qOffset = 0
     for (i, qp0) in qPieces.enumerated() {
       let qView = HeadsView(base: q.baseAddress! + qOffset * hd, batchStride: localQ * hd, rowStride: hd, headDim: dh)
-      let g = AttentionGeometry(batch: batch, seqQ: qp0.count, seqKV: piece.count, qStart: qp0.lowerBound,
-                                kvStart: piece.lowerBound, heads: call.heads, headBase: call.headBase, kvHeadOf: call.kvHeadOf)
-      accumulateSoftmaxAttention(q: qView, k: kView, v: vView, geometry: g, pipeline: call.pipeline,
-                                 blockQ: call.blockQ, blockKV: call.blockKV, skipMaskedTiles: true, state: &states[i],
-                                 progress: progress)
+      let g = AttentionGeometry(
+        batch: batch, seqQ: qp0.count, seqKV: piece.count, qStart: qp0.lowerBound,
+        kvStart: piece.lowerBound, heads: call.heads, headBase: call.headBase, kvHeadOf: call.kvHeadOf)
+      accumulateSoftmaxAttention(
+        q: qView, k: kView, v: vView, geometry: g, pipeline: call.pipeline,
+        blockQ: call.blockQ, blockKV: call.blockKV, skipMaskedTiles: true, state: &states[i],
+        progress: progress)
       qOffset += qp0.count
     }
     kvOffset += piece.count

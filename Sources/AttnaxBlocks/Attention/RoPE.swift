@@ -51,12 +51,15 @@ public struct RoPE: Sendable {
   /// The one check of position ids: shape (batch, seq) and every value inside the table
   /// [0, tableSize); `nil` positions mean start..<start+seq, which must fit too. `table` names
   /// the table and the config field that sets its size, for the message.
-  public static func check(_ positions: IntTensor?, name: String, batch: Int, seq: Int, tableSize: Int, start: Int = 0,
-                           table: String = "RoPE table", field: String = "rope_max_positions") throws {
+  public static func check(
+    _ positions: IntTensor?, name: String, batch: Int, seq: Int, tableSize: Int, start: Int = 0,
+    table: String = "RoPE table", field: String = "rope_max_positions"
+  ) throws {
     guard let positions else {
       guard start + seq <= tableSize else {
         throw AttnaxError.input(
-          name: name, message: "absent, so positions run \(start)..<\(start + seq), past the \(table) [0, \(tableSize)) (\(field))")
+          name: name,
+          message: "absent, so positions run \(start)..<\(start + seq), past the \(table) [0, \(tableSize)) (\(field))")
       }
       return
     }

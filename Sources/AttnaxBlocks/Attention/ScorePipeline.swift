@@ -37,8 +37,10 @@ struct ScorePipeline {
 
   /// Builds the mods: `attention_window` first (as attnax composes it), then `score_mods` in order.
   /// `tensors` resolves additive-bias names; `totalQ`/`totalKV` are the global lengths.
-  init(window: Int?, specs: [ScoreModSpec], numHeads: Int, batch: Int, mask: Broadcast4<UInt8>?,
-       biasRows: Int, biasRowOrigin: Int, totalKV: Int, lookup: (String) throws -> Tensor) throws {
+  init(
+    window: Int?, specs: [ScoreModSpec], numHeads: Int, batch: Int, mask: Broadcast4<UInt8>?,
+    biasRows: Int, biasRowOrigin: Int, totalKV: Int, lookup: (String) throws -> Tensor
+  ) throws {
     var mods: [CompiledMod] = []
     if let window { mods.append(.window(size: window, causal: true)) }
     for spec in specs {
@@ -48,17 +50,23 @@ struct ScorePipeline {
       case let .slidingWindow(w, c): mods.append(.window(size: w, causal: c))
       case let .prefixLM(p):
         guard p.count == batch else {
-          throw AttnaxError.config(field: "score_mods.prefix_lm.prefix_lengths", message: "has \(p.count) entries for batch \(batch)")
+          throw AttnaxError.config(
+            field: "score_mods.prefix_lm.prefix_lengths", message: "has \(p.count) entries for batch \(batch)")
         }
         mods.append(.prefix(lengths: p))
       case let .documentMask(ids):
         guard ids.count == batch, ids.allSatisfy({ $0.count >= totalKV }) else {
-          throw AttnaxError.config(field: "score_mods.document_mask.document_ids", message: "must be (batch \(batch), seq >= \(totalKV))")
+          throw AttnaxError.config(
+            field: "score_mods.document_mask.document_ids", message: "must be (batch \(batch), seq >= \(totalKV))")
         }
         mods.append(.document(ids: ids))
       case let .additiveBias(name):
         let t = try lookup(name)
-        mods.append(.bias(try Broadcast4(name: name, data: t.data, shape: t.shape, batch: batch, heads: numHeads, rows: biasRows, cols: totalKV, rowOrigin: biasRowOrigin)))
+        mods.append(
+          .bias(
+            try Broadcast4(
+              name: name, data: t.data, shape: t.shape, batch: batch, heads: numHeads, rows: biasRows, cols: totalKV,
+              rowOrigin: biasRowOrigin)))
       }
     }
     self.mods = mods

@@ -36,7 +36,9 @@ func accumulateSoftmaxAttention(
     if parallel {
       // 9 heads on 2 threads would leave one idle for a ninth of the time; query blocks even it out.
       let qBlocks = (g.seqQ + bq - 1) / bq
-      RowParallel.concurrent(items * qBlocks) { u in tiles.run(items: (u % items)..<(u % items + 1), qBlock: qBlocks - 1 - u / items) }
+      RowParallel.concurrent(items * qBlocks) { u in
+        tiles.run(items: (u % items)..<(u % items + 1), qBlock: qBlocks - 1 - u / items)
+      }
     } else {
       tiles.run(items: 0..<items)
     }
@@ -137,8 +139,9 @@ struct SoftmaxTiles {
       ax_linear_rows(qTile, t.nq, headDim, q.rowStride, kTile, k.rowStride, t.nk, scores, t.nk)
       scaleInPlace(scores, t.nq * t.nk, by: 1 / Float(headDim).squareRoot())
     } else {
-      sgemm(transB: true, m: t.nq, n: keys, k: headDim, alpha: 1 / Float(headDim).squareRoot(),
-            a: qTile, lda: q.rowStride, b: kTile, ldb: k.rowStride, c: scores, ldc: t.nk)
+      sgemm(
+        transB: true, m: t.nq, n: keys, k: headDim, alpha: 1 / Float(headDim).squareRoot(),
+        a: qTile, lda: q.rowStride, b: kTile, ldb: k.rowStride, c: scores, ldc: t.nk)
       if keys < t.nk { for i in 0..<t.nq { (scores + i * t.nk + keys).update(repeating: maskedScore, count: t.nk - keys) } }
     }
     pipeline.apply(scores, ld: t.nk, b: t.b, hGlobal: geometry.headBase + t.h, q: t.qRange, kv: t.kvRange)
@@ -160,8 +163,9 @@ struct SoftmaxTiles {
     if t.nq <= streamingRows {
       ax_rows_times(scores, t.nq, t.nk, t.nk, vTile, v.rowStride, headDim, oTile, outStride)
     } else {
-      sgemm(m: t.nq, n: headDim, k: fullyMasked ? t.nk : keys, a: scores, lda: t.nk, b: vTile, ldb: v.rowStride, beta: 1,
-            c: oTile, ldc: outStride)
+      sgemm(
+        m: t.nq, n: headDim, k: fullyMasked ? t.nk : keys, a: scores, lda: t.nk, b: vTile, ldb: v.rowStride, beta: 1,
+        c: oTile, ldc: outStride)
     }
   }
 

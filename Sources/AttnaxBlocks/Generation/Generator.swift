@@ -15,8 +15,10 @@ public struct GenerationRequest: Sendable {
   public var recordLogits: Bool
 
   /// A request; greedy, no stop tokens, no logits unless given.
-  public init(prompts: [[Int32]], maxNewTokens: Int, sampling: SamplingOptions = SamplingOptions(),
-              stopTokens: Set<Int32> = [], recordLogits: Bool = false) {
+  public init(
+    prompts: [[Int32]], maxNewTokens: Int, sampling: SamplingOptions = SamplingOptions(),
+    stopTokens: Set<Int32> = [], recordLogits: Bool = false
+  ) {
     self.prompts = prompts; self.maxNewTokens = maxNewTokens; self.sampling = sampling
     self.stopTokens = stopTokens; self.recordLogits = recordLogits
   }
@@ -52,8 +54,10 @@ public struct Generator: Sendable {
   /// Runs `request`. `onToken(row, token)` sees every token as it is chosen (rows in order
   /// within a step; never after the row stopped); `onLogits(step, logits)` sees prompt 0's
   /// whole logits row when `recordLogits`. Returns each row's tokens (its stop token included).
-  public func run(_ request: GenerationRequest, onToken: (Int, Int32) -> Void = { _, _ in },
-                  onLogits: (Int, [Float]) -> Void = { _, _ in }) throws -> (tokens: [[Int32]], stats: GenerationStats) {
+  public func run(
+    _ request: GenerationRequest, onToken: (Int, Int32) -> Void = { _, _ in },
+    onLogits: (Int, [Float]) -> Void = { _, _ in }
+  ) throws -> (tokens: [[Int32]], stats: GenerationStats) {
     try check(request)
     let b = request.prompts.count
     let width = request.prompts.map(\.count).max()!
@@ -73,8 +77,10 @@ public struct Generator: Sendable {
       let n = step == 0 ? width : 1
       var inputs = ModelInputs(ids: IntTensor(shape: [b, n], data: ids))
       if padded {
-        inputs.mask = MaskTensor(shape: [b, 1, 1, length], data: pads.flatMap { p in (0..<length).map { UInt8($0 < p ? 0 : 1) } })
-        inputs.positions = IntTensor(shape: [b, n], data: pads.flatMap { p in ((length - n)..<length).map { Int32(max(0, $0 - p)) } })
+        inputs.mask = MaskTensor(
+          shape: [b, 1, 1, length], data: pads.flatMap { p in (0..<length).map { UInt8($0 < p ? 0 : 1) } })
+        inputs.positions = IntTensor(
+          shape: [b, n], data: pads.flatMap { p in ((length - n)..<length).map { Int32(max(0, $0 - p)) } })
       }
       let hidden = try model.hidden(inputs, caches: caches, rows: .last)
       let shard = model.logitShard(TransformerModel.lastRows(hidden))
@@ -109,7 +115,9 @@ public struct Generator: Sendable {
     if let limit = model.config.sequenceLimit, longest + request.maxNewTokens > limit.tokens {
       throw AttnaxError.input(
         name: "max-new-tokens",
-        message: "the longest prompt (\(longest) tokens) and \(request.maxNewTokens) new tokens need \(longest + request.maxNewTokens) positions, but the model holds \(limit.tokens) (\(limit.field))")
+        message:
+          "the longest prompt (\(longest) tokens) and \(request.maxNewTokens) new tokens need \(longest + request.maxNewTokens) positions, but the model holds \(limit.tokens) (\(limit.field))"
+      )
     }
   }
 
@@ -129,7 +137,9 @@ extension Int {
 
 extension TransformerModel {
   /// Greedy decoding of one prompt (see ``Generator``); `onToken` sees each new token.
-  public func generate(prompt: [Int32], maxNewTokens: Int, world: Communicator, onToken: (Int32) -> Void = { _ in }) throws -> [Int32] {
+  public func generate(
+    prompt: [Int32], maxNewTokens: Int, world: Communicator, onToken: (Int32) -> Void = { _ in }
+  ) throws -> [Int32] {
     let request = GenerationRequest(prompts: [prompt], maxNewTokens: maxNewTokens)
     return try Generator(model: self, world: world).run(request, onToken: { _, t in onToken(t) }).tokens[0]
   }

@@ -117,7 +117,9 @@ public struct TokenSampler: Sendable {
   /// Candidates travel as float pairs (score, id bits): ids are bit patterns, copied exactly.
   func pack(_ cs: [Candidate]) -> [Float] { cs.flatMap { [$0.score, Float(bitPattern: UInt32(bitPattern: $0.id))] } }
   func unpack(_ fs: ArraySlice<Float>) -> [Candidate] {
-    stride(from: fs.startIndex, to: fs.endIndex, by: 2).map { Candidate(score: fs[$0], id: Int32(bitPattern: fs[$0 + 1].bitPattern)) }
+    stride(from: fs.startIndex, to: fs.endIndex, by: 2).map {
+      Candidate(score: fs[$0], id: Int32(bitPattern: fs[$0 + 1].bitPattern))
+    }
   }
 
   /// Per row, the best of every rank's candidate (ties: the lowest id).

@@ -1,15 +1,17 @@
 import AttnaxFormats
-import Foundation
 import CBLAS
 import CKernels
+import Foundation
 
 /// BLAS threading and identity, for benchmarks and the launcher.
 public enum BLAS {
   /// The OpenBLAS kernel in use (e.g. "Haswell"), as `openblas_get_corename` reports it.
   public static var coreName: String { String(cString: openblas_get_corename()) }
   /// OpenBLAS kernels without AVX2+FMA (x86-64), by the names `openblas_get_corename` reports.
-  static let preAVX2Cores: Set<String> = ["prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "barcelona",
-                                          "opteron", "opteron_sse3", "bobcat", "sandybridge", "bulldozer", "unknown"]
+  static let preAVX2Cores: Set<String> = [
+    "prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "barcelona",
+    "opteron", "opteron_sse3", "bobcat", "sandybridge", "bulldozer", "unknown",
+  ]
 
   /// The `OPENBLAS_CORETYPE` to ask for when OpenBLAS chose `core` on a CPU whose element-wise
   /// level (``Kernels/hardwareLevel``: 1 AVX2+FMA, 2 AVX-512) it does not use: `SkylakeX` on
@@ -20,10 +22,13 @@ public enum BLAS {
   /// AVX-512 kernel (SkylakeX / Cooperlake), but Zen 4 runs 512-bit FMAs as two 256-bit halves
   /// and the `Haswell` (AVX2) kernel is faster there: 5–10% on a 1024³ GEMM and 4–8% on a
   /// SmolLM2 prefill, at 1 and 2 threads (interleaved runs, docs/BENCHMARKS.md).
-  public static func recommendedCore(replacing core: String, hardwareLevel: Int,
-                                     cpu: (vendor: String, family: Int)? = nil) -> String? {
+  public static func recommendedCore(
+    replacing core: String, hardwareLevel: Int,
+    cpu: (vendor: String, family: Int)? = nil
+  ) -> String? {
     if let cpu, cpu.vendor == "AuthenticAMD", cpu.family == 25, hardwareLevel >= 2,
-       avx512Cores.contains(core.lowercased()) {
+      avx512Cores.contains(core.lowercased())
+    {
       return "Haswell"
     }
     guard preAVX2Cores.contains(core.lowercased()) else { return nil }
@@ -116,8 +121,10 @@ let streamingForkWork = 32_768.0
 /// Many rows (a prefill): an OpenBLAS GEMM, its rows split over the threads, or its output
 /// features when there are fewer rows than features (each thread packs only its part of the
 /// weights). A few rows (``streamingRows``, a decode step): ``linear(_:_:)``.
-public func linear(_ x: Tensor, _ weight: Tensor,
-                   epilogue: ((UnsafeMutablePointer<Float>, Range<Int>) -> Void)? = nil) -> Tensor {
+public func linear(
+  _ x: Tensor, _ weight: Tensor,
+  epilogue: ((UnsafeMutablePointer<Float>, Range<Int>) -> Void)? = nil
+) -> Tensor {
   let outF = weight.shape[0], inF = weight.shape[1]
   precondition(x.shape.last == inF, "linear: x \(x.shape) does not match weight \(weight.shape) (out, in)")
   let n = x.shape.dropLast().reduce(1, *)
@@ -136,14 +143,16 @@ public func linear(_ x: Tensor, _ weight: Tensor,
         let work = Double(n) * Double(inF) * Double(outF)
         if n < outF && RowParallel.forks(rows: outF, work: work) {
           RowParallel.forEach(rows: outF, work: work) { cols in
-            sgemm(transB: true, m: n, n: cols.count, k: inF, a: a, lda: max(inF, 1), b: b + cols.lowerBound * inF,
-                  ldb: max(inF, 1), c: c + cols.lowerBound, ldc: outF)
+            sgemm(
+              transB: true, m: n, n: cols.count, k: inF, a: a, lda: max(inF, 1), b: b + cols.lowerBound * inF,
+              ldb: max(inF, 1), c: c + cols.lowerBound, ldc: outF)
           }
           if let epilogue { RowParallel.forEach(rows: n, work: Double(n * outF) * 64) { epilogue(c, $0) } }
         } else {
           RowParallel.forEach(rows: n, work: work) { rows in
-            sgemm(transB: true, m: rows.count, n: outF, k: inF, a: a + rows.lowerBound * inF, lda: max(inF, 1), b: b,
-                  ldb: max(inF, 1), c: c + rows.lowerBound * outF, ldc: outF)
+            sgemm(
+              transB: true, m: rows.count, n: outF, k: inF, a: a + rows.lowerBound * inF, lda: max(inF, 1), b: b,
+              ldb: max(inF, 1), c: c + rows.lowerBound * outF, ldc: outF)
             epilogue?(c, rows)
           }
         }
@@ -158,8 +167,10 @@ public func linear(_ x: Tensor, _ weight: Tensor,
 /// products (its output features when there are fewer rows than features, else its rows) and
 /// combines them at once, while they are in its cache, with no second fork. `A` and `B` are the
 /// (N, out) buffers (row stride out); `rows` and `cols` the block. Many rows only (a prefill).
-public func linearPair(_ x: Tensor, _ wa: Tensor, _ wb: Tensor,
-                       combine: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Range<Int>, Range<Int>) -> Void) -> Tensor {
+public func linearPair(
+  _ x: Tensor, _ wa: Tensor, _ wb: Tensor,
+  combine: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Range<Int>, Range<Int>) -> Void
+) -> Tensor {
   let outF = wa.shape[0], inF = wa.shape[1]
   precondition(wb.shape == wa.shape && x.shape.last == inF, "linearPair: x \(x.shape), weights \(wa.shape) and \(wb.shape)")
   let n = x.shape.dropLast().reduce(1, *)
@@ -172,27 +183,29 @@ public func linearPair(_ x: Tensor, _ wa: Tensor, _ wb: Tensor,
       return
     }
     x.data.withUnsafeBufferPointer { xp in
-        withWeightPointers([wa, wb]) { w in
-          let ca = ap.baseAddress!, xb = xp.baseAddress!
-          let work = 2 * Double(n) * Double(inF) * Double(outF)
-          if n < outF {
-            RowParallel.forEach(rows: outF, work: work) { cols in
-              for (w, c) in [(w[0]!, ca), (w[1]!, cb)] {
-                sgemm(transB: true, m: n, n: cols.count, k: inF, a: xb, lda: inF, b: w + cols.lowerBound * inF, ldb: inF,
-                      c: c + cols.lowerBound, ldc: outF)
-              }
-              combine(ca, cb, 0..<n, cols)
+      withWeightPointers([wa, wb]) { w in
+        let ca = ap.baseAddress!, xb = xp.baseAddress!
+        let work = 2 * Double(n) * Double(inF) * Double(outF)
+        if n < outF {
+          RowParallel.forEach(rows: outF, work: work) { cols in
+            for (w, c) in [(w[0]!, ca), (w[1]!, cb)] {
+              sgemm(
+                transB: true, m: n, n: cols.count, k: inF, a: xb, lda: inF, b: w + cols.lowerBound * inF, ldb: inF,
+                c: c + cols.lowerBound, ldc: outF)
             }
-          } else {
-            RowParallel.forEach(rows: n, work: work) { rows in
-              for (w, c) in [(w[0]!, ca), (w[1]!, cb)] {
-                sgemm(transB: true, m: rows.count, n: outF, k: inF, a: xb + rows.lowerBound * inF, lda: inF, b: w, ldb: inF,
-                      c: c + rows.lowerBound * outF, ldc: outF)
-              }
-              combine(ca, cb, rows, 0..<outF)
+            combine(ca, cb, 0..<n, cols)
+          }
+        } else {
+          RowParallel.forEach(rows: n, work: work) { rows in
+            for (w, c) in [(w[0]!, ca), (w[1]!, cb)] {
+              sgemm(
+                transB: true, m: rows.count, n: outF, k: inF, a: xb + rows.lowerBound * inF, lda: inF, b: w, ldb: inF,
+                c: c + rows.lowerBound * outF, ldc: outF)
             }
+            combine(ca, cb, rows, 0..<outF)
           }
         }
+      }
     }
   }
   return Tensor(shape: Array(x.shape.dropLast()) + [outF], data: a)

@@ -25,7 +25,8 @@ public enum Kernels {
   /// `level` picks the kernels' instruction set (``hardwareLevel`` numbering; nil: the one in use).
   public static func streamReadSeconds(bytes: Int = 1 << 30, threads: Int = 1, repeats: Int = 3, level: Int? = nil) -> Double {
     let n = bytes / 4, parts = max(1, threads)
-    let sum = level.map { ax_kernels_at(Int32($0)).pointee.stream_sum } ?? ax_kernels_at(Int32(ax_simd_level())).pointee.stream_sum
+    let sum =
+      level.map { ax_kernels_at(Int32($0)).pointee.stream_sum } ?? ax_kernels_at(Int32(ax_simd_level())).pointee.stream_sum
     let buf = UnsafeMutablePointer<Float>.allocate(capacity: n)
     defer { buf.deallocate() }
     buf.initialize(repeating: 1, count: n)

@@ -20,16 +20,20 @@ public struct BlockInputs {
   public var tensors: [String: Tensor]
 
   /// The inputs of one call: `x` and whichever of the others the model reads.
-  public init(x: Tensor, encoderOutput: Tensor? = nil, selfMask: MaskTensor? = nil, crossMask: MaskTensor? = nil,
-              positions: IntTensor? = nil, crossQPositions: IntTensor? = nil, crossKVPositions: IntTensor? = nil,
-              tensors: [String: Tensor] = [:]) {
+  public init(
+    x: Tensor, encoderOutput: Tensor? = nil, selfMask: MaskTensor? = nil, crossMask: MaskTensor? = nil,
+    positions: IntTensor? = nil, crossQPositions: IntTensor? = nil, crossKVPositions: IntTensor? = nil,
+    tensors: [String: Tensor] = [:]
+  ) {
     self.x = x; self.encoderOutput = encoderOutput; self.selfMask = selfMask; self.crossMask = crossMask
     self.positions = positions; self.crossQPositions = crossQPositions; self.crossKVPositions = crossKVPositions
     self.tensors = tensors
   }
 
   func lookup(_ name: String) throws -> Tensor {
-    guard let t = tensors[name] else { throw AttnaxError.input(name: name, message: "tensor named by an additive_bias score mod is missing") }
+    guard let t = tensors[name] else {
+      throw AttnaxError.input(name: name, message: "tensor named by an additive_bias score mod is missing")
+    }
     return t
   }
 }

@@ -1,5 +1,5 @@
-import AttnaxFormats
 import AttnaxDist
+import AttnaxFormats
 
 /// `num_layers` blocks applied in turn (every layer gets the same masks, positions and encoder
 /// output): heads and FFN columns sharded over the tensor-parallel group `tp`, sequence rows
@@ -34,7 +34,8 @@ public final class BlockStack: Sendable {
   public func makeCaches(batch: Int, maxLen: Int) -> [KVCache] {
     let parts = config.attentionType.isSoftmax ? cp.size : 1
     return (0..<config.numLayers).map { _ in
-      KVCache(batch: batch, maxLen: maxLen, width: plan.kvHeads.count * config.headDim, parts: parts, part: parts > 1 ? cp.rank : 0)
+      KVCache(
+        batch: batch, maxLen: maxLen, width: plan.kvHeads.count * config.headDim, parts: parts, part: parts > 1 ? cp.rank : 0)
     }
   }
 
@@ -75,7 +76,9 @@ public final class BlockStack: Sendable {
   /// and `encoderLength` (computed with an allreduce when absent and there is no cache; with
   /// `caches` and cp > 1 give `length`). Masks, positions and bias tensors are global. With
   /// `caches` (one per layer) self-attention appends to and reads them.
-  public func callAsFunction(_ inputs: BlockInputs, caches: [KVCache]? = nil, length: Int? = nil, encoderLength: Int? = nil) throws -> Tensor {
+  public func callAsFunction(
+    _ inputs: BlockInputs, caches: [KVCache]? = nil, length: Int? = nil, encoderLength: Int? = nil
+  ) throws -> Tensor {
     let cached = caches != nil
     precondition(!cached || cp.size == 1 || length != nil, "a cached step under cp needs its global length")
     let gathered = cp.size > 1 && !cached
@@ -113,7 +116,9 @@ public final class BlockStack: Sendable {
     var local = inputs
     local.x = l.scatter(inputs.x, rank: cp.rank)
     let eLen = inputs.encoderOutput?.shape[1]
-    if let e = inputs.encoderOutput { local.encoderOutput = crossLayout(length: e.shape[1], cached: cached).scatter(e, rank: cp.rank) }
+    if let e = inputs.encoderOutput {
+      local.encoderOutput = crossLayout(length: e.shape[1], cached: cached).scatter(e, rank: cp.rank)
+    }
     let y = try self(local, caches: caches, length: s, encoderLength: eLen)
     switch rows {
     case .all: return try gatherSequence(y, layout: l, cp: cp)
@@ -135,7 +140,8 @@ public final class BlockStack: Sendable {
         throw AttnaxError.input(name: "encoder_output", message: "missing (decoder blocks need it)")
       }
       guard e.rank == 3, e.shape[0] == x.shape[0], e.shape[2] == config.dModel, e.shape[1] >= minRows else {
-        throw AttnaxError.input(name: "encoder_output", message: "shape \(e.shape) must be (batch \(x.shape[0]), seq_kv, d_model \(config.dModel))")
+        throw AttnaxError.input(
+          name: "encoder_output", message: "shape \(e.shape) must be (batch \(x.shape[0]), seq_kv, d_model \(config.dModel))")
       }
       try checkFinite(e, "encoder_output")
     }
@@ -144,11 +150,14 @@ public final class BlockStack: Sendable {
   /// Position ids are global tensors: every rank checks the whole of each against the global
   /// lengths and the RoPE table, so a bad one is refused on every rank alike (no rank waits).
   /// Absent self-attention positions run from `start` (the cached tokens), cross ones from 0.
-  public static func checkPositions(_ inputs: BlockInputs, config: BlockConfig, rows: Int, encoderRows: Int?, start: Int = 0) throws {
+  public static func checkPositions(
+    _ inputs: BlockInputs, config: BlockConfig, rows: Int, encoderRows: Int?, start: Int = 0
+  ) throws {
     guard config.useRoPE else { return }
     let b = inputs.x.shape[0], table = config.ropeMaxPositions
     let dec = config.block == .decoder
-    try RoPE.check(inputs.positions, name: dec ? "position_ids_self" : "position_ids", batch: b, seq: rows, tableSize: table, start: start)
+    try RoPE.check(
+      inputs.positions, name: dec ? "position_ids_self" : "position_ids", batch: b, seq: rows, tableSize: table, start: start)
     if dec, let encoderRows {
       try RoPE.check(inputs.crossQPositions, name: "position_ids_cross_q", batch: b, seq: rows, tableSize: table, start: start)
       try RoPE.check(inputs.crossKVPositions, name: "position_ids_cross_kv", batch: b, seq: encoderRows, tableSize: table)

@@ -9,9 +9,9 @@ public struct FeedForward: Sendable {
   public let activation: FFActivation
   /// The C kernels' activation code (GELU's tanh or erf form per the config).
   let code: Int32
-  let up: ColumnParallelLinear      // dense1 or up_proj
-  let gate: ColumnParallelLinear?   // gate_proj for GLU variants
-  let down: RowParallelLinear       // dense2 or down_proj
+  let up: ColumnParallelLinear  // dense1 or up_proj
+  let gate: ColumnParallelLinear?  // gate_proj for GLU variants
+  let down: RowParallelLinear  // dense2 or down_proj
 
   /// Loads this rank's FFN columns (`plan.ffnColumns`) under `prefix`.
   public init(_ source: WeightSource, prefix: String, config: BlockConfig, plan: ShardingPlan, group: Communicator) throws {
@@ -21,11 +21,13 @@ public struct FeedForward: Sendable {
     if activation.isGated {
       gate = try ColumnParallelLinear(source, "\(prefix).gate_proj", inFeatures: d, outFeatures: f, columns: cols, bias: bias)
       up = try ColumnParallelLinear(source, "\(prefix).up_proj", inFeatures: d, outFeatures: f, columns: cols, bias: bias)
-      down = try RowParallelLinear(source, "\(prefix).down_proj", inFeatures: f, outFeatures: d, rows: cols, group: group, bias: bias)
+      down = try RowParallelLinear(
+        source, "\(prefix).down_proj", inFeatures: f, outFeatures: d, rows: cols, group: group, bias: bias)
     } else {
       gate = nil
       up = try ColumnParallelLinear(source, "\(prefix).dense1", inFeatures: d, outFeatures: f, columns: cols, bias: bias)
-      down = try RowParallelLinear(source, "\(prefix).dense2", inFeatures: f, outFeatures: d, rows: cols, group: group, bias: bias)
+      down = try RowParallelLinear(
+        source, "\(prefix).dense2", inFeatures: f, outFeatures: d, rows: cols, group: group, bias: bias)
     }
   }
 
@@ -55,7 +57,9 @@ public struct FeedForward: Sendable {
           if block.count == cols {
             ax_glu(g + rows.lowerBound * cols, gb, u + rows.lowerBound * cols, ub, rows.count, cols, code)
           } else {
-            for r in rows { ax_glu(g + r * cols + c0, gb.map { $0 + c0 }, u + r * cols + c0, ub.map { $0 + c0 }, 1, block.count, code) }
+            for r in rows {
+              ax_glu(g + r * cols + c0, gb.map { $0 + c0 }, u + r * cols + c0, ub.map { $0 + c0 }, 1, block.count, code)
+            }
           }
         }
       }

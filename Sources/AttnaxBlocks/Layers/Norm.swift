@@ -19,8 +19,9 @@ public struct Norm: Sendable {
 
   /// Loads `prefix.scale` (and `prefix.bias` for LayerNorm) of width `width`.
   public init(_ source: WeightSource, _ prefix: String, kind: NormType, width: Int, epsilon: Double) throws {
-    self.init(kind: kind, scale: try source.full("\(prefix).scale", [width]).data,
-              bias: kind == .layer ? try source.full("\(prefix).bias", [width]).data : nil, epsilon: Float(epsilon))
+    self.init(
+      kind: kind, scale: try source.full("\(prefix).scale", [width]).data,
+      bias: kind == .layer ? try source.full("\(prefix).bias", [width]).data : nil, epsilon: Float(epsilon))
   }
 
   /// x: (..., D) -> (..., D), normalised over the last axis (one pass of the C kernel).
@@ -35,8 +36,9 @@ public struct Norm: Sendable {
           func run(_ bp: UnsafePointer<Float>?) {
             guard let xb = xp.baseAddress, let ob = op.baseAddress else { return }
             RowParallel.forEach(rows: n, work: Double(x.count) * 64) { rows in
-              ax_norm_rows(xb + rows.lowerBound * d, ob + rows.lowerBound * d, rows.count, d, sp.baseAddress!, bp,
-                           epsilon, kind == .rms ? 1 : 0)
+              ax_norm_rows(
+                xb + rows.lowerBound * d, ob + rows.lowerBound * d, rows.count, d, sp.baseAddress!, bp,
+                epsilon, kind == .rms ? 1 : 0)
             }
           }
           if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }

@@ -1,5 +1,5 @@
-import AttnaxFormats
 import AttnaxDist
+import AttnaxFormats
 
 /// attnax `EncoderBlock` / `DecoderBlock` on this rank's shard: norms replicated, attention and
 /// FFN tensor-parallel. Dropout is accepted in the config and inactive (inference).
@@ -15,9 +15,12 @@ public struct TransformerBlock: Sendable {
   /// Loads this rank's shard of the block under `prefix` (`layers.{i}`).
   public init(_ source: WeightSource, prefix: String, config: BlockConfig, plan: ShardingPlan, group: Communicator) throws {
     self.config = config
-    selfAttn = try MultiHeadAttention(source, prefix: "\(prefix).self_attn", config: config, plan: plan, isSelf: true, group: group)
-    crossAttn = config.block == .decoder
-      ? try MultiHeadAttention(source, prefix: "\(prefix).cross_attn", config: config, plan: plan, isSelf: false, group: group) : nil
+    selfAttn = try MultiHeadAttention(
+      source, prefix: "\(prefix).self_attn", config: config, plan: plan, isSelf: true, group: group)
+    crossAttn =
+      config.block == .decoder
+      ? try MultiHeadAttention(source, prefix: "\(prefix).cross_attn", config: config, plan: plan, isSelf: false, group: group)
+      : nil
     ffn = try FeedForward(source, prefix: "\(prefix).ffn", config: config, plan: plan, group: group)
     func norm(_ n: String) throws -> Norm {
       try Norm(source, "\(prefix).\(n)", kind: config.normType, width: config.dModel, epsilon: config.normEpsilon)
@@ -36,8 +39,10 @@ public struct TransformerBlock: Sendable {
 
   /// x: (B, S_local, D) -> (B, S_local, D); `sequence`/`crossSequence` say how rows are spread
   /// over the cp ring for self- and cross-attention (nil: this rank holds every row).
-  public func callAsFunction(_ x: Tensor, _ inputs: BlockInputs, cache: KVCache? = nil,
-                             sequence: SequenceContext? = nil, crossSequence: SequenceContext? = nil) throws -> Tensor {
+  public func callAsFunction(
+    _ x: Tensor, _ inputs: BlockInputs, cache: KVCache? = nil,
+    sequence: SequenceContext? = nil, crossSequence: SequenceContext? = nil
+  ) throws -> Tensor {
     let isDecoder = config.block == .decoder
     let past = cache?.length ?? 0
     let selfInputs = AttentionInputs(
@@ -51,7 +56,9 @@ public struct TransformerBlock: Sendable {
         positionsKV: inputs.crossKVPositions, positionsName: "position_ids_cross_q", lookup: inputs.lookup)
       crossInputs.positionsKVName = "position_ids_cross_kv"
       crossInputs.positionStart = past
-      h = try residual(h, ln2) { try crossAttn($0, context: inputs.encoderOutput, inputs: crossInputs, sequence: crossSequence, residual: $1) }
+      h = try residual(h, ln2) {
+        try crossAttn($0, context: inputs.encoderOutput, inputs: crossInputs, sequence: crossSequence, residual: $1)
+      }
       h = try residual(h, ln3) { try ffn($0, residual: $1) }
     } else {
       h = try residual(h, ln2) { try ffn($0, residual: $1) }

@@ -23,18 +23,22 @@ public struct Embeddings: Sendable {
   public init(config: TransformerConfig, source: WeightSource, group: Communicator) throws {
     self.config = config
     let d = config.dModel
-    tokens = try VocabParallelEmbedding(source, "token_embed.embed.embedding", vocabSize: config.vocabSize, dModel: d, group: group)
+    tokens = try VocabParallelEmbedding(
+      source, "token_embed.embed.embedding", vocabSize: config.vocabSize, dModel: d, group: group)
     positions = config.posEmbType == .learned ? try source.full("pos_embed.embedding", [config.maxLen, d]) : nil
     tokenTypes = config.typeVocabSize > 0 ? try source.full("token_type_embed.embedding", [config.typeVocabSize, d]) : nil
-    norm = config.embeddingNorm
+    norm =
+      config.embeddingNorm
       ? try Norm(source, "embed_ln", kind: config.normType, width: d, epsilon: config.normEpsilon) : nil
   }
 
   /// ids: (B, S) -> (B, S, D). `positions` (B, S) default to start..<start+S; they index the
   /// sinusoidal or learned table (RoPE models take them in attention). `tokenTypes` (B, S)
   /// default to type 0. Every value is checked, naming the input.
-  public func callAsFunction(_ ids: IntTensor, positions pos: IntTensor? = nil, tokenTypes types: IntTensor? = nil,
-                             start: Int = 0) throws -> Tensor {
+  public func callAsFunction(
+    _ ids: IntTensor, positions pos: IntTensor? = nil, tokenTypes types: IntTensor? = nil,
+    start: Int = 0
+  ) throws -> Tensor {
     try check(ids, positions: pos, tokenTypes: types, start: start)
     let b = ids.shape[0], s = ids.shape[1]
     return try embed(ids, positions: pos?.data.map(Int.init) ?? (0..<b).flatMap { _ in (start..<(start + s)) }, tokenTypes: types)
@@ -43,13 +47,17 @@ public struct Embeddings: Sendable {
   /// The rows of ids (B, S) that `layout` gives rank `rank` (B, S_local, D): what a rank of the cp
   /// ring starts from, without the whole sequence's embeddings (an 8191-token SmolLM2 prompt:
   /// 19 MB on every rank). Every input is checked whole, so every rank refuses the same inputs.
-  public func callAsFunction(_ ids: IntTensor, positions pos: IntTensor?, tokenTypes types: IntTensor?, start: Int,
-                             layout: SequenceLayout, rank: Int) throws -> Tensor {
+  public func callAsFunction(
+    _ ids: IntTensor, positions pos: IntTensor?, tokenTypes types: IntTensor?, start: Int,
+    layout: SequenceLayout, rank: Int
+  ) throws -> Tensor {
     try check(ids, positions: pos, tokenTypes: types, start: start)
     let b = ids.shape[0], rows = layout.globalRows(of: rank)
-    let localPositions = pos.map { layout.scatter($0, rank: rank).data.map(Int.init) }
+    let localPositions =
+      pos.map { layout.scatter($0, rank: rank).data.map(Int.init) }
       ?? (0..<b).flatMap { _ in rows.map { start + $0 } }
-    return try embed(layout.scatter(ids, rank: rank), positions: localPositions, tokenTypes: types.map { layout.scatter($0, rank: rank) })
+    return try embed(
+      layout.scatter(ids, rank: rank), positions: localPositions, tokenTypes: types.map { layout.scatter($0, rank: rank) })
   }
 
   /// The checks of every input, on the whole (B, S) tensors.
@@ -62,15 +70,17 @@ public struct Embeddings: Sendable {
     }
     let b = ids.shape[0], s = ids.shape[1]
     if config.posEmbType == .sinusoidal || config.posEmbType == .learned {
-      try RoPE.check(pos, name: "position_ids", batch: b, seq: s, tableSize: config.maxLen, start: start,
-                    table: "position table", field: "max_len")
+      try RoPE.check(
+        pos, name: "position_ids", batch: b, seq: s, tableSize: config.maxLen, start: start,
+        table: "position table", field: "max_len")
     }
     if tokenTypes != nil, let types {
       guard types.shape == [b, s] else {
         throw AttnaxError.input(name: "token_type_ids", message: "shape \(types.shape) must be (batch \(b), seq \(s))")
       }
       if let bad = types.data.first(where: { $0 < 0 || Int($0) >= config.typeVocabSize }) {
-        throw AttnaxError.input(name: "token_type_ids", message: "type \(bad) is outside [0, \(config.typeVocabSize)) (type_vocab_size)")
+        throw AttnaxError.input(
+          name: "token_type_ids", message: "type \(bad) is outside [0, \(config.typeVocabSize)) (type_vocab_size)")
       }
     }
   }

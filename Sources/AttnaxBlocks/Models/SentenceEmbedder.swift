@@ -17,10 +17,13 @@ public struct SentenceEmbedder: Sendable {
   /// An embedder over `model` (an encoder with `pooling`); throws naming the config field.
   public init(model: TransformerModel, batchSize: Int = 32) throws {
     guard model.config.model == .transformerEncoder else {
-      throw AttnaxError.config(field: "model", message: "'\(model.config.model.rawValue)' is not an encoder: sentence embeddings need a transformer_encoder")
+      throw AttnaxError.config(
+        field: "model",
+        message: "'\(model.config.model.rawValue)' is not an encoder: sentence embeddings need a transformer_encoder")
     }
     guard model.config.pooling != .none else {
-      throw AttnaxError.config(field: "pooling", message: "is 'none': this model directory does not say how to pool (mean or cls)")
+      throw AttnaxError.config(
+        field: "pooling", message: "is 'none': this model directory does not say how to pool (mean or cls)")
     }
     guard batchSize >= 1 else { throw AttnaxError.input(name: "batch-size", message: "must be at least 1, got \(batchSize)") }
     self.model = model; self.batchSize = batchSize
@@ -49,7 +52,8 @@ public struct SentenceEmbedder: Sendable {
     let pad = Int32(model.config.padTokenID)
     let ids = batch.flatMap { $0 + [Int32](repeating: pad, count: s - $0.count) }
     let padded = batch.contains { $0.count < s }
-    let mask = padded
+    let mask =
+      padded
       ? MaskTensor(shape: [b, 1, 1, s], data: batch.flatMap { t in (0..<s).map { UInt8($0 < t.count ? 1 : 0) } }) : nil
     let h = try model.hidden(ModelInputs(ids: IntTensor(shape: [b, s], data: ids), mask: mask))
     return (0..<b).map { row in

@@ -42,12 +42,15 @@ public final class TransformerModel: Sendable {
     self.config = config
     stack = try BlockStack(config: config.blockConfig, source: source, group: group, cp: cp)
     embeddings = try Embeddings(config: config, source: source, group: group)
-    finalNorm = config.finalNorm
+    finalNorm =
+      config.finalNorm
       ? try Norm(source, "final_ln", kind: config.normType, width: config.dModel, epsilon: config.normEpsilon) : nil
-    head = config.tieWordEmbeddings
+    head =
+      config.tieWordEmbeddings
       ? nil
-      : try ColumnParallelLinear(source, "lm_head", inFeatures: config.dModel, outFeatures: config.vocabSize,
-                                 columns: embeddings.tokens.rows, bias: false)
+      : try ColumnParallelLinear(
+        source, "lm_head", inFeatures: config.dModel, outFeatures: config.vocabSize,
+        columns: embeddings.tokens.rows, bias: false)
     source.finishedLoading()
   }
 
@@ -70,11 +73,14 @@ public final class TransformerModel: Sendable {
       let h = try stack.forward(blockInputs(x, inputs), caches: caches, rows: rows)
       return finalNorm.map { $0(h) } ?? h
     }
-    let x = try embeddings(inputs.ids, positions: inputs.positions, tokenTypes: inputs.tokenTypes, start: start,
-                           layout: layout, rank: stack.cp.rank)
+    let x = try embeddings(
+      inputs.ids, positions: inputs.positions, tokenTypes: inputs.tokenTypes, start: start,
+      layout: layout, rank: stack.cp.rank)
     let y = try stack(blockInputs(x, inputs), caches: caches, length: s)
-    let h = rows == .last ? try gatherRow(s - 1, of: y, layout: layout, cp: stack.cp)
-                          : try gatherSequence(y, layout: layout, cp: stack.cp)
+    let h =
+      rows == .last
+      ? try gatherRow(s - 1, of: y, layout: layout, cp: stack.cp)
+      : try gatherSequence(y, layout: layout, cp: stack.cp)
     return finalNorm.map { $0(h) } ?? h
   }
 
@@ -123,7 +129,9 @@ public final class TransformerModel: Sendable {
     for r in 0..<group.size {
       let cols = ShardingPlan.evenSplit(v, parts: group.size, index: r)
       for i in 0..<n {
-        out.replaceSubrange((i * v + cols.lowerBound)..<(i * v + cols.upperBound), with: all[(offset + i * cols.count)..<(offset + (i + 1) * cols.count)])
+        out.replaceSubrange(
+          (i * v + cols.lowerBound)..<(i * v + cols.upperBound),
+          with: all[(offset + i * cols.count)..<(offset + (i + 1) * cols.count)])
       }
       offset += n * cols.count
     }

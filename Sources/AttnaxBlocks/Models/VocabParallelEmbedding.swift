@@ -60,8 +60,9 @@ public struct VocabParallelEmbedding: Sendable {
             }
           } else {
             RowParallel.forEach(rows: v, work: work) { block in
-              sgemm(transB: true, m: n, n: block.count, k: d, a: a, lda: d, b: e + block.lowerBound * d, ldb: d,
-                    c: c + block.lowerBound, ldc: v)
+              sgemm(
+                transB: true, m: n, n: block.count, k: d, a: a, lda: d, b: e + block.lowerBound * d, ldb: d,
+                c: c + block.lowerBound, ldc: v)
             }
           }
         }

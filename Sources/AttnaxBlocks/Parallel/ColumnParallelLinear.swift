@@ -17,7 +17,9 @@ public struct ColumnParallelLinear: Sendable {
   public init(kernel: Tensor, bias: [Float]?) { self.weight = kernel.transposed2D(); self.bias = bias }
 
   /// Loads `prefix.kernel` (in, out) and, when `bias`, `prefix.bias` (out): columns `columns`.
-  public init(_ source: WeightSource, _ prefix: String, inFeatures: Int, outFeatures: Int, columns: Range<Int>, bias: Bool = true) throws {
+  public init(
+    _ source: WeightSource, _ prefix: String, inFeatures: Int, outFeatures: Int, columns: Range<Int>, bias: Bool = true
+  ) throws {
     weight = try source.load("\(prefix).kernel", shape: [inFeatures, outFeatures], rows: nil, columns: columns).transposed2D()
     self.bias = bias ? try source.load("\(prefix).bias", shape: [outFeatures], rows: nil, columns: columns).data : nil
   }
@@ -49,7 +51,9 @@ public struct ColumnParallelLinear: Sendable {
     for (i, layer) in layers.enumerated() {
       guard let bias = layer.bias, layer.outFeatures > 0 else { continue }
       let rows = ys[i].count / layer.outFeatures
-      ys[i].data.withUnsafeMutableBufferPointer { ax_bias_act($0.baseAddress!, bias, rows, layer.outFeatures, Int32(AX_ACT_NONE)) }
+      ys[i].data.withUnsafeMutableBufferPointer {
+        ax_bias_act($0.baseAddress!, bias, rows, layer.outFeatures, Int32(AX_ACT_NONE))
+      }
     }
     return ys
   }

@@ -26,8 +26,10 @@ enum RowParallel {
   /// `chunks` > 1 cuts the rows into that many ranges per thread instead, claimed one by one by
   /// whichever thread is free: a thread slowed down (the other vCPU's neighbours, its share of
   /// the memory bandwidth) then takes fewer, instead of making the other wait at the join.
-  static func forEach(rows: Int, work: Double, minRows: Int = 16, threshold: Double = 1e6, chunks: Int = 1,
-                      _ body: (Range<Int>) -> Void) {
+  static func forEach(
+    rows: Int, work: Double, minRows: Int = 16, threshold: Double = 1e6, chunks: Int = 1,
+    _ body: (Range<Int>) -> Void
+  ) {
     guard forks(rows: rows, work: work, minRows: minRows, threshold: threshold) else {
       if rows > 0 { body(0..<rows) }
       return

@@ -21,8 +21,10 @@ public struct RowParallelLinear: Sendable {
   }
 
   /// Loads rows `rows` of `prefix.kernel` (in, out) and, when `bias`, the whole `prefix.bias`.
-  public init(_ source: WeightSource, _ prefix: String, inFeatures: Int, outFeatures: Int, rows: Range<Int>,
-              group: Communicator, bias: Bool = true) throws {
+  public init(
+    _ source: WeightSource, _ prefix: String, inFeatures: Int, outFeatures: Int, rows: Range<Int>,
+    group: Communicator, bias: Bool = true
+  ) throws {
     weight = try source.load("\(prefix).kernel", shape: [inFeatures, outFeatures], rows: rows, columns: nil).transposed2D()
     self.bias = bias ? try source.full("\(prefix).bias", [outFeatures]).data : nil
     self.group = group
@@ -32,7 +34,9 @@ public struct RowParallelLinear: Sendable {
   /// the result is (allreduce(x W) + b) + residual, the bias and residual added in one pass.
   public func callAsFunction(_ x: Tensor, residual: Tensor? = nil) throws -> Tensor {
     let cols = weight.shape[0]
-    if let residual { precondition(residual.count == x.shape.dropLast().reduce(1, *) * cols, "residual \(residual.shape) vs \(x.shape)") }
+    if let residual {
+      precondition(residual.count == x.shape.dropLast().reduce(1, *) * cols, "residual \(residual.shape) vs \(x.shape)")
+    }
     // Adds the bias (and residual) to rows `rows` of y.
     func finish(_ y: UnsafeMutablePointer<Float>, _ rows: Range<Int>) {
       guard cols > 0, bias != nil || residual != nil else { return }

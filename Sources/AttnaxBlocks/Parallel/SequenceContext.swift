@@ -1,5 +1,5 @@
-import AttnaxFormats
 import AttnaxDist
+import AttnaxFormats
 
 /// How the rows of an attention call are spread over the context-parallel ring.
 public struct SequenceContext: Sendable {
@@ -15,8 +15,9 @@ public struct SequenceContext: Sendable {
 
   /// One process holding every row.
   public static func single(q: Int, kv: Int) -> SequenceContext {
-    SequenceContext(cp: .solo(), q: SequenceLayout(length: q, parts: 1, kind: .contiguous),
-                    kv: SequenceLayout(length: kv, parts: 1, kind: .contiguous))
+    SequenceContext(
+      cp: .solo(), q: SequenceLayout(length: q, parts: 1, kind: .contiguous),
+      kv: SequenceLayout(length: kv, parts: 1, kind: .contiguous))
   }
 
   var ringSize: Int { kv.isSharded ? cp.size : 1 }

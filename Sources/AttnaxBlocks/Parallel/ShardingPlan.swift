@@ -31,7 +31,8 @@ public struct ShardingPlan: Sendable, Equatable {
   public init(numHeads: Int, numKVHeads: Int, headDim: Int, dFF: Int, tp: Int, rank: Int) throws {
     precondition(tp >= 1 && rank >= 0 && rank < tp)
     guard tp <= numHeads else {
-      throw AttnaxError.layout(message: "tp (\(tp)) is larger than num_heads (\(numHeads)); every rank needs at least one query head")
+      throw AttnaxError.layout(
+        message: "tp (\(tp)) is larger than num_heads (\(numHeads)); every rank needs at least one query head")
     }
     self.numHeads = numHeads; self.numKVHeads = numKVHeads; self.headDim = headDim
     self.dFF = dFF; self.tp = tp; self.rank = rank
@@ -44,12 +45,14 @@ public struct ShardingPlan: Sendable, Equatable {
 
   /// The plan for one process owning everything.
   public init(config: BlockConfig) {
-    try! self.init(numHeads: config.numHeads, numKVHeads: config.kvHeads, headDim: config.headDim, dFF: config.dFF, tp: 1, rank: 0)
+    try! self.init(
+      numHeads: config.numHeads, numKVHeads: config.kvHeads, headDim: config.headDim, dFF: config.dFF, tp: 1, rank: 0)
   }
 
   /// Plan for `config` on rank `rank` of `tp`.
   public init(config: BlockConfig, tp: Int, rank: Int) throws {
-    try self.init(numHeads: config.numHeads, numKVHeads: config.kvHeads, headDim: config.headDim, dFF: config.dFF, tp: tp, rank: rank)
+    try self.init(
+      numHeads: config.numHeads, numKVHeads: config.kvHeads, headDim: config.headDim, dFF: config.dFF, tp: tp, rank: rank)
   }
 
   /// Query heads per KV head.

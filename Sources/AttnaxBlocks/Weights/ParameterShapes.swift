@@ -23,7 +23,8 @@ extension BlockConfig: ModelConfiguration {
           out["\(p).\(attn).gate_proj.kernel"] = [headDim, 1]; out["\(p).\(attn).gate_proj.bias"] = [1]
         }
       }
-      let ffn = ffActivation.isGated
+      let ffn =
+        ffActivation.isGated
         ? [("gate_proj", d, dFF), ("up_proj", d, dFF), ("down_proj", dFF, d)]
         : [("dense1", d, dFF), ("dense2", dFF, d)]
       for (n, a, b) in ffn { linear("\(p).ffn.\(n)", a, b) }

@@ -10,6 +10,7 @@ public protocol WeightSource {
 }
 
 extension WeightSource {
+  /// Nothing to release by default.
   public func finishedLoading() {}
   func full(_ name: String, _ shape: [Int]) throws -> Tensor {
     try load(name, shape: shape, rows: nil, columns: nil)
@@ -17,9 +18,11 @@ extension WeightSource {
 }
 
 extension SafetensorsFile: WeightSource {
+  /// The tensor `name`, checked against `shape`, whole or the rows / columns given.
   public func load(_ name: String, shape: [Int], rows: Range<Int>?, columns: Range<Int>?) throws -> Tensor {
     if rows == nil && columns == nil { return try float(name, shape: shape) }
     return try floatSlice(name, expectedShape: shape, rows: rows, columns: columns)
   }
+  /// Drops the mapped pages the layers copied out.
   public func finishedLoading() { dropResidentPages() }
 }

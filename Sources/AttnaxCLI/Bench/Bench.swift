@@ -1,7 +1,7 @@
-import AttnaxFormats
 import ArgumentParser
 import AttnaxBlocks
 import AttnaxDist
+import AttnaxFormats
 import Foundation
 
 /// `attnax bench`: times one block's forward on this grid with fixed-seed random weights
@@ -48,9 +48,15 @@ struct Bench: ParsableCommand {
   var loadOnly = false
   @Flag(help: "Skip the blocking probes: cp ring transfers (hidden-communication share, cp > 1) and bare MPI_Allreduce (tp > 1).")
   var noCommProbe = false
-  @Option(help: "Algorithm of the tp allreduces in the block: automatic, iallreduce, ring, or bare (blocking MPI_Allreduce after a barrier; benchmarks only).")
+  @Option(
+    help:
+      "Algorithm of the tp allreduces in the block: automatic, iallreduce, ring, or bare (blocking MPI_Allreduce after a barrier; benchmarks only)."
+  )
   var allreduce: String = "automatic"
-  @Option(help: "tp > 1: also time bare MPI_Allreduce, MPI_Iallreduce and the ring alone at these sizes (bytes; K/M suffixes), e.g. 4K,64K,1.5M,8M.")
+  @Option(
+    help:
+      "tp > 1: also time bare MPI_Allreduce, MPI_Iallreduce and the ring alone at these sizes (bytes; K/M suffixes), e.g. 4K,64K,1.5M,8M."
+  )
   var allreduceSizes: String?
 
   // Ad-hoc block (--config custom); --batch/--encoder-seq/--layers also override presets.
@@ -100,22 +106,34 @@ struct Bench: ParsableCommand {
     var c: BenchCase
     switch name {
     case "enc-base":
-      c = BenchCase(name: name, config: BlockConfig(block: .encoder, dModel: 768, numHeads: 12, dFF: 3072,
-                                                    attentionType: .standard), batch: 1, seq: 512)
+      c = BenchCase(
+        name: name,
+        config: BlockConfig(
+          block: .encoder, dModel: 768, numHeads: 12, dFF: 3072,
+          attentionType: .standard), batch: 1, seq: 512)
     case "enc-long":
-      c = BenchCase(name: name, config: BlockConfig(block: .encoder, dModel: 512, numHeads: 8, dFF: 2048,
-                                                    attentionType: .flash, attentionBlockSize: 512,
-                                                    scoreMods: [.causal]), batch: 1, seq: 4096)
+      c = BenchCase(
+        name: name,
+        config: BlockConfig(
+          block: .encoder, dModel: 512, numHeads: 8, dFF: 2048,
+          attentionType: .flash, attentionBlockSize: 512,
+          scoreMods: [.causal]), batch: 1, seq: 4096)
     case "dec-llama", "decode":
-      c = BenchCase(name: name, config: BlockConfig(block: .encoder, dModel: 1024, numHeads: 16, dFF: 2816,
-                                                    attentionType: .flash, attentionBlockSize: 512,
-                                                    normType: .rms, ffActivation: .swiglu, numKVHeads: 4,
-                                                    useRoPE: true, scoreMods: [.causal]), batch: 1, seq: 1024)
+      c = BenchCase(
+        name: name,
+        config: BlockConfig(
+          block: .encoder, dModel: 1024, numHeads: 16, dFF: 2816,
+          attentionType: .flash, attentionBlockSize: 512,
+          normType: .rms, ffActivation: .swiglu, numKVHeads: 4,
+          useRoPE: true, scoreMods: [.causal]), batch: 1, seq: 1024)
       c.decode = name == "decode"
     case "xdec":
-      c = BenchCase(name: name, config: BlockConfig(block: .decoder, dModel: 512, numHeads: 8, dFF: 2048,
-                                                    attentionType: .standard, scoreMods: [.causal]),
-                    batch: 2, seq: 256, encoderSeq: 256)
+      c = BenchCase(
+        name: name,
+        config: BlockConfig(
+          block: .decoder, dModel: 512, numHeads: 8, dFF: 2048,
+          attentionType: .standard, scoreMods: [.causal]),
+        batch: 2, seq: 256, encoderSeq: 256)
     case "custom":
       guard let s = seq, let d = dModel, let h = heads, let f = dFf else {
         throw ValidationError("--config custom needs --seq, --d-model, --heads and --d-ff")
@@ -124,11 +142,14 @@ struct Bench: ParsableCommand {
       guard let att = AttentionType(rawValue: attention) else { throw ValidationError("unknown --attention '\(attention)'") }
       guard let act = FFActivation(rawValue: activation) else { throw ValidationError("unknown --activation '\(activation)'") }
       guard let nt = NormType(rawValue: norm) else { throw ValidationError("--norm must be layer or rms") }
-      c = BenchCase(name: name, config: BlockConfig(block: kind, dModel: d, numHeads: h, dFF: f, attentionType: att,
-                                                    attentionBlockSize: blockSize, normType: nt, ffActivation: act,
-                                                    numKVHeads: kvHeads, useRoPE: rope,
-                                                    scoreMods: causal ? [.causal] : []),
-                    batch: 1, seq: s, encoderSeq: kind == .decoder ? s : nil)
+      c = BenchCase(
+        name: name,
+        config: BlockConfig(
+          block: kind, dModel: d, numHeads: h, dFF: f, attentionType: att,
+          attentionBlockSize: blockSize, normType: nt, ffActivation: act,
+          numKVHeads: kvHeads, useRoPE: rope,
+          scoreMods: causal ? [.causal] : []),
+        batch: 1, seq: s, encoderSeq: kind == .decoder ? s : nil)
     default:
       throw ValidationError("unknown config '\(name)' (\((BenchCase.presets + ["custom"]).joined(separator: ", ")))")
     }
@@ -163,7 +184,9 @@ struct BenchRunner {
 
   func run() throws {
     let cfg = c.config
-    say("bench \(c.name): \(c.shapeText); np \(world.size) (tp \(grid.tpSize) x cp \(grid.cpSize)), BLAS \(BLASCore.description) x \(BLAS.threads) thread(s), kernels \(Kernels.name)")
+    say(
+      "bench \(c.name): \(c.shapeText); np \(world.size) (tp \(grid.tpSize) x cp \(grid.cpSize)), BLAS \(BLASCore.description) x \(BLAS.threads) thread(s), kernels \(Kernels.name)"
+    )
     try world.barrier()
     let rssBefore = Memory.currentRSS
     let stack = try BlockStack(config: cfg, source: RandomWeights(seed: 1234), grid: grid)
@@ -171,11 +194,15 @@ struct BenchRunner {
     let weightBytes = rssAfter - rssBefore
     let weightsPerRank = try gather(weightBytes)
     let params = cfg.parameterShapes.values.reduce(0) { $0 + $1.reduce(1, *) }
-    say(String(format: "  parameters %.1f M (%@ float32); resident weights per rank (RSS after load - before): %@",
-               Double(params) / 1e6, Memory.text(params * 4), weightsPerRank.map(Memory.text).joined(separator: ", ")))
+    say(
+      String(
+        format: "  parameters %.1f M (%@ float32); resident weights per rank (RSS after load - before): %@",
+        Double(params) / 1e6, Memory.text(params * 4), weightsPerRank.map(Memory.text).joined(separator: ", ")))
     // Query and KV heads of every rank (balanced to ±1 query head; KV heads replicated where shared).
     let queryHeads = try gather(stack.plan.queryHeads.count), kvHeads = try gather(stack.plan.kvHeads.count)
-    say("  heads per rank: query \(queryHeads.map(String.init).joined(separator: " / ")), KV \(kvHeads.map(String.init).joined(separator: " / "))")
+    say(
+      "  heads per rank: query \(queryHeads.map(String.init).joined(separator: " / ")), KV \(kvHeads.map(String.init).joined(separator: " / "))"
+    )
 
     var fields: [(String, JSONValue)] = [
       ("config", .string(c.name)), ("np", .int(world.size)), ("tp", .int(grid.tpSize)), ("cp", .int(grid.cpSize)),
@@ -215,11 +242,15 @@ struct BenchRunner {
       ("loadavg_1m_end", .double(Memory.loadAverage)),
       ("cpu_ms_per_rank", .doubles(try gather(Int(timing.cpuSeconds / n * 1e9)).map { Double($0) / 1e6 })),
     ]
-    say(String(format: "  median %.3f ms, min %.3f ms over %d forwards; %.1f GFLOP/s (%.2f GFLOP matmul per forward); load average %.1f",
-               median * 1e3, best * 1e3, times.count, gflops, c.flops / 1e9, Memory.loadAverage))
+    say(
+      String(
+        format: "  median %.3f ms, min %.3f ms over %d forwards; %.1f GFLOP/s (%.2f GFLOP matmul per forward); load average %.1f",
+        median * 1e3, best * 1e3, times.count, gflops, c.flops / 1e9, Memory.loadAverage))
     say("  peak RSS per rank: \(peak.map(Memory.text).joined(separator: ", ")) (max \(Memory.text(peak.max() ?? 0)))")
     let cpu = try gather(Int(timing.cpuSeconds / n * 1e9)).map { Double($0) / 1e6 }
-    say("  CPU time per forward per rank (user+sys, all threads): \(cpu.map { String(format: "%.1f", $0) }.joined(separator: ", ")) ms")
+    say(
+      "  CPU time per forward per rank (user+sys, all threads): \(cpu.map { String(format: "%.1f", $0) }.joined(separator: ", ")) ms"
+    )
 
     if c.decode && !bench.noCommProbe { fields += try decodeBound(stack, median: median, weightsPerRank: weightsPerRank) }
 
@@ -242,23 +273,33 @@ struct BenchRunner {
         ("ring_compute_imbalance", .double(ringImbalance)),
         ("ring_bytes_sent_per_rank", .ints(bytes)),
       ]
-      say(String(format: "  forward compute per rank (forward - ring wait): %@ ms; imbalance max/min-1 = %.1f%%",
-                 work.map { String(format: "%.1f", $0 * 1e3) }.joined(separator: ", "), imbalance * 100))
-      say(String(format: "  ring attention per rank: compute %@ ms, wait %@ ms (ring compute imbalance %.1f%%); sent %@ per forward",
-                 ringComp.map { String(format: "%.1f", $0 * 1e3) }.joined(separator: ", "),
-                 ringWait.map { String(format: "%.1f", $0 * 1e3) }.joined(separator: ", "), ringImbalance * 100,
-                 bytes.map(Memory.text).joined(separator: ", ")))
+      say(
+        String(
+          format: "  forward compute per rank (forward - ring wait): %@ ms; imbalance max/min-1 = %.1f%%",
+          work.map { String(format: "%.1f", $0 * 1e3) }.joined(separator: ", "), imbalance * 100))
+      say(
+        String(
+          format: "  ring attention per rank: compute %@ ms, wait %@ ms (ring compute imbalance %.1f%%); sent %@ per forward",
+          ringComp.map { String(format: "%.1f", $0 * 1e3) }.joined(separator: ", "),
+          ringWait.map { String(format: "%.1f", $0 * 1e3) }.joined(separator: ", "), ringImbalance * 100,
+          bytes.map(Memory.text).joined(separator: ", ")))
       if !bench.noCommProbe {
         let steps = (grid.cpSize - 1) * cfg.numLayers * (cfg.block == .decoder ? 2 : 1)
         let perStep = (bytes.max() ?? 0) / max(steps, 1)
         let probe = try commProbe(bytesPerStep: perStep, steps: steps)
         let exposed = ringWait.max() ?? 0
         let hidden = probe > 0 ? max(0, min(1, 1 - exposed / probe)) : 1
-        fields += [("comm_blocking_ms", .double(probe * 1e3)), ("comm_bandwidth_gbs", .double(probe > 0 ? Double(perStep * steps) / probe / 1e9 : 0)),
-                   ("hidden_comm_share", .double(hidden))]
-        say(String(format: "  communication: the same ring transfers alone (blocking, no compute) take %.2f ms per forward (%.2f GB/s per rank); " +
-                   "exposed wait (max over ranks) %.2f ms -> hidden share 1 - wait/blocking = %.0f%%",
-                   probe * 1e3, probe > 0 ? Double(perStep * steps) / probe / 1e9 : 0, exposed * 1e3, hidden * 100))
+        fields += [
+          ("comm_blocking_ms", .double(probe * 1e3)),
+          ("comm_bandwidth_gbs", .double(probe > 0 ? Double(perStep * steps) / probe / 1e9 : 0)),
+          ("hidden_comm_share", .double(hidden)),
+        ]
+        say(
+          String(
+            format:
+              "  communication: the same ring transfers alone (blocking, no compute) take %.2f ms per forward (%.2f GB/s per rank); "
+              + "exposed wait (max over ranks) %.2f ms -> hidden share 1 - wait/blocking = %.0f%%",
+            probe * 1e3, probe > 0 ? Double(perStep * steps) / probe / 1e9 : 0, exposed * 1e3, hidden * 100))
       }
     }
     if grid.tpSize > 1 { fields += try allreduceReport(timing, stack: stack) }
@@ -271,14 +312,14 @@ struct BenchRunner {
   }
 
   struct Timing {
-    var times: [Double] = []          // per forward, max over ranks (identical on every rank)
-    var forwardSeconds = 0.0          // this rank's sums over the timed forwards
+    var times: [Double] = []  // per forward, max over ranks (identical on every rank)
+    var forwardSeconds = 0.0  // this rank's sums over the timed forwards
     var ringComputeSeconds = 0.0
     var ringWaitSeconds = 0.0
     var ringBytes = 0
     var allreduceSeconds: [Double] = []  // this rank's tp allreduces in the timed forwards, per call
     var allreduceBytes: [Int] = []
-    var cpuSeconds = 0.0              // this rank's process CPU time (all threads) over the timed bodies
+    var cpuSeconds = 0.0  // this rank's process CPU time (all threads) over the timed bodies
     /// tp > 1: per forward, the fastest and slowest rank's compute (the forward less its tp
     /// allreduces, so less the waiting for peers); identical on every rank.
     var rankCompute: [(fastest: Double, slowest: Double)] = []
@@ -317,7 +358,8 @@ struct BenchRunner {
     let selfLayout = stack.layout(length: c.seq)
     var local = BlockInputs(x: input(seed: 1, batch: c.batch, length: c.seq, features: d, layout: selfLayout, rank: grid.cpRank))
     if let e = c.encoderSeq, c.config.block == .decoder {
-      local.encoderOutput = input(seed: 2, batch: c.batch, length: e, features: d, layout: stack.crossLayout(length: e), rank: grid.cpRank)
+      local.encoderOutput = input(
+        seed: 2, batch: c.batch, length: e, features: d, layout: stack.crossLayout(length: e), rank: grid.cpRank)
     }
     return try repeatLoop { () throws -> Double in
       let t0 = monotonic()

@@ -1,7 +1,7 @@
-import AttnaxFormats
 import ArgumentParser
 import AttnaxBlocks
 import AttnaxDist
+import AttnaxFormats
 import Foundation
 
 /// One benchmark: a config and its shapes. `decode`: one new token per batch row after
@@ -25,15 +25,15 @@ struct BenchCase {
     let newRows = decode ? 1 : seq
     let past = decode ? seq - 1 : 0
     let rows = b * Double(newRows)
-    var per = 2 * rows * (2 * d * d + 2 * d * dkv)                 // Q, O; K, V
-    per += 2 * rows * d * f * (c.ffActivation.isGated ? 3 : 2)    // FFN
+    var per = 2 * rows * (2 * d * d + 2 * d * dkv)  // Q, O; K, V
+    per += 2 * rows * d * f * (c.ffActivation.isGated ? 3 : 2)  // FFN
     let pairs: Double
     if causal {
       pairs = b * (0..<newRows).reduce(0.0) { $0 + Double(past + $1 + 1) }
     } else {
       pairs = b * Double(newRows) * Double(past + newRows)
     }
-    per += 4 * d * pairs                                           // QKᵀ and PV over all heads
+    per += 4 * d * pairs  // QKᵀ and PV over all heads
     if c.block == .decoder, let e = encoderSeq {
       per += 2 * rows * 2 * d * d + 2 * b * Double(e) * 2 * d * dkv  // cross Q, O; K, V
       per += 4 * d * b * Double(newRows) * Double(e)

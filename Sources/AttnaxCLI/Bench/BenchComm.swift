@@ -1,7 +1,7 @@
-import AttnaxFormats
 import ArgumentParser
 import AttnaxBlocks
 import AttnaxDist
+import AttnaxFormats
 import Foundation
 
 /// The communication probes of `attnax bench`: what the block's transfers cost alone, to judge
@@ -64,15 +64,23 @@ extension BenchRunner {
     fields.append(("allreduce_ms_per_forward_per_rank", .doubles(perRank)))
     // How far apart the ranks computed: the forward waits for the slowest at every allreduce.
     if !timing.rankCompute.isEmpty {
-      let fastest = BenchRunner.median(timing.rankCompute.map(\.fastest)), slowest = BenchRunner.median(timing.rankCompute.map(\.slowest))
+      let fastest = BenchRunner.median(timing.rankCompute.map(\.fastest)),
+        slowest = BenchRunner.median(timing.rankCompute.map(\.slowest))
       let spread = BenchRunner.median(timing.rankCompute.map { $0.slowest > 0 ? ($0.slowest - $0.fastest) / $0.slowest : 0 })
-      fields += [("rank_compute_ms_fastest", .double(fastest * 1e3)), ("rank_compute_ms_slowest", .double(slowest * 1e3)),
-                 ("rank_compute_spread", .double(spread))]
-      say(String(format: "  tp ranks' compute per forward (its tp allreduces excluded), medians: fastest %.1f ms, slowest %.1f ms; the fastest finishes %.0f%% earlier (median over forwards)",
-                 fastest * 1e3, slowest * 1e3, spread * 100))
+      fields += [
+        ("rank_compute_ms_fastest", .double(fastest * 1e3)), ("rank_compute_ms_slowest", .double(slowest * 1e3)),
+        ("rank_compute_spread", .double(spread)),
+      ]
+      say(
+        String(
+          format:
+            "  tp ranks' compute per forward (its tp allreduces excluded), medians: fastest %.1f ms, slowest %.1f ms; the fastest finishes %.0f%% earlier (median over forwards)",
+          fastest * 1e3, slowest * 1e3, spread * 100))
     }
-    var line = String(format: "  tp allreduce in the block: %.1f calls per forward of %@ (%@): %.3f ms = %.2f GB/s per call (min over tp ranks, median)",
-                      Double(inBlock.calls) / Double(forwards), sizeText(bytes), algorithm.rawValue, inBlock.seconds * 1e3, inBlock.gbs)
+    var line = String(
+      format:
+        "  tp allreduce in the block: %.1f calls per forward of %@ (%@): %.3f ms = %.2f GB/s per call (min over tp ranks, median)",
+      Double(inBlock.calls) / Double(forwards), sizeText(bytes), algorithm.rawValue, inBlock.seconds * 1e3, inBlock.gbs)
     guard !bench.noCommProbe else { say(line); return fields }
 
     let bare = try probeAllreduce(bytes: bytes, nil)
@@ -83,26 +91,39 @@ extension BenchRunner {
       ("allreduce_bare_gbs", .double(gbs(bytes, bare))), ("allreduce_efficiency", .double(efficiency)),
       ("allreduce_iallreduce_gbs", .double(gbs(bytes, nbc))), ("allreduce_ring_gbs", .double(gbs(bytes, ring))),
     ]
-    line += String(format: "; bare blocking MPI_Allreduce alone %.3f ms = %.2f GB/s -> efficiency %.0f%%", bare * 1e3, gbs(bytes, bare), efficiency * 100)
+    line += String(
+      format: "; bare blocking MPI_Allreduce alone %.3f ms = %.2f GB/s -> efficiency %.0f%%", bare * 1e3, gbs(bytes, bare),
+      efficiency * 100)
     say(line)
-    say(String(format: "  the same size alone (back to back, warm): MPI_Iallreduce %.2f GB/s, ring %.2f GB/s, bare MPI_Allreduce %.2f GB/s",
-               gbs(bytes, nbc), gbs(bytes, ring), gbs(bytes, bare)))
+    say(
+      String(
+        format:
+          "  the same size alone (back to back, warm): MPI_Iallreduce %.2f GB/s, ring %.2f GB/s, bare MPI_Allreduce %.2f GB/s",
+        gbs(bytes, nbc), gbs(bytes, ring), gbs(bytes, bare)))
 
     if algorithm != .bare, let inBlockBare = try inBlockFigures(try timeInBlockBare(stack)) {
       let fair = inBlock.gbs / max(inBlockBare.gbs, 1e-12)
       fields += [("allreduce_inblock_bare_gbs", .double(inBlockBare.gbs)), ("allreduce_inblock_efficiency", .double(fair))]
-      say(String(format: "  bare MPI_Allreduce in the block instead (barrier first, %d forwards): %.3f ms = %.2f GB/s per call -> %@ / bare in the block = %.0f%%",
-                 BenchRunner.inBlockBareForwards, inBlockBare.seconds * 1e3, inBlockBare.gbs, algorithm.rawValue, fair * 100))
+      say(
+        String(
+          format:
+            "  bare MPI_Allreduce in the block instead (barrier first, %d forwards): %.3f ms = %.2f GB/s per call -> %@ / bare in the block = %.0f%%",
+          BenchRunner.inBlockBareForwards, inBlockBare.seconds * 1e3, inBlockBare.gbs, algorithm.rawValue, fair * 100))
     }
 
     let sweep = try bench.allreduceProbeSizes()
     guard !sweep.isEmpty else { return fields }
     var table: [[Double]] = [[], [], []]
-    say("  allreduce alone on the tp group of \(tp.size) (GB/s, buffer bytes / time): size, bare MPI_Allreduce, MPI_Iallreduce, ring")
+    say(
+      "  allreduce alone on the tp group of \(tp.size) (GB/s, buffer bytes / time): size, bare MPI_Allreduce, MPI_Iallreduce, ring"
+    )
     for size in sweep {
       let row = try [nil, AllreduceAlgorithm.nonblockingCollective, .ring].map { gbs(size, try probeAllreduce(bytes: size, $0)) }
       for i in 0..<3 { table[i].append(row[i]) }
-      say(String(format: "    %@%8.2f %8.2f %8.2f", sizeText(size).padding(toLength: 10, withPad: " ", startingAt: 0), row[0], row[1], row[2]))
+      say(
+        String(
+          format: "    %@%8.2f %8.2f %8.2f", sizeText(size).padding(toLength: 10, withPad: " ", startingAt: 0), row[0], row[1],
+          row[2]))
     }
     fields += [
       ("allreduce_sweep_bytes", .ints(sweep)), ("allreduce_sweep_bare_gbs", .doubles(table[0])),

@@ -1,5 +1,5 @@
-import AttnaxFormats
 import AttnaxBlocks
+import AttnaxFormats
 import Foundation
 
 extension BenchRunner {
@@ -19,10 +19,14 @@ extension BenchRunner {
     let cacheBytes = 2 * cfg.numLayers * c.batch * c.seq * stack.plan.kvHeads.count * cfg.headDim * 4 / grid.cpSize
     let bytes = weightsPerRank.map { $0 + cacheBytes }
     let bound = zip(bytes, gbs).map { Double($0) / ($1 * 1e9) }.max() ?? 0
-    say(String(format: "  decode bound: %@ per rank (weights + KV cache) at %@ GB/s streaming read per rank = %.3f ms; step/bound %.2f",
-               bytes.map(Memory.text).joined(separator: ", "), gbs.map { String(format: "%.1f", $0) }.joined(separator: ", "),
-               bound * 1e3, median / bound))
-    return [("stream_read_gbs_per_rank", .doubles(gbs)), ("decode_bytes_per_rank", .ints(bytes)),
-            ("bandwidth_bound_ms", .double(bound * 1e3)), ("decode_to_bound", .double(median / bound))]
+    say(
+      String(
+        format: "  decode bound: %@ per rank (weights + KV cache) at %@ GB/s streaming read per rank = %.3f ms; step/bound %.2f",
+        bytes.map(Memory.text).joined(separator: ", "), gbs.map { String(format: "%.1f", $0) }.joined(separator: ", "),
+        bound * 1e3, median / bound))
+    return [
+      ("stream_read_gbs_per_rank", .doubles(gbs)), ("decode_bytes_per_rank", .ints(bytes)),
+      ("bandwidth_bound_ms", .double(bound * 1e3)), ("decode_to_bound", .double(median / bound)),
+    ]
   }
 }

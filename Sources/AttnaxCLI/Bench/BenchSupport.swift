@@ -1,7 +1,7 @@
-import AttnaxFormats
 import ArgumentParser
 import AttnaxBlocks
 import AttnaxDist
+import AttnaxFormats
 import Foundation
 
 /// Process memory as the kernel reports it.
@@ -39,8 +39,8 @@ enum Memory {
   /// of /proc/self/status, or ``peakRSS`` where that is missing.
   static var peakSinceReset: Int {
     guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-          let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+      let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+      let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
     else { return peakRSS }
     return kib * 1024
   }

@@ -8,7 +8,8 @@ import Foundation
 /// step's bound), with the FLOPs and bytes they divide. One JSON line on stdout.
 struct Bounds: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Measure a model's physical bounds on this machine: GEMM throughput on its layer shapes and streaming-read bandwidth.",
+    abstract:
+      "Measure a model's physical bounds on this machine: GEMM throughput on its layer shapes and streaming-read bandwidth.",
     discussion: """
       Uses config.json only (random weights of the model's shapes) and the process's BLAS threads \
       (OPENBLAS_NUM_THREADS), split as a prefill splits them. Prints one JSON line: gemm_gflops \

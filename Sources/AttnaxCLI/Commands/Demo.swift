@@ -5,7 +5,8 @@ import AttnaxFormats
 import Foundation
 
 struct Demo: ParsableCommand {
-  static let configuration = CommandConfiguration(abstract: "Run a small built-in encoder and decoder block (fixed-seed weights, no files).")
+  static let configuration = CommandConfiguration(
+    abstract: "Run a small built-in encoder and decoder block (fixed-seed weights, no files).")
   @OptionGroup var layout: LayoutOptions
 
   func run() throws {

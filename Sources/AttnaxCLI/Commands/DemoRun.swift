@@ -1,6 +1,6 @@
-import AttnaxFormats
 import AttnaxBlocks
 import AttnaxDist
+import AttnaxFormats
 import Foundation
 
 /// `attnax demo`: a small encoder and decoder block with fixed-seed weights, run on the
@@ -10,15 +10,20 @@ struct DemoRun {
   let grid: ProcessGrid
 
   func run() throws {
-    let enc = BlockConfig(block: .encoder, numLayers: 2, dModel: 128, numHeads: 8, dFF: 512,
-                          attentionType: .flash, attentionBlockSize: 32, numKVHeads: 4,
-                          useRoPE: true, scoreMods: [.causal])
-    let dec = BlockConfig(block: .decoder, numLayers: 1, dModel: 128, numHeads: 8, dFF: 256,
-                          normType: .rms, ffActivation: .swiglu)
+    let enc = BlockConfig(
+      block: .encoder, numLayers: 2, dModel: 128, numHeads: 8, dFF: 512,
+      attentionType: .flash, attentionBlockSize: 32, numKVHeads: 4,
+      useRoPE: true, scoreMods: [.causal])
+    let dec = BlockConfig(
+      block: .decoder, numLayers: 1, dModel: 128, numHeads: 8, dFF: 256,
+      normType: .rms, ffActivation: .swiglu)
     let weights = RandomWeights(seed: 42)
     let x = Self.input(batch: 2, seq: 96, d: 128, seed: 1)
     let memory = Self.input(batch: 2, seq: 48, d: 128, seed: 2)
-    Launch.say(world, "attnax demo: \(world.size) rank(s), tp \(grid.tpSize) x cp \(grid.cpSize), BLAS \(BLASCore.description) x \(BLAS.threads) thread(s), kernels \(Kernels.name)")
+    Launch.say(
+      world,
+      "attnax demo: \(world.size) rank(s), tp \(grid.tpSize) x cp \(grid.cpSize), BLAS \(BLASCore.description) x \(BLAS.threads) thread(s), kernels \(Kernels.name)"
+    )
     for (label, config, inputs) in [
       ("encoder (2 layers, flash, GQA 8/4, RoPE, causal)", enc, BlockInputs(x: x)),
       ("decoder (RMSNorm, SwiGLU, cross-attention)", dec, BlockInputs(x: x, encoderOutput: memory)),
@@ -32,8 +37,11 @@ struct DemoRun {
       let ref = try solo.forward(inputs)
       let r = Tolerance(atol: 1e-4, rtol: 1e-4).compare(got: y.data, want: ref.data)
       let ok = try world.allreduceMin(r.worstRatio <= 1 ? 1 : 0) == 1
-      Launch.say(world, String(format: "  %@: x %@ -> y %@ in %.1f ms; vs 1 rank max err %.1e %@",
-                               label, "\(inputs.x.shape)", "\(y.shape)", ms, r.maxAbsError, ok ? "(match)" : "(MISMATCH)"))
+      Launch.say(
+        world,
+        String(
+          format: "  %@: x %@ -> y %@ in %.1f ms; vs 1 rank max err %.1e %@",
+          label, "\(inputs.x.shape)", "\(y.shape)", ms, r.maxAbsError, ok ? "(match)" : "(MISMATCH)"))
       guard ok else { throw LaunchError.input(0, "demo output differs from the single-rank run") }
     }
     // A tiny decoder-only model: prefill a prompt, decode with the KV cache (sharded over cp,
@@ -47,8 +55,12 @@ struct DemoRun {
     let solo = try TransformerModel(config: config, source: RandomWeights(seed: 7), group: .solo())
     let ref = try solo.generate(prompt: prompt, maxNewTokens: 8, world: .solo())
     let same = try world.allreduceMin(tokens == ref ? 1 : 0) == 1
-    Launch.say(world, String(format: "  decoder-only model (2 layers, GQA 4/2, RoPE): prefill %d tokens + 8 decode steps in %.1f ms -> %@ %@",
-                             prompt.count, ms, tokens.map(String.init).joined(separator: " "), same ? "(same tokens as 1 rank)" : "(DIFFERENT from 1 rank)"))
+    Launch.say(
+      world,
+      String(
+        format: "  decoder-only model (2 layers, GQA 4/2, RoPE): prefill %d tokens + 8 decode steps in %.1f ms -> %@ %@",
+        prompt.count, ms, tokens.map(String.init).joined(separator: " "),
+        same ? "(same tokens as 1 rank)" : "(DIFFERENT from 1 rank)"))
     guard same else { throw LaunchError.input(0, "demo decode differs from the single-rank run") }
   }
 

@@ -17,7 +17,10 @@ struct Embed: ParsableCommand {
 
   @Option(help: "Model directory (config.json with pooling, model.safetensors, tokenizer.json).") var model: String
   @Option(help: "A text to embed (repeatable).") var text: [String] = []
-  @Option(help: "A UTF-8 file of texts, one a line (empty lines skipped); a .jsonl file holds one JSON string a line (texts with newlines).")
+  @Option(
+    help:
+      "A UTF-8 file of texts, one a line (empty lines skipped); a .jsonl file holds one JSON string a line (texts with newlines)."
+  )
   var input: String?
   @Option(help: "Sentences per forward pass.") var batchSize: Int = 32
   @Flag(help: "Print the pairwise cosine similarities instead of the embeddings.") var similarity = false
@@ -40,8 +43,9 @@ struct Embed: ParsableCommand {
       let embeddings = try result.get()
       let tokens = ids.map(\.count).reduce(0, +)
       func speed(_ seconds: Double) -> String {
-        String(format: "embed: %d texts (%d tokens) in %.3f s: %.1f texts/s, tp %d x cp %d",
-               texts.count, tokens, seconds, Double(texts.count) / max(seconds, 1e-9), grid.tpSize, grid.cpSize)
+        String(
+          format: "embed: %d texts (%d tokens) in %.3f s: %.1f texts/s, tp %d x cp %d",
+          texts.count, tokens, seconds, Double(texts.count) / max(seconds, 1e-9), grid.tpSize, grid.cpSize)
       }
       var last = seconds
       for run in 1...runs where runs > 1 {
@@ -66,7 +70,8 @@ struct Embed: ParsableCommand {
           }
         } else {
           for (i, e) in embeddings.enumerated() {
-            out += "{\"index\":\(i),\"tokens\":\(ids[i].count),\"text\":\(Escaping.jsonQuoted(texts[i])),\"embedding\":["
+            out +=
+              "{\"index\":\(i),\"tokens\":\(ids[i].count),\"text\":\(Escaping.jsonQuoted(texts[i])),\"embedding\":["
               + e.map { "\($0)" }.joined(separator: ",") + "]}\n"
           }
         }
@@ -83,8 +88,12 @@ struct Embed: ParsableCommand {
     guard runs >= 1 else { throw LaunchError.option("--runs", "must be at least 1, got \(runs)") }
     var texts = text
     if let input {
-      guard let data = FileManager.default.contents(atPath: input) else { throw AttnaxError.file(path: input, message: "cannot be read") }
-      guard let content = String(data: data, encoding: .utf8) else { throw AttnaxError.file(path: input, message: "is not UTF-8 text") }
+      guard let data = FileManager.default.contents(atPath: input) else {
+        throw AttnaxError.file(path: input, message: "cannot be read")
+      }
+      guard let content = String(data: data, encoding: .utf8) else {
+        throw AttnaxError.file(path: input, message: "is not UTF-8 text")
+      }
       let lines = content.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
       if input.hasSuffix(".jsonl") {
         for (n, line) in lines.enumerated() {
@@ -100,16 +109,19 @@ struct Embed: ParsableCommand {
     guard !texts.isEmpty else { throw LaunchError.option("--text", "give at least one --text or an --input file with texts") }
     let dir = try ModelDirectory<TransformerConfig>(model)
     guard dir.config.model == .transformerEncoder, dir.config.pooling != .none else {
-      throw AttnaxError.config(field: dir.config.model == .transformerEncoder ? "pooling" : "model",
-                               message: "'\(model)' is not a sentence-embedding model (an encoder with pooling mean or cls)")
+      throw AttnaxError.config(
+        field: dir.config.model == .transformerEncoder ? "pooling" : "model",
+        message: "'\(model)' is not a sentence-embedding model (an encoder with pooling mean or cls)")
     }
     guard dir.file("tokenizer.json") != nil else {
-      throw AttnaxError.file(path: (model as NSString).appendingPathComponent("tokenizer.json"), message: "missing: embed needs the model's tokenizer")
+      throw AttnaxError.file(
+        path: (model as NSString).appendingPathComponent("tokenizer.json"), message: "missing: embed needs the model's tokenizer")
     }
     let tokenizer = try ModelTokenizer.load(dir.path)
     let ids = texts.map { tokenizer.encode($0, addSpecialTokens: true, parseSpecial: true) }
     if let i = ids.firstIndex(where: { $0.count > dir.config.maxLen }) {
-      throw AttnaxError.input(name: "text", message: "text \(i + 1) has \(ids[i].count) tokens, more than the model's max_len \(dir.config.maxLen)")
+      throw AttnaxError.input(
+        name: "text", message: "text \(i + 1) has \(ids[i].count) tokens, more than the model's max_len \(dir.config.maxLen)")
     }
     return (dir.config, dir.weights, texts, ids)
   }

@@ -42,7 +42,9 @@ struct Forward: ParsableCommand {
       // The grid (first collective of the run), this rank's weights, the forward pass.
       let grid = try layout.makeGrid(world, try shape.get())
       try Topology.announce(grid)
-      let stack = Result { try BlockStack(config: config, source: try Fault.weights(try dir.get().weights, rank: rank), grid: grid) }
+      let stack = Result {
+        try BlockStack(config: config, source: try Fault.weights(try dir.get().weights, rank: rank), grid: grid)
+      }
       try Launch.agree(world, stack)
       let y = Result { () throws -> Tensor in
         try Fault.enteringForward(rank: rank)

@@ -34,7 +34,10 @@ struct Generate: ParsableCommand {
   @Option(help: "Write prompt 1's chosen tokens and every step's whole logits row to this safetensors file (rank 0).")
   var logitsOut: String?
   @Flag(help: "Check the tokens against the same generation on one rank (rank 0 repeats it alone).") var verify = false
-  @Option(help: "Generate this many times (fresh caches each time; tokens printed once), one speed line per run: benchmarks take the warm runs.")
+  @Option(
+    help:
+      "Generate this many times (fresh caches each time; tokens printed once), one speed line per run: benchmarks take the warm runs."
+  )
   var runs: Int = 1
   @OptionGroup var layout: LayoutOptions
 
@@ -46,9 +49,11 @@ struct Generate: ParsableCommand {
       let (config, weights, text, request) = try prepared.get()
       let (grid, model, weightBytes) = try layout.loadModel(world, config: config, weights: weights)
       var memory = GenerationMemory(weights: weightBytes)
-      Launch.note(world, "generate: \(config.summary), \(world.size) rank(s) tp \(grid.tpSize) x cp \(grid.cpSize), "
-        + "BLAS \(BLASCore.description) x \(BLAS.threads) thread(s), kernels \(Kernels.name); "
-        + "\(request.prompts.count) prompt(s), \(request.prompts.map(\.count).max() ?? 0) tokens at most")
+      Launch.note(
+        world,
+        "generate: \(config.summary), \(world.size) rank(s) tp \(grid.tpSize) x cp \(grid.cpSize), "
+          + "BLAS \(BLASCore.description) x \(BLAS.threads) thread(s), kernels \(Kernels.name); "
+          + "\(request.prompts.count) prompt(s), \(request.prompts.map(\.count).max() ?? 0) tokens at most")
       var output = GenerationPrinter(text: promptIds == nil ? text : nil, prompts: request.prompts.count, rank: world.rank)
       var logits: [Float] = []
       memory.startRun()
@@ -73,10 +78,16 @@ struct Generate: ParsableCommand {
       if let logitsOut {
         let written = Result {
           if world.rank == 0 {
-            try SafetensorsWriter.write([
-              (name: "tokens", value: .i32(IntTensor(shape: [tokens[0].count], data: tokens[0]))),
-              (name: "logits", value: .f32(Tensor(shape: [tokens[0].count, config.vocabSize], data: Array(logits.prefix(tokens[0].count * config.vocabSize))))),
-            ], to: logitsOut)
+            try SafetensorsWriter.write(
+              [
+                (name: "tokens", value: .i32(IntTensor(shape: [tokens[0].count], data: tokens[0]))),
+                (
+                  name: "logits",
+                  value: .f32(
+                    Tensor(
+                      shape: [tokens[0].count, config.vocabSize], data: Array(logits.prefix(tokens[0].count * config.vocabSize))))
+                ),
+              ], to: logitsOut)
           }
         }
         try Launch.agree(world, written)
@@ -89,8 +100,10 @@ struct Generate: ParsableCommand {
 
   /// `--verify`: rank 0 runs the request again on a single rank (the oracle of every layout) and
   /// every rank agrees on whether the tokens are the same.
-  func check(_ tokens: [[Int32]], against request: GenerationRequest, config: TransformerConfig, weights: WeightSource,
-             world: Communicator) throws {
+  func check(
+    _ tokens: [[Int32]], against request: GenerationRequest, config: TransformerConfig, weights: WeightSource,
+    world: Communicator
+  ) throws {
     var mismatch: String?
     if world.rank == 0 {
       let solo = try TransformerModel(config: config, source: weights, group: .solo())
@@ -128,7 +141,9 @@ struct Generate: ParsableCommand {
       }
       ids = try promptTexts().map { try encode($0, tokenizer: tokenizer) }
     }
-    if let i = ids.firstIndex(where: \.isEmpty) { throw AttnaxError.input(name: "prompts", message: "prompt \(i + 1) encodes to no tokens") }
+    if let i = ids.firstIndex(where: \.isEmpty) {
+      throw AttnaxError.input(name: "prompts", message: "prompt \(i + 1) encodes to no tokens")
+    }
     if let bad = ids.joined().first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
       throw AttnaxError.input(name: "prompt-ids", message: "token \(bad) is outside the vocabulary [0, \(config.vocabSize))")
     }
@@ -136,7 +151,8 @@ struct Generate: ParsableCommand {
     if let limit = config.sequenceLimit, longest + maxNewTokens > limit.tokens {
       throw LaunchError.option(
         "--max-new-tokens",
-        "the prompt (\(longest) tokens) and \(maxNewTokens) new tokens need \(longest + maxNewTokens) positions, but the model holds \(limit.tokens) (\(limit.field))")
+        "the prompt (\(longest) tokens) and \(maxNewTokens) new tokens need \(longest + maxNewTokens) positions, but the model holds \(limit.tokens) (\(limit.field))"
+      )
     }
     let stops = ignoreEOS ? [] : Set(tokenizer?.specialTokens.endOfGeneration ?? [])
     let request = GenerationRequest(
@@ -159,7 +175,9 @@ struct Generate: ParsableCommand {
     guard let prompts, let data = FileManager.default.contents(atPath: prompts) else {
       throw AttnaxError.file(path: prompts ?? "", message: "cannot be read")
     }
-    guard let content = String(data: data, encoding: .utf8) else { throw AttnaxError.file(path: prompts, message: "is not UTF-8 text") }
+    guard let content = String(data: data, encoding: .utf8) else {
+      throw AttnaxError.file(path: prompts, message: "is not UTF-8 text")
+    }
     let lines = content.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
     guard !lines.isEmpty else { throw AttnaxError.file(path: prompts, message: "holds no prompt") }
     return lines.map { ($0, chatEach) }
@@ -191,9 +209,10 @@ struct Generate: ParsableCommand {
 extension GenerationStats {
   /// "prefill: N tokens in S s (R tokens/s); decode: M tokens in T s (Q tokens/s)".
   var summary: String {
-    String(format: "prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.1f tokens/s)",
-           prefillTokens, prefillSeconds, Double(prefillTokens) / max(prefillSeconds, 1e-9),
-           decodeTokens, decodeSeconds, Double(decodeTokens) / max(decodeSeconds, 1e-9))
+    String(
+      format: "prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.1f tokens/s)",
+      prefillTokens, prefillSeconds, Double(prefillTokens) / max(prefillSeconds, 1e-9),
+      decodeTokens, decodeSeconds, Double(decodeTokens) / max(decodeSeconds, 1e-9))
   }
 }
 
@@ -224,7 +243,9 @@ struct GenerationMemory {
     let mine = [weights, atStart, peak]
     let all = try (0..<world.size).flatMap { r in try mine.map { try world.allreduceSum(world.rank == r ? $0 : 0) } }
       .map { Double($0) / Double(1 << 20) }
-    func column(_ i: Int) -> String { stride(from: i, to: all.count, by: 3).map { String(format: "%.1f", all[$0]) }.joined(separator: ", ") }
+    func column(_ i: Int) -> String {
+      stride(from: i, to: all.count, by: 3).map { String(format: "%.1f", all[$0]) }.joined(separator: ", ")
+    }
     func beyond(_ from: Int) -> String {
       stride(from: 0, to: all.count, by: 3).map { String(format: "%.1f", all[$0 + 2] - all[$0 + from]) }.joined(separator: ", ")
     }

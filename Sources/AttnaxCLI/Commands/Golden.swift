@@ -5,7 +5,8 @@ import AttnaxFormats
 import Foundation
 
 struct Golden: ParsableCommand {
-  static let configuration = CommandConfiguration(abstract: "Run golden case directories and compare with their expected outputs.")
+  static let configuration = CommandConfiguration(
+    abstract: "Run golden case directories and compare with their expected outputs.")
   @Argument(help: "Case directories.") var dirs: [String]
   @OptionGroup var layout: LayoutOptions
 
@@ -19,7 +20,9 @@ struct Golden: ParsableCommand {
           // Agree on the verdict: a case passes only if it passes on every rank.
           let ok = try world.allreduceMin(o.passed ? 1 : 0) == 1
           if ok { passed += 1 } else { failed += 1 }
-          Launch.say(world, String(format: "%@ %@  max_err %.3e  worst err/tol %.3f", ok ? "ok  " : "FAIL", name, o.maxAbsError, o.worstRatio))
+          Launch.say(
+            world,
+            String(format: "%@ %@  max_err %.3e  worst err/tol %.3f", ok ? "ok  " : "FAIL", name, o.maxAbsError, o.worstRatio))
         } catch let e as LaunchError {
           // Bad input, agreed by every rank: one error line (rank 0), then the next case.
           failed += 1; refused += 1
@@ -56,7 +59,9 @@ struct Golden: ParsableCommand {
     try grid.check(world)
     let g = try layout.makeGrid(world, try shape.get())
     try Topology.announce(g)  // "layout: ..." on stderr (rank 0) when the job spans hosts
-    let stack = Result { try BlockStack(config: config, source: try Fault.weights(golden.model.weights, rank: world.rank), grid: g) }
+    let stack = Result {
+      try BlockStack(config: config, source: try Fault.weights(golden.model.weights, rank: world.rank), grid: g)
+    }
     try Launch.agree(world, stack)
     let outcome = Result { () throws -> Tolerance.Report in
       try Fault.enteringForward(rank: world.rank)

@@ -23,7 +23,8 @@ public enum InputFile {
     if let unread = io.names.first(where: { !readable.contains($0) }) {
       throw AttnaxError.tensor(
         name: Escaping.shown(unread),
-        message: "in \(io.path) is not read by this \(config.block.rawValue) model (it reads: \(readable.joined(separator: ", ")))")
+        message:
+          "in \(io.path) is not read by this \(config.block.rawValue) model (it reads: \(readable.joined(separator: ", ")))")
     }
     return try Self.read(io, config: config)
   }
@@ -44,7 +45,9 @@ public enum InputFile {
     if dec, let n = name("position_ids_cross_q") { inputs.crossQPositions = try io.int32(n) }
     if dec, let n = name("position_ids_cross_kv") { inputs.crossKVPositions = try io.int32(n) }
     for case let .additiveBias(t) in config.scoreMods {
-      guard let n = name(t) else { throw AttnaxError.tensor(name: t, message: "named by an additive_bias score mod but missing from \(io.path)") }
+      guard let n = name(t) else {
+        throw AttnaxError.tensor(name: t, message: "named by an additive_bias score mod but missing from \(io.path)")
+      }
       inputs.tensors[t] = try io.float(n)
     }
     return inputs

@@ -1,6 +1,6 @@
-import AttnaxFormats
 import AttnaxBlocks
 import AttnaxDist
+import AttnaxFormats
 import Foundation
 
 /// FNV-1a, 64 bits: a small, dependency-free fingerprint of bytes.
@@ -44,7 +44,9 @@ struct StartupFingerprint {
     enc.outputFormatting = [.sortedKeys]
     let bytes = Array(try enc.encode(config))
     configJSON = bytes
-    add("config", FNV1a64.of(bytes), "\(config.block.rawValue), \(config.numLayers) layer(s), d_model \(config.dModel), \(config.numHeads) heads")
+    add(
+      "config", FNV1a64.of(bytes),
+      "\(config.block.rawValue), \(config.numLayers) layer(s), d_model \(config.dModel), \(config.numHeads) heads")
   }
 
   /// The weight file's raw JSON header (names, dtypes, shapes, offsets).
@@ -106,12 +108,15 @@ struct StartupFingerprint {
   /// (Internal, like ``Shared``, so unit tests compare two ranks' fingerprints without MPI.)
   func difference(_ root: Shared, me: Int) -> String? {
     guard root.items.map(\.what) == items.map(\.what) else {
-      return "startup agreement: rank \(me) checks [\(items.map(\.what).joined(separator: ", "))] but rank 0 checks [\(root.items.map(\.what).joined(separator: ", "))] (different commands?)"
+      return
+        "startup agreement: rank \(me) checks [\(items.map(\.what).joined(separator: ", "))] but rank 0 checks [\(root.items.map(\.what).joined(separator: ", "))] (different commands?)"
     }
     for (mine, theirs) in zip(items, root.items) where mine.hash != theirs.hash {
-      var text = "startup agreement: ranks disagree on the \(mine.what): rank 0 has \(theirs.detail), rank \(me) has \(mine.detail)"
+      var text =
+        "startup agreement: ranks disagree on the \(mine.what): rank 0 has \(theirs.detail), rank \(me) has \(mine.detail)"
       if mine.what == "config", let fields = Self.differingFields(root.config, configJSON), !fields.isEmpty {
-        text = "startup agreement: ranks disagree on the config: field(s) \(fields.joined(separator: ", ")) differ between rank 0 and rank \(me)"
+        text =
+          "startup agreement: ranks disagree on the config: field(s) \(fields.joined(separator: ", ")) differ between rank 0 and rank \(me)"
       } else if mine.detail == theirs.detail {
         text += String(format: " (hash %016llx vs %016llx)", theirs.hash, mine.hash)
       }
@@ -122,7 +127,9 @@ struct StartupFingerprint {
 
   /// Top-level config keys whose values differ, each with both values.
   static func differingFields(_ a: [UInt8], _ b: [UInt8]) -> [String]? {
-    guard case let .object(x)? = try? AttnaxFormats.JSONValue.parse(a), case let .object(y)? = try? AttnaxFormats.JSONValue.parse(b) else { return nil }
+    guard case let .object(x)? = try? AttnaxFormats.JSONValue.parse(a),
+      case let .object(y)? = try? AttnaxFormats.JSONValue.parse(b)
+    else { return nil }
     let left = Dictionary(x.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
     let right = Dictionary(y.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
     return Set(left.keys).union(right.keys).sorted().compactMap { k in

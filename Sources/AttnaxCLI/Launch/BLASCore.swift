@@ -1,5 +1,5 @@
-import AttnaxFormats
 import AttnaxBlocks
+import AttnaxFormats
 import Foundation
 
 /// OpenBLAS picks its GEMM kernel from the CPU model when the library loads. A build older
@@ -24,7 +24,9 @@ enum BLASCore {
     let env = ProcessInfo.processInfo.environment
     guard env["OPENBLAS_CORETYPE"] == nil, env["ATTNAX_BLAS_CORE"] != "keep" else { return }
     let core = BLAS.coreName
-    guard let pick = BLAS.recommendedCore(replacing: core, hardwareLevel: Kernels.hardwareLevel, cpu: BLAS.cpuIdentity) else { return }
+    guard let pick = BLAS.recommendedCore(replacing: core, hardwareLevel: Kernels.hardwareLevel, cpu: BLAS.cpuIdentity) else {
+      return
+    }
     setenv("OPENBLAS_CORETYPE", pick, 1)
     setenv(chosenByOpenBLASVariable, core, 1)
     fflush(nil)

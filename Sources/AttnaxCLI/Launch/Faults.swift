@@ -1,6 +1,6 @@
-import AttnaxFormats
 import AttnaxBlocks
 import AttnaxDist
+import AttnaxFormats
 import Foundation
 
 /// Test hooks that make one rank fail, so the reliability tests (ProcessContractTests in
@@ -25,7 +25,8 @@ enum Fault: String, CaseIterable {
   static func active(rank: Int) throws -> Fault? {
     guard let raw = ProcessInfo.processInfo.environment["ATTNAX_FAULT"], !raw.isEmpty else { return nil }
     guard let f = Fault(rawValue: raw) else {
-      throw AttnaxError.input(name: "ATTNAX_FAULT", message: "unknown fault '\(raw)' (one of: \(allCases.map(\.rawValue).joined(separator: ", ")))")
+      throw AttnaxError.input(
+        name: "ATTNAX_FAULT", message: "unknown fault '\(raw)' (one of: \(allCases.map(\.rawValue).joined(separator: ", ")))")
     }
     let target = Int(ProcessInfo.processInfo.environment["ATTNAX_FAULT_RANK"] ?? "0") ?? 0
     return target == rank ? f : nil
@@ -51,7 +52,8 @@ enum Fault: String, CaseIterable {
   static func enteringForward(rank: Int) throws {
     switch try active(rank: rank) {
     case .forward?:
-      throw AttnaxError.input(name: "x", message: "rejected on this rank as the forward pass starts (injected by ATTNAX_FAULT=forward)")
+      throw AttnaxError.input(
+        name: "x", message: "rejected on this rank as the forward pass starts (injected by ATTNAX_FAULT=forward)")
     case .sleep?:
       Thread.sleep(forTimeInterval: seconds("ATTNAX_FAULT_SECONDS", 3600))
     case .die?, .stall?:

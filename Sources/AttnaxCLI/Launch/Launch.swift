@@ -1,7 +1,7 @@
-import AttnaxFormats
 import ArgumentParser
 import AttnaxBlocks
 import AttnaxDist
+import AttnaxFormats
 import Foundation
 
 enum LaunchError: Error, CustomStringConvertible {

@@ -59,7 +59,9 @@ extension LayoutOptions {
   /// The common start of the model commands once their inputs are agreed: the grid for the
   /// config's heads (agreed), the placement line, and this rank's shard of the model (agreed).
   /// Returns the grid, the model, and the bytes its weights added to this process.
-  func loadModel(_ world: Communicator, config: TransformerConfig, weights: WeightSource) throws
+  func loadModel(
+    _ world: Communicator, config: TransformerConfig, weights: WeightSource
+  ) throws
     -> (grid: ProcessGrid, model: TransformerModel, weightBytes: Int)
   {
     let grid = try self.grid(world, heads: config.numHeads)

@@ -1,5 +1,5 @@
-import AttnaxFormats
 import AttnaxDist
+import AttnaxFormats
 import Foundation
 
 /// Where the ranks of a job run, and whether the layout fits the hosts.

@@ -189,7 +189,9 @@ public struct BlockConfig: Codable, Sendable, Equatable {
     if useRoPE && headDim % 2 != 0 { throw bad("use_rope", "RoPE needs an even head_dim, got \(headDim)") }
     guard ropeBase > 0 else { throw bad("rope_base", "must be positive") }
     guard ropeMaxPositions >= 1 else { throw bad("rope_max_positions", "must be positive") }
-    guard normEpsilon > 0, normEpsilon.isFinite else { throw bad("norm_epsilon", "must be a positive number, got \(normEpsilon)") }
+    guard normEpsilon > 0, normEpsilon.isFinite else {
+      throw bad("norm_epsilon", "must be a positive number, got \(normEpsilon)")
+    }
     let hasMods = !scoreMods.isEmpty || attentionWindow != nil
     if hasMods && !attentionType.isSoftmax {
       let f = attentionWindow != nil ? "attention_window" : "score_mods"

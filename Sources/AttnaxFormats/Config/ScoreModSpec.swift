@@ -17,6 +17,7 @@ public enum ScoreModSpec: Codable, Sendable, Equatable {
     case type, window_size, causal, prefix_lengths, document_ids, tensor
   }
 
+  /// Decodes one score mod object strictly, naming the field at fault.
   public init(from decoder: Decoder) throws {
     let c = try decoder.container(keyedBy: AnyKey.self)
     let path = decoder.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
@@ -43,13 +44,16 @@ public enum ScoreModSpec: Codable, Sendable, Equatable {
       self = .additiveBias(tensor: try decodeField(c, "tensor", String.self, field))
       allowed = ["type", "tensor"]
     default:
-      throw AttnaxError.config(field: field("type"), message: "unknown score mod '\(type)' (alibi, causal, sliding_window, prefix_lm, document_mask, additive_bias)")
+      throw AttnaxError.config(
+        field: field("type"),
+        message: "unknown score mod '\(type)' (alibi, causal, sliding_window, prefix_lm, document_mask, additive_bias)")
     }
     for k in c.allKeys where !allowed.contains(k.stringValue) {
       throw AttnaxError.config(field: field(k.stringValue), message: "unknown field for score mod '\(type)'")
     }
   }
 
+  /// Writes the score mod object under attnax's keys.
   public func encode(to encoder: Encoder) throws {
     var c = encoder.container(keyedBy: Keys.self)
     switch self {

@@ -148,8 +148,10 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
     try put("norm_type", normType); try put("pad_token_id", padTokenID); try put("attention_type", attentionType)
     try put("attention_block_size", attentionBlockSize); try put("linear_attention_chunk_size", linearAttentionChunkSize)
     try put("rope_base", ropeBase)
-    for (k, v) in [("rope_max_positions", ropeMaxPositions), ("num_kv_heads", numKVHeads),
-                   ("attention_window", attentionWindow), ("kv_cache_max_len", kvCacheMaxLen)] {
+    for (k, v) in [
+      ("rope_max_positions", ropeMaxPositions), ("num_kv_heads", numKVHeads),
+      ("attention_window", attentionWindow), ("kv_cache_max_len", kvCacheMaxLen),
+    ] {
       if let v { try put(k, v) } else { try c.encodeNil(forKey: AnyKey(k)) }
     }
     if normEpsilon != 1e-6 { try put("norm_epsilon", normEpsilon) }
@@ -197,7 +199,8 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
     var limits: [(tokens: Int, field: String)] = []
     switch posEmbType {
     case .sinusoidal, .learned: limits.append((maxLen, "max_len"))
-    case .rope: limits.append((ropeMaxPositions ?? maxLen, ropeMaxPositions == nil ? "max_len (the RoPE table)" : "rope_max_positions"))
+    case .rope:
+      limits.append((ropeMaxPositions ?? maxLen, ropeMaxPositions == nil ? "max_len (the RoPE table)" : "rope_max_positions"))
     case .alibi, .none: break
     }
     if let k = kvCacheMaxLen { limits.append((k, "kv_cache_max_len")) }

@@ -83,7 +83,9 @@ public enum JSONValue: Sendable, Equatable {
     case let .array(items): return "[" + items.map { $0.jsonText(sortedKeys: sortedKeys) }.joined(separator: ",") + "]"
     case let .object(members):
       let ordered = sortedKeys ? members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) } : members
-      return "{" + ordered.map { Escaping.jsonQuoted($0.key) + ":" + $0.value.jsonText(sortedKeys: sortedKeys) }.joined(separator: ",") + "}"
+      return "{"
+        + ordered.map { Escaping.jsonQuoted($0.key) + ":" + $0.value.jsonText(sortedKeys: sortedKeys) }.joined(separator: ",")
+        + "}"
     }
   }
 

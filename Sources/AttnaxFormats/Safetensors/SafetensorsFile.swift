@@ -70,7 +70,8 @@ public final class SafetensorsFile: @unchecked Sendable {
     }
     let size = Int(st.st_size)
     guard size >= 8 else {
-      throw AttnaxError.file(path: path, message: "is \(size) bytes long, too short for a safetensors header (8-byte length + JSON)")
+      throw AttnaxError.file(
+        path: path, message: "is \(size) bytes long, too short for a safetensors header (8-byte length + JSON)")
     }
     guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
       throw AttnaxError.file(path: path, message: "cannot be memory-mapped: \(Self.errnoText())")
@@ -234,7 +235,8 @@ public final class SafetensorsFile: @unchecked Sendable {
     let values = Array(UnsafeBufferPointer(start: src, count: e.count))
     if let i = values.firstIndex(where: { $0 > 1 }) {
       throw AttnaxError.tensor(
-        name: Escaping.shown(name), message: "mask value \(values[i]) at flat index \(i) in file '\(path)'; masks hold only 0 or 1")
+        name: Escaping.shown(name),
+        message: "mask value \(values[i]) at flat index \(i) in file '\(path)'; masks hold only 0 or 1")
     }
     return MaskTensor(shape: e.shape, data: values)
   }
@@ -315,7 +317,10 @@ public final class SafetensorsFile: @unchecked Sendable {
       }
       initialized = total
     }
-    if short { throw AttnaxError.file(path: path, message: "ended while reading tensor '\(Escaping.shown(name))' (file changed after opening?)") }
+    if short {
+      throw AttnaxError.file(
+        path: path, message: "ended while reading tensor '\(Escaping.shown(name))' (file changed after opening?)")
+    }
     let shape: [Int]
     if columnRanges == nil && rows.count == (e.shape.count == 2 ? e.shape[0] : 1) {
       shape = e.shape
@@ -328,4 +333,3 @@ public final class SafetensorsFile: @unchecked Sendable {
   static func errnoText() -> String { String(cString: strerror(errno)) }
 
 }
-

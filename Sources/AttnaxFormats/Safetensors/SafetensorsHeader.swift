@@ -75,7 +75,9 @@ extension SafetensorsFile {
         let (a, b) = (spans[i - 1], spans[i])
         throw AttnaxError.tensor(
           name: Escaping.shown(b.name),
-          message: "data_offsets [\(b.begin), \(b.end)] overlap those of '\(Escaping.shown(a.name))' [\(a.begin), \(a.end)] in file '\(path)'")
+          message:
+            "data_offsets [\(b.begin), \(b.end)] overlap those of '\(Escaping.shown(a.name))' [\(a.begin), \(a.end)] in file '\(path)'"
+        )
       }
     }
     return Parsed(
@@ -125,12 +127,13 @@ extension SafetensorsFile {
     }
     let (bytes, o) = count.multipliedReportingOverflow(by: dtype.size)
     guard !o, bytes == end - begin else {
-      throw bad("\(dtype.rawValue) shape \(shape) needs \(o ? "too many" : String(bytes)) bytes but 'data_offsets' [\(begin), \(end)] span \(end - begin)")
+      throw bad(
+        "\(dtype.rawValue) shape \(shape) needs \(o ? "too many" : String(bytes)) bytes but 'data_offsets' [\(begin), \(end)] span \(end - begin)"
+      )
     }
     return Entry(dtype: dtype, shape: shape, begin: begin, end: end, count: count)
   }
 }
-
 
 /// Element types of the safetensors format (their names as spelled in headers).
 enum SafetensorsDType: String, CaseIterable, Sendable {

@@ -181,7 +181,8 @@ public enum SafetensorsWriter {
       first = false
       let shape = value.shape.map(String.init).joined(separator: ",")
       let (begin, end) = offsets[name]!
-      json += "\(Escaping.jsonQuoted(name)):{\"dtype\":\"\(value.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(begin),\(end)]}"
+      json +=
+        "\(Escaping.jsonQuoted(name)):{\"dtype\":\"\(value.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(begin),\(end)]}"
     }
     json += "}"
     var body = Array(json.utf8)
