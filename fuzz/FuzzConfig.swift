@@ -8,6 +8,7 @@ import Foundation
 /// found, since fixed by escaping in `AttnaxError.description`), to look past such a regression.
 private let allowMultiline = getenv("ATTNAX_FUZZ_ALLOW_MULTILINE") != nil
 
+/// libFuzzer's entry point: one input of `size` bytes at `data`; returns 0.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzConfig(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   let bytes = Data(bytes: data, count: size)

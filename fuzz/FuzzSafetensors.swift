@@ -24,6 +24,7 @@ private func checkError(_ error: Error) {
 /// found, since fixed by escaping in `AttnaxError.description`), to look past such a regression.
 private let allowMultiline = getenv("ATTNAX_FUZZ_ALLOW_MULTILINE") != nil
 
+/// libFuzzer's entry point: one input of `size` bytes at `data`; returns 0.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzSafetensors(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   let bytes = Array(UnsafeBufferPointer(start: data, count: size))
