@@ -10,41 +10,34 @@ enum Splitters {
     var out: [Range<Int>] = []
     let end = s.endIndex
     var pos = s.startIndex
-    @inline(__always) func at(_ i: Int) -> Unicode.Scalar? { i < end ? s[i] : nil }
-    @inline(__always) func isL(_ i: Int) -> Bool { i < end && CharClass.isLetter(s[i]) }
-    @inline(__always) func isN(_ i: Int) -> Bool { i < end && CharClass.isNumber(s[i]) }
-    @inline(__always) func isW(_ i: Int) -> Bool { i < end && CharClass.isWhitespace(s[i]) }
-    @inline(__always) func isOther(_ i: Int) -> Bool {
-      i < end && !CharClass.isWhitespace(s[i]) && !CharClass.isLetter(s[i]) && !CharClass.isNumber(s[i])
-    }
     while pos < end {
       let start = pos
       let c = s[pos]
-      if c == "'", let n = at(pos + 1) {
+      if c == "'", let n = s.scalar(at: pos + 1) {
         if n == "s" || n == "t" || n == "m" || n == "d" {
           pos += 2
           out.append(start..<pos)
           continue
         }
-        if let nn = at(pos + 2), (n == "r" && nn == "e") || (n == "v" && nn == "e") || (n == "l" && nn == "l") {
+        if let nn = s.scalar(at: pos + 2), (n == "r" && nn == "e") || (n == "v" && nn == "e") || (n == "l" && nn == "l") {
           pos += 3
           out.append(start..<pos)
           continue
         }
       }
       let p = c == " " ? pos + 1 : pos
-      if isL(p) {
+      if s.isLetter(at: p) {
         pos = p
-        while isL(pos) { pos += 1 }
-      } else if isN(p) {
+        while s.isLetter(at: pos) { pos += 1 }
+      } else if s.isNumber(at: p) {
         pos = p
-        while isN(pos) { pos += 1 }
-      } else if isOther(p) {
+        while s.isNumber(at: pos) { pos += 1 }
+      } else if s.isOther(at: p) {
         pos = p
-        while isOther(pos) { pos += 1 }
+        while s.isOther(at: pos) { pos += 1 }
       } else {
         var n = 0
-        while isW(pos + n) { n += 1 }
+        while s.isWhitespace(at: pos + n) { n += 1 }
         pos = whitespaceEnd(pos, run: n, end: end)
       }
       out.append(start..<pos)
@@ -59,13 +52,6 @@ enum Splitters {
     var out: [Range<Int>] = []
     let end = s.endIndex
     var pos = s.startIndex
-    @inline(__always) func at(_ i: Int) -> Unicode.Scalar? { i < end ? s[i] : nil }
-    @inline(__always) func isL(_ i: Int) -> Bool { i < end && CharClass.isLetter(s[i]) }
-    @inline(__always) func isN(_ i: Int) -> Bool { i < end && CharClass.isNumber(s[i]) }
-    @inline(__always) func isW(_ i: Int) -> Bool { i < end && CharClass.isWhitespace(s[i]) }
-    @inline(__always) func isOther(_ i: Int) -> Bool {
-      i < end && !CharClass.isWhitespace(s[i]) && !CharClass.isLetter(s[i]) && !CharClass.isNumber(s[i])
-    }
     @inline(__always) func lower(_ u: Unicode.Scalar?) -> Unicode.Scalar? {
       guard let u else { return nil }
       return (u.value >= 0x41 && u.value <= 0x5A) ? Unicode.Scalar(u.value + 32) : u
@@ -73,27 +59,27 @@ enum Splitters {
     while pos < end {
       let start = pos
       let c = s[pos]
-      if c == "'", let n = lower(at(pos + 1)) {
+      if c == "'", let n = lower(s.scalar(at: pos + 1)) {
         if n == "s" || n == "t" || n == "m" || n == "d" {
           pos += 2
           out.append(start..<pos)
           continue
         }
-        if let nn = lower(at(pos + 2)), (n == "r" && nn == "e") || (n == "v" && nn == "e") || (n == "l" && nn == "l") {
+        if let nn = lower(s.scalar(at: pos + 2)), (n == "r" && nn == "e") || (n == "v" && nn == "e") || (n == "l" && nn == "l") {
           pos += 3
           out.append(start..<pos)
           continue
         }
       }
-      if !(c == "\r" || c == "\n" || CharClass.isNumber(c)), CharClass.isLetter(c) || isL(pos + 1) {
+      if !(c == "\r" || c == "\n" || CharClass.isNumber(c)), CharClass.isLetter(c) || s.isLetter(at: pos + 1) {
         pos += 1
-        while isL(pos) { pos += 1 }
+        while s.isLetter(at: pos) { pos += 1 }
         out.append(start..<pos)
         continue
       }
       if CharClass.isNumber(c) {
         var chunk = pos
-        while isN(pos) {
+        while s.isNumber(at: pos) {
           pos += 1
           if pos - chunk >= maxDigits {
             out.append(chunk..<pos)
@@ -104,16 +90,16 @@ enum Splitters {
         continue
       }
       let p = c == " " ? pos + 1 : pos
-      if isOther(p) {
+      if s.isOther(at: p) {
         pos = p
-        while isOther(pos) { pos += 1 }
-        while let x = at(pos), x == "\r" || x == "\n" { pos += 1 }
+        while s.isOther(at: pos) { pos += 1 }
+        while let x = s.scalar(at: pos), x == "\r" || x == "\n" { pos += 1 }
         out.append(start..<pos)
         continue
       }
       var n = 0
       var lastNewline = -1
-      while isW(pos + n) {
+      while s.isWhitespace(at: pos + n) {
         if s[pos + n] == "\r" || s[pos + n] == "\n" { lastNewline = pos + n + 1 }
         n += 1
       }
@@ -230,5 +216,17 @@ enum SplitBehavior: String, Sendable {
       if let p = pendingMatch { out.append(p) }
     }
     return out
+  }
+}
+
+/// The regex classes a splitter asks of the character at an index; `false` (or `nil`) past the end.
+extension ArraySlice where Element == Unicode.Scalar {
+  @inline(__always) fileprivate func scalar(at i: Int) -> Unicode.Scalar? { i < endIndex ? self[i] : nil }
+  @inline(__always) fileprivate func isLetter(at i: Int) -> Bool { i < endIndex && CharClass.isLetter(self[i]) }
+  @inline(__always) fileprivate func isNumber(at i: Int) -> Bool { i < endIndex && CharClass.isNumber(self[i]) }
+  @inline(__always) fileprivate func isWhitespace(at i: Int) -> Bool { i < endIndex && CharClass.isWhitespace(self[i]) }
+  /// `[^\s\p{L}\p{N}]`.
+  @inline(__always) fileprivate func isOther(at i: Int) -> Bool {
+    i < endIndex && !CharClass.isWhitespace(self[i]) && !CharClass.isLetter(self[i]) && !CharClass.isNumber(self[i])
   }
 }
