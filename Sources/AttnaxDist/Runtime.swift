@@ -213,7 +213,7 @@ extension Communicator {
   public static var hostname: String {
     var buffer = [CChar](repeating: 0, count: 256)
     guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown-host" }
-    return String(cString: buffer)
+    return String(nulTerminated: buffer)
   }
 
   /// The processor name MPI reports (`MPI_Get_processor_name`) when MPI is
@@ -228,12 +228,19 @@ extension Communicator {
     } catch {
       return hostname
     }
-    return String(cString: buffer)
+    return String(nulTerminated: buffer)
   }
 
   /// The thread level MPI provided (`MPI_THREAD_SERIALIZED` or higher), or nil
   /// when MPI is not running.
   public static var providedThreadLevel: Int32? {
     MPIRuntime.isLive ? MPIRuntime.providedThreadLevel : nil
+  }
+}
+
+extension String {
+  /// The text of a C character buffer up to its first NUL (or its end).
+  fileprivate init(nulTerminated buffer: [CChar]) {
+    self.init(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
   }
 }

@@ -263,11 +263,8 @@ struct ConfigTests {
           ],
         ])),
     ]
-    do {
-      for path in Fixtures.goldenCases {
-        let name = (path as NSString).lastPathComponent
-        if let d = FileManager.default.contents(atPath: "\(path)/config.json") { seeds.append(Array(d)) }
-      }
+    for path in Fixtures.goldenCases {
+      if let d = FileManager.default.contents(atPath: "\(path)/config.json") { seeds.append(Array(d)) }
     }
     let values = [
       "null", "true", "false", "0", "1", "-1", "2", "3", "8", "1.5", "1e9", "99999999999999999999", "\"x\"",

@@ -221,7 +221,6 @@ struct SafetensorsTests {
     #expect(Fixtures.goldenCases.count >= 1)
     var tensorsRead = 0
     for path in Fixtures.goldenCases {
-      let name = (path as NSString).lastPathComponent
       for kind in ["model", "io"] {
         let path = "\(path)/\(kind).safetensors"
         let file = try SafetensorsFile(path: path)
