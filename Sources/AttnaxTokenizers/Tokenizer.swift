@@ -45,24 +45,22 @@ public struct Tokenizer: Sendable {
   /// does). Padding settings are ignored: `encode` never pads.
   /// - Throws: `TokenizerError` naming the file and field at fault.
   public static func load(directory: URL) throws -> Tokenizer {
-    func read(_ name: String, required: Bool) throws -> [UInt8]? {
+    /// The file's bytes, or nil when the directory has no such file.
+    func read(_ name: String) throws -> [UInt8]? {
       let url = directory.appendingPathComponent(name)
-      guard FileManager.default.fileExists(atPath: url.path) else {
-        if required { throw TokenizerError(file: name, field: "", message: "not found in \(directory.path)") }
-        return nil
-      }
+      guard FileManager.default.fileExists(atPath: url.path) else { return nil }
       do {
         return [UInt8](try Data(contentsOf: url))
       } catch {
         throw TokenizerError(file: name, field: "", message: "cannot read \(url.path): \(error.localizedDescription)")
       }
     }
-    guard let tokenizerJSON = try read("tokenizer.json", required: true) else {
-      throw TokenizerError(file: "tokenizer.json", field: "", message: "not found")
+    guard let tokenizerJSON = try read("tokenizer.json") else {
+      throw TokenizerError(file: "tokenizer.json", field: "", message: "not found in \(directory.path)")
     }
-    let config = try read("tokenizer_config.json", required: false)
+    let config = try read("tokenizer_config.json")
     var maxLength: Int? = nil
-    if let st = try read("sentence_bert_config.json", required: false) {
+    if let st = try read("sentence_bert_config.json") {
       let root = JSONField(try JSONValue.parse(st, file: "sentence_bert_config.json"), file: "sentence_bert_config.json")
       maxLength = try root.optionalInt("max_seq_length")
     }
@@ -97,19 +95,19 @@ public struct Tokenizer: Sendable {
     }
 
     // id <-> token over the vocabulary and the added tokens.
-    var tokenToID: [String: Int32]
+    // An added token may reuse a vocabulary token's text with another id: both ids decode to
+    // it, and the added one wins for encoding.
+    let vocab: [String: Int32]
     switch model {
-    case let .bpe(b): tokenToID = b.vocab
-    case let .wordPiece(w): tokenToID = w.vocab
+    case let .bpe(b): vocab = b.vocab
+    case let .wordPiece(w): vocab = w.vocab
     }
+    var tokenToID = vocab
     for t in addedTokens.tokens { tokenToID[t.content] = t.id }
-    let maxID = max(tokenToID.values.max() ?? -1, addedTokens.tokens.map(\.id).max() ?? -1)
+    let maxID = max(vocab.values.max() ?? -1, addedTokens.tokens.map(\.id).max() ?? -1)
     guard maxID < 10_000_000 else { throw root.error("token ids up to \(maxID): too large") }
     var idToToken = [String?](repeating: nil, count: Int(maxID) + 1)
-    switch model {
-    case let .bpe(b): for (t, id) in b.vocab { idToToken[Int(id)] = t }
-    case let .wordPiece(w): for (t, id) in w.vocab { idToToken[Int(id)] = t }
-    }
+    for (t, id) in vocab { idToToken[Int(id)] = t }
     for t in addedTokens.tokens { idToToken[Int(t.id)] = t.content }
     self.idToToken = idToToken
     self.tokenToID = tokenToID

@@ -90,6 +90,18 @@ struct LoadErrorTests {
     #expect(error(good, config: Array("[]".utf8))?.hasPrefix("tokenizer_config.json: ") == true)
   }
 
+  @Test("an added token with a vocabulary token's text but another id: both ids decode, the added id encodes")
+  func addedTokenShadowsVocabulary() throws {
+    // The vocabulary's largest id is 2 ("c"); the added "c" at id 1 must not hide it.
+    let json =
+      #"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "c": 2}, "merges": []}, "#
+      + #""added_tokens": [{"id": 1, "content": "c", "special": false}]}"#
+    let tokenizer = try Tokenizer(tokenizerJSON: Array(json.utf8))
+    #expect(tokenizer.encode("c") == [1])
+    #expect(tokenizer.decode([2]) == "c")
+    #expect(tokenizer.decode([1]) == "c")
+  }
+
   @Test("a missing directory or file is an error, not a crash")
   func missing() {
     #expect(throws: TokenizerError.self) { try Tokenizer.load(directory: URL(fileURLWithPath: "/nonexistent/dir")) }
