@@ -64,7 +64,6 @@ enum BPEMerger {
       for i in 0..<n { buf[i] = Int32(i - 1) }
       count = n
     }
-    var alive = [Bool](repeating: true, count: n)
     var heap = Heap()
     heap.items.reserveCapacity(n)
 
@@ -82,11 +81,12 @@ enum BPEMerger {
     for i in 0..<(n - 1) { consider(Int32(i)) }
     while let c = heap.pop() {
       let left = Int(c.left)
-      guard alive[left], ids[left] == c.leftID else { continue }
+      // A merged-away symbol holds id -1, which no candidate has (merges never involve -1).
+      guard ids[left] == c.leftID else { continue }
       let right = Int(next[left])
       guard right >= 0, ids[right] == c.rightID else { continue }
       ids[left] = c.mergedID
-      alive[right] = false
+      ids[right] = -1
       let after = next[right]
       next[left] = after
       if after >= 0 { prev[Int(after)] = Int32(left) }

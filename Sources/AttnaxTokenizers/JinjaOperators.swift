@@ -136,8 +136,13 @@ extension JinjaInterpreter {
         return .int(r != 0 && (r < 0) != (y < 0) ? r + y : r)
       case "**":
         if y >= 0 {
-          var result = 1
-          for _ in 0..<min(y, 64) { result = result &* x }
+          // By squaring, wrapping like the other integer operators: exact modulo 2^64 for any y.
+          var (result, base, e) = (1, x, y)
+          while e > 0 {
+            if e & 1 == 1 { result = result &* base }
+            base = base &* base
+            e >>= 1
+          }
           return .int(result)
         }
         return .double(pow(Double(x), Double(y)))

@@ -92,16 +92,6 @@ indirect enum PreTokenizer: Sendable {
     return b
   }
 
-  /// Whether this pre-tokenizer maps bytes to GPT-2's characters (so the model sees
-  /// byte-level text and the decoder must map back).
-  var isByteLevel: Bool {
-    switch self {
-    case .byteLevel: return true
-    case let .sequence(items): return items.contains { $0.isByteLevel }
-    default: return false
-    }
-  }
-
   /// Cuts every piece further.
   func apply(_ pieces: [[Unicode.Scalar]]) -> [[Unicode.Scalar]] {
     switch self {

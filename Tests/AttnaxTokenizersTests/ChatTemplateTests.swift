@@ -150,6 +150,8 @@ struct ChatTemplateLimitTests {
     let wraps = try ChatTemplate(
       "{{ -(-9223372036854775807 - 1) }}|{{ 1e300 | int }}|{{ (-9223372036854775807 - 1) | abs }}|{{ 5 is odd }}")
     #expect(try wraps.render(context: [:]) == "-9223372036854775808|0|-9223372036854775808|True")
+    let powers = try ChatTemplate("{{ (-1) ** 65 }}|{{ 3 ** 4 }}|{{ 2 ** 63 }}|{{ 2 ** 64 }}|{{ 1 ** 1000000 }}|{{ 2 ** -1 }}")
+    #expect(try powers.render(context: [:]) == "-1|81|-9223372036854775808|0|1|0.5")
     let recursive = try ChatTemplate("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}")
     #expect(throws: ChatTemplateError.self) { try recursive.render(context: [:]) }
     let loop = try ChatTemplate("{% for i in range(2000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}")
