@@ -37,12 +37,6 @@ public enum AllreduceProfile {
     durations.append(seconds)
     bytes.append(count)
   }
-
-  /// Monotonic seconds, for timing calls.
-  @inline(__always)
-  static func now() -> Double {
-    Double(Deadline.nowNanoseconds()) * 1e-9
-  }
 }
 
 extension Communicator {
@@ -70,10 +64,10 @@ extension Communicator {
     guard let handle, size > 1, let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
     let count = try mpiCount(buffer.count, "MPI_Allreduce")
     try complete("MPI_Ibarrier", backoff: .hot) { MPI_Ibarrier(handle, $0) }
-    let t0 = AllreduceProfile.now()
+    let t0 = MonotonicClock.seconds()
     try call("MPI_Allreduce") {
       MPI_Allreduce(UnsafeRawPointer(attnax_in_place()), base, count, attnax_float(), op.mpiOp, handle)
     }
-    return AllreduceProfile.now() - t0
+    return MonotonicClock.seconds() - t0
   }
 }

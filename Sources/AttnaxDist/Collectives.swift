@@ -53,14 +53,14 @@ extension Communicator {
     _ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp, algorithm: AllreduceAlgorithm? = nil
   ) throws(MPIError) {
     guard handle != nil, size > 1, buffer.count > 0 else { return }
-    let t0 = AllreduceProfile.now()
+    let t0 = MonotonicClock.seconds()
     var seconds: Double? = nil
     switch resolvedAlgorithm(algorithm ?? allreduceAlgorithm, count: buffer.count) {
     case .ring: try ringAllreduce(buffer, op: op)
     case .automatic, .nonblockingCollective: try nonblockingAllreduce(buffer, op: op)
     case .bare: seconds = try timedBlockingAllreduce(buffer, op: op)
     }
-    AllreduceProfile.record(bytes: buffer.count * MemoryLayout<Float>.stride, seconds: seconds ?? AllreduceProfile.now() - t0)
+    AllreduceProfile.record(bytes: buffer.count * MemoryLayout<Float>.stride, seconds: seconds ?? MonotonicClock.seconds() - t0)
   }
 
   /// `MPI_Iallreduce` with `MPI_IN_PLACE`, polled under the deadline; buffers longer than 2³⁰

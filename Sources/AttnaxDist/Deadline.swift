@@ -21,7 +21,7 @@ struct Deadline {
   /// (the operation is still tested once); infinity never expires.
   init(seconds: Double) {
     self.seconds = seconds
-    let now = Deadline.nowNanoseconds()
+    let now = MonotonicClock.nanoseconds()
     if !seconds.isFinite || seconds >= 1e9 {
       end = UInt64.max
     } else if seconds <= 0 {
@@ -32,16 +32,13 @@ struct Deadline {
   }
 
   /// True once the deadline has passed.
-  var expired: Bool { Deadline.nowNanoseconds() >= end }
+  var expired: Bool { MonotonicClock.nanoseconds() >= end }
 
   /// Seconds left (zero once expired).
   var remaining: Double {
-    let now = Deadline.nowNanoseconds()
+    let now = MonotonicClock.nanoseconds()
     return now >= end ? 0 : Double(end - now) / 1e9
   }
-
-  /// Monotonic clock in nanoseconds.
-  static func nowNanoseconds() -> UInt64 { MonotonicClock.nanoseconds() }
 
   /// Calls `test` until it returns true or the deadline passes.
   ///
@@ -114,7 +111,7 @@ struct Backoff {
       return
     }
     if let yieldNanoseconds {
-      let now = Deadline.nowNanoseconds()
+      let now = MonotonicClock.nanoseconds()
       if polls == Backoff.spinPolls + 1 { yieldStart = now }
       if now &- yieldStart < yieldNanoseconds {
         sched_yield()

@@ -138,10 +138,10 @@ extension Communicator {
     do {
       if recvCount > 0 {
         requests.append(
-          try channel.irecv(UnsafeMutableRawBufferPointer(start: recv, count: recvCount * 4), from: source, tag: tag))
+          try channel.irecv(UnsafeMutableBufferPointer(start: recv, count: recvCount), from: source, tag: tag))
       }
       if sendCount > 0 {
-        requests.append(try channel.isend(UnsafeRawBufferPointer(start: send, count: sendCount * 4), to: dest, tag: tag))
+        requests.append(try channel.isend(UnsafeBufferPointer(start: send, count: sendCount), to: dest, tag: tag))
       }
     } catch {
       for request in requests { _ = try? channel.cancelAfterTimeout(request) }
