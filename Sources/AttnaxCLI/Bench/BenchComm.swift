@@ -43,7 +43,7 @@ extension BenchRunner {
   /// ``allreduceProbeRepeats``). Back-to-back probe calls find their buffers and both cores
   /// warm, which a call between two matrix products does not; so the bare call is also timed
   /// *in the block*: ``inBlockBareForwards`` more forwards with ``AllreduceAlgorithm/bare``.
-  func allreduceReport(_ timing: Timing, stack: BlockStack) throws -> [(String, JSONValue)] {
+  func allreduceReport(_ timing: Timing, stack: BlockStack) throws -> [(String, BenchJSON)] {
     let tp = grid.tp, forwards = max(timing.times.count, 1)
     guard let inBlock = try inBlockFigures(timing) else {
       say("  tp allreduce: ranks recorded different numbers of allreduces; no figures")
@@ -51,7 +51,7 @@ extension BenchRunner {
     }
     let bytes = inBlock.bytes
     let algorithm = tp.resolvedAlgorithm(tp.allreduceAlgorithm, count: bytes / 4)
-    var fields: [(String, JSONValue)] = [
+    var fields: [(String, BenchJSON)] = [
       ("allreduce_calls_per_forward", .double(Double(inBlock.calls) / Double(forwards))),
       ("allreduce_bytes_per_call", .int(bytes)),
       ("allreduce_algorithm", .string(algorithm.rawValue)),
@@ -60,7 +60,9 @@ extension BenchRunner {
     ]
     // Time each rank spent inside the allreduces per forward, waiting for its peers included:
     // the forward minus this is the rank's compute.
-    let perRank = try gather(Int(timing.allreduceSeconds.reduce(0, +) / Double(forwards) * 1e9)).map { Double($0) / 1e6 }
+    let perRank = try world.valuesByRank(Int(timing.allreduceSeconds.reduce(0, +) / Double(forwards) * 1e9)).map {
+      Double($0) / 1e6
+    }
     fields.append(("allreduce_ms_per_forward_per_rank", .doubles(perRank)))
     // How far apart the ranks computed: the forward waits for the slowest at every allreduce.
     if !timing.rankCompute.isEmpty {

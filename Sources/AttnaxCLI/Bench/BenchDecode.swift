@@ -10,11 +10,11 @@ extension BenchRunner {
   /// cache — over that rank's streaming-read bandwidth. Fields: `stream_read_gbs_per_rank`,
   /// `decode_bytes_per_rank`, `bandwidth_bound_ms` (max over ranks) and `decode_to_bound`
   /// (median step time / bound; ≤ 1.2 is the goal, < 1 means the weights partly stay in cache).
-  func decodeBound(_ stack: BlockStack, median: Double, weightsPerRank: [Int]) throws -> [(String, JSONValue)] {
+  func decodeBound(_ stack: BlockStack, median: Double, weightsPerRank: [Int]) throws -> [(String, BenchJSON)] {
     let cfg = c.config
     try world.barrier()
     let seconds = Kernels.streamReadSeconds(threads: BLAS.threads)
-    let gbs = try gather(Int(Double(1 << 30) / seconds / 1e6)).map { Double($0) / 1e3 }
+    let gbs = try world.valuesByRank(Int(Double(1 << 30) / seconds / 1e6)).map { Double($0) / 1e3 }
     // K and V of every cached token (and the new one) of this rank's KV heads, all layers.
     let cacheBytes = 2 * cfg.numLayers * c.batch * c.seq * stack.plan.kvHeads.count * cfg.headDim * 4 / grid.cpSize
     let bytes = weightsPerRank.map { $0 + cacheBytes }

@@ -16,34 +16,30 @@ struct BenchRunner {
     if bench.json { FileHandle.standardError.write((line + "\n").data(using: .utf8)!) } else { print(line); fflush(nil) }
   }
 
-  /// Rank-ordered values of `v` from every rank (one allreduce per rank; np is small).
-  func gather(_ v: Int) throws -> [Int] {
-    try (0..<world.size).map { r in try world.allreduceSum(world.rank == r ? v : 0) }
-  }
-
   func run() throws {
     let cfg = c.config
     say(
-      "bench \(c.name): \(c.shapeText); np \(world.size) (tp \(grid.tpSize) x cp \(grid.cpSize)), BLAS \(BLASCore.description) x \(BLAS.threads) thread(s), kernels \(Kernels.name)"
+      "bench \(c.name): \(c.shapeText); np \(world.size) (tp \(grid.tpSize) x cp \(grid.cpSize)), \(BLASCore.summary)"
     )
     try world.barrier()
     let rssBefore = Memory.currentRSS
     let stack = try BlockStack(config: cfg, source: RandomWeights(seed: 1234), grid: grid)
     let rssAfter = Memory.currentRSS
     let weightBytes = rssAfter - rssBefore
-    let weightsPerRank = try gather(weightBytes)
+    let weightsPerRank = try world.valuesByRank(weightBytes)
     let params = cfg.parameterShapes.values.reduce(0) { $0 + $1.reduce(1, *) }
     say(
       String(
         format: "  parameters %.1f M (%@ float32); resident weights per rank (RSS after load - before): %@",
         Double(params) / 1e6, Memory.text(params * 4), weightsPerRank.map(Memory.text).joined(separator: ", ")))
     // Query and KV heads of every rank (balanced to ±1 query head; KV heads replicated where shared).
-    let queryHeads = try gather(stack.plan.queryHeads.count), kvHeads = try gather(stack.plan.kvHeads.count)
+    let queryHeads = try world.valuesByRank(stack.plan.queryHeads.count),
+      kvHeads = try world.valuesByRank(stack.plan.kvHeads.count)
     say(
       "  heads per rank: query \(queryHeads.map(String.init).joined(separator: " / ")), KV \(kvHeads.map(String.init).joined(separator: " / "))"
     )
 
-    var fields: [(String, JSONValue)] = [
+    var fields: [(String, BenchJSON)] = [
       ("config", .string(c.name)), ("np", .int(world.size)), ("tp", .int(grid.tpSize)), ("cp", .int(grid.cpSize)),
       ("block", .string(cfg.block.rawValue)), ("batch", .int(c.batch)), ("seq", .int(c.seq)),
       ("d_model", .int(cfg.dModel)), ("heads", .int(cfg.numHeads)), ("kv_heads", .int(cfg.kvHeads)), ("d_ff", .int(cfg.dFF)),
@@ -59,7 +55,7 @@ struct BenchRunner {
     if let e = c.encoderSeq { fields.append(("encoder_seq", .int(e))) }
 
     if bench.loadOnly {
-      let peak = try gather(Memory.peakRSS)
+      let peak = try world.valuesByRank(Memory.peakRSS)
       fields += [("peak_rss_bytes", .int(peak.max() ?? 0)), ("peak_rss_bytes_per_rank", .ints(peak))]
       say("  peak RSS per rank: \(peak.map(Memory.text).joined(separator: ", ")) (load only)")
       emit(fields)
@@ -70,7 +66,7 @@ struct BenchRunner {
     let times = timing.times
     let median = Self.median(times), best = times.min() ?? 0
     let gflops = c.flops / median / 1e9
-    let peak = try gather(Memory.peakRSS)
+    let peak = try world.valuesByRank(Memory.peakRSS)
     let n = Double(times.count)
     fields += [
       ("median_ms", .double(median * 1e3)), ("min_ms", .double(best * 1e3)), ("iterations", .int(times.count)),
@@ -79,14 +75,14 @@ struct BenchRunner {
       ("ms_per_token", .double(median * 1e3 / Double(c.batch * (c.decode ? 1 : c.seq)))),
       ("peak_rss_bytes", .int(peak.max() ?? 0)), ("peak_rss_bytes_per_rank", .ints(peak)),
       ("loadavg_1m_end", .double(Memory.loadAverage)),
-      ("cpu_ms_per_rank", .doubles(try gather(Int(timing.cpuSeconds / n * 1e9)).map { Double($0) / 1e6 })),
+      ("cpu_ms_per_rank", .doubles(try world.valuesByRank(Int(timing.cpuSeconds / n * 1e9)).map { Double($0) / 1e6 })),
     ]
     say(
       String(
         format: "  median %.3f ms, min %.3f ms over %d forwards; %.1f GFLOP/s (%.2f GFLOP matmul per forward); load average %.1f",
         median * 1e3, best * 1e3, times.count, gflops, c.flops / 1e9, Memory.loadAverage))
     say("  peak RSS per rank: \(peak.map(Memory.text).joined(separator: ", ")) (max \(Memory.text(peak.max() ?? 0)))")
-    let cpu = try gather(Int(timing.cpuSeconds / n * 1e9)).map { Double($0) / 1e6 }
+    let cpu = try world.valuesByRank(Int(timing.cpuSeconds / n * 1e9)).map { Double($0) / 1e6 }
     say(
       "  CPU time per forward per rank (user+sys, all threads): \(cpu.map { String(format: "%.1f", $0) }.joined(separator: ", ")) ms"
     )
@@ -95,10 +91,10 @@ struct BenchRunner {
 
     if grid.cpSize > 1 && !c.decode {
       // Per-rank sums over the timed forwards, as integer nanoseconds/bytes.
-      let fwd = try gather(Int(timing.forwardSeconds * 1e9))
-      let comp = try gather(Int(timing.ringComputeSeconds * 1e9))
-      let wait = try gather(Int(timing.ringWaitSeconds * 1e9))
-      let bytes = try gather(timing.ringBytes / max(times.count, 1))
+      let fwd = try world.valuesByRank(Int(timing.forwardSeconds * 1e9))
+      let comp = try world.valuesByRank(Int(timing.ringComputeSeconds * 1e9))
+      let wait = try world.valuesByRank(Int(timing.ringWaitSeconds * 1e9))
+      let bytes = try world.valuesByRank(timing.ringBytes / max(times.count, 1))
       // Forward compute of a rank = its forward time minus the time it sat waiting for ring shards.
       let work = zip(fwd, wait).map { Double($0 - $1) / 1e9 / n }
       let imbalance = (work.max() ?? 0) / max(work.min() ?? 1, 1e-12) - 1
@@ -145,9 +141,9 @@ struct BenchRunner {
     emit(fields)
   }
 
-  func emit(_ fields: [(String, JSONValue)]) {
+  func emit(_ fields: [(String, BenchJSON)]) {
     guard bench.json, world.rank == 0 else { return }
-    print(JSONValue.object(fields)); fflush(nil)
+    print(BenchJSON.object(fields)); fflush(nil)
   }
 
   struct Timing {

@@ -60,9 +60,9 @@ enum Memory {
 }
 
 /// Just enough JSON for one flat object per line, keys in a fixed order.
-enum JSONValue: CustomStringConvertible {
+enum BenchJSON: CustomStringConvertible {
   case string(String), int(Int), double(Double), bool(Bool), ints([Int]), doubles([Double])
-  case object([(String, JSONValue)])
+  case object([(String, BenchJSON)])
 
   var description: String {
     switch self {
@@ -71,8 +71,8 @@ enum JSONValue: CustomStringConvertible {
     case let .double(d): return d.isFinite ? String(format: "%.6g", d) : "null"
     case let .bool(b): return b ? "true" : "false"
     case let .ints(a): return "[" + a.map(String.init).joined(separator: ", ") + "]"
-    case let .doubles(a): return "[" + a.map { JSONValue.double($0).description }.joined(separator: ", ") + "]"
-    case let .object(fields): return "{" + fields.map { "\(JSONValue.string($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
+    case let .doubles(a): return "[" + a.map { BenchJSON.double($0).description }.joined(separator: ", ") + "]"
+    case let .object(fields): return "{" + fields.map { "\(BenchJSON.string($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
     }
   }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AttnaxBlocks
+import AttnaxDist
 import AttnaxFormats
 import Foundation
 
@@ -39,19 +40,19 @@ struct Bounds: ParsableCommand {
     let stream = levels.map { Double(1 << 30) / Kernels.streamReadSeconds(threads: BLAS.threads, level: $0) / 1e9 }.max() ?? 0
     let flops = Self.prefillFLOPs(config, prompt: promptTokens) / Double(promptTokens)
     let bytes = Self.decodeBytes(config, context: Double(promptTokens) + Double(decodeTokens) / 2)
-    let fields: [(String, JSONValue)] = [
+    let fields: [(String, BenchJSON)] = [
       ("bench", .string("bounds")), ("model", .string((model as NSString).lastPathComponent)),
       ("blas_core", .string(BLAS.coreName)), ("blas_threads", .int(BLAS.threads)), ("simd", .string(Kernels.name)),
       ("rows", .int(rows)), ("gemm_gflops", .double(gemm)), ("gemm_square_gflops", .double(square)),
       ("stream_gbs", .double(stream)),
-      ("linear_flop_per_token", .double(2 * Double(shapes.reduce(0) { $0 + $1.in * $1.out }))),
+      ("linear_flop_per_token", .double(2 * Double(Self.linearWeights(config)))),
       ("attention_flop_per_pair", .double(4 * Double(config.dModel * config.numLayers))),
       ("prompt_tokens", .int(promptTokens)), ("decode_tokens", .int(decodeTokens)),
       ("prefill_flop_per_token", .double(flops)), ("decode_bytes_per_token", .double(bytes)),
       ("prefill_bound_tok_s", .double(gemm * 1e9 / flops)), ("decode_bound_tok_s", .double(stream * 1e9 / bytes)),
       ("loadavg_1m", .double(Memory.loadAverage)),
     ]
-    print(JSONValue.object(fields))
+    print(BenchJSON.object(fields))
   }
 
   /// (in, out) of every linear layer of the whole stack (all layers), unsharded.
@@ -61,6 +62,9 @@ struct Bounds: ParsableCommand {
     let layer: [(in: Int, out: Int)] = [(d, d), (d, kv), (d, kv), (d, d)] + ffn
     return Array([[(in: Int, out: Int)]](repeating: layer, count: b.numLayers).joined())
   }
+
+  /// Weights of all the linear layers (in · out summed over ``linearShapes(_:)``).
+  static func linearWeights(_ c: TransformerConfig) -> Int { linearShapes(c).reduce(0) { $0 + $1.in * $1.out } }
 
   /// FLOPs over the best times of `linear` on (rows, in) × (out, in)ᵀ for each distinct shape,
   /// weighted by how often the stack uses it.
@@ -74,9 +78,7 @@ struct Bounds: ParsableCommand {
       let w = Tensor(shape: [s.out, s.in], data: (0..<(s.out * s.in)).map { Float($0 % 13) * 0.01 - 0.06 })
       var best = Double.infinity
       for _ in 0..<(repeats + 1) {  // the first fills caches and page-faults buffers
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        _ = linear(x, w)
-        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        best = min(best, MonotonicClock.measure { linear(x, w) }.seconds)
       }
       seconds += best * Double(uses)
       flops += 2 * Double(rows * s.in * s.out) * Double(uses)
@@ -87,7 +89,7 @@ struct Bounds: ParsableCommand {
   /// Matrix-product FLOPs of a `prompt`-token prefill: every linear layer on every row, QKᵀ and
   /// PV over the causal pairs, and the LM head on the last row only (encoders: no head, all pairs).
   static func prefillFLOPs(_ c: TransformerConfig, prompt p: Int) -> Double {
-    let linearPerToken = 2 * Double(linearShapes(c).reduce(0) { $0 + $1.in * $1.out })
+    let linearPerToken = 2 * Double(linearWeights(c))
     let causal = c.model == .transformerDecoder
     let pairs = causal ? Double(p) * Double(p + 1) / 2 : Double(p) * Double(p)
     let head = causal ? 2 * Double(c.dModel) * Double(c.vocabSize) : 0
@@ -98,7 +100,7 @@ struct Bounds: ParsableCommand {
   /// vocabulary table (the LM head) once, and K and V of every cached token in every layer.
   static func decodeBytes(_ c: TransformerConfig, context: Double) -> Double {
     let b = c.blockConfig
-    let weights = Double(linearShapes(c).reduce(0) { $0 + $1.in * $1.out } + c.vocabSize * c.dModel)
+    let weights = Double(linearWeights(c) + c.vocabSize * c.dModel)
     let cache = 2 * Double(b.numLayers * b.kvHeads * b.headDim) * context
     return 4 * (weights + cache)
   }

@@ -22,7 +22,7 @@ struct DemoRun {
     let memory = Self.input(batch: 2, seq: 48, d: 128, seed: 2)
     Launch.say(
       world,
-      "attnax demo: \(world.size) rank(s), tp \(grid.tpSize) x cp \(grid.cpSize), BLAS \(BLASCore.description) x \(BLAS.threads) thread(s), kernels \(Kernels.name)"
+      "attnax demo: \(world.size) rank(s), tp \(grid.tpSize) x cp \(grid.cpSize), \(BLASCore.summary)"
     )
     for (label, config, inputs) in [
       ("encoder (2 layers, flash, GQA 8/4, RoPE, causal)", enc, BlockInputs(x: x)),

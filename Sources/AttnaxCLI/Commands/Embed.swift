@@ -34,10 +34,10 @@ struct Embed: ParsableCommand {
       try Launch.agree(world, prepared)
       let (config, weights, texts, ids) = try prepared.get()
       let (grid, model, _) = try layout.loadModel(world, config: config, weights: weights)
-      let built = Result { try SentenceEmbedder(model: model, batchSize: batchSize) }
-      try Launch.agree(world, built)
+      // prepare() checked what the embedder checks, on every rank alike: no agreement needed.
+      let embedder = try SentenceEmbedder(model: model, batchSize: batchSize)
       let t0 = MonotonicClock.seconds()
-      let result = Result { try built.get().embed(ids) }
+      let result = Result { try embedder.embed(ids) }
       try Launch.agreeAfterCollectives(world, result)
       let seconds = MonotonicClock.seconds() - t0
       let embeddings = try result.get()
@@ -51,7 +51,7 @@ struct Embed: ParsableCommand {
       for run in 1...runs where runs > 1 {
         if run > 1 {
           let t = MonotonicClock.seconds()
-          let again = Result { _ = try built.get().embed(ids) }
+          let again = Result { _ = try embedder.embed(ids) }
           try Launch.agreeAfterCollectives(world, again)
           last = MonotonicClock.seconds() - t
         }
@@ -60,12 +60,13 @@ struct Embed: ParsableCommand {
       if world.rank == 0 {
         var out = ""
         if similarity {
+          let norms = embeddings.map { e in e.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() }
           for i in texts.indices {
             for j in texts.indices where j > i {
               let c = zip(embeddings[i], embeddings[j]).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-              let ni = embeddings[i].reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
-              let nj = embeddings[j].reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
-              out += String(format: "%.4f", c / max(ni * nj, 1e-30)) + "  [\(i + 1)] \(texts[i])  ~  [\(j + 1)] \(texts[j])\n"
+              out +=
+                String(format: "%.4f", c / max(norms[i] * norms[j], 1e-30))
+                + "  [\(i + 1)] \(texts[i])  ~  [\(j + 1)] \(texts[j])\n"
             }
           }
         } else {
@@ -88,16 +89,10 @@ struct Embed: ParsableCommand {
     guard runs >= 1 else { throw LaunchError.option("--runs", "must be at least 1, got \(runs)") }
     var texts = text
     if let input {
-      guard let data = FileManager.default.contents(atPath: input) else {
-        throw AttnaxError.file(path: input, message: "cannot be read")
-      }
-      guard let content = String(data: data, encoding: .utf8) else {
-        throw AttnaxError.file(path: input, message: "is not UTF-8 text")
-      }
-      let lines = content.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+      let lines = try Launch.textLines(input)
       if input.hasSuffix(".jsonl") {
         for (n, line) in lines.enumerated() {
-          guard let text = try? JSONDecoder().decode(String.self, from: Data(line.utf8)) else {
+          guard case let .string(text)? = try? JSONValue.parse(Array(line.utf8)) else {
             throw AttnaxError.file(path: input, message: "line \(n + 1) is not a JSON string")
           }
           texts.append(text)

@@ -52,7 +52,7 @@ struct Generate: ParsableCommand {
       Launch.note(
         world,
         "generate: \(config.summary), \(world.size) rank(s) tp \(grid.tpSize) x cp \(grid.cpSize), "
-          + "BLAS \(BLASCore.description) x \(BLAS.threads) thread(s), kernels \(Kernels.name); "
+          + "\(BLASCore.summary); "
           + "\(request.prompts.count) prompt(s), \(request.prompts.map(\.count).max() ?? 0) tokens at most")
       var output = GenerationPrinter(text: promptIds == nil ? text : nil, prompts: request.prompts.count, rank: world.rank)
       var logits: [Float] = []
@@ -172,13 +172,8 @@ struct Generate: ParsableCommand {
   func promptTexts() throws -> [(text: String, chat: Bool)] {
     if let prompt { return [(prompt, false)] }
     if let chat { return [(chat, true)] }
-    guard let prompts, let data = FileManager.default.contents(atPath: prompts) else {
-      throw AttnaxError.file(path: prompts ?? "", message: "cannot be read")
-    }
-    guard let content = String(data: data, encoding: .utf8) else {
-      throw AttnaxError.file(path: prompts, message: "is not UTF-8 text")
-    }
-    let lines = content.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+    guard let prompts else { throw LaunchError.option("--prompts", "give --prompt, --chat or --prompts") }
+    let lines = try Launch.textLines(prompts)
     guard !lines.isEmpty else { throw AttnaxError.file(path: prompts, message: "holds no prompt") }
     return lines.map { ($0, chatEach) }
   }
@@ -239,17 +234,10 @@ struct GenerationMemory {
   /// "memory per rank (MiB): weights …, peak while generating …, beyond the weights …, growth …",
   /// every rank's figure in rank order.
   func summary(_ world: Communicator) throws -> String {
-    // Every rank's three figures in rank order (a few allreduces of one integer each).
-    let mine = [weights, atStart, peak]
-    let all = try (0..<world.size).flatMap { r in try mine.map { try world.allreduceSum(world.rank == r ? $0 : 0) } }
-      .map { Double($0) / Double(1 << 20) }
-    func column(_ i: Int) -> String {
-      stride(from: i, to: all.count, by: 3).map { String(format: "%.1f", all[$0]) }.joined(separator: ", ")
-    }
-    func beyond(_ from: Int) -> String {
-      stride(from: 0, to: all.count, by: 3).map { String(format: "%.1f", all[$0 + 2] - all[$0 + from]) }.joined(separator: ", ")
-    }
-    return "memory per rank (MiB): weights \(column(0)); peak while generating \(column(2)); "
-      + "beyond the weights \(beyond(0)); growth while generating \(beyond(1))"
+    func mib(_ bytes: Int) throws -> [Double] { try world.valuesByRank(bytes).map { Double($0) / Double(1 << 20) } }
+    let (weights, atStart, peak) = try (mib(self.weights), mib(self.atStart), mib(self.peak))
+    func list(_ values: [Double]) -> String { values.map { String(format: "%.1f", $0) }.joined(separator: ", ") }
+    return "memory per rank (MiB): weights \(list(weights)); peak while generating \(list(peak)); "
+      + "beyond the weights \(list(zip(peak, weights).map(-))); growth while generating \(list(zip(peak, atStart).map(-)))"
   }
 }

@@ -127,13 +127,13 @@ struct StartupFingerprint {
 
   /// Top-level config keys whose values differ, each with both values.
   static func differingFields(_ a: [UInt8], _ b: [UInt8]) -> [String]? {
-    guard case let .object(x)? = try? AttnaxFormats.JSONValue.parse(a),
-      case let .object(y)? = try? AttnaxFormats.JSONValue.parse(b)
+    guard case let .object(x)? = try? JSONValue.parse(a),
+      case let .object(y)? = try? JSONValue.parse(b)
     else { return nil }
     let left = Dictionary(x.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
     let right = Dictionary(y.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
     return Set(left.keys).union(right.keys).sorted().compactMap { k in
-      func text(_ v: AttnaxFormats.JSONValue?) -> String {
+      func text(_ v: JSONValue?) -> String {
         guard let v else { return "absent" }
         if case let .string(s) = v { return s }
         return v.jsonText(sortedKeys: true)

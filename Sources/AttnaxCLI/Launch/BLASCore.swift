@@ -54,4 +54,8 @@ enum BLASCore {
     let how = source == "attnax" ? "attnax over OpenBLAS's \(openBLASChoice)" : source
     return "\(BLAS.coreName) (chosen by \(how))"
   }
+
+  /// "BLAS <kernel> (chosen by …) x <n> thread(s), kernels <isa>": the line every command prints
+  /// about the maths it runs on.
+  static var summary: String { "BLAS \(description) x \(BLAS.threads) thread(s), kernels \(Kernels.name)" }
 }
