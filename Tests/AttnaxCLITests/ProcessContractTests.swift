@@ -179,6 +179,21 @@ struct ProcessContractTests {
     }
   }
 
+  @Test("a usage error (unknown flag, a value that does not parse, a missing value) is one line and exit 2")
+  func usageErrors() throws {
+    let w = try Workspace()
+    for layout in [Layout.single, .ranks(2)] {
+      try w.expectRefused(
+        ["generate", "--prompt-ids", "1,2,3", "--bogus"], layout: layout, .exact("error: Unknown option '--bogus'"),
+        output: .none)
+      try w.expectRefused(
+        ["generate", "--prompt-ids", "1,2,3", "--top-k", "x"], layout: layout,
+        .exact("error: The value 'x' is invalid for '--top-k <top-k>'"), output: .none)
+      try w.expectRefused(
+        ["forward", "--tp"], layout: layout, .exact("error: Missing value for '--tp <tp>'"), output: .none)
+    }
+  }
+
   @Test("generate refuses --max-new-tokens below 1 or past the model's limit, and a prompt id that is not a number")
   func generateOptions() throws {
     let w = try Workspace()

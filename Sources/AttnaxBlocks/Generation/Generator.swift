@@ -58,7 +58,7 @@ public struct Generator: Sendable {
     _ request: GenerationRequest, onToken: (Int, Int32) -> Void = { _, _ in },
     onLogits: (Int, [Float]) -> Void = { _, _ in }
   ) throws -> (tokens: [[Int32]], stats: GenerationStats) {
-    try check(request)
+    try Self.check(request, config: model.config)
     let b = request.prompts.count
     let width = request.prompts.map(\.count).max()!
     let pads = request.prompts.map { width - $0.count }
@@ -101,8 +101,11 @@ public struct Generator: Sendable {
     return (out, stats)
   }
 
-  /// Refuses what cannot run, naming the input, before any token.
-  func check(_ request: GenerationRequest) throws {
+  /// Refuses what cannot run, naming the input, before any token: no or empty prompts, fewer
+  /// than one new token, bad sampling options, or more positions than `config` holds.
+  /// - Throws: ``AttnaxError/input(name:message:)`` naming `prompts`, `max-new-tokens` or the
+  ///   sampling option.
+  public static func check(_ request: GenerationRequest, config: TransformerConfig) throws {
     guard !request.prompts.isEmpty else { throw AttnaxError.input(name: "prompts", message: "no prompt given") }
     if let i = request.prompts.firstIndex(where: \.isEmpty) {
       throw AttnaxError.input(name: "prompts", message: "prompt \(i + 1) has no tokens")
@@ -112,11 +115,12 @@ public struct Generator: Sendable {
     }
     try request.sampling.validate()
     let longest = request.prompts.map(\.count).max()!
-    if let limit = model.config.sequenceLimit, longest + request.maxNewTokens > limit.tokens {
+    if let limit = config.sequenceLimit, longest + request.maxNewTokens > limit.tokens {
+      let prompt = request.prompts.count == 1 ? "the prompt" : "the longest prompt"
       throw AttnaxError.input(
         name: "max-new-tokens",
         message:
-          "the longest prompt (\(longest) tokens) and \(request.maxNewTokens) new tokens need \(longest + request.maxNewTokens) positions, but the model holds \(limit.tokens) (\(limit.field))"
+          "\(prompt) (\(longest) tokens) and \(request.maxNewTokens) new tokens need \(longest + request.maxNewTokens) positions, but the model holds \(limit.tokens) (\(limit.field))"
       )
     }
   }

@@ -126,10 +126,7 @@ struct Generate: ParsableCommand {
     }
     if system != nil && chat == nil { throw LaunchError.option("--system", "goes with --chat") }
     if chatEach && prompts == nil { throw LaunchError.option("--chat-each", "goes with --prompts") }
-    guard maxNewTokens >= 1 else { throw LaunchError.option("--max-new-tokens", "must be at least 1, got \(maxNewTokens)") }
     guard runs >= 1 else { throw LaunchError.option("--runs", "must be at least 1, got \(runs)") }
-    let sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed)
-    do { try sampling.validate() } catch let AttnaxError.input(name, message) { throw LaunchError.option("--\(name)", message) }
 
     let (config, weights, tokenizer) = try loadModel()
     var ids: [[Int32]]
@@ -141,22 +138,17 @@ struct Generate: ParsableCommand {
       }
       ids = try promptTexts().map { try encode($0, tokenizer: tokenizer) }
     }
-    if let i = ids.firstIndex(where: \.isEmpty) {
-      throw AttnaxError.input(name: "prompts", message: "prompt \(i + 1) encodes to no tokens")
-    }
     if let bad = ids.joined().first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
       throw AttnaxError.input(name: "prompt-ids", message: "token \(bad) is outside the vocabulary [0, \(config.vocabSize))")
     }
-    let longest = ids.map(\.count).max()!
-    if let limit = config.sequenceLimit, longest + maxNewTokens > limit.tokens {
-      throw LaunchError.option(
-        "--max-new-tokens",
-        "the prompt (\(longest) tokens) and \(maxNewTokens) new tokens need \(longest + maxNewTokens) positions, but the model holds \(limit.tokens) (\(limit.field))"
-      )
-    }
     let stops = ignoreEOS ? [] : Set(tokenizer?.specialTokens.endOfGeneration ?? [])
+    let sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed)
     let request = GenerationRequest(
       prompts: ids, maxNewTokens: maxNewTokens, sampling: sampling, stopTokens: stops, recordLogits: logitsOut != nil)
+    // The generator's own check, before any communication: its option errors name the flag.
+    do { try Generator.check(request, config: config) } catch let AttnaxError.input(name, message) where name != "prompts" {
+      throw LaunchError.option("--\(name)", message)
+    }
     return (config, weights, tokenizer, request)
   }
 
