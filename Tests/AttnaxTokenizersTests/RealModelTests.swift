@@ -1,6 +1,7 @@
 import AttnaxTokenizers
 import Foundation
 import Testing
+import _TestSupport
 
 // The real models' tokenizers against the reference engines' ids for the 1,481-string corpus
 // (scripts/reference/tokenizer_corpus.py; fixtures written by
@@ -9,8 +10,8 @@ import Testing
 // tokenizer_config.json written by scripts/gguf_tokenizer.py from the SmolLM2 GGUF) and
 // ATTNAX_MINILM_DIR (all-MiniLM-L6-v2's folder); without them these tests are disabled.
 
-private let smollm2Directory = Fixtures.modelDirectory("ATTNAX_SMOLLM2_DIR")
-private let minilmDirectory = Fixtures.modelDirectory("ATTNAX_MINILM_DIR")
+private let smollm2Directory = Fixtures.model("ATTNAX_SMOLLM2_DIR").map(URL.init(fileURLWithPath:))
+private let minilmDirectory = Fixtures.model("ATTNAX_MINILM_DIR").map(URL.init(fileURLWithPath:))
 
 @Suite(
   "SmolLM2 tokenizer (llama.cpp reference)", .enabled(if: smollm2Directory != nil, "set ATTNAX_SMOLLM2_DIR (scripts/test does)"))
