@@ -3,16 +3,12 @@
 // formulas. The seeded generator (TestRNG) and the tolerance expectations (expectClose, on
 // AttnaxFormats' Tolerance rule) are in _TestSupport.
 
-import AttnaxDist
 import AttnaxFormats
 import Foundation
 import Testing
 import _TestSupport
 
 @testable import AttnaxBlocks
-
-/// The single-process communicator (size 1 outside mpirun).
-func soloGroup() throws -> Communicator { try Communicator.world() }
 
 // MARK: - Attention problems
 
