@@ -47,7 +47,6 @@ import os
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import json
-import shutil
 import sys
 import tempfile
 import traceback
@@ -61,6 +60,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "pylib"))
 sys.path.insert(0, HERE)
 
+import model_dir  # noqa: E402
 import safetensors_io  # noqa: E402
 
 # ------------------------------------------------------------------------------------------
@@ -476,10 +476,9 @@ def generate(c: Case) -> tuple[dict, dict, dict, dict]:
 
 
 def write_case(out_dir: str, c: Case) -> None:
+  """Writes case `c` to OUT_DIR/<name>, replacing it atomically (scripts/pylib/model_dir.py)."""
   config, params, io, meta = generate(c)
-  final = os.path.join(out_dir, c.name)
-  tmp = tempfile.mkdtemp(dir=out_dir, prefix=f".tmp-{c.name}-")
-  try:
+  with model_dir.staged_directory(os.path.join(out_dir, c.name)) as tmp:
     with open(os.path.join(tmp, "config.json"), "w") as f:
       json.dump(config, f, indent=2)
       f.write("\n")
@@ -488,17 +487,6 @@ def write_case(out_dir: str, c: Case) -> None:
       f.write("\n")
     safetensors_io.write(os.path.join(tmp, "model.safetensors"), params)
     safetensors_io.write(os.path.join(tmp, "io.safetensors"), io)
-    os.chmod(tmp, 0o755)
-    old = None
-    if os.path.exists(final):
-      old = tempfile.mkdtemp(dir=out_dir, prefix=f".old-{c.name}-")
-      os.rename(final, os.path.join(old, c.name))
-    os.rename(tmp, final)
-    if old:
-      shutil.rmtree(old)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
 
 
 def compare(made: str, committed: str) -> list[str]:

@@ -15,7 +15,7 @@ struct BlockInputTests {
   static let decoderConfig = BlockConfig(block: .decoder, dModel: 8, numHeads: 2, dFF: 16)
 
   func stack(_ c: BlockConfig) throws -> BlockStack {
-    try BlockStack(config: c, source: RandomWeights(seed: 3), group: soloGroup())
+    try BlockStack(config: c, source: RandomWeights(seed: 3), group: TestWorld.communicator)
   }
 
   @Test("x with the wrong d_model is refused naming x")

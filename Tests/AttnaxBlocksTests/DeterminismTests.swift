@@ -20,7 +20,7 @@ struct DeterminismTests {
 
   @Test("a stack run twice on the same inputs gives bitwise-identical outputs, as does a second stack")
   func bitwiseRepeatable() throws {
-    let group = try soloGroup()
+    let group = TestWorld.communicator
     let a = try BlockStack(config: Self.config, source: RandomWeights(seed: 9), group: group)
     let y1 = try a(Self.inputs())
     let y2 = try a(Self.inputs())
@@ -36,7 +36,7 @@ struct DeterminismTests {
 
   @Test("KV-cache steps replayed with fresh caches give bitwise-identical outputs")
   func cachedStepsRepeatable() throws {
-    let group = try soloGroup()
+    let group = TestWorld.communicator
     let stack = try BlockStack(config: Self.config, source: RandomWeights(seed: 9), group: group)
     let enc = randomTensor([1, 5, 16], seed: 7)
     let steps = [randomTensor([1, 4, 16], seed: 1), randomTensor([1, 1, 16], seed: 2), randomTensor([1, 2, 16], seed: 3)]
@@ -63,7 +63,7 @@ struct CacheConsistencyTests {
   /// step with its rows of the whole pass. `crossPositions` gives the steps' cross-attention
   /// query positions explicitly (their global positions) instead of leaving them to the default.
   func compareSteps(_ type: AttentionType, crossPositions: Bool, sourceLocation: SourceLocation = #_sourceLocation) throws {
-    let stack = try BlockStack(config: Self.config(type), source: RandomWeights(seed: 21), group: soloGroup())
+    let stack = try BlockStack(config: Self.config(type), source: RandomWeights(seed: 21), group: TestWorld.communicator)
     let x = randomTensor([1, 7, 16], seed: 31)
     let enc = randomTensor([1, 3, 16], seed: 32)
     let full = try stack(BlockInputs(x: x, encoderOutput: enc))

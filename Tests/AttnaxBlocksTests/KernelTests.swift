@@ -119,7 +119,7 @@ struct DenseKernelTests {
     let config = BlockConfig(block: .encoder, dModel: 4, numHeads: 1, dFF: 6, ffActivation: act)
     let source = RandomWeights(seed: 11)
     let ffn = try FeedForward(
-      source, prefix: "layers.0.ffn", config: config, plan: ShardingPlan(config: config), group: soloGroup())
+      source, prefix: "layers.0.ffn", config: config, plan: ShardingPlan(config: config), group: TestWorld.communicator)
     let x = randomTensor([2, 3, 4], seed: 5)
     let y = try ffn(x)
 

@@ -1,17 +1,14 @@
-// Small helpers shared by the kernel, golden and input tests: a seeded generator, a call
-// wrapper around the internal softmax kernel, and plain Double-precision reference
-// implementations of attnax's attention formulas. Tolerances live in Tolerance.swift.
+// Small helpers shared by the kernel, golden and input tests: a call wrapper around the internal
+// softmax kernel, and plain Double-precision reference implementations of attnax's attention
+// formulas. The seeded generator (TestRNG) and the tolerance expectations (expectClose, on
+// AttnaxFormats' Tolerance rule) are in _TestSupport.
 
-import AttnaxDist
 import AttnaxFormats
 import Foundation
 import Testing
 import _TestSupport
 
 @testable import AttnaxBlocks
-
-/// The single-process communicator (size 1 outside mpirun).
-func soloGroup() throws -> Communicator { try Communicator.world() }
 
 // MARK: - Attention problems
 

@@ -26,7 +26,7 @@ struct GoldenTests {
   @Test("a golden case matches attnax within its tolerance at world size 1", arguments: Fixtures.goldenCases)
   func goldenCase(_ path: String) throws {
     let name = (path as NSString).lastPathComponent
-    let group = try Communicator.world()
+    let group = TestWorld.communicator
     try #require(group.size == 1, "golden tests run single-process; world size is \(group.size)")
     let c = try GoldenCase(path)
     let outcome = try c.run(group: group)

@@ -2,7 +2,7 @@
 // Defaults (tp = the largest divisor of np not above num_heads, checked against a brute-force
 // search), one of --tp/--cp given, both given, and the errors: bad --tp/--cp/--timeout name the
 // option; a shape breaking np = tp × cp (including one whose product overflows) names the rule;
-// tp above num_heads names num_heads.
+// tp above num_heads names num_heads; and the exact lines the launcher prints for them.
 
 import ArgumentParser
 import AttnaxFormats
@@ -53,8 +53,12 @@ struct LayoutOptionsTests {
     #expect(Self.pair(try Self.options(["--cp", "8"]).shape(np: 8, heads: 2)) == [1, 8])
     #expect(Self.pair(try Self.options(["--tp", "3", "--cp", "2"]).shape(np: 6, heads: 3)) == [3, 2])
     #expect(Self.pair(try Self.options(["--tp", "1"]).shape(np: 5)) == [1, 5])
+    #expect(Self.pair(try Self.options(["--tp", "2", "--cp", "2"]).shape(np: 4, heads: 4)) == [2, 2])
     // --cp overrides the heads-based default even when a larger tp would fit.
     #expect(Self.pair(try Self.options(["--cp", "4"]).shape(np: 4, heads: 16)) == [1, 4])
+    #expect(Self.pair(try Self.options(["--cp", "3"]).shape(np: 3, heads: 4)) == [1, 3])
+    // A good --timeout leaves the layout as it is.
+    #expect(Self.pair(try Self.options(["--timeout", "0.5"]).shape(np: 2, heads: 4)) == [2, 1])
   }
 
   @Test(
@@ -101,5 +105,32 @@ struct LayoutOptionsTests {
   func tpAboveHeads() throws {
     let got = Self.layoutMessage { _ = try Self.options(["--tp", "4"]).shape(np: 4, heads: 2) }
     #expect(got == "tp (4) is larger than num_heads (2); every rank needs at least one query head", "\(got ?? "no layout error")")
+  }
+
+  @Test("the errors read exactly as the launcher prints them")
+  func exactMessages() {
+    for np in 1...3 {
+      expectMessage("layout: np (\(np)) must equal tp (2) x cp (2)") {
+        _ = try Self.options(["--tp", "2", "--cp", "2"]).shape(np: np, heads: 4)
+      }
+    }
+    expectMessage("layout: np (3) must equal tp (2) x cp (1)") { _ = try Self.options(["--tp", "2"]).shape(np: 3, heads: 4) }
+    expectMessage("layout: tp (2) is larger than num_heads (1); every rank needs at least one query head") {
+      _ = try Self.options(["--tp", "2"]).shape(np: 2, heads: 1)
+    }
+    expectMessage("layout: tp (3) is larger than num_heads (2); every rank needs at least one query head") {
+      _ = try Self.options(["--tp", "3"]).shape(np: 3, heads: 2)
+    }
+    expectMessage("option '--tp': must be at least 1, got 0") { _ = try Self.options(["--tp", "0"]).shape(np: 1) }
+    expectMessage("option '--cp': must be at least 1, got -2") { _ = try Self.options(["--cp=-2"]).shape(np: 1) }
+    expectMessage("option '--timeout': must be a positive number of seconds, got 0.0") {
+      _ = try Self.options(["--timeout", "0"]).shape(np: 2)
+    }
+    expectMessage("option '--timeout': must be a positive number of seconds, got -1.0") {
+      _ = try Self.options(["--timeout=-1"]).shape(np: 2)
+    }
+    expectMessage("option '--timeout': must be a positive number of seconds, got nan") {
+      _ = try Self.options(["--timeout", "nan"]).shape(np: 2)
+    }
   }
 }

@@ -1,8 +1,8 @@
 // Preflight.check on global inputs, without MPI: RoPE positions must be (batch, seq) and inside
 // the table [0, rope_max_positions); absent positions mean 0..<seq, which must fit too. Each
 // error is an input error naming the tensor the user supplied (or would have to): position_ids
-// for encoders, position_ids_self / position_ids_cross_q / position_ids_cross_kv for decoders.
-// Without RoPE nothing is checked.
+// for encoders, position_ids_self / position_ids_cross_q / position_ids_cross_kv for decoders,
+// in the exact lines the launcher prints. Without RoPE nothing is checked.
 
 import AttnaxBlocks
 import AttnaxFormats
@@ -110,5 +110,45 @@ struct PreflightTests {
     try Preflight.check(
       BlockInputs(x: Self.x(seq: 3), encoderOutput: Self.x(seq: 50), crossKVPositions: bad),
       config: Self.config(.decoder, rope: false))
+  }
+
+  @Test("the errors read exactly as the launcher prints them")
+  func exactMessages() throws {
+    let encoder = Self.config(.encoder, table: 64), decoder = Self.config(.decoder, table: 64)
+    // (batch, seq / 2): what one rank of a cp 2 ring would hold is refused whole.
+    expectMessage("input 'position_ids': shape [2, 7] must be (batch 2, seq 14)") {
+      try Preflight.check(
+        BlockInputs(x: Self.x(seq: 14), positions: Self.positions([Array(0..<7), Array(0..<7)])), config: encoder)
+    }
+    expectMessage("input 'position_ids': position 9000 is outside the RoPE table [0, 64) (rope_max_positions)") {
+      try Preflight.check(
+        BlockInputs(x: Self.x(batch: 1, seq: 14), positions: Self.positions([Array(0..<13) + [9000]])), config: encoder)
+    }
+    expectMessage("input 'position_ids': position -1 is outside the RoPE table [0, 64) (rope_max_positions)") {
+      try Preflight.check(
+        BlockInputs(x: Self.x(batch: 1, seq: 14), positions: Self.positions([[-1] + Array(1..<14)])), config: encoder)
+    }
+    expectMessage("input 'position_ids': absent, so positions run 0..<65, past the RoPE table [0, 64) (rope_max_positions)") {
+      try Preflight.check(BlockInputs(x: Self.x(batch: 1, seq: 65)), config: encoder)
+    }
+    let good = BlockInputs(
+      x: Self.x(batch: 1, seq: 3), encoderOutput: Self.x(batch: 1, seq: 5), positions: Self.positions([[0, 1, 2]]),
+      crossQPositions: Self.positions([[0, 1, 2]]), crossKVPositions: Self.positions([[0, 1, 2, 3, 4]]))
+    try Preflight.check(good, config: decoder)
+    var bad = good
+    bad.positions = Self.positions([[0, 1]])
+    expectMessage("input 'position_ids_self': shape [1, 2] must be (batch 1, seq 3)") {
+      try Preflight.check(bad, config: decoder)
+    }
+    bad = good
+    bad.crossQPositions = Self.positions([[0, 1, 70]])
+    expectMessage("input 'position_ids_cross_q': position 70 is outside the RoPE table [0, 64) (rope_max_positions)") {
+      try Preflight.check(bad, config: decoder)
+    }
+    bad = good
+    bad.crossKVPositions = Self.positions([[0, 1, 2]])
+    expectMessage("input 'position_ids_cross_kv': shape [1, 3] must be (batch 1, seq 5)") {
+      try Preflight.check(bad, config: decoder)
+    }
   }
 }

@@ -3,7 +3,8 @@
 // named with rank 0's and this rank's details (and both hashes when the details read the same);
 // different item lists are named as such; a config difference names the differing top-level
 // fields with both values (`differingFields`), while a config spelled differently (key order,
-// spacing, number spelling) fingerprints the same.
+// spacing, number spelling) fingerprints the same; weight headers, inputs and grids that differ
+// name both ranks' files, shapes or values, and the input file name alone is not compared.
 
 import AttnaxBlocks
 import AttnaxFormats
@@ -128,6 +129,54 @@ struct StartupFingerprintTests {
       text
         == "startup agreement: ranks disagree on the config: field(s) 'd_model' (32 vs 64), 'ff_activation' (swiglu vs gelu), 'num_kv_heads' (2 vs null) differ between rank 0 and rank 3",
       "\(text ?? "nil")")
+    // Numbers as config.json spells them (0 vs 0.1), and the rank that compares is the one named.
+    var layers = Self.config
+    layers.dropoutRate = 0.1
+    layers.numLayers = 2
+    let numbers = try Self.fingerprint(config: layers).difference(Self.shared(root), me: 2)
+    #expect(
+      numbers
+        == "startup agreement: ranks disagree on the config: field(s) 'dropout_rate' (0 vs 0.1), 'num_layers' (1 vs 2) differ between rank 0 and rank 2",
+      "\(numbers ?? "nil")")
+  }
+
+  @Test("weight headers, inputs and grids that differ are named with both ranks' details; a file name alone is not")
+  func weightsInputsGrids() throws {
+    let s = Scratch()
+    let a = try s.write([("w", .f32(Tensor(zeros: [2])))], "a.safetensors")
+    let b = try s.write([("w", .f32(Tensor(zeros: [3])))], "b.safetensors")
+    var fa = StartupFingerprint(), fb = StartupFingerprint()
+    fa.add(weights: a)
+    fb.add(weights: b)
+    #expect(
+      fb.difference(Self.shared(fa), me: 1)
+        == "startup agreement: ranks disagree on the weight file header: rank 0 has '\(a.path)', rank 1 has '\(b.path)'")
+
+    func inputs(_ x: Tensor, _ file: String) -> StartupFingerprint {
+      var f = StartupFingerprint()
+      f.add(inputs: BlockInputs(x: x), file: file)
+      return f
+    }
+    let x = randomTensor([2, 3, 8], seed: 1)
+    let root = Self.shared(inputs(x, "a"))
+    #expect(inputs(x, "b").difference(root, me: 1) == nil, "the file name alone is not compared")
+    #expect(
+      inputs(randomTensor([1, 3, 8], seed: 1), "b").difference(root, me: 1)
+        == "startup agreement: ranks disagree on the input shapes: rank 0 has x [2, 3, 8], rank 1 has x [1, 3, 8]")
+    // Values that differ under different file names: the names tell them apart, no hashes.
+    #expect(
+      inputs(randomTensor([2, 3, 8], seed: 2), "b").difference(root, me: 1)
+        == "startup agreement: ranks disagree on the input values: rank 0 has 'a', rank 1 has 'b'")
+
+    var g0 = StartupFingerprint(), g1 = StartupFingerprint()
+    g0.add(np: 2, tp: 2, cp: 1)
+    g1.add(np: 2, tp: 1, cp: 2)
+    #expect(
+      g1.difference(Self.shared(g0), me: 1)
+        == "startup agreement: ranks disagree on the grid (np, tp, cp): rank 0 has np 2, tp 2, cp 1, rank 1 has np 2, tp 1, cp 2")
+    #expect(
+      fa.difference(Self.shared(g0), me: 1)
+        == "startup agreement: rank 1 checks [weight file header] but rank 0 checks [grid (np, tp, cp)] (different commands?)")
   }
 
   @Test("differingFields: top-level keys in order, nested values as sorted JSON, absent and null told apart")

@@ -84,12 +84,6 @@ private func expectOpenError(
   }
 }
 
-private func randomTensor(_ shape: [Int], seed: UInt64) -> Tensor {
-  var rng = TestRNG(seed: seed)
-  let n = shape.reduce(1, *)
-  return Tensor(shape: shape, data: (0..<n).map { _ in Float.random(in: -2...2, using: &rng) })
-}
-
 /// The same slice taken from a full 2-D tensor in memory.
 private func reference(_ t: Tensor, rows: Range<Int>, columnRanges: [Range<Int>]) -> Tensor {
   let width = t.shape[1]

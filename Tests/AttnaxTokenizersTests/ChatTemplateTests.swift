@@ -2,6 +2,7 @@ import AttnaxFormats
 import AttnaxTokenizers
 import Foundation
 import Testing
+import _TestSupport
 
 @Suite("Chat templates")
 struct ChatTemplateTests {
@@ -14,7 +15,7 @@ struct ChatTemplateTests {
 
     init() throws {
       let name = "chat_templates.json"
-      let root = try JSONValue.parse(Array(try Data(contentsOf: Fixtures.url(name))), file: name)
+      let root = try JSONValue.parse(Array(try Data(contentsOf: Fixtures.tokenizerURL(name))), file: name)
       guard case let .object(templates)? = root["templates"], case let .object(conversations)? = root["conversations"],
         case let .array(cases)? = root["cases"]
       else { throw TokenizerError(file: name, field: "", message: "expected templates, conversations, cases") }

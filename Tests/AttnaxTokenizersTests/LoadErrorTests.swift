@@ -2,13 +2,14 @@ import AttnaxFormats
 import AttnaxTokenizers
 import Foundation
 import Testing
+import _TestSupport
 
 /// Bad tokenizer files fail with a TokenizerError naming the file and the field, never a crash.
 @Suite("Tokenizer load errors")
 struct LoadErrorTests {
   /// tiny-bpe's tokenizer.json with `edit` applied to its text.
   func tinyBPE(_ edit: (String) -> String) throws -> [UInt8] {
-    let text = try String(contentsOf: Fixtures.url("tiny-bpe/tokenizer.json"), encoding: .utf8)
+    let text = try String(contentsOf: Fixtures.tokenizerURL("tiny-bpe/tokenizer.json"), encoding: .utf8)
     return Array(edit(text).utf8)
   }
 

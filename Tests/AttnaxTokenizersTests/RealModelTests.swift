@@ -1,6 +1,7 @@
 import AttnaxTokenizers
 import Foundation
 import Testing
+import _TestSupport
 
 // The real models' tokenizers against the reference engines' ids for the 1,481-string corpus
 // (scripts/reference/tokenizer_corpus.py; fixtures written by
@@ -9,8 +10,8 @@ import Testing
 // tokenizer_config.json written by scripts/gguf_tokenizer.py from the SmolLM2 GGUF) and
 // ATTNAX_MINILM_DIR (all-MiniLM-L6-v2's folder); without them these tests are disabled.
 
-private let smollm2Directory = Fixtures.modelDirectory("ATTNAX_SMOLLM2_DIR")
-private let minilmDirectory = Fixtures.modelDirectory("ATTNAX_MINILM_DIR")
+private let smollm2Directory = Fixtures.model("ATTNAX_SMOLLM2_DIR").map(URL.init(fileURLWithPath:))
+private let minilmDirectory = Fixtures.model("ATTNAX_MINILM_DIR").map(URL.init(fileURLWithPath:))
 
 @Suite(
   "SmolLM2 tokenizer (llama.cpp reference)", .enabled(if: smollm2Directory != nil, "set ATTNAX_SMOLLM2_DIR (scripts/test does)"))
@@ -25,16 +26,7 @@ struct SmolLM2TokenizerTests {
 
   @Test("every corpus line encodes to llama.cpp's ids")
   func corpus() {
-    var matched = 0
-    for c in cases {
-      let ids = tok.encode(c.text, addSpecialTokens: false, parseSpecial: true)
-      if ids == c.ids {
-        matched += 1
-      } else {
-        Issue.record("smollm2.jsonl line \(c.line): \(c.text.shown)\n  got      \(ids)\n  llama.cpp \(c.ids)")
-      }
-    }
-    print("smollm2: \(matched)/\(cases.count) corpus lines equal to llama.cpp")
+    let matched = matchCorpus(tok, cases, file: "smollm2.jsonl", reference: "llama.cpp", addSpecialTokens: false)
     #expect(matched == cases.count)
     #expect(cases.count >= 1_200)
   }
@@ -89,19 +81,6 @@ struct SmolLM2TokenizerTests {
     )
     #expect(tok.encode(prompt).prefix(2) == [1, 9690])
   }
-
-  @Test("encoding speed over the corpus")
-  func speed() {
-    let texts = cases.map(\.text)
-    let clock = ContinuousClock()
-    var total = 0
-    let cold = clock.measure { for t in texts { total += tok.encode(t, addSpecialTokens: false).count } }
-    let warm = clock.measure { for t in texts { total += tok.encode(t, addSpecialTokens: false).count } }
-    let fresh = try? Tokenizer.load(directory: smollm2Directory ?? URL(fileURLWithPath: "/nonexistent"))
-    let load = clock.measure { _ = try? Tokenizer.load(directory: smollm2Directory ?? URL(fileURLWithPath: "/nonexistent")) }
-    print("smollm2 speed: \(texts.count) strings, \(total / 2) ids: first pass \(cold), cached \(warm); load \(load)")
-    #expect(fresh != nil)
-  }
 }
 
 @Suite(
@@ -117,16 +96,7 @@ struct MiniLMTokenizerTests {
 
   @Test("every corpus line encodes to the tokenizers package's ids (truncation 256)")
   func corpus() {
-    var matched = 0
-    for c in cases {
-      let ids = tok.encode(c.text, addSpecialTokens: true, parseSpecial: true)
-      if ids == c.ids {
-        matched += 1
-      } else {
-        Issue.record("minilm.jsonl line \(c.line): \(c.text.shown)\n  got        \(ids)\n  tokenizers \(c.ids)")
-      }
-    }
-    print("minilm: \(matched)/\(cases.count) corpus lines equal to HF tokenizers")
+    let matched = matchCorpus(tok, cases, file: "minilm.jsonl", reference: "tokenizers", addSpecialTokens: true)
     #expect(matched == cases.count)
   }
 
@@ -141,12 +111,25 @@ struct MiniLMTokenizerTests {
       #expect(text == tok.decode(c.ids, skipSpecial: true), "line \(c.line)")
     }
   }
+}
 
-  @Test("encoding speed over the corpus")
-  func speed() {
-    let clock = ContinuousClock()
-    var total = 0
-    let time = clock.measure { for c in cases { total += tok.encode(c.text).count } }
-    print("minilm speed: \(cases.count) strings, \(total) ids in \(time)")
+/// Encodes every corpus line (special tokens parsed) and records each one whose ids differ from
+/// the reference's; returns how many matched.
+private func matchCorpus(
+  _ tok: Tokenizer, _ cases: [Fixtures.Case], file: String, reference: String, addSpecialTokens: Bool,
+  sourceLocation: SourceLocation = #_sourceLocation
+) -> Int {
+  var matched = 0
+  for c in cases {
+    let ids = tok.encode(c.text, addSpecialTokens: addSpecialTokens, parseSpecial: true)
+    if ids == c.ids {
+      matched += 1
+    } else {
+      let got = "got".padding(toLength: reference.count, withPad: " ", startingAt: 0)
+      Issue.record(
+        "\(file) line \(c.line): \(c.text.shown)\n  \(got) \(ids)\n  \(reference) \(c.ids)", sourceLocation: sourceLocation)
+    }
   }
+  print("\(file): \(matched)/\(cases.count) corpus lines equal to the \(reference) ids")
+  return matched
 }

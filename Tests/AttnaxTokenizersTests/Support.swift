@@ -1,18 +1,17 @@
 import AttnaxFormats
 import AttnaxTokenizers
 import Foundation
+import _TestSupport
 
-/// Paths and readers shared by the tokenizer tests.
-enum Fixtures {
-  /// Tests/Fixtures/tokenizers.
-  static let directory: URL = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("Fixtures/tokenizers")
+/// The tokenizer tests' fixtures (Tests/Fixtures/tokenizers) and their JSON-lines reader, on top
+/// of the shared ``Fixtures`` (_TestSupport).
+extension Fixtures {
+  /// `Tests/Fixtures/tokenizers/<name>`.
+  static func tokenizerURL(_ name: String) -> URL { URL(fileURLWithPath: path("tokenizers/\(name)")) }
 
-  static func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
-
+  /// The tokenizer in `Tests/Fixtures/tokenizers/<name>`.
   static func tokenizer(_ name: String) throws -> Tokenizer {
-    try Tokenizer.load(directory: url(name))
+    try Tokenizer.load(directory: tokenizerURL(name))
   }
 
   /// One line of a tokenizer fixture: a corpus string and the reference ids.
@@ -22,9 +21,9 @@ enum Fixtures {
     var ids: [Int32]
   }
 
-  /// The lines of a `{"text": ..., "ids": [...]}` JSON-lines file.
+  /// The lines of a `{"text": ..., "ids": [...]}` JSON-lines file in Tests/Fixtures/tokenizers.
   static func jsonl(_ name: String) throws -> [Case] {
-    let data = try Data(contentsOf: url(name))
+    let data = try Data(contentsOf: tokenizerURL(name))
     var cases: [Case] = []
     for (n, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() where !line.isEmpty {
       let value = try JSONValue.parse(Array(line), file: name)
@@ -38,14 +37,6 @@ enum Fixtures {
       cases.append(Case(line: n + 1, text: text, ids: ids))
     }
     return cases
-  }
-
-  /// A model directory named by an environment variable (scripts/test sets them), if it holds
-  /// a tokenizer.json.
-  static func modelDirectory(_ variable: String) -> URL? {
-    guard let path = ProcessInfo.processInfo.environment[variable], !path.isEmpty else { return nil }
-    let url = URL(fileURLWithPath: path)
-    return FileManager.default.fileExists(atPath: url.appendingPathComponent("tokenizer.json").path) ? url : nil
   }
 }
 

@@ -1,6 +1,7 @@
 import AttnaxTokenizers
 import Foundation
 import Testing
+import _TestSupport
 
 /// Tests/Fixtures/tokenizers/tiny-bpe: a 49-token byte-level BPE (Digits + ByteLevel
 /// pre-tokenizer as SmolLM2's) whose ids are worked out by hand:
@@ -60,7 +61,7 @@ struct TinyBPETests {
 
   @Test("lstrip, rstrip and single_word as HF applies them")
   func addedTokenOptions() throws {
-    var text = try String(contentsOf: Fixtures.url("tiny-bpe/tokenizer.json"), encoding: .utf8)
+    var text = try String(contentsOf: Fixtures.tokenizerURL("tiny-bpe/tokenizer.json"), encoding: .utf8)
     // <|im_end|> (id 2) strips whitespace on both sides; <|endoftext|> (id 0) matches whole words only.
     text = text.replacingOccurrences(
       of: "\"content\": \"<|im_end|>\",\n   \"single_word\": false,\n   \"lstrip\": false,\n   \"rstrip\": false",

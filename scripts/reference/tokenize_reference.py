@@ -34,10 +34,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "scripts", "pylib"))
 
+import cache_paths  # noqa: E402
 from tokenizer_corpus import corpus, digest  # noqa: E402
 
-CACHE = os.environ.get("ATTNAX_CACHE", os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "attnax"))
+CACHE = cache_paths.cache_root()
 
 
 def write_jsonl(path, texts, ids):
