@@ -161,17 +161,9 @@ public struct TokenSampler: Sendable {
     try maxima.withUnsafeMutableBufferPointer { try group.allreduce($0, op: .max) }
     var sums = (0..<b).map { row in (0..<v).reduce(Float(0)) { $0 + expf(scores[row * v + $1] - maxima[row]) } }
     try group.allreduceSum(&sums)
-    var mine: [[Candidate]] = []
-    for row in 0..<b {
-      var local = (0..<v).map { Candidate(score: scores[row * v + $0], id: Int32(rows.lowerBound + $0)) }
-      local.sort { $0.score > $1.score || ($0.score == $1.score && $0.id < $1.id) }
-      var mass: Float = 0, keep: [Candidate] = []
-      for c in local {
-        guard mass < options.topP else { break }
-        keep.append(c)
-        mass += expf(c.score - maxima[row]) / sums[row]
-      }
-      mine.append(keep)
+    let mine = (0..<b).map { row in
+      let local = (0..<v).map { Candidate(score: scores[row * v + $0], id: Int32(rows.lowerBound + $0)) }
+      return nucleus(of: local, maximum: maxima[row], normaliser: sums[row])
     }
     // Variable counts: first the counts, then the candidates.
     let counts = try group.allgather(mine.map { Float($0.count) }).map { Int($0) }
