@@ -56,7 +56,13 @@ public struct TokenSampler: Sendable {
   }
 
   /// One scored token.
-  struct Candidate { var score: Float; var id: Int32 }
+  struct Candidate {
+    var score: Float
+    var id: Int32
+
+    /// Whether `a` ranks before `b`: the higher score, on a tie the lower id.
+    static func precedes(_ a: Candidate, _ b: Candidate) -> Bool { a.score > b.score || (a.score == b.score && a.id < b.id) }
+  }
 
   /// shard: (B, rows.count) logits of this rank -> one token per batch row; `step` positions
   /// the random stream (the same step and seed give the same draw).
@@ -73,10 +79,8 @@ public struct TokenSampler: Sendable {
     var pools = try options.topK > 0 ? gatherTopK(scores, batch: b, width: v) : gatherNucleus(scores, batch: b, width: v)
     if options.topK > 0 && options.topP < 1 { pools = pools.map { nucleus(of: $0) } }
     return pools.enumerated().map { row, pool in
-      pool.max { a, c in
-        let x = a.score + gumbel(step: step, row: row, id: a.id), y = c.score + gumbel(step: step, row: row, id: c.id)
-        return x < y || (x == y && a.id > c.id)
-      }!.id
+      pool.map { Candidate(score: $0.score + gumbel(step: step, row: row, id: $0.id), id: $0.id) }
+        .max { Candidate.precedes($1, $0) }!.id
     }
   }
 
@@ -128,7 +132,7 @@ public struct TokenSampler: Sendable {
     let b = mine.count
     return (0..<b).map { row in
       (0..<group.size).map { all[$0 * b + row] }.filter { $0.id >= 0 }
-        .max { $0.score < $1.score || ($0.score == $1.score && $0.id > $1.id) } ?? mine[row]
+        .max { Candidate.precedes($1, $0) } ?? mine[row]
     }
   }
 
@@ -137,8 +141,8 @@ public struct TokenSampler: Sendable {
     let k = options.topK
     var mine: [Candidate] = []
     for row in 0..<b {
-      var local = (0..<v).map { Candidate(score: scores[row * v + $0], id: Int32(rows.lowerBound + $0)) }
-      local.sort { $0.score > $1.score || ($0.score == $1.score && $0.id < $1.id) }
+      let local = (0..<v).map { Candidate(score: scores[row * v + $0], id: Int32(rows.lowerBound + $0)) }
+        .sorted(by: Candidate.precedes)
       mine += local.prefix(k) + [Candidate](repeating: Candidate(score: -.infinity, id: -1), count: max(0, k - local.count))
     }
     let all = unpack(try group.allgather(pack(mine))[...])
@@ -148,7 +152,7 @@ public struct TokenSampler: Sendable {
         let start = (r * b + row) * k
         pool += all[start..<(start + k)].filter { $0.id >= 0 }
       }
-      pool.sort { $0.score > $1.score || ($0.score == $1.score && $0.id < $1.id) }
+      pool.sort(by: Candidate.precedes)
       return Array(pool.prefix(k))
     }
   }
@@ -186,7 +190,7 @@ public struct TokenSampler: Sendable {
   /// kept while the mass before it is below top-p. Probabilities are over `normaliser` when
   /// given (the whole vocabulary), else over the pool itself (after top-k).
   func nucleus(of pool: [Candidate], maximum: Float? = nil, normaliser: Float? = nil) -> [Candidate] {
-    let sorted = pool.sorted { $0.score > $1.score || ($0.score == $1.score && $0.id < $1.id) }
+    let sorted = pool.sorted(by: Candidate.precedes)
     guard let top = sorted.first else { return [] }
     let m = maximum ?? top.score
     let z = normaliser ?? sorted.reduce(Float(0)) { $0 + expf($1.score - m) }
