@@ -104,8 +104,7 @@ public struct TokenSampler: Sendable {
   /// win, so only the others draw noise (the result is the same as drawing for all).
   func bestCandidate(_ scores: [Float], row: Int, width v: Int, step: Int) -> Candidate {
     let base = row * v
-    var top = -Float.infinity
-    for j in 0..<v { top = max(top, scores[base + j]) }
+    let top = Self.rowMaximum(scores, row: row, width: v)
     let cutoff = options.isGreedy ? top : top + Self.noiseRange.low - Self.noiseRange.high
     var best = Candidate(score: -.infinity, id: -1)
     for j in 0..<v where scores[base + j] >= cutoff {
@@ -114,6 +113,14 @@ public struct TokenSampler: Sendable {
       if s > best.score { best = Candidate(score: s, id: id) }
     }
     return best
+  }
+
+  /// The highest score of a row, −∞ when it has none; NaN scores are passed over (`max` keeps
+  /// its first argument against a NaN). Not ``rowMax(_:_:floor:)``: its vector lanes can return a NaN.
+  static func rowMaximum(_ scores: [Float], row: Int, width v: Int) -> Float {
+    var top = -Float.infinity
+    for j in 0..<v { top = max(top, scores[row * v + j]) }
+    return top
   }
 
   // MARK: Exchanges
@@ -161,7 +168,7 @@ public struct TokenSampler: Sendable {
   /// agreed first, then each rank sends its most likely tokens while its own mass before them
   /// stays below top-p; the nucleus itself is cut from the gathered pool.
   func gatherNucleus(_ scores: [Float], batch b: Int, width v: Int) throws -> [[Candidate]] {
-    var maxima = (0..<b).map { row in (0..<v).reduce(-Float.infinity) { max($0, scores[row * v + $1]) } }
+    var maxima = (0..<b).map { row in Self.rowMaximum(scores, row: row, width: v) }
     try maxima.withUnsafeMutableBufferPointer { try group.allreduce($0, op: .max) }
     var sums = (0..<b).map { row in (0..<v).reduce(Float(0)) { $0 + expf(scores[row * v + $1] - maxima[row]) } }
     try group.allreduceSum(&sums)
