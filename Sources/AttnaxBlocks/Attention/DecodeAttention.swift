@@ -36,7 +36,7 @@ func accumulateDecodeAttention(
   g.kvHeadOf.withUnsafeBufferPointer { kvOf in
     let block = DecodeBlock(q: q, k: k, v: v, geometry: g, pipeline: pipeline, kvOf: kvOf.baseAddress!, seqQ: seqQ)
     // Each thread an even share of the keys, its ends moved to the nearest block boundary.
-    RowParallel.forEach(rows: g.seqKV, work: work, minRows: decodeBlockKeys, threshold: 2e5) { share in
+    RowParallel.forEach(rows: g.seqKV, work: work, minRows: decodeBlockKeys, threshold: attentionForkWork) { share in
       func boundary(_ key: Int) -> Int { key == g.seqKV ? blocks : (key + decodeBlockKeys / 2) / decodeBlockKeys }
       let range = boundary(share.lowerBound)..<boundary(share.upperBound)
       for u in range {
