@@ -122,12 +122,13 @@ public struct Generator: Sendable {
     }
   }
 
-  /// World rank 0's tokens on every rank.
+  /// World rank 0's tokens on every rank, broadcast in place: every rank chose one token per
+  /// batch row, so the count is known everywhere.
   func broadcast(_ tokens: [Int32]) throws -> [Int32] {
     guard world.size > 1 else { return tokens }
-    var bytes = tokens.withUnsafeBytes { Array($0) }
-    try world.broadcast(&bytes, root: 0)
-    return bytes.withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }
+    var tokens = tokens
+    try tokens.withUnsafeMutableBytes { try world.broadcast($0, root: 0) }
+    return tokens
   }
 }
 
