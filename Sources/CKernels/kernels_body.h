@@ -197,7 +197,7 @@ void FN(linear_rows)(const float *x, long m, long k, long ldx, const float *w, l
 }
 
 /* Attention of a decode step over a block of cached keys, all query heads at once.
- * q: (m, d) row stride ldq, one row per query head; kv[r]: the KV head query row r reads (NULL: 0);
+ * q: (m, d) row stride ldq, one row per query head; kv[r]: the KV head query row r reads;
  * k: (n, ·) row stride ldk, one cached token per row, KV head h at columns h·d ..< (h+1)·d
  * -> s: (m, n) row stride lds, s[r, j] = q[r] · k[j][kv[r]·d ..].
  * Four keys at a time, every query row against them before the next four: the cache rows are read
@@ -210,7 +210,7 @@ void FN(key_scores)(const float *q, long m, long d, long ldq, const long *kv, co
   long j = 0;
   for (; j + 4 <= n; j += 4) {
     for (long r = 0; r < m; r++) {
-      const float *qr = q + r * ldq, *k0 = k + j * ldk + (kv ? kv[r] : 0) * d;
+      const float *qr = q + r * ldq, *k0 = k + j * ldk + kv[r] * d;
       const float *k1 = k0 + ldk, *k2 = k1 + ldk, *k3 = k2 + ldk;
       V a0 = v_set1(0), a1 = v_set1(0), a2 = v_set1(0), a3 = v_set1(0);
       long i = 0;
@@ -235,7 +235,7 @@ void FN(key_scores)(const float *q, long m, long d, long ldq, const long *kv, co
   }
   for (; j < n; j++) {
     for (long r = 0; r < m; r++) {
-      const float *qr = q + r * ldq, *kj = k + j * ldk + (kv ? kv[r] : 0) * d;
+      const float *qr = q + r * ldq, *kj = k + j * ldk + kv[r] * d;
       V a0 = v_set1(0), z = v_set1(0);
       long i = 0;
       for (; i + W <= d; i += W) a0 = v_fmadd(v_load(kj + i), v_load(qr + i), a0);
@@ -256,7 +256,7 @@ void FN(value_sums)(const float *p, long m, long n, long ldp, const long *kv, co
   long j = 0;
   for (; j + 4 <= n; j += 4) {
     for (long r = 0; r < m; r++) {
-      const float *v0 = v + j * ldv + (kv ? kv[r] : 0) * d, *v1 = v0 + ldv, *v2 = v1 + ldv, *v3 = v2 + ldv;
+      const float *v0 = v + j * ldv + kv[r] * d, *v1 = v0 + ldv, *v2 = v1 + ldv, *v3 = v2 + ldv;
       const float *pr = p + r * ldp + j;
       V p0 = v_set1(pr[0]), p1 = v_set1(pr[1]), p2 = v_set1(pr[2]), p3 = v_set1(pr[3]);
       float *yr = y + r * ldy;
@@ -281,7 +281,7 @@ void FN(value_sums)(const float *p, long m, long n, long ldp, const long *kv, co
   }
   for (; j < n; j++) {
     for (long r = 0; r < m; r++) {
-      const float *vj = v + j * ldv + (kv ? kv[r] : 0) * d;
+      const float *vj = v + j * ldv + kv[r] * d;
       float *yr = y + r * ldy;
       V pr = v_set1(p[r * ldp + j]);
       long c = 0;

@@ -36,13 +36,16 @@ func accumulateDecodeAttention(
   g.kvHeadOf.withUnsafeBufferPointer { kvOf in
     let block = DecodeBlock(q: q, k: k, v: v, geometry: g, pipeline: pipeline, kvOf: kvOf.baseAddress!, seqQ: seqQ)
     // Each thread an even share of the keys, its ends moved to the nearest block boundary.
-    RowParallel.forEach(rows: g.seqKV, work: work, minRows: decodeBlockKeys, threshold: 2e5) { share in
+    RowParallel.forEach(rows: g.seqKV, work: work, minRows: decodeBlockKeys, threshold: attentionForkWork) { share in
       func boundary(_ key: Int) -> Int { key == g.seqKV ? blocks : (key + decodeBlockKeys / 2) / decodeBlockKeys }
       let range = boundary(share.lowerBound)..<boundary(share.upperBound)
+      // The scores of one block, every head: this thread's scratch for all its blocks.
+      let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(1, g.heads * decodeBlockKeys))
+      defer { scores.deallocate() }
       for u in range {
         block.touch(keys: block.keys(u))
         let out = partials + u * per
-        block.run(keys: block.keys(u), o: out, m: out + nO, l: out + nO + nS)
+        block.run(keys: block.keys(u), o: out, m: out + nO, l: out + nO + nS, scores: scores)
       }
     }
   }
@@ -75,11 +78,12 @@ struct DecodeBlock {
   }
 
   /// Writes the block's o (B, Sq, Hq·Dh), m and l (B, Hq, Sq): the unnormalised output, maximum
-  /// and sum of every row over the block's keys alone.
-  func run(keys: Range<Int>, o: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>) {
+  /// and sum of every row over the block's keys alone. `scores`: scratch of heads × keys.count floats.
+  func run(
+    keys: Range<Int>, o: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>,
+    scores: UnsafeMutablePointer<Float>
+  ) {
     let g = geometry, dh = q.headDim, nk = keys.count, heads = g.heads, hd = heads * dh
-    let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(1, heads * nk))
-    defer { scores.deallocate() }
     o.update(repeating: 0, count: g.batch * seqQ * hd)
     let scale = 1 / Float(dh).squareRoot()
     let kvRange = (g.kvStart + keys.lowerBound)..<(g.kvStart + keys.upperBound)

@@ -18,12 +18,15 @@ public struct MultiHeadAttention: Sendable {
   let output: RowParallelLinear
   let gate: (kernel: [Float], bias: Float)?
   let rope: RoPE?
+  /// The local KV head of every local query head.
+  let kvHeadOf: [Int]
 
   /// Loads this rank's heads of the projections under `prefix`.
   public init(
     _ source: WeightSource, prefix: String, config: BlockConfig, plan: ShardingPlan, isSelf: Bool, group: Communicator
   ) throws {
     self.config = config; self.plan = plan; self.isSelf = isSelf
+    kvHeadOf = (0..<plan.queryHeads.count).map { plan.localKVHead(forLocalQueryHead: $0) }
     let d = config.dModel, kvF = config.kvHeads * config.headDim, bias = config.useBias
     query = try ColumnParallelLinear(
       source, "\(prefix).query_proj", inFeatures: d, outFeatures: d, columns: plan.queryColumns, bias: bias)
@@ -97,7 +100,4 @@ public struct MultiHeadAttention: Sendable {
     let pk = selfAttention ? pq : local(inputs.positionsKV, ctx.kv, k.shape[1], start: 0)
     try rope.apply(&k, heads: plan.kvHeads.count, positions: pk, name: inputs.positionsKVName ?? inputs.positionsName)
   }
-
-  /// The local KV head of every local query head.
-  var kvHeadOf: [Int] { (0..<plan.queryHeads.count).map { plan.localKVHead(forLocalQueryHead: $0) } }
 }

@@ -27,7 +27,7 @@ func accumulateSoftmaxAttention(
   let items = g.batch * g.heads
   let workers = min(BLAS.threads, items)
   let work = Double(g.seqQ) * Double(g.seqKV) * Double(q.headDim) * Double(items)
-  let parallel = workers > 1 && work > 2e5 && progress == nil
+  let parallel = workers > 1 && work > attentionForkWork && progress == nil
   let seqQ = state.seqQ
   state.withBuffers { buffers in
     let tiles = SoftmaxTiles(
@@ -44,6 +44,10 @@ func accumulateSoftmaxAttention(
     }
   }
 }
+
+/// Multiply-adds (query rows × keys × head width, over the heads and batch rows) of an attention
+/// call worth a fork over the threads: the tile loop forks above it, a decode step from it on.
+let attentionForkWork = 2e5
 
 /// Query rows per band of a tile cut by a causal mask (see ``SoftmaxTiles/accumulate(_:scores:)``).
 let causalBandRows = 64

@@ -70,7 +70,8 @@ public struct Generator: Sendable {
     var done = [Bool](repeating: false, count: b)
 
     // Prefill: (B, width) ids, pads first; then one token per row and step.
-    var ids = zip(request.prompts, pads).flatMap { [Int32](repeating: model.config.padTokenID.int32, count: $1) + $0 }
+    let pad = Int32(truncatingIfNeeded: model.config.padTokenID)
+    var ids = zip(request.prompts, pads).flatMap { [Int32](repeating: pad, count: $1) + $0 }
     var length = width
     var t0 = MonotonicClock.seconds()
     for step in 0..<request.maxNewTokens {
@@ -125,18 +126,14 @@ public struct Generator: Sendable {
     }
   }
 
-  /// World rank 0's tokens on every rank.
+  /// World rank 0's tokens on every rank, broadcast in place: every rank chose one token per
+  /// batch row, so the count is known everywhere.
   func broadcast(_ tokens: [Int32]) throws -> [Int32] {
     guard world.size > 1 else { return tokens }
-    var bytes = tokens.withUnsafeBytes { Array($0) }
-    try world.broadcast(&bytes, root: 0)
-    return bytes.withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }
+    var tokens = tokens
+    try tokens.withUnsafeMutableBytes { try world.broadcast($0, root: 0) }
+    return tokens
   }
-}
-
-extension Int {
-  /// The value as a token id.
-  var int32: Int32 { Int32(truncatingIfNeeded: self) }
 }
 
 extension TransformerModel {

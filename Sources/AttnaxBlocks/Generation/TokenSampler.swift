@@ -56,7 +56,13 @@ public struct TokenSampler: Sendable {
   }
 
   /// One scored token.
-  struct Candidate { var score: Float; var id: Int32 }
+  struct Candidate {
+    var score: Float
+    var id: Int32
+
+    /// Whether `a` ranks before `b`: the higher score, on a tie the lower id.
+    static func precedes(_ a: Candidate, _ b: Candidate) -> Bool { a.score > b.score || (a.score == b.score && a.id < b.id) }
+  }
 
   /// shard: (B, rows.count) logits of this rank -> one token per batch row; `step` positions
   /// the random stream (the same step and seed give the same draw).
@@ -73,10 +79,8 @@ public struct TokenSampler: Sendable {
     var pools = try options.topK > 0 ? gatherTopK(scores, batch: b, width: v) : gatherNucleus(scores, batch: b, width: v)
     if options.topK > 0 && options.topP < 1 { pools = pools.map { nucleus(of: $0) } }
     return pools.enumerated().map { row, pool in
-      pool.max { a, c in
-        let x = a.score + gumbel(step: step, row: row, id: a.id), y = c.score + gumbel(step: step, row: row, id: c.id)
-        return x < y || (x == y && a.id > c.id)
-      }!.id
+      pool.map { Candidate(score: $0.score + gumbel(step: step, row: row, id: $0.id), id: $0.id) }
+        .max { Candidate.precedes($1, $0) }!.id
     }
   }
 
@@ -100,8 +104,7 @@ public struct TokenSampler: Sendable {
   /// win, so only the others draw noise (the result is the same as drawing for all).
   func bestCandidate(_ scores: [Float], row: Int, width v: Int, step: Int) -> Candidate {
     let base = row * v
-    var top = -Float.infinity
-    for j in 0..<v { top = max(top, scores[base + j]) }
+    let top = Self.rowMaximum(scores, row: row, width: v)
     let cutoff = options.isGreedy ? top : top + Self.noiseRange.low - Self.noiseRange.high
     var best = Candidate(score: -.infinity, id: -1)
     for j in 0..<v where scores[base + j] >= cutoff {
@@ -110,6 +113,14 @@ public struct TokenSampler: Sendable {
       if s > best.score { best = Candidate(score: s, id: id) }
     }
     return best
+  }
+
+  /// The highest score of a row, −∞ when it has none; NaN scores are passed over (`max` keeps
+  /// its first argument against a NaN). Not ``rowMax(_:_:floor:)``: its vector lanes can return a NaN.
+  static func rowMaximum(_ scores: [Float], row: Int, width v: Int) -> Float {
+    var top = -Float.infinity
+    for j in 0..<v { top = max(top, scores[row * v + j]) }
+    return top
   }
 
   // MARK: Exchanges
@@ -128,7 +139,7 @@ public struct TokenSampler: Sendable {
     let b = mine.count
     return (0..<b).map { row in
       (0..<group.size).map { all[$0 * b + row] }.filter { $0.id >= 0 }
-        .max { $0.score < $1.score || ($0.score == $1.score && $0.id > $1.id) } ?? mine[row]
+        .max { Candidate.precedes($1, $0) } ?? mine[row]
     }
   }
 
@@ -137,8 +148,8 @@ public struct TokenSampler: Sendable {
     let k = options.topK
     var mine: [Candidate] = []
     for row in 0..<b {
-      var local = (0..<v).map { Candidate(score: scores[row * v + $0], id: Int32(rows.lowerBound + $0)) }
-      local.sort { $0.score > $1.score || ($0.score == $1.score && $0.id < $1.id) }
+      let local = (0..<v).map { Candidate(score: scores[row * v + $0], id: Int32(rows.lowerBound + $0)) }
+        .sorted(by: Candidate.precedes)
       mine += local.prefix(k) + [Candidate](repeating: Candidate(score: -.infinity, id: -1), count: max(0, k - local.count))
     }
     let all = unpack(try group.allgather(pack(mine))[...])
@@ -148,7 +159,7 @@ public struct TokenSampler: Sendable {
         let start = (r * b + row) * k
         pool += all[start..<(start + k)].filter { $0.id >= 0 }
       }
-      pool.sort { $0.score > $1.score || ($0.score == $1.score && $0.id < $1.id) }
+      pool.sort(by: Candidate.precedes)
       return Array(pool.prefix(k))
     }
   }
@@ -157,21 +168,13 @@ public struct TokenSampler: Sendable {
   /// agreed first, then each rank sends its most likely tokens while its own mass before them
   /// stays below top-p; the nucleus itself is cut from the gathered pool.
   func gatherNucleus(_ scores: [Float], batch b: Int, width v: Int) throws -> [[Candidate]] {
-    var maxima = (0..<b).map { row in (0..<v).reduce(-Float.infinity) { max($0, scores[row * v + $1]) } }
+    var maxima = (0..<b).map { row in Self.rowMaximum(scores, row: row, width: v) }
     try maxima.withUnsafeMutableBufferPointer { try group.allreduce($0, op: .max) }
     var sums = (0..<b).map { row in (0..<v).reduce(Float(0)) { $0 + expf(scores[row * v + $1] - maxima[row]) } }
     try group.allreduceSum(&sums)
-    var mine: [[Candidate]] = []
-    for row in 0..<b {
-      var local = (0..<v).map { Candidate(score: scores[row * v + $0], id: Int32(rows.lowerBound + $0)) }
-      local.sort { $0.score > $1.score || ($0.score == $1.score && $0.id < $1.id) }
-      var mass: Float = 0, keep: [Candidate] = []
-      for c in local {
-        guard mass < options.topP else { break }
-        keep.append(c)
-        mass += expf(c.score - maxima[row]) / sums[row]
-      }
-      mine.append(keep)
+    let mine = (0..<b).map { row in
+      let local = (0..<v).map { Candidate(score: scores[row * v + $0], id: Int32(rows.lowerBound + $0)) }
+      return nucleus(of: local, maximum: maxima[row], normaliser: sums[row])
     }
     // Variable counts: first the counts, then the candidates.
     let counts = try group.allgather(mine.map { Float($0.count) }).map { Int($0) }
@@ -194,7 +197,7 @@ public struct TokenSampler: Sendable {
   /// kept while the mass before it is below top-p. Probabilities are over `normaliser` when
   /// given (the whole vocabulary), else over the pool itself (after top-k).
   func nucleus(of pool: [Candidate], maximum: Float? = nil, normaliser: Float? = nil) -> [Candidate] {
-    let sorted = pool.sorted { $0.score > $1.score || ($0.score == $1.score && $0.id < $1.id) }
+    let sorted = pool.sorted(by: Candidate.precedes)
     guard let top = sorted.first else { return [] }
     let m = maximum ?? top.score
     let z = normaliser ?? sorted.reduce(Float(0)) { $0 + expf($1.score - m) }

@@ -32,21 +32,12 @@ public struct Embeddings: Sendable {
       ? try Norm(source, "embed_ln", kind: config.normType, width: d, epsilon: config.normEpsilon) : nil
   }
 
-  /// ids: (B, S) -> (B, S, D). `positions` (B, S) default to start..<start+S; they index the
-  /// sinusoidal or learned table (RoPE models take them in attention). `tokenTypes` (B, S)
-  /// default to type 0. Every value is checked, naming the input.
-  public func callAsFunction(
-    _ ids: IntTensor, positions pos: IntTensor? = nil, tokenTypes types: IntTensor? = nil,
-    start: Int = 0
-  ) throws -> Tensor {
-    try check(ids, positions: pos, tokenTypes: types, start: start)
-    let b = ids.shape[0], s = ids.shape[1]
-    return try embed(ids, positions: pos?.data.map(Int.init) ?? (0..<b).flatMap { _ in (start..<(start + s)) }, tokenTypes: types)
-  }
-
-  /// The rows of ids (B, S) that `layout` gives rank `rank` (B, S_local, D): what a rank of the cp
-  /// ring starts from, without the whole sequence's embeddings (an 8191-token SmolLM2 prompt:
-  /// 19 MB on every rank). Every input is checked whole, so every rank refuses the same inputs.
+  /// The rows of ids (B, S) that `layout` gives rank `rank` (B, S_local, D), all of them when the
+  /// layout is not sharded: what a rank of the cp ring starts from, without the whole sequence's
+  /// embeddings (an 8191-token SmolLM2 prompt: 19 MB on every rank). `positions` (B, S) default
+  /// to start..<start+S; they index the sinusoidal or learned table (RoPE models take them in
+  /// attention). `tokenTypes` (B, S) default to type 0. Every input is checked whole, naming it,
+  /// so every rank refuses the same inputs.
   public func callAsFunction(
     _ ids: IntTensor, positions pos: IntTensor?, tokenTypes types: IntTensor?, start: Int,
     layout: SequenceLayout, rank: Int

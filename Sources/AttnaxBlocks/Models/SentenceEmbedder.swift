@@ -58,7 +58,7 @@ public struct SentenceEmbedder: Sendable {
     let h = try model.hidden(ModelInputs(ids: IntTensor(shape: [b, s], data: ids), mask: mask))
     return (0..<b).map { row in
       let n = batch[row].count
-      var e = [Float](repeating: 0, count: d)
+      var e: [Float]
       switch model.config.pooling {
       case .cls, .none:
         e = Array(h.data[(row * s * d)..<(row * s * d + d)])

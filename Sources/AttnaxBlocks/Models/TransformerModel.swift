@@ -68,11 +68,6 @@ public final class TransformerModel: Sendable {
     let start = caches?.first?.length ?? 0
     let s = inputs.ids.shape.count == 2 ? inputs.ids.shape[1] : 0
     let layout = stack.layout(length: s, cached: caches != nil)
-    guard layout.isSharded else {
-      let x = try embeddings(inputs.ids, positions: inputs.positions, tokenTypes: inputs.tokenTypes, start: start)
-      let h = try stack.forward(blockInputs(x, inputs), caches: caches, rows: rows)
-      return finalNorm.map { $0(h) } ?? h
-    }
     let x = try embeddings(
       inputs.ids, positions: inputs.positions, tokenTypes: inputs.tokenTypes, start: start,
       layout: layout, rank: stack.cp.rank)

@@ -43,27 +43,24 @@ public struct VocabParallelEmbedding: Sendable {
   }
 
   /// h: (N, dModel) -> this rank's logits (N, rows.count) = h · E[rows]ᵀ (a tied LM head).
-  /// The vocabulary rows are split over the BLAS threads, each streaming its part of the table.
+  ///
+  /// A decode step (at most ``streamingRows`` rows) is ``linear(_:_:)``: the table's rows
+  /// streamed over the threads. More rows always split the vocabulary rows over the BLAS threads,
+  /// each thread packing its part of the table; ``linear(_:_:epilogue:)`` would split the rows of
+  /// `h` instead when there are at least as many as this rank's vocabulary rows.
   public func logits(_ h: Tensor) -> Tensor {
     let n = h.count / dModel, v = rows.count, d = dModel
+    if n <= streamingRows { return linear(Tensor(shape: [n, d], data: h.data), [table])[0] }
     var out = [Float](repeating: 0, count: n * v)
-    guard n > 0, v > 0 else { return Tensor(shape: [n, v], data: out) }
+    guard v > 0 else { return Tensor(shape: [n, v], data: out) }
     h.data.withUnsafeBufferPointer { hp in
       table.data.withUnsafeBufferPointer { ep in
         out.withUnsafeMutableBufferPointer { op in
           let a = hp.baseAddress!, e = ep.baseAddress!, c = op.baseAddress!
-          let work = Double(n) * Double(v) * Double(d)
-          if n <= streamingRows {
-            // A decode step: stream the table once, each thread its range of rows.
-            RowParallel.forEach(rows: v, work: work, threshold: streamingForkWork, chunks: streamingChunks) { block in
-              ax_linear_rows(a, n, d, d, e + block.lowerBound * d, d, block.count, c + block.lowerBound, v)
-            }
-          } else {
-            RowParallel.forEach(rows: v, work: work) { block in
-              sgemm(
-                transB: true, m: n, n: block.count, k: d, a: a, lda: d, b: e + block.lowerBound * d, ldb: d,
-                c: c + block.lowerBound, ldc: v)
-            }
+          RowParallel.forEach(rows: v, work: Double(n) * Double(v) * Double(d)) { block in
+            sgemm(
+              transB: true, m: n, n: block.count, k: d, a: a, lda: d, b: e + block.lowerBound * d, ldb: d,
+              c: c + block.lowerBound, ldc: v)
           }
         }
       }

@@ -87,7 +87,7 @@ void ax_linear_rows(const float *x, long m, long k, long ldx, const float *w, lo
 void ax_rows_times(const float *p, long m, long k, long ldp, const float *v, long ldv, long n, float *y, long ldy);
 
 /* A decode step's attention over a block of cached keys, all query heads at once. q: (m, d) row stride
- * ldq, one row per query head; kv[r]: the KV head row r reads (NULL: 0); k: (n, .) row stride ldk, KV
+ * ldq, one row per query head; kv[r]: the KV head row r reads; k: (n, .) row stride ldk, KV
  * head h at columns h*d.. -> s: (m, n) row stride lds, s[r, j] = q[r] . k[j][kv[r]*d ..]. The cache
  * rows are read in order, whole (four keys per reduction tree). */
 void ax_key_scores(const float *q, long m, long d, long ldq, const long *kv, const float *k, long ldk, long n,
