@@ -53,7 +53,8 @@ public struct Generator: Sendable {
 
   /// Runs `request`. `onToken(row, token)` sees every token as it is chosen (rows in order
   /// within a step; never after the row stopped); `onLogits(step, logits)` sees prompt 0's
-  /// whole logits row when `recordLogits`. Returns each row's tokens (its stop token included).
+  /// whole logits row at every step it generates, when `recordLogits`. Returns each row's tokens
+  /// (its stop token included).
   public func run(
     _ request: GenerationRequest, onToken: (Int, Int32) -> Void = { _, _ in },
     onLogits: (Int, [Float]) -> Void = { _, _ in }
@@ -85,7 +86,10 @@ public struct Generator: Sendable {
       }
       let hidden = try model.hidden(inputs, caches: caches, rows: .last)
       let shard = model.logitShard(TransformerModel.lastRows(hidden))
-      if request.recordLogits { onLogits(step, Array(try model.gatherVocabulary(shard).data.prefix(model.config.vocabSize))) }
+      if request.recordLogits && !done[0] {  // prompt 0's row only, while it generates (done is the same on every rank)
+        let row0 = Tensor(shape: [1, shard.shape[1]], data: Array(shard.data.prefix(shard.shape[1])))
+        onLogits(step, try model.gatherVocabulary(row0).data)
+      }
       let chosen = try broadcast(try sampler.choose(shard, step: step))
       for row in 0..<b where !done[row] {
         out[row].append(chosen[row])

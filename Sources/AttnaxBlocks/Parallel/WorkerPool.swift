@@ -1,3 +1,4 @@
+import AttnaxDist
 import Foundation
 import Synchronization
 
@@ -83,11 +84,11 @@ final class WorkerPool: @unchecked Sendable {
     while true {
       var generation = claims.load(ordering: .acquiring) >> 32
       if generation == seen {
-        let start = DispatchTime.now().uptimeNanoseconds
+        let start = MonotonicClock.nanoseconds()
         var spins = 0
         while generation == seen {
           spins += 1
-          if spins & 255 == 0 && DispatchTime.now().uptimeNanoseconds - start > Self.spinNanoseconds {
+          if spins & 255 == 0 && MonotonicClock.nanoseconds() - start > Self.spinNanoseconds {
             sleep(until: seen)
           }
           generation = claims.load(ordering: .acquiring) >> 32

@@ -84,8 +84,7 @@ struct Generate: ParsableCommand {
                 (
                   name: "logits",
                   value: .f32(
-                    Tensor(
-                      shape: [tokens[0].count, config.vocabSize], data: Array(logits.prefix(tokens[0].count * config.vocabSize))))
+                    Tensor(shape: [tokens[0].count, config.vocabSize], data: logits))
                 ),
               ], to: logitsOut)
           }
