@@ -27,13 +27,13 @@ public struct MultiHeadAttention: Sendable {
   ) throws {
     self.config = config; self.plan = plan; self.isSelf = isSelf
     kvHeadOf = (0..<plan.queryHeads.count).map { plan.localKVHead(forLocalQueryHead: $0) }
-    let d = config.dModel, kvF = config.kvHeads * config.headDim, bias = config.useBias
+    let d = config.dModel, kvF = config.kvHeads * config.headDim, bias = config.useBias, qkvBias = config.hasQKVBias
     query = try ColumnParallelLinear(
-      source, "\(prefix).query_proj", inFeatures: d, outFeatures: d, columns: plan.queryColumns, bias: bias)
+      source, "\(prefix).query_proj", inFeatures: d, outFeatures: d, columns: plan.queryColumns, bias: qkvBias)
     key = try ColumnParallelLinear(
-      source, "\(prefix).key_proj", inFeatures: d, outFeatures: kvF, columns: plan.kvColumns, bias: bias)
+      source, "\(prefix).key_proj", inFeatures: d, outFeatures: kvF, columns: plan.kvColumns, bias: qkvBias)
     value = try ColumnParallelLinear(
-      source, "\(prefix).value_proj", inFeatures: d, outFeatures: kvF, columns: plan.kvColumns, bias: bias)
+      source, "\(prefix).value_proj", inFeatures: d, outFeatures: kvF, columns: plan.kvColumns, bias: qkvBias)
     output = try RowParallelLinear(
       source, "\(prefix).output_proj", inFeatures: d, outFeatures: d, rows: plan.queryColumns, group: group, bias: bias)
     if config.attentionType == .lite {

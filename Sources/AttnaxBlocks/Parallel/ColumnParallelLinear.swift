@@ -16,11 +16,12 @@ public struct ColumnParallelLinear: Sendable {
   /// A linear layer of the kernel `kernel` (in, outLocal), as a checkpoint stores it.
   public init(kernel: Tensor, bias: [Float]?) { self.weight = kernel.transposed2D(); self.bias = bias }
 
-  /// Loads `prefix.kernel` (in, out) and, when `bias`, `prefix.bias` (out): columns `columns`.
+  /// Loads output features `columns` of the weights of `prefix` (``WeightSource/matrix(_:outFeatures:inFeatures:outRows:inColumns:)``)
+  /// and, when `bias`, of `prefix.bias` (out).
   public init(
     _ source: WeightSource, _ prefix: String, inFeatures: Int, outFeatures: Int, columns: Range<Int>, bias: Bool = true
   ) throws {
-    weight = try source.load("\(prefix).kernel", shape: [inFeatures, outFeatures], rows: nil, columns: columns).transposed2D()
+    weight = try source.matrix(prefix, outFeatures: outFeatures, inFeatures: inFeatures, outRows: columns, inColumns: nil)
     self.bias = bias ? try source.load("\(prefix).bias", shape: [outFeatures], rows: nil, columns: columns).data : nil
   }
 

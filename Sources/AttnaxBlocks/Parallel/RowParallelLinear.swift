@@ -20,12 +20,13 @@ public struct RowParallelLinear: Sendable {
     self.weight = kernel.transposed2D(); self.bias = bias; self.group = group
   }
 
-  /// Loads rows `rows` of `prefix.kernel` (in, out) and, when `bias`, the whole `prefix.bias`.
+  /// Loads input features `rows` of the weights of `prefix` (``WeightSource/matrix(_:outFeatures:inFeatures:outRows:inColumns:)``)
+  /// and, when `bias`, the whole `prefix.bias`.
   public init(
     _ source: WeightSource, _ prefix: String, inFeatures: Int, outFeatures: Int, rows: Range<Int>,
     group: Communicator, bias: Bool = true
   ) throws {
-    weight = try source.load("\(prefix).kernel", shape: [inFeatures, outFeatures], rows: rows, columns: nil).transposed2D()
+    weight = try source.matrix(prefix, outFeatures: outFeatures, inFeatures: inFeatures, outRows: nil, inColumns: rows)
     self.bias = bias ? try source.full("\(prefix).bias", [outFeatures]).data : nil
     self.group = group
   }

@@ -9,15 +9,15 @@ extension BlockConfig: ModelConfiguration {
   public var parameterShapes: [String: [Int]] {
     var out: [String: [Int]] = [:]
     let d = dModel, kv = kvHeads * headDim
-    func linear(_ name: String, _ inF: Int, _ outF: Int) {
+    func linear(_ name: String, _ inF: Int, _ outF: Int, bias: Bool) {
       out["\(name).kernel"] = [inF, outF]
-      if useBias { out["\(name).bias"] = [outF] }
+      if bias { out["\(name).bias"] = [outF] }
     }
     for i in 0..<numLayers {
       let p = "layers.\(i)"
       for attn in block == .decoder ? ["self_attn", "cross_attn"] : ["self_attn"] {
         for (n, o) in [("query_proj", d), ("key_proj", kv), ("value_proj", kv), ("output_proj", d)] {
-          linear("\(p).\(attn).\(n)", d, o)
+          linear("\(p).\(attn).\(n)", d, o, bias: n == "output_proj" ? useBias : hasQKVBias)
         }
         if attentionType == .lite {
           out["\(p).\(attn).gate_proj.kernel"] = [headDim, 1]; out["\(p).\(attn).gate_proj.bias"] = [1]
@@ -27,7 +27,7 @@ extension BlockConfig: ModelConfiguration {
         ffActivation.isGated
         ? [("gate_proj", d, dFF), ("up_proj", d, dFF), ("down_proj", dFF, d)]
         : [("dense1", d, dFF), ("dense2", dFF, d)]
-      for (n, a, b) in ffn { linear("\(p).ffn.\(n)", a, b) }
+      for (n, a, b) in ffn { linear("\(p).ffn.\(n)", a, b, bias: useBias) }
       for n in block == .decoder ? ["ln1", "ln2", "ln3"] : ["ln1", "ln2"] { norm("\(p).\(n)", into: &out) }
     }
     return out

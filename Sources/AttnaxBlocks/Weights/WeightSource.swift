@@ -5,6 +5,13 @@ public protocol WeightSource {
   /// The (rows, columns) slice of the tensor `name` whose full shape must be `shape`.
   /// 1-D tensors are sliced by `columns`.
   func load(_ name: String, shape: [Int], rows: Range<Int>?, columns: Range<Int>?) throws -> Tensor
+  /// Rows `outRows` and columns `inColumns` (nil: all) of the weight matrix (out, in) of the
+  /// linear layer `prefix`: each output feature's weights contiguous, as the layers keep them.
+  ///
+  /// attnax's own files store the kernel (in, out) as `prefix.kernel`; the default reads that
+  /// and transposes. Checkpoints that store (out, in) (GGUF, Hugging Face) serve it as it is.
+  func matrix(_ prefix: String, outFeatures: Int, inFeatures: Int, outRows: Range<Int>?, inColumns: Range<Int>?) throws
+    -> Tensor
   /// Called once a model has copied out everything it needs (e.g. to drop mapped file pages).
   func finishedLoading()
 }
@@ -12,6 +19,12 @@ public protocol WeightSource {
 extension WeightSource {
   /// Nothing to release by default.
   public func finishedLoading() {}
+  /// `prefix.kernel` (in, out) as attnax stores it, sliced and transposed to (out, in).
+  public func matrix(_ prefix: String, outFeatures: Int, inFeatures: Int, outRows: Range<Int>?, inColumns: Range<Int>?)
+    throws -> Tensor
+  {
+    try load("\(prefix).kernel", shape: [inFeatures, outFeatures], rows: inColumns, columns: outRows).transposed2D()
+  }
   func full(_ name: String, _ shape: [Int]) throws -> Tensor {
     try load(name, shape: shape, rows: nil, columns: nil)
   }

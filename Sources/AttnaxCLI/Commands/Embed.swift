@@ -15,7 +15,11 @@ struct Embed: ParsableCommand {
       similarity of every pair instead of the vectors.
       """)
 
-  @Option(help: "Model directory (config.json with pooling, model.safetensors, tokenizer.json).") var model: String
+  @Option(
+    help: "A sentence-transformers or Hugging Face folder (config.json, model.safetensors, tokenizer.json), or an attnax model directory."
+  )
+  var model: String
+  @Option(help: "How weights are held: f32 (converted to float32 at load).") var weights: WeightsOption = .f32
   @Option(help: "A text to embed (repeatable).") var text: [String] = []
   @Option(
     help:
@@ -102,22 +106,22 @@ struct Embed: ParsableCommand {
       }
     }
     guard !texts.isEmpty else { throw LaunchError.option("--text", "give at least one --text or an --input file with texts") }
-    let dir = try ModelDirectory<TransformerConfig>(model)
-    guard dir.config.model == .transformerEncoder, dir.config.pooling != .none else {
+    let checkpoint = try ModelCheckpoint(model)
+    let config = checkpoint.config
+    guard config.model == .transformerEncoder, config.pooling != .none else {
       throw AttnaxError.config(
-        field: dir.config.model == .transformerEncoder ? "pooling" : "model",
+        field: config.model == .transformerEncoder ? "pooling" : "model",
         message: "'\(model)' is not a sentence-embedding model (an encoder with pooling mean or cls)")
     }
-    guard dir.file("tokenizer.json") != nil else {
+    guard let tokenizer = try ModelTokenizer.load(checkpoint) else {
       throw AttnaxError.file(
         path: (model as NSString).appendingPathComponent("tokenizer.json"), message: "missing: embed needs the model's tokenizer")
     }
-    let tokenizer = try ModelTokenizer.load(dir.path)
     let ids = texts.map { tokenizer.encode($0, addSpecialTokens: true, parseSpecial: true) }
-    if let i = ids.firstIndex(where: { $0.count > dir.config.maxLen }) {
+    if let i = ids.firstIndex(where: { $0.count > config.maxLen }) {
       throw AttnaxError.input(
-        name: "text", message: "text \(i + 1) has \(ids[i].count) tokens, more than the model's max_len \(dir.config.maxLen)")
+        name: "text", message: "text \(i + 1) has \(ids[i].count) tokens, more than the model's max_len \(config.maxLen)")
     }
-    return (dir.config, dir.weights, texts, ids)
+    return (config, checkpoint.weights, texts, ids)
   }
 }

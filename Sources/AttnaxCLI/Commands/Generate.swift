@@ -15,8 +15,12 @@ struct Generate: ParsableCommand {
       --temperature is above 0; the same --seed gives the same text at every layout.
       """)
 
-  @Option(help: "Model directory (config.json, model.safetensors, tokenizer files), or `builtin` for the tiny demo model.")
+  @Option(
+    help:
+      "A GGUF file, a Hugging Face folder (config.json, model.safetensors, tokenizer files), an attnax model directory, or `builtin` for the tiny demo model."
+  )
   var model: String = "builtin"
+  @Option(help: "How weights are held: f32 (dequantized or converted to float32 at load).") var weights: WeightsOption = .f32
   @Option(help: "A plain-text prompt, continued as it stands.") var prompt: String?
   @Option(help: "A chat message from the user, formatted with the model's chat template.") var chat: String?
   @Option(help: "With --chat: a system message (else the template's default, if any).") var system: String?
@@ -151,12 +155,11 @@ struct Generate: ParsableCommand {
     return (config, weights, tokenizer, request)
   }
 
-  /// The model directory (or the built-in model) and its tokenizer.
+  /// The model (or the built-in model) and its tokenizer.
   func loadModel() throws -> (TransformerConfig, WeightSource, Tokenizer?) {
     if model == "builtin" { return (TransformerConfig.demo, RandomWeights(seed: 7), nil) }
-    let dir = try ModelDirectory<TransformerConfig>(model)
-    let tokenizer = try dir.file("tokenizer.json").map { _ in try ModelTokenizer.load(dir.path) }
-    return (dir.config, dir.weights, tokenizer)
+    let checkpoint = try ModelCheckpoint(model)
+    return (checkpoint.config, checkpoint.weights, try ModelTokenizer.load(checkpoint))
   }
 
   /// The prompt texts: one, or one per non-empty line of --prompts.

@@ -1,8 +1,10 @@
+import ArgumentParser
+import AttnaxBlocks
 import AttnaxFormats
 import AttnaxTokenizers
 import Foundation
 
-/// A model directory's tokenizer, its errors as the launcher reports them (naming the file).
+/// A model's tokenizer, its errors as the launcher reports them (naming the file).
 enum ModelTokenizer {
   /// `tokenizer.json` (and `tokenizer_config.json`) of `directory`.
   static func load(_ directory: String) throws -> Tokenizer {
@@ -13,4 +15,28 @@ enum ModelTokenizer {
       throw AttnaxError.file(path: path, message: e.field.isEmpty ? e.message : "\(e.field): \(e.message)")
     }
   }
+
+  /// The tokenizer of an opened model: a GGUF file's own (`tokenizer.ggml.*`), or the folder's
+  /// tokenizer files; nil when the folder has no tokenizer.json.
+  static func load(_ checkpoint: ModelCheckpoint) throws -> Tokenizer? {
+    switch checkpoint.source {
+    case let .gguf(file):
+      do {
+        return try Tokenizer(gguf: file)
+      } catch let e as TokenizerError {
+        throw AttnaxError.file(path: file.path, message: e.field.isEmpty ? e.message : "\(e.field): \(e.message)")
+      }
+    case let .folder(dir):
+      guard FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent("tokenizer.json")) else {
+        return nil
+      }
+      return try load(dir)
+    }
+  }
+}
+
+/// `--weights`: how the weights are held in memory.
+enum WeightsOption: String, CaseIterable, ExpressibleByArgument {
+  /// Every tensor dequantized (GGUF) or converted (F16/BF16) to float32 at load.
+  case f32
 }

@@ -50,6 +50,9 @@ public struct BlockConfig: Codable, Sendable, Equatable {
   public var normEpsilon: Double
   /// Extension: whether the attention and FFN linears have biases (attnax: true).
   public var useBias: Bool
+  /// Biases on the query, key and value projections when they differ from ``useBias`` (Qwen2:
+  /// true with `useBias` false); nil follows ``useBias``. Set by model families, not a config key.
+  public var qkvBias: Bool?
   /// Extension: GELU's tanh approximation (attnax, true) or the exact erf form (false).
   public var geluApproximate: Bool
 
@@ -57,6 +60,8 @@ public struct BlockConfig: Codable, Sendable, Equatable {
   public var kvHeads: Int { numKVHeads ?? numHeads }
   /// Features per head.
   public var headDim: Int { dModel / numHeads }
+  /// Whether the query, key and value projections have biases.
+  public var hasQKVBias: Bool { qkvBias ?? useBias }
 
   /// A configuration with attnax's defaults for everything not given.
   public init(

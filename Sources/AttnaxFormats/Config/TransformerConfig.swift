@@ -96,6 +96,9 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
   public var pooling = Pooling.none
   /// Extension: L2-normalise pooled embeddings.
   public var normalizeEmbeddings = false
+  /// Biases on the query, key and value projections only when they differ from ``useBias``
+  /// (see ``BlockConfig/qkvBias``): set by model families (Qwen2), not a config.json key.
+  public var qkvBias: Bool?
 
   /// A config with attnax's defaults.
   public init(model: Kind, vocabSize: Int) { self.model = model; self.vocabSize = vocabSize }
@@ -182,7 +185,7 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
   public var blockConfig: BlockConfig {
     var mods: [ScoreModSpec] = posEmbType == .alibi ? [.alibi] : []
     if model == .transformerDecoder { mods.append(.causal) }
-    return BlockConfig(
+    var config = BlockConfig(
       block: .encoder, numLayers: numLayers, dModel: dModel, numHeads: numHeads, dFF: dFF,
       dropoutRate: dropoutRate, preNorm: usePreNorm, attentionType: attentionType,
       attentionBlockSize: attentionBlockSize, linearAttentionChunkSize: linearAttentionChunkSize,
@@ -190,6 +193,8 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
       attentionWindow: attentionWindow, useRoPE: posEmbType == .rope, ropeBase: ropeBase,
       ropeMaxPositions: ropeMaxPositions ?? maxLen, scoreMods: mods,
       normEpsilon: normEpsilon, useBias: useBias, geluApproximate: geluApproximate)
+    config.qkvBias = qkvBias
+    return config
   }
 
   /// The longest sequence (prompt and generated tokens together) the model can hold, and the

@@ -1,0 +1,136 @@
+import AttnaxFormats
+
+/// A checkpoint file's tensors by the checkpoint's own names, read as float32 slices of the
+/// layout it stores: (rows, columns) for matrices (a linear layer's (out, in)), elements for
+/// vectors. GGUF files dequantize the blocks a slice covers; safetensors convert F16/BF16.
+public protocol TensorStore: Sendable {
+  /// The file (for messages).
+  var path: String { get }
+  /// Every tensor's shape, rows first.
+  var tensorShapes: [String: [Int]] { get }
+  /// Rows and columns of a 2-D tensor, or elements (`columns`) of a 1-D one; nil keeps all.
+  func floats(_ name: String, rows: Range<Int>?, columns: Range<Int>?) throws -> Tensor
+  /// Drops the mapped pages the layers copied out.
+  func dropResidentPages()
+}
+
+extension GGUFFile: TensorStore {
+  /// Every tensor's shape, rows first (GGUF lists the fastest dimension first).
+  public var tensorShapes: [String: [Int]] { tensors.mapValues(\.shape) }
+  /// See ``TensorStore/floats(_:rows:columns:)``.
+  public func floats(_ name: String, rows: Range<Int>?, columns: Range<Int>?) throws -> Tensor {
+    try floatSlice(name, rows: rows, columns: columns)
+  }
+}
+
+/// The weights of a model family's checkpoint, served to the layers by canonical name.
+///
+/// Opening checks the checkpoint against the configuration: every tensor the layers read is
+/// there with its shape (a linear weight (out, in)), and every other tensor is refused unless
+/// the family ignores it, so a wrong file is caught before any rank computes.
+public final class CheckpointWeights: WeightSource, Sendable {
+  /// The file.
+  public let store: any TensorStore
+  /// Canonical name -> checkpoint name, for every tensor the configuration reads.
+  let names: [String: String]
+  /// Heads of the query projection and of the key projection whose rows are stored in
+  /// llama.cpp's interleaved RoPE order (Llama GGUFs); nil when rows are stored as read.
+  let interleavedHeads: (query: Int, key: Int)?
+
+  /// Checks `store` against `config` with `family`'s names.
+  public init(store: any TensorStore, config: TransformerConfig, family: any ModelFamily.Type, format: CheckpointFormat)
+    throws
+  {
+    self.store = store
+    let shapes = store.tensorShapes
+    var names: [String: String] = [:]
+    for (name, shape) in config.parameterShapes.sorted(by: { $0.key < $1.key }) {
+      guard let stored = family.checkpointName(name, format: format) else {
+        throw AttnaxError.tensor(name: name, message: "the \(family.name) family has no such tensor (\(config.summary))")
+      }
+      guard let got = shapes[stored] else {
+        throw AttnaxError.tensor(name: Escaping.shown(stored), message: "missing from '\(store.path)'")
+      }
+      // Canonical kernels are (in, out); the checkpoint stores (out, in).
+      let want = name.hasSuffix(".kernel") ? shape.reversed() : shape
+      guard got == want else {
+        throw AttnaxError.tensor(name: Escaping.shown(stored), message: "shape \(got), expected \(want) in '\(store.path)'")
+      }
+      names[name] = stored
+    }
+    let used = Set(names.values)
+    if let extra = shapes.keys.sorted().first(where: { !used.contains($0) && !family.isIgnored($0) }) {
+      throw AttnaxError.tensor(
+        name: Escaping.shown(extra), message: "unexpected in '\(store.path)': the \(family.name) layers (\(config.summary)) do not read it")
+    }
+    self.names = names
+    let blocks = config.blockConfig
+    interleavedHeads =
+      format == .gguf && family.ggufInterleavesRotaryPairs ? (blocks.numHeads, blocks.kvHeads) : nil
+  }
+
+  func stored(_ name: String) throws -> String {
+    guard let s = names[name] else { throw AttnaxError.tensor(name: name, message: "not in this model's checkpoint") }
+    return s
+  }
+
+  /// Vectors (biases, norm scales) and embedding tables, by canonical name.
+  public func load(_ name: String, shape: [Int], rows: Range<Int>?, columns: Range<Int>?) throws -> Tensor {
+    let s = try stored(name)
+    if let heads = rotaryHeads(name), shape.count == 1 {
+      return try unpermuted(s, heads: heads, width: shape[0], outRows: columns) { try self.store.floats(s, rows: nil, columns: $0) }
+    }
+    return try store.floats(s, rows: rows, columns: columns)
+  }
+
+  /// The (out, in) weights of `prefix` as stored, no transpose.
+  public func matrix(_ prefix: String, outFeatures: Int, inFeatures: Int, outRows: Range<Int>?, inColumns: Range<Int>?)
+    throws -> Tensor
+  {
+    let s = try stored("\(prefix).kernel")
+    if let heads = rotaryHeads("\(prefix).kernel") {
+      return try unpermuted(s, heads: heads, width: outFeatures, outRows: outRows) {
+        try self.store.floats(s, rows: $0, columns: inColumns)
+      }
+    }
+    return try store.floats(s, rows: outRows, columns: inColumns)
+  }
+
+  public func finishedLoading() { store.dropResidentPages() }
+
+  /// The head count when `name` is a query or key projection stored with interleaved pairs.
+  func rotaryHeads(_ name: String) -> Int? {
+    guard let h = interleavedHeads else { return nil }
+    if name.contains(".self_attn.query_proj.") { return h.query }
+    if name.contains(".self_attn.key_proj.") { return h.key }
+    return nil
+  }
+
+  /// Rows `outRows` (whole heads) of a projection whose rows are stored per head as
+  /// (head_dim / 2, 2) pairs, returned in split-half order (2, head_dim / 2): reads the heads'
+  /// stored rows with `read` and reorders them.
+  func unpermuted(
+    _ stored: String, heads: Int, width: Int, outRows: Range<Int>?, read: (Range<Int>) throws -> Tensor
+  ) throws -> Tensor {
+    let rows = outRows ?? 0..<width
+    let headDim = width / heads, half = headDim / 2
+    guard rows.lowerBound % headDim == 0, rows.upperBound % headDim == 0 else {
+      throw AttnaxError.tensor(name: stored, message: "rows \(rows) do not cover whole heads of \(headDim)")
+    }
+    let block = try read(rows)
+    let columns = block.count / max(rows.count, 1)
+    var out = [Float](repeating: 0, count: block.count)
+    block.data.withUnsafeBufferPointer { src in
+      out.withUnsafeMutableBufferPointer { dst in
+        for head in stride(from: 0, to: rows.count, by: headDim) {
+          for j in 0..<headDim {
+            // Split-half row j = part * half + p was stored at row p * 2 + part.
+            let from = head + (j % half) * 2 + j / half
+            (dst.baseAddress! + (head + j) * columns).update(from: src.baseAddress! + from * columns, count: columns)
+          }
+        }
+      }
+    }
+    return Tensor(shape: block.shape, data: out)
+  }
+}

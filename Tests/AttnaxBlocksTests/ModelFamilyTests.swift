@@ -1,0 +1,172 @@
+// Model families read checkpoints in their own names and (out, in) layout: a Hugging Face
+// folder (Llama, Qwen2, a sentence-transformers BERT) written from seeded random weights must
+// give bit for bit the hidden states of the same weights read from attnax's own names, and
+// every mismatch between a checkpoint and its config is refused naming the tensor or key.
+
+import AttnaxBlocks
+import AttnaxDist
+import AttnaxFormats
+import Foundation
+import Testing
+import _TestSupport
+
+/// A temporary folder, removed at the end of the test.
+final class TempFolder {
+  let path: String
+  init() throws {
+    path = NSTemporaryDirectory() + "attnax-family-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+  }
+  deinit { try? FileManager.default.removeItem(atPath: path) }
+  func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+  func write(_ name: String, _ text: String) throws {
+    let p = file(name)
+    try FileManager.default.createDirectory(
+      atPath: (p as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+    try Data(text.utf8).write(to: URL(fileURLWithPath: p))
+  }
+}
+
+enum FamilyFixtures {
+  /// Writes every tensor `config` reads, from `RandomWeights(seed:)`, under the family's
+  /// Hugging Face names (kernels transposed to (out, in)), plus `extra` tensors.
+  static func writeWeights(
+    _ config: TransformerConfig, family: any ModelFamily.Type, to file: String, seed: UInt64 = 11,
+    edit: (inout [String: Tensor]) -> Void = { _ in }
+  ) throws {
+    let random = RandomWeights(seed: seed)
+    var tensors: [String: Tensor] = [:]
+    for (name, shape) in config.parameterShapes {
+      let t = try random.load(name, shape: shape, rows: nil, columns: nil)
+      let stored = try #require(family.checkpointName(name, format: .huggingFace), "no name for \(name)")
+      tensors[stored] = name.hasSuffix(".kernel") ? t.transposed2D() : t
+    }
+    edit(&tensors)
+    try SafetensorsWriter.write(tensors.sorted { $0.key < $1.key }.map { ($0.key, .f32($0.value)) }, to: file)
+  }
+
+  static let llamaJSON = """
+    {"model_type": "llama", "hidden_size": 32, "intermediate_size": 48, "num_attention_heads": 4,
+     "num_key_value_heads": 2, "num_hidden_layers": 2, "max_position_embeddings": 64, "vocab_size": 40,
+     "rms_norm_eps": 1e-05, "rope_theta": 100000.0, "hidden_act": "silu", "tie_word_embeddings": false}
+    """
+
+  static let bertJSON = """
+    {"model_type": "bert", "hidden_size": 24, "intermediate_size": 40, "num_attention_heads": 3,
+     "num_hidden_layers": 2, "max_position_embeddings": 32, "vocab_size": 30, "type_vocab_size": 2,
+     "layer_norm_eps": 1e-12, "hidden_act": "gelu", "pad_token_id": 0}
+    """
+
+  /// Hidden states of `ids` for the checkpoint at `path` and for the same random weights by
+  /// attnax's names.
+  static func bothHidden(_ path: String, ids: [[Int32]], seed: UInt64 = 11) throws -> (Tensor, Tensor) {
+    let checkpoint = try ModelCheckpoint(path)
+    let native = try TransformerModel(config: checkpoint.config, source: checkpoint.weights, group: .solo())
+    let reference = try TransformerModel(config: checkpoint.config, source: RandomWeights(seed: seed), group: .solo())
+    let input = IntTensor(shape: [ids.count, ids[0].count], data: ids.flatMap { $0 })
+    return (try native.hidden(input), try reference.hidden(input))
+  }
+}
+
+@Suite("Model families: Hugging Face folders read in their own names")
+struct ModelFamilyTests {
+  @Test("a Llama folder gives the attnax-named weights' hidden states and logits, bit for bit")
+  func llamaFolder() throws {
+    let dir = try TempFolder()
+    try dir.write("config.json", FamilyFixtures.llamaJSON)
+    let config = try ModelCheckpoint.configOnly(dir.path)
+    #expect(config.numKVHeads == 2 && config.ropeBase == 100000 && !config.tieWordEmbeddings && config.hasNoBias)
+    try FamilyFixtures.writeWeights(config, family: Llama.self, to: dir.file("model.safetensors"))
+    let (native, reference) = try FamilyFixtures.bothHidden(dir.path, ids: [[1, 5, 9, 3, 7], [2, 2, 8, 30, 39]])
+    #expect(native.data == reference.data)
+    #expect(try ModelCheckpoint(dir.path).summary == "Llama (Hugging Face folder)")
+  }
+
+  @Test("a Qwen2 folder reads the query, key and value biases, and no other bias")
+  func qwen2Folder() throws {
+    let dir = try TempFolder()
+    try dir.write("config.json", FamilyFixtures.llamaJSON.replacingOccurrences(of: "\"llama\"", with: "\"qwen2\""))
+    let config = try ModelCheckpoint.configOnly(dir.path)
+    #expect(config.qkvBias == true && !config.useBias)
+    let names = Set(config.parameterShapes.keys.filter { $0.hasSuffix(".bias") })
+    #expect(names.count == 6 && names.allSatisfy { !$0.contains("output_proj") && !$0.contains("ffn") })
+    try FamilyFixtures.writeWeights(config, family: Qwen2.self, to: dir.file("model.safetensors"))
+    let (native, reference) = try FamilyFixtures.bothHidden(dir.path, ids: [[4, 0, 17, 23]])
+    #expect(native.data == reference.data)
+  }
+
+  @Test("a sentence-transformers BERT folder takes its pooling and normalisation from the modules")
+  func sentenceTransformersFolder() throws {
+    let dir = try TempFolder()
+    try dir.write("config.json", FamilyFixtures.bertJSON)
+    try dir.write(
+      "modules.json",
+      """
+      [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+       {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+       {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]
+      """)
+    try dir.write("1_Pooling/config.json", #"{"word_embedding_dimension": 24, "pooling_mode_mean_tokens": true}"#)
+    try dir.write("sentence_bert_config.json", #"{"max_seq_length": 16, "do_lower_case": false}"#)
+    let config = try ModelCheckpoint.configOnly(dir.path)
+    try FamilyFixtures.writeWeights(config, family: Bert.self, to: dir.file("model.safetensors")) {
+      $0["pooler.dense.weight"] = Tensor(zeros: [24, 24])
+      $0["pooler.dense.bias"] = Tensor(zeros: [24])
+    }
+    let checkpoint = try ModelCheckpoint(dir.path)
+    #expect(checkpoint.config.pooling == .mean && checkpoint.config.normalizeEmbeddings)
+    #expect(checkpoint.maxSequenceLength == 16 && !checkpoint.config.usePreNorm && checkpoint.config.embeddingNorm)
+    let (native, reference) = try FamilyFixtures.bothHidden(dir.path, ids: [[2, 7, 11, 3]])
+    #expect(native.data == reference.data)
+  }
+
+  @Test("checkpoint mismatches are refused naming the tensor or the key")
+  func refusals() throws {
+    let dir = try TempFolder()
+    try dir.write("config.json", FamilyFixtures.llamaJSON)
+    let config = try ModelCheckpoint.configOnly(dir.path)
+    let file = dir.file("model.safetensors")
+    try FamilyFixtures.writeWeights(config, family: Llama.self, to: file) { $0["model.layers.1.mlp.up_proj.weight"] = nil }
+    #expect(throws: AttnaxError.tensor(name: "model.layers.1.mlp.up_proj.weight", message: "missing from '\(file)'")) {
+      _ = try ModelCheckpoint(dir.path)
+    }
+    try FamilyFixtures.writeWeights(config, family: Llama.self, to: file) {
+      $0["model.layers.0.self_attn.q_proj.weight"] = Tensor(zeros: [32, 31])
+    }
+    #expect(
+      throws: AttnaxError.tensor(
+        name: "model.layers.0.self_attn.q_proj.weight", message: "shape [32, 31], expected [32, 32] in '\(file)'")
+    ) { _ = try ModelCheckpoint(dir.path) }
+    try FamilyFixtures.writeWeights(config, family: Llama.self, to: file) { $0["model.layers.0.self_attn.q_proj.bias"] = Tensor(zeros: [32]) }
+    #expect(throws: AttnaxError.self) { _ = try ModelCheckpoint(dir.path) }
+
+    for (edit, field) in [
+      (#""rope_theta": 100000.0"#, #""rope_theta": 100000.0, "rope_scaling": {"type": "linear", "factor": 2.0}"#),
+      (#""hidden_act": "silu""#, #""hidden_act": "gelu""#),
+      (#""num_key_value_heads": 2"#, #""num_key_value_heads": 3"#),
+      (#""model_type": "llama""#, #""model_type": "mamba""#),
+      (#""hidden_size": 32"#, #""hidden_size": "32""#),
+    ] {
+      try dir.write("config.json", FamilyFixtures.llamaJSON.replacingOccurrences(of: edit, with: field))
+      do {
+        _ = try ModelCheckpoint(dir.path)
+        Issue.record("accepted \(field)")
+      } catch let e as AttnaxError {
+        let text = "\(e)"
+        #expect(!text.contains("\n") && text.contains(dir.file("config.json")), "\(text)")
+      }
+    }
+  }
+}
+
+extension TransformerConfig {
+  /// No bias anywhere (Llama).
+  var hasNoBias: Bool { !useBias && !(qkvBias ?? false) }
+}
+
+extension ModelCheckpoint {
+  /// The configuration a folder's config.json (and modules) gives, before any weights exist.
+  static func configOnly(_ folder: String) throws -> TransformerConfig {
+    try HuggingFaceFolder.config(folder)
+  }
+}
