@@ -5,7 +5,7 @@ import Foundation
 /// `model_type`, model.safetensors, tokenizer files; a sentence-transformers folder around one),
 /// or an attnax model directory. The family comes from the GGUF `general.architecture` or the
 /// `model_type` (``ModelFamilies``); attnax directories keep attnax's own config and names.
-public struct ModelCheckpoint: Sendable {
+public struct ModelCheckpoint {
   /// Where the weights and the tokenizer come from.
   public enum Source: Sendable {
     /// A GGUF file: weights and tokenizer both from it.

@@ -77,7 +77,7 @@ public struct LlamaStyleDecoder: Sendable {
       try keys.refuse("attention_bias", "a bias on every attention projection")
       try keys.refuse("mlp_bias", "a bias in the FFN")
       try keys.refuse("use_sliding_window", "a sliding window")
-      tied = try keys.bool("tie_word_embeddings") ?? tensors["lm_head.weight"] == nil
+      tied = (try keys.bool("tie_word_embeddings") ?? true) && tensors["lm_head.weight"] == nil
       pad = try keys.int("pad_token_id") ?? keys.int("eos_token_id")
     }
     guard heads >= 1, width % heads == 0 else {

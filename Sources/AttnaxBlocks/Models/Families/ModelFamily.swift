@@ -1,4 +1,5 @@
 import AttnaxFormats
+import Foundation
 
 /// How a checkpoint stores its tensors: which file format, hence which naming scheme.
 public enum CheckpointFormat: String, Sendable {
@@ -49,17 +50,25 @@ public enum ModelFamilies {
 
   /// The family of a GGUF `general.architecture`.
   public static func forGGUF(architecture: String, file: String) throws -> any ModelFamily.Type {
-    if let f = all.first(where: { $0.ggufArchitectures.contains(architecture) }) { return f }
-    let known = all.flatMap(\.ggufArchitectures).joined(separator: ", ")
+    var known: [String] = []
+    for family in all {
+      if family.ggufArchitectures.contains(architecture) { return family }
+      known += family.ggufArchitectures
+    }
     throw AttnaxError.config(
-      field: "general.architecture", message: "'\(architecture)' is not a supported family (\(known)) in '\(file)'")
+      field: "general.architecture",
+      message: "'\(architecture)' is not a supported family (\(known.joined(separator: ", "))) in '\(file)'")
   }
 
   /// The family of a Hugging Face `model_type`.
   public static func forHuggingFace(modelType: String, file: String) throws -> any ModelFamily.Type {
-    if let f = all.first(where: { $0.huggingFaceTypes.contains(modelType) }) { return f }
-    let known = all.flatMap(\.huggingFaceTypes).joined(separator: ", ")
-    throw AttnaxError.config(field: "model_type", message: "'\(modelType)' is not a supported family (\(known)) in '\(file)'")
+    var known: [String] = []
+    for family in all {
+      if family.huggingFaceTypes.contains(modelType) { return family }
+      known += family.huggingFaceTypes
+    }
+    throw AttnaxError.config(
+      field: "model_type", message: "'\(modelType)' is not a supported family (\(known.joined(separator: ", "))) in '\(file)'")
   }
 }
 
