@@ -73,7 +73,9 @@ struct GGUFDequantTests {
       let width = shape.last!
       var columnRanges: [Range<Int>] = [0..<width, 0..<1, (width - 1)..<width, 5..<5, 0..<(width / 2), (width / 2)..<width]
       if block > 1 {
-        columnRanges += [1..<(width - 1), (block - 1)..<(block + 1), block..<(2 * block), 3..<(block - 2), (block / 2)..<(width - 3)]
+        columnRanges += [
+          1..<(width - 1), (block - 1)..<(block + 1), block..<(2 * block), 3..<(block - 2), (block / 2)..<(width - 3),
+        ]
       }
       switch shape.count {
       case 1:
@@ -105,7 +107,9 @@ struct GGUFDequantTests {
     let file = try GGUFFile(path: fixturePath)
     let info = try #require(file.tensors["unsupported.iq4_nl"])
     #expect(info.type == .iq4_nl && !info.type.canDequantize && info.byteCount == 36 && file.bytes(of: info).count == 36)
-    for body in [{ _ = try file.floatSlice("unsupported.iq4_nl") }, { _ = try file.floatRows("unsupported.iq4_nl", rows: 0..<1) }] {
+    for body in [
+      { _ = try file.floatSlice("unsupported.iq4_nl") }, { _ = try file.floatRows("unsupported.iq4_nl", rows: 0..<1) },
+    ] {
       let e = expectAttnaxError("iq4_nl", body)
       guard case let .tensor(name, message)? = e else {
         Issue.record("expected a tensor error, got \(String(describing: e))")
