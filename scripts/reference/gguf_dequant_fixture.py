@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes Tests/Fixtures/gguf/dequant.gguf: random tensors of every ggml type attnax dequantizes,
+"""Writes Tests/Fixtures/gguf/dequant.gguf (and tiny.gguf, the fuzz seed): random tensors of every ggml type attnax dequantizes,
 each beside its float32 dequantization by the `gguf` package (the reference), plus metadata of
 several value types written by gguf's own writer.
 
@@ -115,3 +115,22 @@ writer.write_kv_data_to_file()
 writer.write_tensors_to_file()
 writer.close()
 print(f"{OUT}: {os.path.getsize(OUT)} bytes, {len(tensors)} tensors with references")
+
+# A tiny file beside it: the fuzz target's small seed (scripts/fuzz gguf), one tensor per block
+# family and metadata of each kind a model file has.
+TINY = os.path.join(os.path.dirname(OUT), "tiny.gguf")
+tiny = gguf.GGUFWriter(TINY, arch="llama")
+tiny.add_uint32("llama.context_length", 64)
+tiny.add_float32("llama.rope.freq_base", 10000.0)
+tiny.add_bool("tokenizer.ggml.add_bos_token", True)
+tiny.add_array("tokenizer.ggml.tokens", ["<s>", "a", "b"])
+tiny.add_array("tokenizer.ggml.token_type", [3, 1, 1])
+tiny.add_tensor("q4_0", quantize(floats_for_32_blocks(2, 64), T.Q4_0), raw_dtype=T.Q4_0)
+tiny.add_tensor("q6_K", k_quant_blocks(T.Q6_K, 1, 256), raw_dtype=T.Q6_K)
+tiny.add_tensor("f16", rng.standard_normal((2, 4)).astype(np.float16))
+tiny.add_tensor("f32", rng.standard_normal((3,)).astype(np.float32))
+tiny.write_header_to_file()
+tiny.write_kv_data_to_file()
+tiny.write_tensors_to_file()
+tiny.close()
+print(f"{TINY}: {os.path.getsize(TINY)} bytes")
