@@ -12,12 +12,18 @@ for `tokenizer.ggml.pre`, a ByteLevel decoder) and OUT_DIR/tokenizer_config.json
 Token types become added tokens as llama.cpp treats them: CONTROL (and UNKNOWN) tokens are
 special (matched only when parsing special tokens, dropped by skip-special decoding);
 USER_DEFINED tokens are non-special added tokens (llama.cpp matches and prints them always;
-convert_hf_to_gguf.py writes HF's non-special added tokens as USER_DEFINED).
+convert_hf_to_gguf.py writes HF's non-special added tokens as USER_DEFINED). The types are
+those llama.cpp's loader leaves: it makes CONTROL every "control-looking" token it finds by
+text (end of turn / message, FIM roles, the end-of-generation list: Qwen2.5's NORMAL `</s>`
+is special there), and USER_DEFINED gpt-oss's always-printed tokens (see `derive`).
 
 `eos_token_ids` follows llama.cpp's llama-vocab.cpp: the EOS and EOT/EOM ids, the FIM
 pad/repo/separator tokens, and every token whose text is on its end-of-generation list
 (`<|im_end|>`, `<|endoftext|>`, `<|eot_id|>`, ...). For SmolLM2-135M-Instruct: 0, 2, 4
 (`<|endoftext|>`, `<|im_end|>`, and `<reponame>`, which llama.cpp takes for FIM "repo").
+
+Sources/AttnaxTokenizers/GGUF/ builds the same tokenizer in Swift straight from the GGUF
+(`Tokenizer(gguf:)`); the two must stay equal (Tests/AttnaxTokenizersTests/GGUFTokenizerTests).
 
 Python use (scripts/import_gguf.py calls this):
 
@@ -75,6 +81,9 @@ EOT_TEXTS = [
   "<｜end▁of▁sentence｜>", "<end_of_utterance>",
 ]
 EOM_TEXTS = ["<|eom_id|>"]
+FIM_PRE_TEXTS = ["<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>", "<|prefix|>"]
+FIM_SUF_TEXTS = ["<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>", "<|code_suffix|>", "<|suffix|>"]
+FIM_MID_TEXTS = ["<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|code_middle|>", "<|middle|>"]
 FIM_PAD_TEXTS = ["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"]
 FIM_REP_TEXTS = ["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"]
 FIM_SEP_TEXTS = ["<|file_sep|>"]
@@ -83,6 +92,7 @@ EOG_TEXTS = [
   "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>",
   "<eos>", "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>", "[e~[",
 ]
+ALWAYS_PRINTED_TEXTS = ["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"]  # gpt-oss: made USER_DEFINED
 
 
 class GGUFTokenizerError(ValueError):
@@ -142,29 +152,42 @@ def _token_id(reader, key, n_vocab, default=None):
   return v
 
 
-def end_of_generation_ids(tokens, types, ids):
-  """llama.cpp's special_eog_ids for this vocabulary (sorted).
+def derive(tokens, types, ids):
+  """llama.cpp's special_eog_ids (sorted) and the token types its loader leaves.
 
-  `ids` holds the metadata ids: eos, eot, eom, fim_pad, fim_rep, fim_sep (None when absent).
+  `ids` holds the metadata ids: eos, eot, eom, fim_pre, fim_suf, fim_mid, fim_pad, fim_rep,
+  fim_sep (None when absent). A role the metadata does not name is found by text (the first
+  text of its list present; llama.cpp scans an unordered map) and that token becomes CONTROL,
+  as does every token whose text is on the end-of-generation list ("control-looking" tokens).
   """
   by_text = {t: i for i, t in enumerate(tokens)}
+  types = list(types)
 
   def detect(key, texts):
     if ids.get(key) is not None:
       return ids[key]
-    for t in texts:  # llama.cpp scans an unordered map; any hit ends generation anyway
+    for t in texts:
       if t in by_text:
+        types[by_text[t]] = TOKEN_CONTROL
         return by_text[t]
     return None
 
   eot = detect("eot", EOT_TEXTS)
   eom = detect("eom", EOM_TEXTS)
+  for key, texts in (("fim_pre", FIM_PRE_TEXTS), ("fim_suf", FIM_SUF_TEXTS), ("fim_mid", FIM_MID_TEXTS)):
+    detect(key, texts)
   eog = set()
   for key, texts in (("fim_pad", FIM_PAD_TEXTS), ("fim_rep", FIM_REP_TEXTS), ("fim_sep", FIM_SEP_TEXTS)):
     v = detect(key, texts)
     if v is not None:
       eog.add(v)
-  eog.update(by_text[t] for t in EOG_TEXTS if t in by_text)
+  for t in EOG_TEXTS:
+    if t in by_text:
+      eog.add(by_text[t])
+      types[by_text[t]] = TOKEN_CONTROL
+  for t in ALWAYS_PRINTED_TEXTS:
+    if t in by_text:
+      types[by_text[t]] = TOKEN_USER_DEFINED
   for v in (ids.get("eos"), eot, eom):
     if v is not None:
       eog.add(v)
@@ -175,10 +198,12 @@ def end_of_generation_ids(tokens, types, ids):
     or (("<|call|>" in texts or "<|calls|>" in texts) and "<|flush|>" in texts)
   ):
     eog.discard(texts["<|end|>"])
+    types[texts["<|end|>"]] = TOKEN_USER_DEFINED
   # gemma4 / paddleocr: "</s>" is not one next to <|tool_response>.
   if "<|tool_response>" in texts and "</s>" in texts:
     eog.discard(texts["</s>"])
-  return sorted(eog)
+    types[texts["</s>"]] = TOKEN_NORMAL
+  return sorted(eog), types
 
 
 def build_tokenizer_files(reader):
@@ -209,6 +234,7 @@ def build_tokenizer_files(reader):
   types = _ints(reader, "tokenizer.ggml.token_type") or [TOKEN_NORMAL] * n
   if len(types) < n:
     raise GGUFTokenizerError(f"tokenizer.ggml.token_type: {len(types)} entries for {n} tokens")
+  types = types[:n]
 
   merges = []
   for i, m in enumerate(_strings(reader, "tokenizer.ggml.merges")):
@@ -221,6 +247,19 @@ def build_tokenizer_files(reader):
         raise GGUFTokenizerError(f"tokenizer.ggml.merges[{i}]: {part!r} is not in tokenizer.ggml.tokens")
     merges.append([left, right])
 
+  ids = {
+    key: _token_id(reader, f"tokenizer.ggml.{key}_token_id", n)
+    for key in ("bos", "eos", "unknown", "padding", "eot", "eom", "fim_pre", "fim_suf", "fim_mid", "fim_pad", "fim_rep", "fim_sep")
+  }
+  for key, old in (("fim_pre", "prefix"), ("fim_suf", "suffix"), ("fim_mid", "middle")):  # deprecated keys win, as in llama.cpp
+    v = _token_id(reader, f"tokenizer.ggml.{old}_token_id", n)
+    if v is not None:
+      ids[key] = v
+  for key in ("bos", "eos"):  # llama.cpp's defaults for a gpt2 vocabulary without the key
+    if ids[key] is None and _field(reader, f"tokenizer.ggml.{key}_token_id") is None and n > 11:
+      ids[key] = 11
+  eog, types = derive(tokens, types, ids)
+
   added = []
   for i, (t, ty) in enumerate(zip(tokens, types)):
     if ty in (TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNKNOWN):
@@ -231,13 +270,6 @@ def build_tokenizer_files(reader):
         }
       )
 
-  ids = {
-    key: _token_id(reader, f"tokenizer.ggml.{key}_token_id", n)
-    for key in ("bos", "eos", "unknown", "padding", "eot", "eom", "fim_pad", "fim_rep", "fim_sep")
-  }
-  for key in ("bos", "eos"):  # llama.cpp's defaults for a gpt2 vocabulary without the key
-    if ids[key] is None and _field(reader, f"tokenizer.ggml.{key}_token_id") is None and n > 11:
-      ids[key] = 11
   add_bos = bool(_scalar(reader, "tokenizer.ggml.add_bos_token", False))
   add_eos = bool(_scalar(reader, "tokenizer.ggml.add_eos_token", False))
   for flag, key in ((add_bos, "bos"), (add_eos, "eos")):
@@ -268,10 +300,6 @@ def build_tokenizer_files(reader):
     },
   }
 
-  eog = end_of_generation_ids(
-    tokens, types,
-    {"eos": ids["eos"], "eot": ids["eot"], "eom": ids["eom"], "fim_pad": ids["fim_pad"], "fim_rep": ids["fim_rep"], "fim_sep": ids["fim_sep"]},
-  )
   config = {"tokenizer_class": "PreTrainedTokenizerFast", "add_bos_token": add_bos, "add_eos_token": add_eos}
   for key, name in (("bos", "bos_token"), ("eos", "eos_token"), ("padding", "pad_token"), ("unknown", "unk_token")):
     if ids[key] is not None:

@@ -73,7 +73,7 @@ enum BPEMerger {
       guard right >= 0 else { return }
       let l = ids[Int(left)]
       let r = ids[Int(right)]
-      if let m = merges[UInt64(UInt32(bitPattern: l)) << 32 | UInt64(UInt32(bitPattern: r))] {
+      if let m = merges[BPEModel.key(l, r)] {
         heap.push(Candidate(rank: m.rank, left: left, leftID: l, rightID: r, mergedID: m.id))
       }
     }

@@ -27,20 +27,49 @@ struct BPEModel: Sendable {
     var id: Int32
   }
 
-  /// Reads a `model` object of type `BPE`.
-  init(_ f: JSONField) throws {
-    var vocab: [String: Int32] = [:]
-    let members = try f.require("vocab").members()
-    vocab.reserveCapacity(members.count)
+  /// A model from Swift values (GGUF metadata builds one this way): `merges` are keyed by
+  /// ``key(_:_:)``.
+  init(
+    vocab: [String: Int32], merges: [UInt64: Merge], unkID: Int32? = nil, fuseUnk: Bool = false, byteFallback: Bool = false,
+    ignoreMerges: Bool = false
+  ) {
     var charIDs: [Unicode.Scalar: Int32] = [:]
-    for (token, idField) in members {
-      let id = try idField.tokenID()
-      vocab[token] = id
+    for (token, id) in vocab {
       var it = token.unicodeScalars.makeIterator()
       if let first = it.next(), it.next() == nil { charIDs[first] = id }
     }
     self.vocab = vocab
     self.charIDs = charIDs
+    self.merges = merges
+    self.unkID = unkID
+    self.fuseUnk = fuseUnk
+    self.byteFallback = byteFallback
+    self.ignoreMerges = ignoreMerges
+    byteTokenIDs = byteFallback ? (0..<256).map { vocab[String(format: "<0x%02X>", $0)] } : []
+    cache = WordCache()
+  }
+
+  /// The merge table's key of the pair (left, right).
+  @inline(__always)
+  static func key(_ left: Int32, _ right: Int32) -> UInt64 {
+    UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))
+  }
+
+  /// A merge written `"left right"`, cut at the first space after the first character
+  /// (llama.cpp's rule, so a merge of the space token itself reads right); nil without one.
+  static func splitMerge(_ s: String) -> (left: String, right: String)? {
+    let bytes = s.utf8
+    // A space byte never sits inside a multi-byte character, so byte 1 on is "after the first".
+    guard let cut = bytes.dropFirst().firstIndex(of: UInt8(ascii: " ")) else { return nil }
+    return (String(s[..<cut]), String(s[bytes.index(after: cut)...]))
+  }
+
+  /// Reads a `model` object of type `BPE`.
+  init(_ f: JSONField) throws {
+    var vocab: [String: Int32] = [:]
+    let members = try f.require("vocab").members()
+    vocab.reserveCapacity(members.count)
+    for (token, idField) in members { vocab[token] = try idField.tokenID() }
 
     var merges: [UInt64: Merge] = [:]
     let mergeFields = try f.member("merges")?.array() ?? []
@@ -50,11 +79,8 @@ struct BPEModel: Sendable {
       let right: String
       switch m.value {
       case let .string(s):
-        // "a b": split at the first space after the first character (llama.cpp's rule).
-        let scalars = Array(s.unicodeScalars)
-        guard let cut = scalars.dropFirst().firstIndex(of: " ") else { throw m.error("expected \"left right\", found \"\(s)\"") }
-        left = String(String.UnicodeScalarView(scalars[..<cut]))
-        right = String(String.UnicodeScalarView(scalars[(cut + 1)...]))
+        guard let pair = BPEModel.splitMerge(s) else { throw m.error("expected \"left right\", found \"\(s)\"") }
+        (left, right) = pair
       case let .array(pair) where pair.count == 2:
         guard case let .string(a) = pair[0], case let .string(b) = pair[1] else { throw m.error("expected two strings") }
         left = a
@@ -65,29 +91,24 @@ struct BPEModel: Sendable {
       guard let l = vocab[left] else { throw m.error("\"\(left)\" is not in model.vocab") }
       guard let r = vocab[right] else { throw m.error("\"\(right)\" is not in model.vocab") }
       guard let id = vocab[left + right] else { throw m.error("\"\(left + right)\" is not in model.vocab") }
-      let key = UInt64(UInt32(bitPattern: l)) << 32 | UInt64(UInt32(bitPattern: r))
       // A repeated pair keeps its first (best) rank, as in a rank map filled in order.
-      if merges[key] == nil { merges[key] = Merge(rank: Int32(rank), id: id) }
+      if merges[BPEModel.key(l, r)] == nil { merges[BPEModel.key(l, r)] = Merge(rank: Int32(rank), id: id) }
     }
-    self.merges = merges
 
+    var unkID: Int32? = nil
     if let unk = try f.optionalString("unk_token") {
       guard let id = vocab[unk] else { throw try f.require("unk_token").error("\"\(unk)\" is not in model.vocab") }
       unkID = id
-    } else {
-      unkID = nil
     }
-    fuseUnk = try f.bool("fuse_unk", default: false)
-    byteFallback = try f.bool("byte_fallback", default: false)
-    ignoreMerges = try f.bool("ignore_merges", default: false)
     for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
       if let v = try f.optionalString(key), !v.isEmpty { throw try f.require(key).error("not supported (\"\(v)\")") }
     }
     if let dropout = try f.member("dropout"), case let .double(p) = dropout.value, p > 0 {
       throw dropout.error("BPE dropout is not supported")
     }
-    byteTokenIDs = (0..<256).map { vocab[String(format: "<0x%02X>", $0)] }
-    cache = WordCache()
+    self.init(
+      vocab: vocab, merges: merges, unkID: unkID, fuseUnk: try f.bool("fuse_unk", default: false),
+      byteFallback: try f.bool("byte_fallback", default: false), ignoreMerges: try f.bool("ignore_merges", default: false))
   }
 
   /// The ids of one pre-tokenized word.

@@ -75,16 +75,18 @@ public struct Tokenizer: Sendable {
     let root = JSONField(try JSONValue.parse(tokenizerJSON, file: file), file: file)
     let m = try root.require("model")
     let type = try m.optionalString("type") ?? (try m.member("merges") != nil ? "BPE" : "WordPiece")
+    let model: Model
     switch type {
     case "BPE": model = .bpe(try BPEModel(m))
     case "WordPiece": model = .wordPiece(try WordPieceModel(m))
     default: throw try m.require("type").error("unsupported model \"\(type)\" (supported: BPE, WordPiece)")
     }
-    normalizer = try root.member("normalizer").map(Normalizer.load)
-    preTokenizer = try root.member("pre_tokenizer").map(PreTokenizer.load)
-    postProcessor = try root.member("post_processor").map(PostProcessor.load)
-    decoder = try root.member("decoder").map(Decoder.load)
-    addedTokens = try AddedTokens.load(root.member("added_tokens"))
+    let normalizer = try root.member("normalizer").map(Normalizer.load)
+    let preTokenizer = try root.member("pre_tokenizer").map(PreTokenizer.load)
+    let postProcessor = try root.member("post_processor").map(PostProcessor.load)
+    let decoder = try root.member("decoder").map(Decoder.load)
+    let addedTokens = try AddedTokens.load(root.member("added_tokens"))
+    let truncation: Truncation?
     if let maxSequenceLength {
       guard maxSequenceLength > 0 else {
         throw TokenizerError(file: "sentence_bert_config.json", field: "max_seq_length", message: "must be positive")
@@ -93,6 +95,29 @@ public struct Tokenizer: Sendable {
     } else {
       truncation = try root.member("truncation").map(Truncation.load)
     }
+    let configFile = "tokenizer_config.json"
+    let config =
+      try tokenizerConfigJSON.map { try TokenizerConfig.load(JSONField(JSONValue.parse($0, file: configFile), file: configFile)) }
+      ?? TokenizerConfig()
+    try self.init(
+      model: model, normalizer: normalizer, preTokenizer: preTokenizer, postProcessor: postProcessor, decoder: decoder,
+      addedTokens: addedTokens, truncation: truncation, config: config, files: (file, configFile))
+  }
+
+  /// Builds a tokenizer from its parts: the one place the id tables and the special tokens are
+  /// resolved, for tokenizer files and GGUF metadata alike.
+  /// - Parameter files: the names errors give the vocabulary's source and the config's.
+  init(
+    model: Model, normalizer: Normalizer?, preTokenizer: PreTokenizer?, postProcessor: PostProcessor?, decoder: Decoder?,
+    addedTokens: AddedTokens, truncation: Truncation?, config: TokenizerConfig, files: (vocabulary: String, config: String)
+  ) throws {
+    self.model = model
+    self.normalizer = normalizer
+    self.preTokenizer = preTokenizer
+    self.postProcessor = postProcessor
+    self.decoder = decoder
+    self.addedTokens = addedTokens
+    self.truncation = truncation
 
     // id <-> token over the vocabulary and the added tokens.
     // An added token may reuse a vocabulary token's text with another id: both ids decode to
@@ -105,7 +130,9 @@ public struct Tokenizer: Sendable {
     var tokenToID = vocab
     for t in addedTokens.tokens { tokenToID[t.content] = t.id }
     let maxID = max(vocab.values.max() ?? -1, addedTokens.tokens.map(\.id).max() ?? -1)
-    guard maxID < 10_000_000 else { throw root.error("token ids up to \(maxID): too large") }
+    guard maxID < 10_000_000 else {
+      throw TokenizerError(file: files.vocabulary, field: "", message: "token ids up to \(maxID): too large")
+    }
     var idToToken = [String?](repeating: nil, count: Int(maxID) + 1)
     for (t, id) in vocab { idToToken[Int(id)] = t }
     for t in addedTokens.tokens { idToToken[Int(t.id)] = t.content }
@@ -114,15 +141,12 @@ public struct Tokenizer: Sendable {
     specialIDs = Set(addedTokens.tokens.filter(\.special).map(\.id))
 
     // tokenizer_config.json
-    let configFile = "tokenizer_config.json"
-    let config =
-      try tokenizerConfigJSON.map { try TokenizerConfig.load(JSONField(JSONValue.parse($0, file: configFile), file: configFile)) }
-      ?? TokenizerConfig()
+    let configFile = files.config
     func id(_ key: String, fallback: String? = nil) throws -> Int32? {
       guard let text = config.tokens[key] ?? fallback else { return nil }
       guard let id = tokenToID[text] else {
         if config.tokens[key] == nil { return nil }
-        throw TokenizerError(file: configFile, field: key, message: "\"\(text)\" is not a token of tokenizer.json")
+        throw TokenizerError(file: configFile, field: key, message: "\"\(text)\" is not a token of \(files.vocabulary)")
       }
       return id
     }

@@ -1,3 +1,5 @@
+import AttnaxFormats
+
 /// An error reading tokenizer files, naming the file and the field at fault.
 ///
 /// The description reads `file: field: message`, for example
@@ -19,9 +21,9 @@ public struct TokenizerError: Error, Sendable, Equatable, CustomStringConvertibl
     self.message = message
   }
 
-  /// The one-line message.
+  /// The one-line message (control characters from the file, in a token or a key, escaped).
   public var description: String {
-    field.isEmpty ? "\(file): \(message)" : "\(file): \(field): \(message)"
+    Escaping.oneLine(field.isEmpty ? "\(file): \(message)" : "\(file): \(field): \(message)")
   }
 }
 

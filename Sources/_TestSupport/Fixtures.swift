@@ -40,6 +40,25 @@ public enum Fixtures {
     return dir
   }
 
+  /// Whether the tests run under CI (`CI=true`, as `.ci/run` sets it), where a real-model test
+  /// whose model is not given must fail, not skip: enable such a suite with
+  /// `.enabled(if: path != nil || Fixtures.underCI)` and read the path with ``requiredModel(_:)``.
+  public static var underCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
+
+  /// The path in `variable` (as ``model(_:)``); throws naming the variable when it is unset.
+  public static func requiredModel(_ variable: String) throws -> String {
+    guard let path = model(variable) else { throw MissingModel(variable: variable) }
+    return path
+  }
+
+  /// A real model a test needs was not given.
+  public struct MissingModel: Error, CustomStringConvertible {
+    /// The environment variable that should name it.
+    public var variable: String
+    /// One line naming the variable.
+    public var description: String { "\(variable) is not set (scripts/test sets it; under CI a real-model test may not skip)" }
+  }
+
   static func isDirectory(_ p: String) -> Bool {
     var d: ObjCBool = false
     return FileManager.default.fileExists(atPath: p, isDirectory: &d) && d.boolValue

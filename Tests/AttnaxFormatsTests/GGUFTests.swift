@@ -141,6 +141,14 @@ struct GGUFTests {
     file.dropResidentPages()
     #expect(try file.floatRows("a", rows: 0..<1) == [1, 2, 3])
 
+    // A tensor without dims (a scalar) reads whole only.
+    var scalar = GGUFTestWriter()
+    scalar.tensors = [.init(name: "s", dims: [], type: 0, data: littleEndianBytes(Float(2.5).bitPattern))]
+    let s = try GGUFFile(bytes: scalar.bytes(), path: "s.gguf")
+    #expect(s.tensors["s"]?.shape == [] && s.tensors["s"]?.rowLength == 1 && s.tensors["s"]?.rowCount == 1)
+    #expect(try s.floatSlice("s") == Tensor(shape: [], data: [2.5]) && s.floatRows("s", rows: 0..<1) == [2.5])
+    expectAttnaxError("scalar slice") { _ = try s.floatSlice("s", columns: 0..<0) }
+
     // An info from another file gives no bytes.
     var other = GGUFTestWriter()
     other.addF32("a", shape: [1], values: [9])

@@ -115,7 +115,7 @@ struct MiniLMTokenizerTests {
 
 /// Encodes every corpus line (special tokens parsed) and records each one whose ids differ from
 /// the reference's; returns how many matched.
-private func matchCorpus(
+func matchCorpus(
   _ tok: Tokenizer, _ cases: [Fixtures.Case], file: String, reference: String, addSpecialTokens: Bool,
   sourceLocation: SourceLocation = #_sourceLocation
 ) -> Int {

@@ -36,7 +36,7 @@ extension GGUFFile {
     let (info, dequantize) = try dequantizable(name)
     let src = try data(info)
     let shape = info.shape
-    guard info.dims.count <= 2 || (rows == nil && columns == nil) else {
+    guard (1...2).contains(info.dims.count) || (rows == nil && columns == nil) else {
       throw AttnaxError.tensor(
         name: Escaping.shown(name),
         message: "slicing needs a 1-D or 2-D tensor, got shape \(shape) in file '\(path)'; read it whole")
