@@ -28,6 +28,12 @@ final class TempFolder {
 }
 
 enum FamilyFixtures {
+  /// A (rows, columns) tensor as (columns, rows).
+  static func transposed(_ t: Tensor) -> Tensor {
+    let r = t.shape[0], c = t.shape[1]
+    return Tensor(shape: [c, r], data: (0..<(r * c)).map { t.data[($0 % r) * c + $0 / r] })
+  }
+
   /// Writes every tensor `config` reads, from `RandomWeights(seed:)`, under the family's
   /// Hugging Face names (kernels transposed to (out, in)), plus `extra` tensors.
   static func writeWeights(
@@ -38,8 +44,9 @@ enum FamilyFixtures {
     var tensors: [String: Tensor] = [:]
     for (name, shape) in config.parameterShapes {
       let t = try random.load(name, shape: shape, rows: nil, columns: nil)
-      let stored = try #require(family.checkpointName(name, format: .huggingFace), "no name for \(name)")
-      tensors[stored] = name.hasSuffix(".kernel") ? t.transposed2D() : t
+      let checkpointName = family.checkpointName(name, format: .huggingFace)
+      let stored = try #require(checkpointName, "no name for \(name)")
+      tensors[stored] = name.hasSuffix(".kernel") ? transposed(t) : t
     }
     edit(&tensors)
     try SafetensorsWriter.write(tensors.sorted { $0.key < $1.key }.map { ($0.key, .f32($0.value)) }, to: file)
