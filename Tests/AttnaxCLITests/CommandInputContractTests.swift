@@ -12,6 +12,10 @@ import Foundation
 import Testing
 import _TestSupport
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 extension ProcessContractTests {
   @Test("a prompts or texts file splits into the same lines with LF, CRLF, CR endings and a byte-order mark")
   func lineEndings() throws {
@@ -239,11 +243,13 @@ extension ProcessContractTests {
     }
   }
 
-  @Test("an output that cannot be written is refused before any token: --logits-out in a missing folder, a folder, a device")
+  @Test("an output that cannot be written is refused before any token: --logits-out in a missing folder, a folder, a FIFO")
   func outputBeforeWork() throws {
     let w = try Workspace()
     let generate = ["generate", "--prompt-ids", "1,2,3", "--max-new-tokens", "4", "--logits-out"]
     let missing = "\(w.path)/no/such/dir/logits.safetensors"
+    let fifo = "\(w.path)/fifo"
+    #expect(mkfifo(fifo, 0o600) == 0)
     for layout in [Layout.single, .ranks(2)] {
       try w.expectRefused(
         generate + [missing], layout: layout,
@@ -252,9 +258,10 @@ extension ProcessContractTests {
       try w.expectRefused(
         generate + ["\(w.path)/out"], layout: layout, .exact("error: file '\(w.path)/out': cannot be replaced: Is a directory"),
         output: .none)
+      // A FIFO stands for /dev/null and the other devices (a regression would rename a file over /dev/null).
       try w.expectRefused(
-        generate + ["/dev/null"], layout: layout,
-        .exact("error: file '/dev/null': exists and is not a regular file (a device, pipe or socket): it would be replaced"),
+        generate + [fifo], layout: layout,
+        .exact("error: file '\(fifo)': exists and is not a regular file (a device, pipe or socket): it would be replaced"),
         output: .none)
     }
   }

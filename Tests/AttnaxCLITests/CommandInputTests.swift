@@ -78,8 +78,11 @@ struct CommandInputTests {
     }
     expectMessage("file '\(s.path)': cannot be replaced: Is a directory") { try OutputPath.check(s.path) }
     expectMessage("file '\(s.path)/': is a folder path, not a file path") { try OutputPath.check("\(s.path)/") }
-    expectMessage("file '/dev/null': exists and is not a regular file (a device, pipe or socket): it would be replaced") {
-      try OutputPath.check("/dev/null")
+    // Not /dev/null itself: a regression would rename a file over it. A FIFO is refused alike.
+    let fifo = "\(s.path)/fifo"
+    #expect(mkfifo(fifo, 0o600) == 0)
+    expectMessage("file '\(fifo)': exists and is not a regular file (a device, pipe or socket): it would be replaced") {
+      try OutputPath.check(fifo)
     }
   }
 
@@ -154,6 +157,35 @@ struct CommandInputTests {
       #expect(Attnax.exitCode(for: error) == .validationFailure, "\(args): \(error)")
       #expect(Attnax.message(for: error) == message, "\(args)")
     }
+  }
+
+  @Test("a KV cache or a bench block larger than this machine's memory is refused before anything is allocated")
+  func memoryLimits() throws {
+    var alibi = TransformerConfig.demo
+    alibi.posEmbType = .alibi  // no position limit: only 32-bit positions and the memory bound the cache
+    let request = GenerationRequest(prompts: [[1, 2, 3]], maxNewTokens: Int(Int32.max) - 3)
+    try Generator.check(request, config: alibi)
+    do {
+      try Generate.checkCacheMemory(request, config: alibi)
+      Issue.record("a 2^31-position KV cache was accepted")
+    } catch {
+      // 2 layers x K, V x 2 KV heads x 16 floats x 2^31 positions: 1024 GiB.
+      #expect(
+        "\(error)".hasPrefix(
+          "option '--max-new-tokens': the KV cache of 1 prompt(s) x 2147483647 positions needs 1024.0 GiB, more than this machine's memory ("
+        ),
+        "\(error)")
+    }
+    try Generate.checkCacheMemory(GenerationRequest(prompts: [[1, 2, 3]], maxNewTokens: 200), config: .demo)
+    let bench = try Bench.parse(["--config", "custom", "--seq", "1048576", "--d-model", "65536", "--heads", "4", "--d-ff", "64"])
+    do {
+      _ = try bench.makeCase("custom")
+      Issue.record("a block of 2^20 x 65536 activations was accepted")
+    } catch {
+      #expect("\(error)".hasPrefix("bench custom: this block needs about "), "\(error)")
+    }
+    _ = try Bench.parse(["--config", "custom", "--seq", "64", "--d-model", "32", "--heads", "4", "--d-ff", "64"]).makeCase(
+      "custom")
   }
 
   @Test("the largest values in range parse")

@@ -145,6 +145,11 @@ struct ProcessContractTests {
         .exact("error: file '\(output)': cannot create a temporary file in '\(w.path)/no/such/dir': No such file or directory"),
         output: .watch(.absent(output)))
     }
+    // Checked before the forward: a rank that would fail as the forward starts never gets there.
+    try w.expectRefused(
+      ["forward", "--model", model, "--input", input, "--output", output], layout: .ranks(2),
+      .exact("error: file '\(output)': cannot create a temporary file in '\(w.path)/no/such/dir': No such file or directory"),
+      output: .watch(.absent(output)), env: ["ATTNAX_FAULT": "forward", "ATTNAX_FAULT_RANK": "1"])
   }
 
   @Test("attnax golden refuses a case without tolerances in one line, runs the next and exits 2")
