@@ -35,10 +35,11 @@ extension ProcessContractTests {
       }
       let want = try generate(lf)
       #expect(want.components(separatedBy: "--- prompt ").count == 4, "\(layout.label): \(want)")
-      for file in others { #expect(try generate(file) == want, "\(layout.label): \(file)") }
+      // Every convention alone; at np 2 (the text broadcast from rank 0) the Windows one.
+      for file in layout.np == 1 ? others : [others[0]] { #expect(try generate(file) == want, "\(layout.label): \(file)") }
       let texts = try w.ran(["embed", "--model", enc] + lines.flatMap { ["--text", $0] }, layout: layout)
       #expect(texts.split(separator: "\n").count == 3, "\(layout.label): \(texts)")
-      for file in others + [jsonl] {
+      for file in layout.np == 1 ? others + [jsonl] : [jsonl] {
         #expect(try w.ran(["embed", "--model", enc, "--input", file], layout: layout) == texts, "\(layout.label): \(file)")
       }
     }
@@ -215,8 +216,11 @@ extension ProcessContractTests {
       ),
       (["bounds", "--model", enc, "--repeat", big], "option '--repeat': must be between 1 and 1000, got \(big)"),
     ]
+    // Every case alone; under mpirun (every rank must exit 2) the first of each command.
+    var seen = Set<String>()
     for (args, message) in cases {
-      for layout in [Layout.single, .ranks(2)] where layout.np == 1 || args[0] != "bounds" {
+      let first = seen.insert(args[0]).inserted && args[0] != "bounds"
+      for layout in first ? [Layout.single, .ranks(2)] : [.single] {
         try w.expectRefused(args, layout: layout, .exact("error: \(message)"), output: .none)
       }
     }
@@ -231,11 +235,11 @@ extension ProcessContractTests {
     let greedy = try w.ran(args, layout: .single)
     let sampled = try w.ran(args + ["--temperature", "0.9", "--top-p", "0.95", "--seed", "3"], layout: .single)
     for layout in [Layout.single, .ranks(2)] {
-      for tiny in ["1e-38", "1e-45", "1e-30"] {
+      for tiny in ["1e-38", "1e-45"] {
         #expect(try w.ran(args + ["--temperature", tiny, "--seed", "5"], layout: layout) == greedy, "\(layout.label) T \(tiny)")
-        #expect(try w.ran(args + ["--temperature", tiny, "--top-p", "0.5", "--seed", "5"], layout: layout) == greedy)
       }
-      for k in ["64", "1000000000", "\(Int.max)"] {
+      #expect(try w.ran(args + ["--temperature", "1e-30", "--top-p", "0.5", "--seed", "5"], layout: layout) == greedy)
+      for k in ["1000000000", "\(Int.max)"] {
         #expect(
           try w.ran(args + ["--temperature", "0.9", "--top-p", "0.95", "--seed", "3", "--top-k", k], layout: layout) == sampled,
           "\(layout.label) top-k \(k)")
