@@ -159,7 +159,7 @@ struct CommandInputTests {
     }
   }
 
-  @Test("a KV cache or a bench block larger than this machine's memory is refused before anything is allocated")
+  @Test("a KV cache, an embed batch or a bench block larger than this machine's memory is refused before any allocation")
   func memoryLimits() throws {
     var alibi = TransformerConfig.demo
     alibi.posEmbType = .alibi  // no position limit: only 32-bit positions and the memory bound the cache
@@ -184,6 +184,21 @@ struct CommandInputTests {
     } catch {
       #expect("\(error)".hasPrefix("bench custom: this block needs about "), "\(error)")
     }
+    expectMessage("option '--seq': decode needs at least 2 (the cached tokens and the new one), got 1") {
+      _ = try Bench.parse(["--config", "decode", "--seq", "1"]).makeCase("decode")
+    }
+    // embed: 4096 texts of 8192 tokens at once, standard attention (every head's scores).
+    var minilm = TransformerConfig(model: .transformerEncoder, vocabSize: 8)
+    minilm.dModel = 384; minilm.numHeads = 12; minilm.dFF = 1536
+    let texts = [[Int32]](repeating: [Int32](repeating: 1, count: 8192), count: 4096)
+    do {
+      try Embed.checkMemory(texts, batchSize: 4096, config: minilm)
+      Issue.record("a 13 TB batch was accepted")
+    } catch {
+      #expect(
+        "\(error)".hasPrefix("option '--batch-size': a batch of 4096 texts of up to 8192 tokens needs about "), "\(error)")
+    }
+    try Embed.checkMemory([[Int32]](repeating: [1, 2, 3], count: 100), batchSize: 4096, config: minilm)
     _ = try Bench.parse(["--config", "custom", "--seq", "64", "--d-model", "32", "--heads", "4", "--d-ff", "64"]).makeCase(
       "custom")
   }

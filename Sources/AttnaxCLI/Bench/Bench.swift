@@ -177,7 +177,9 @@ struct Bench: ParsableCommand {
     if let layers { c.config.numLayers = layers }
     if c.config.useRoPE { c.config.ropeMaxPositions = max(c.config.ropeMaxPositions, c.seq) }
     try c.config.validate()
-    guard c.seq >= (c.decode ? 2 : 1), c.batch >= 1 else { throw ValidationError("--seq and --batch must be positive") }
+    if c.decode && c.seq < 2 {
+      throw ValidationError("option '--seq': decode needs at least 2 (the cached tokens and the new one), got \(c.seq)")
+    }
     try c.checkMemory()
     return c
   }

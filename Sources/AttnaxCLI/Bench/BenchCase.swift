@@ -55,7 +55,7 @@ struct BenchCase {
     }
     if decode { activations += 2 * Double(c.numLayers * batch) * Double(seq) * Double(c.kvHeads * c.headDim) }
     let bytes = 4 * (parameters + activations)
-    let memory = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
+    let memory = Memory.physicalBytes
     guard memory <= 0 || bytes <= memory else {
       throw ValidationError(
         String(

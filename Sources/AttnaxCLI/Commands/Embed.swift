@@ -135,6 +135,25 @@ struct Embed: ParsableCommand {
       throw AttnaxError.input(
         name: "text", message: "text \(i + 1) has \(ids[i].count) tokens, more than the model's max_len \(dir.config.maxLen)")
     }
+    try Self.checkMemory(ids, batchSize: batchSize, config: dir.config)
     return (dir.config, dir.weights, texts, ids)
+  }
+
+  /// One forward pass's largest buffers must fit in this machine's memory: float32 hidden rows
+  /// (the input, Q/K/V, the output, the FFN hidden), and for standard attention every head's
+  /// scores, for a batch of the longest texts. A --batch-size too large for them is refused
+  /// before anything is allocated.
+  static func checkMemory(_ ids: [[Int32]], batchSize: Int, config: TransformerConfig) throws {
+    let batch = Double(min(batchSize, ids.count)), tokens = Double(ids.map(\.count).max() ?? 0)
+    var perToken = Double(5 * config.dModel + 3 * config.dFF)
+    if config.attentionType == .standard { perToken += Double(config.numHeads) * tokens }
+    let bytes = 4 * batch * tokens * perToken, memory = Memory.physicalBytes
+    guard memory <= 0 || bytes <= memory else {
+      throw LaunchError.option(
+        "--batch-size",
+        String(
+          format: "a batch of %.0f texts of up to %.0f tokens needs about %.1f GiB, more than this machine's memory (%.1f GiB)",
+          batch, tokens, bytes / Double(1 << 30), memory / Double(1 << 30)))
+    }
   }
 }

@@ -247,7 +247,7 @@ struct Generate: ParsableCommand {
     let block = config.blockConfig
     let positions = Double(request.prompts.map(\.count).max() ?? 0) + Double(request.maxNewTokens)
     let bytes = 8 * Double(block.numLayers) * Double(request.prompts.count) * positions * Double(block.kvHeads * block.headDim)
-    let memory = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
+    let memory = Memory.physicalBytes
     guard memory <= 0 || bytes <= memory else {
       throw LaunchError.option(
         "--max-new-tokens",

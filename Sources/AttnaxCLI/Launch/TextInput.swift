@@ -20,7 +20,8 @@ enum TextInput {
 
   /// Rank 0 reads `path` (nil: nothing to read) and every rank agrees on the outcome (rank 0's
   /// failure is every rank's); the text is then broadcast from rank 0. Every rank must call it,
-  /// with or without a path.
+  /// with or without a path. The other ranks wait for rank 0's reading within the deadline
+  /// (`--timeout`, applied before): a pipe's writer must finish within it.
   static func shared(_ world: Communicator, _ path: String?) throws -> String? {
     let read = Result { () throws -> String? in world.rank == 0 ? try path.map(text) : nil }
     try Launch.agree(world, read)
