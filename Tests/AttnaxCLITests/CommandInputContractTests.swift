@@ -1,4 +1,4 @@
-// The process contract of `generate` and `embed` (docs/BAD_INPUTS.md, rows 62-74): their text
+// The process contract of `generate` and `embed` (docs/BAD_INPUTS.md, rows 62-83): their text
 // files read the same whatever the line endings, from a pipe or stdin too (rank 0 reads, the
 // ranks share the text); a model of the wrong kind, a missing tokenizer file, a prompt too long,
 // a number out of range on any command and an output path that cannot be written are refused

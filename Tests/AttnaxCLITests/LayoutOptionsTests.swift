@@ -67,6 +67,7 @@ struct LayoutOptionsTests {
       (["--tp", "0"], "--tp"), (["--tp=-2"], "--tp"), (["--cp", "0"], "--cp"), (["--cp=-1", "--tp", "2"], "--cp"),
       (["--timeout", "0"], "--timeout"), (["--timeout=-5"], "--timeout"), (["--timeout", "nan"], "--timeout"),
       (["--timeout", "inf"], "--timeout"), (["--timeout", "1e300"], "--timeout"), (["--timeout", "1000001"], "--timeout"),
+      (["--timeout", "0.09"], "--timeout"),
     ])
   func badOption(_ args: [String], _ name: String) throws {
     // Refused as the command line is parsed (validate()), a usage error naming the option.
@@ -139,6 +140,7 @@ struct LayoutOptionsTests {
       (["--timeout=-1"], "option '--timeout': must be a positive number of seconds, got -1.0"),
       (["--timeout", "nan"], "option '--timeout': must be a positive number of seconds, got nan"),
       (["--timeout", "inf"], "option '--timeout': must be at most 1000000 seconds, got inf"),
+      (["--timeout", "1e-9"], "option '--timeout': must be at least 0.1 seconds, got 1e-09"),
     ] {
       do {
         _ = try Self.options(args)

@@ -7,7 +7,7 @@ import AttnaxFormats
 struct LayoutOptions: ParsableArguments {
   @Option(help: "Tensor-parallel ranks (heads and FFN columns split over them).") var tp: Int?
   @Option(help: "Context-parallel ranks (sequence split over a ring). np must equal tp x cp.") var cp: Int?
-  @Option(help: "Seconds any rank waits for a peer before the job fails (at most 1000000).") var timeout: Double?
+  @Option(help: "Seconds any rank waits for a peer before the job fails (0.1 to 1000000).") var timeout: Double?
 
   /// The grid's (tp, cp) for `np` ranks, checked without communicating. Given one of --tp/--cp,
   /// the other is np divided by it; given neither, tp is the largest divisor of np that does not
@@ -35,12 +35,15 @@ struct LayoutOptions: ParsableArguments {
 
   /// The longest `--timeout`: 1,000,000 s (about 11.6 days); a deadline must pass some day.
   static let maxTimeout = 1_000_000.0
+  /// The shortest `--timeout`: 0.1 s. A shorter deadline fails the first collective whenever the
+  /// ranks start a moment apart (every rank then reports its own timeout and the job aborts).
+  static let minTimeout = 0.1
 
-  /// The options' own ranges: --tp and --cp at least 1, --timeout a positive finite number of
-  /// seconds up to ``maxTimeout`` (NaN and infinity refused). Whether tp x cp fits np is
+  /// The options' own ranges: --tp and --cp at least 1, --timeout a finite number of seconds
+  /// from ``minTimeout`` to ``maxTimeout`` (NaN and infinity refused). Whether tp x cp fits np is
   /// ``shape(np:heads:)``'s (overflow-checked) question.
   func checkRanges() throws {
-    try OptionLimits.check("--timeout", timeout, positiveUpTo: Self.maxTimeout, unit: "seconds")
+    try OptionLimits.check("--timeout", timeout, positiveUpTo: Self.maxTimeout, atLeast: Self.minTimeout, unit: "seconds")
     try OptionLimits.check("--tp", tp, 1...Int.max)
     try OptionLimits.check("--cp", cp, 1...Int.max)
   }

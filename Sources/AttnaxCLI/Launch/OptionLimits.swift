@@ -15,11 +15,12 @@ enum OptionLimits {
     throw LaunchError.option(flag, "\(limits), got \(value)")
   }
 
-  /// Throws unless `value` (when given) is a finite number above 0 and at most `max`
-  /// (NaN and infinity are refused); `unit` names what it counts ("seconds").
-  static func check(_ flag: String, _ value: Double?, positiveUpTo max: Double, unit: String) throws {
+  /// Throws unless `value` (when given) is a finite number above 0, at least `least` and at
+  /// most `max` (NaN and infinity are refused); `unit` names what it counts ("seconds").
+  static func check(_ flag: String, _ value: Double?, positiveUpTo max: Double, atLeast least: Double = 0, unit: String) throws {
     guard let value else { return }
     guard value > 0 else { throw LaunchError.option(flag, "must be a positive number of \(unit), got \(value)") }
+    guard value >= least else { throw LaunchError.option(flag, "must be at least \(least) \(unit), got \(value)") }
     guard value <= max else {
       throw LaunchError.option(flag, "must be at most \(Int(max)) \(unit), got \(value)")
     }
