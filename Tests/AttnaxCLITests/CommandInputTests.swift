@@ -45,6 +45,9 @@ struct CommandInputTests {
     expectMessage("file '\(s.path)/nowhere.txt': does not exist") { _ = try TextInput.text("\(s.path)/nowhere.txt") }
     expectMessage("file '\(s.path)': is a folder, not a text file") { _ = try TextInput.text(s.path) }
     #expect(try TextInput.text("/dev/null") == "")
+    expectMessage("file '/dev/zero': is a character device, not a text file (only a terminal or /dev/null is read)") {
+      _ = try TextInput.text("/dev/zero")
+    }
     // A FIFO (what <(...) and a piped stdin are): FileManager.contents(atPath:) returned nil for it.
     let fifo = "\(s.path)/fifo"
     #expect(mkfifo(fifo, 0o600) == 0)

@@ -43,15 +43,15 @@ enum TextInput {
   ///
   /// `/dev/stdin`, `/dev/fd/N` and `/proc/self/fd/N` are read from this process's descriptor
   /// itself, not opened again by name: a named FIFO or a socket on stdin cannot be reopened
-  /// (the open waits for a writer, or fails).
+  /// (the open waits for a writer, or fails). A folder, a block device and a character device
+  /// other than a terminal or /dev/null (/dev/zero would never end) are refused.
   static func bytes(_ path: String) throws -> [UInt8] {
     func refuse(_ message: String) -> AttnaxError { AttnaxError.file(path: path, message: message) }
     func errorText() -> String { String(cString: strerror(errno)) }
     let inherited = descriptor(path)
-    var st = stat()
-    guard (inherited.map { fstat($0, &st) } ?? stat(path, &st)) == 0 else {
-      let why = errno
-      guard why == ENOENT || why == EBADF else { throw refuse("cannot be read: \(String(cString: strerror(why)))") }
+    let fd = inherited.map { dup($0) } ?? open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else {
+      guard errno == ENOENT || errno == EBADF else { throw refuse("cannot be read: \(errorText())") }
       // A <(...) pipe of the shell that started mpirun is not passed on to the ranks.
       let underMPI = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil
       throw refuse(
@@ -59,14 +59,16 @@ enum TextInput {
           ? "does not exist in the ranks: mpirun does not pass a <(...) pipe on; pipe the text to mpirun's stdin and give /dev/stdin"
           : "does not exist")
     }
+    defer { close(fd) }
+    var st = stat()
+    guard fstat(fd, &st) == 0 else { throw refuse("cannot be read: \(errorText())") }
     switch st.st_mode & S_IFMT {
     case S_IFDIR: throw refuse("is a folder, not a text file")
     case S_IFBLK: throw refuse("is a block device, not a text file")
-    default: break  // a regular file, a pipe, a socket or a character device (a terminal, /dev/null)
+    case S_IFCHR where isatty(fd) == 0 && !isNullDevice(st.st_rdev):
+      throw refuse("is a character device, not a text file (only a terminal or /dev/null is read)")
+    default: break  // a regular file, a pipe, a socket, a terminal, /dev/null (empty)
     }
-    let fd = inherited.map { dup($0) } ?? open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw refuse("cannot be read: \(errorText())") }
-    defer { close(fd) }
     var out: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 1 << 16)
     while true {
@@ -79,6 +81,12 @@ enum TextInput {
       out += chunk[0..<n]
       guard out.count <= maxBytes else { throw refuse("holds more than \(maxBytes >> 20) MiB of text") }
     }
+  }
+
+  /// Whether a character device is /dev/null (Linux: major 1, minor 3).
+  static func isNullDevice(_ device: dev_t) -> Bool {
+    let major = (device >> 8) & 0xfff, minor = (device & 0xff) | ((device >> 12) & 0xfff00)
+    return major == 1 && minor == 3
   }
 
   /// The descriptor `path` names in this process, if it names one: 0 for `/dev/stdin`, N for
