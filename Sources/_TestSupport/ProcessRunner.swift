@@ -1,5 +1,5 @@
 // The one way tests start another program: posix_spawn in a new process group, stdin from
-// /dev/null, stdout and stderr captured in files (no pipe to drain, so a child that writes a lot
+// /dev/null (or a pipe holding the given bytes), stdout and stderr captured in files (no pipe to drain, so a child that writes a lot
 // or leaves a grandchild holding the pipe cannot block the test), a deadline after which the
 // child and everything it started are killed and the run is reported as timed out.
 
@@ -50,8 +50,13 @@ public enum ProcessRunner {
   /// through /proc before anything is killed, since MPI ranks sit in process groups of their
   /// own) and its own process group get SIGKILL; the outcome says `timedOut`.
   ///
+  /// `stdin`: bytes the program reads from its standard input, a pipe (closed after them, so
+  /// the program sees its end); at most ``maxStdinBytes``, which the pipe holds without a
+  /// reader. nil: /dev/null.
   /// - Throws: when the program cannot be started at all.
-  public static func run(_ command: [String], environment: [String: String], deadline: Double) throws -> ProcessOutcome {
+  public static func run(
+    _ command: [String], environment: [String: String], deadline: Double, stdin: [UInt8]? = nil
+  ) throws -> ProcessOutcome {
     precondition(!command.isEmpty, "no program")
     let scratch = NSTemporaryDirectory() + "attnax-process-\(getpid())-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
@@ -67,7 +72,22 @@ public enum ProcessRunner {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    // stdin bytes wait in a FIFO this process holds open for reading and writing (no fd of a
+    // plain pipe() to leak, without O_CLOEXEC, into a program another test starts meanwhile);
+    // the program opens it to read, and sees its end once this process closes it after the spawn.
+    var feeder: Int32 = -1
+    defer { if feeder >= 0 { close(feeder) } }
+    if let stdin {
+      precondition(stdin.count <= maxStdinBytes, "stdin of \(stdin.count) bytes: at most \(maxStdinBytes)")
+      let fifo = scratch + "/stdin"
+      feeder = mkfifo(fifo, 0o600) == 0 ? open(fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC) : -1
+      guard feeder >= 0 else { throw RunError("stdin FIFO \(fifo): \(String(cString: strerror(errno)))") }
+      let written = stdin.withUnsafeBytes { write(feeder, $0.baseAddress, $0.count) }
+      guard written == stdin.count else { throw RunError("writing stdin: \(String(cString: strerror(errno)))") }
+      posix_spawn_file_actions_addopen(&actions, 0, fifo, O_RDONLY, 0)
+    } else {
+      posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    }
     posix_spawn_file_actions_adddup2(&actions, outFD, 1)
     posix_spawn_file_actions_adddup2(&actions, errFD, 2)
 
@@ -97,6 +117,10 @@ public enum ProcessRunner {
     var pid = pid_t()
     let rc = posix_spawn(&pid, command[0], &actions, &attributes, argv, envp)
     guard rc == 0 else { throw RunError("cannot start \(command[0]): \(String(cString: strerror(rc)))") }
+    if feeder >= 0 {  // the program holds the FIFO open now: its only writer goes, it reads to the end
+      close(feeder)
+      feeder = -1
+    }
 
     var status: Int32 = 0
     var timedOut = false
@@ -118,6 +142,10 @@ public enum ProcessRunner {
       command: command, exitCode: low == 0 ? (status >> 8) & 0xff : nil, signal: low == 0 ? nil : low,
       stdout: contents(ofFile: outPath), stderr: contents(ofFile: errPath), seconds: seconds, timedOut: timedOut)
   }
+
+  /// The most bytes ``run(_:environment:deadline:stdin:)`` feeds a program's stdin: what a
+  /// Linux pipe holds before its reader starts.
+  public static let maxStdinBytes = 60_000
 
   /// The environment of this process without MPI's launch variables (a test process that
   /// initialised MPI as a singleton, or runs under mpirun, must not hand its job's identity to

@@ -1,6 +1,7 @@
 // TokenSampler at one rank: greedy is the arg max (ties: lowest id); top-k and top-p keep exactly
 // the tokens they should; sampling draws from softmax(l / T) restricted to them (checked by
-// frequencies over many seeded draws, deterministic); the same seed gives the same draws.
+// frequencies over many seeded draws, deterministic); the same seed gives the same draws; every
+// finite T > 0 works (a tiny one is greedy), a top-k past the vocabulary keeps all tokens.
 // Across vocabulary shards and layouts: DistributedBlockTests.sampledGenerationMatches.
 
 import AttnaxDist
@@ -83,11 +84,66 @@ struct TokenSamplerTests {
     #expect(differ)
   }
 
+  @Test("a tiny temperature gives the greedy token (l / T would overflow), with top-k and top-p too; ties stay the lowest id")
+  func tinyTemperature() throws {
+    // Logits above 3.4 overflowed l / 1e-38 to infinity: every such token tied, the lowest id won.
+    let logits = Tensor(shape: [3, 5], data: [5, 7, 6, -1, 6.999, 0.5, 0.25, 0, 0.75, 0.7, 9, 9, 3, 9, -2])
+    let greedy = try sampler(SamplingOptions(), vocab: 5).choose(logits, step: 0)
+    #expect(greedy == [1, 3, 0])
+    for T: Float in [1e-38, .leastNonzeroMagnitude, 1e-30, 1e-7] {
+      for (k, p) in [(0, Float(1)), (2, 1), (0, 0.5), (3, 0.9), (Int.max, 1)] {
+        for seed: UInt64 in 0..<20 {
+          let o = SamplingOptions(temperature: T, topK: k, topP: p, seed: seed)
+          let got = try sampler(o, vocab: 5).choose(logits, step: Int(seed))
+          // Row 2 ties three tokens at 9: a draw among them (all equally likely), never another.
+          #expect(got[0] == 1 && got[1] == 3 && [0, 1, 3].contains(got[2]), "T \(T), top-k \(k), top-p \(p): \(got)")
+        }
+      }
+    }
+  }
+
+  @Test("every temperature > 0 gives a token of the vocabulary, the largest finite one too")
+  func temperatureRange() throws {
+    let logits = Tensor(shape: [2, 4], data: [1e30, -1e30, 3, 2, -5, 40, 0, 1])
+    for T: Float in [.greatestFiniteMagnitude, 1e30, 1, 0.5, 1e-20, .leastNormalMagnitude] {
+      for (k, p) in [(0, Float(1)), (3, 1), (0, 0.9), (2, 0.5)] {
+        let got = try sampler(SamplingOptions(temperature: T, topK: k, topP: p, seed: 1), vocab: 4).choose(logits, step: 0)
+        #expect(got.allSatisfy { (0..<4).contains($0) }, "T \(T): \(got)")
+      }
+    }
+    // A huge temperature draws nearly uniformly (every token seen), a tiny one only the top.
+    var seen = Set<Int32>()
+    let flat = Tensor(shape: [1, 4], data: [3, 2, 1, 0])
+    for seed: UInt64 in 0..<200 {
+      seen.insert(try sampler(SamplingOptions(temperature: 1e30, seed: seed), vocab: 4).choose(flat, step: 0)[0])
+    }
+    #expect(seen == [0, 1, 2, 3])
+  }
+
+  @Test("a top-k of the vocabulary or more keeps every token, allocating nothing by k")
+  func topKPastVocabulary() throws {
+    let logits = Tensor(shape: [4, 8], data: (0..<32).map { Float(($0 * 37) % 11) / 5 })
+    #expect(SamplingOptions(topK: 8).forVocabulary(8).topK == 0)
+    #expect(SamplingOptions(topK: Int.max).forVocabulary(8).topK == 0)
+    #expect(SamplingOptions(topK: 7).forVocabulary(8).topK == 7)
+    for step in 0..<10 {
+      let all = try sampler(SamplingOptions(temperature: 0.8, seed: 4), vocab: 8).choose(logits, step: step)
+      for k in [8, 1_000_000_000, Int.max] {
+        // Directly (the pool is capped at the vocabulary) and as the generator passes it.
+        let o = SamplingOptions(temperature: 0.8, topK: k, seed: 4)
+        #expect(try sampler(o, vocab: 8).choose(logits, step: step) == all, "top-k \(k)")
+        #expect(try sampler(o.forVocabulary(8), vocab: 8).choose(logits, step: step) == all, "top-k \(k)")
+      }
+    }
+  }
+
   @Test("out-of-range options are refused naming the option")
   func validation() {
     for (o, name) in [
       (SamplingOptions(temperature: -1), "temperature"), (SamplingOptions(topK: -2), "top-k"),
       (SamplingOptions(topP: 0), "top-p"), (SamplingOptions(topP: 1.5), "top-p"),
+      (SamplingOptions(temperature: .nan), "temperature"), (SamplingOptions(temperature: .infinity), "temperature"),
+      (SamplingOptions(temperature: 1, topP: .nan), "top-p"), (SamplingOptions(temperature: 1, topP: -.infinity), "top-p"),
     ] {
       expectInputError(name) { try o.validate() }
     }

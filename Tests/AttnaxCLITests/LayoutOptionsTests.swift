@@ -1,7 +1,7 @@
 // LayoutOptions.shape(np:heads:) without MPI: the (tp, cp) a command line gives for np ranks.
 // Defaults (tp = the largest divisor of np not above num_heads, checked against a brute-force
-// search), one of --tp/--cp given, both given, and the errors: bad --tp/--cp/--timeout name the
-// option; a shape breaking np = tp × cp (including one whose product overflows) names the rule;
+// search), one of --tp/--cp given, both given, and the errors: bad --tp/--cp/--timeout (NaN and
+// infinity too) name the option as the command line is parsed; a shape breaking np = tp × cp (including one whose product overflows) names the rule;
 // tp above num_heads names num_heads; and the exact lines the launcher prints for them.
 
 import ArgumentParser
@@ -66,12 +66,24 @@ struct LayoutOptionsTests {
     arguments: [
       (["--tp", "0"], "--tp"), (["--tp=-2"], "--tp"), (["--cp", "0"], "--cp"), (["--cp=-1", "--tp", "2"], "--cp"),
       (["--timeout", "0"], "--timeout"), (["--timeout=-5"], "--timeout"), (["--timeout", "nan"], "--timeout"),
+      (["--timeout", "inf"], "--timeout"), (["--timeout", "1e300"], "--timeout"), (["--timeout", "1000001"], "--timeout"),
+      (["--timeout", "0.09"], "--timeout"),
     ])
   func badOption(_ args: [String], _ name: String) throws {
-    let o = try Self.options(args)
-    let got = Self.optionName { _ = try o.shape(np: 4, heads: 4) }
-    #expect(got == name, "\(args): error names \(got ?? "nothing")")
-    do { _ = try o.shape(np: 4, heads: 4) } catch { #expect("\(error)".contains(name), "\(error)") }
+    // Refused as the command line is parsed (validate()), a usage error naming the option.
+    do {
+      _ = try Self.options(args)
+      Issue.record("\(args): parsed")
+    } catch {
+      #expect(LayoutOptions.exitCode(for: error) == .validationFailure, "\(args): \(error)")
+      #expect(LayoutOptions.message(for: error).hasPrefix("option '\(name)': "), "\(args): \(error)")
+    }
+  }
+
+  @Test("the largest --timeout is accepted; the ranges are checked again by shape(np:heads:)")
+  func timeoutLimit() throws {
+    #expect(Self.pair(try Self.options(["--timeout", "1000000"]).shape(np: 2, heads: 4)) == [2, 1])
+    #expect(Self.optionName { try Self.options(["--timeout", "1000000"]).checkRanges() } == nil)
   }
 
   @Test(
@@ -121,16 +133,21 @@ struct LayoutOptionsTests {
     expectMessage("layout: tp (3) is larger than num_heads (2); every rank needs at least one query head") {
       _ = try Self.options(["--tp", "3"]).shape(np: 3, heads: 2)
     }
-    expectMessage("option '--tp': must be at least 1, got 0") { _ = try Self.options(["--tp", "0"]).shape(np: 1) }
-    expectMessage("option '--cp': must be at least 1, got -2") { _ = try Self.options(["--cp=-2"]).shape(np: 1) }
-    expectMessage("option '--timeout': must be a positive number of seconds, got 0.0") {
-      _ = try Self.options(["--timeout", "0"]).shape(np: 2)
-    }
-    expectMessage("option '--timeout': must be a positive number of seconds, got -1.0") {
-      _ = try Self.options(["--timeout=-1"]).shape(np: 2)
-    }
-    expectMessage("option '--timeout': must be a positive number of seconds, got nan") {
-      _ = try Self.options(["--timeout", "nan"]).shape(np: 2)
+    // Bad values of the options themselves: refused as the command line is parsed.
+    for (args, text) in [
+      (["--tp", "0"], "option '--tp': must be at least 1, got 0"), (["--cp=-2"], "option '--cp': must be at least 1, got -2"),
+      (["--timeout", "0"], "option '--timeout': must be a positive number of seconds, got 0.0"),
+      (["--timeout=-1"], "option '--timeout': must be a positive number of seconds, got -1.0"),
+      (["--timeout", "nan"], "option '--timeout': must be a positive number of seconds, got nan"),
+      (["--timeout", "inf"], "option '--timeout': must be at most 1000000 seconds, got inf"),
+      (["--timeout", "1e-9"], "option '--timeout': must be at least 0.1 seconds, got 1e-09"),
+    ] {
+      do {
+        _ = try Self.options(args)
+        Issue.record("\(args): parsed")
+      } catch {
+        #expect(LayoutOptions.message(for: error) == text)
+      }
     }
   }
 }

@@ -133,7 +133,7 @@ struct ProcessContractTests {
     }
   }
 
-  @Test("an output path in a directory that does not exist: refused after the forward, nothing created")
+  @Test("an output path in a directory that does not exist: refused before the forward, nothing created")
   func outputDirectoryMissing() throws {
     let w = try Workspace()
     let model = try w.model("m", Models.encoder)
@@ -145,6 +145,11 @@ struct ProcessContractTests {
         .exact("error: file '\(output)': cannot create a temporary file in '\(w.path)/no/such/dir': No such file or directory"),
         output: .watch(.absent(output)))
     }
+    // Checked before the forward: a rank that would fail as the forward starts never gets there.
+    try w.expectRefused(
+      ["forward", "--model", model, "--input", input, "--output", output], layout: .ranks(2),
+      .exact("error: file '\(output)': cannot create a temporary file in '\(w.path)/no/such/dir': No such file or directory"),
+      output: .watch(.absent(output)), env: ["ATTNAX_FAULT": "forward", "ATTNAX_FAULT_RANK": "1"])
   }
 
   @Test("attnax golden refuses a case without tolerances in one line, runs the next and exits 2")
@@ -428,7 +433,7 @@ enum Models {
   static func encoderInput() -> [String: SafetensorsValue] { ["x": .f32(randomTensor([2, 12, 32], seed: 3))] }
 
   /// Every tensor `config` reads, generated.
-  static func weights(_ config: BlockConfig) throws -> [String: Tensor] {
+  static func weights(_ config: some ModelConfiguration) throws -> [String: Tensor] {
     let source = RandomWeights(seed: 17)
     var out: [String: Tensor] = [:]
     for (name, shape) in config.parameterShapes {
@@ -588,10 +593,11 @@ final class Workspace {
 
   // MARK: Files
 
-  /// A model directory `name`: `config` encoded (then `edit`ed as JSON), its generated weights
-  /// (then `tensors`-edited), written with SafetensorsWriter.
-  func model(
-    _ name: String, _ config: BlockConfig, metadata: [String: String]? = nil,
+  /// A model directory `name`: `config` (a block stack, or a full model) encoded (then `edit`ed
+  /// as JSON), its generated weights (then `tensors`-edited), written with SafetensorsWriter;
+  /// `tokenizer`: the files of that Tests/Fixtures/tokenizers folder copied beside them.
+  func model<Config: ModelConfiguration & Encodable>(
+    _ name: String, _ config: Config, metadata: [String: String]? = nil, tokenizer: (folder: String, files: [String])? = nil,
     tensors: (inout [String: Tensor]) -> Void = { _ in }, edit: (inout [String: Any]) -> Void = { _ in }
   ) throws -> String {
     let dir = "\(path)/\(name)"
@@ -603,7 +609,18 @@ final class Workspace {
     var weights = try Models.weights(config)
     tensors(&weights)
     try SafetensorsWriter.write(weights.map { ($0.key, .f32($0.value)) }, to: "\(dir)/model.safetensors", metadata: metadata)
+    for file in tokenizer?.files ?? [] {
+      try FileManager.default.copyItem(
+        atPath: Fixtures.path("tokenizers/\(tokenizer!.folder)/\(file)"), toPath: "\(dir)/\(file)")
+    }
     return dir
+  }
+
+  /// A text file `name` holding exactly `text`.
+  func textFile(_ name: String, _ text: String) throws -> String {
+    let file = "\(path)/\(name)"
+    try Data(text.utf8).write(to: URL(fileURLWithPath: file))
+    return file
   }
 
   /// An input file.
@@ -631,15 +648,20 @@ final class Workspace {
   /// `detached`: every rank in a session of its own, so it ends by itself and its own exit
   /// status is recorded even when mpirun stops the job (see the wrapper); for jobs that end by
   /// one rank's agreed refusal, not for those a rank aborts (mpirun must stop their stuck peers).
-  func launch(_ args: [String], layout: Layout, env: [String: String] = [:], detached: Bool) throws -> Launched {
+  /// `stdin`: what the binary (np 1) or mpirun, which forwards it to rank 0, reads on stdin.
+  func launch(
+    _ args: [String], layout: Layout, env: [String: String] = [:], detached: Bool, stdin: String? = nil
+  ) throws -> Launched {
     switch layout {
     case .single:
-      let p = try ProcessRunner.run([Programs.attnax] + args, environment: environment(env), deadline: Self.hang)
+      let p = try ProcessRunner.run(
+        [Programs.attnax] + args, environment: environment(env), deadline: Self.hang, stdin: stdin.map { Array($0.utf8) })
       return Launched(
         label: layout.label, process: p, ranks: [.init(status: p.timedOut ? nil : p.status, stdout: p.stdout, stderr: p.stderr)],
         seconds: p.seconds)
     case let .ranks(np, _):
-      return try mpirun([["-np", "\(np)"] + wrapper + args], np: np, label: layout.label, env: env, detached: detached)
+      return try mpirun(
+        [["-np", "\(np)"] + wrapper + args], np: np, label: layout.label, env: env, detached: detached, stdin: stdin)
     }
   }
 
@@ -658,15 +680,17 @@ final class Workspace {
   /// concurrent fork (another test starting a program) still holds its write descriptor.
   private var wrapper: [String] { ["/bin/sh", "\(path)/rank.sh", Programs.attnax] }
 
-  private func environment(_ extra: [String: String]) -> [String: String] {
+  /// The environment of every run: this process's, without MPI's launch variables, plus `extra`.
+  func environment(_ extra: [String: String]) -> [String: String] {
     var env = ProcessRunner.environment()
     if env["OPENBLAS_NUM_THREADS"] == nil { env["OPENBLAS_NUM_THREADS"] = "1" }
     for (k, v) in extra { env[k] = v }
     return env
   }
 
-  private func mpirun(_ apps: [[String]], np: Int, label: String, env extra: [String: String], detached: Bool) throws -> Launched
-  {
+  private func mpirun(
+    _ apps: [[String]], np: Int, label: String, env extra: [String: String], detached: Bool, stdin: String? = nil
+  ) throws -> Launched {
     runs += 1
     let statusDir = "\(path)/run\(runs)/status", outputDir = "\(path)/run\(runs)/ranks"
     try FileManager.default.createDirectory(atPath: statusDir, withIntermediateDirectories: true)
@@ -682,7 +706,7 @@ final class Workspace {
     for k in (["ATTNAX_RANK_STATUS_DIR", "ATTNAX_RANK_DETACH"] + extra.keys.sorted()) { command += ["-x", k] }
     command += apps.joined(separator: [":"])
     let t0 = MonotonicClock.seconds()
-    let p = try ProcessRunner.run(command, environment: env, deadline: Self.hang)
+    let p = try ProcessRunner.run(command, environment: env, deadline: Self.hang, stdin: stdin.map { Array($0.utf8) })
     if detached {
       // Detached ranks may outlive mpirun by a moment: wait for every status, and end the
       // session of a rank that never gives one (a hang).
@@ -724,7 +748,7 @@ final class Workspace {
   /// The output is absent before a single-process run and pre-created before an mpirun one.
   func expectRefused(
     _ args: [String], layout: Layout, _ message: Message, output: Output = .auto,
-    env: [String: String] = [:], ending: Ending = .agreed, sourceLocation: SourceLocation = #_sourceLocation
+    env: [String: String] = [:], ending: Ending = .agreed, stdin: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
   ) throws {
     let watch: OutputWatch?
     var full = args
@@ -738,7 +762,8 @@ final class Workspace {
     full += layout.extra
     let before = try watch.map { try prepare($0) }
     let run = try launch(
-      full, layout: layout, env: env, detached: { if case .agreed = ending { return true } else { return false } }())
+      full, layout: layout, env: env, detached: { if case .agreed = ending { return true } else { return false } }(), stdin: stdin
+    )
     expectContract(run, message, ending: ending, sourceLocation: sourceLocation)
     if let watch, let before { expectUnchanged(watch, before, run.label, sourceLocation: sourceLocation) }
   }

@@ -103,6 +103,21 @@ struct ConfigTests {
     expectConfigError(
       config(["score_mods": [["type": "causal"], ["type": "alibi", "slope": 1]]]), field: "score_mods.1.slope",
       mentioning: ["unknown field", "alibi"])
+    // Several unknown keys: the first in sorted order is named, the same on every run and rank
+    // (the decoder's keys come in hash order, which differs from process to process).
+    expectConfigError(config(["zz_late": 1, "d_modle": 32, "pos_emb": "rope"]), field: "d_modle", mentioning: ["unknown field"])
+    expectConfigError(
+      config(["kv_cache": ["max_len": 8, "steps": 2, "size": 3, "page": 1]]), field: "kv_cache.page", mentioning: ["unknown"])
+    expectConfigError(
+      config(["score_mods": [["type": "alibi", "slope": 1, "bias": 2]]]), field: "score_mods.0.bias", mentioning: ["unknown"])
+    var model =
+      try! JSONSerialization.jsonObject(
+        with: JSONEncoder().encode(TransformerConfig(model: .transformerDecoder, vocabSize: 8))) as! [String: Any]
+    model["zz_late"] = 1; model["block"] = "encoder"; model["use_rope"] = true
+    do {
+      _ = try JSONDecoder().decode(TransformerConfig.self, from: json(model))
+      Issue.record("decoded")
+    } catch { #expect("\(error)" == "config field 'block': unknown field") }
   }
 
   @Test("A key holding a control character is named escaped, so the error stays one line")

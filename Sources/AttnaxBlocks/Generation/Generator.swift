@@ -65,7 +65,8 @@ public struct Generator: Sendable {
     let pads = request.prompts.map { width - $0.count }
     let padded = pads.contains { $0 > 0 }
     let caches = model.stack.makeCaches(batch: b, maxLen: width + request.maxNewTokens)
-    let sampler = TokenSampler(options: request.sampling, group: model.stack.group, rows: model.vocabRows)
+    let sampler = TokenSampler(
+      options: request.sampling.forVocabulary(model.config.vocabSize), group: model.stack.group, rows: model.vocabRows)
     var stats = GenerationStats(prefillTokens: request.prompts.map(\.count).reduce(0, +))
     var out = [[Int32]](repeating: [], count: b)
     var done = [Bool](repeating: false, count: b)
@@ -107,7 +108,10 @@ public struct Generator: Sendable {
   }
 
   /// Refuses what cannot run, naming the input, before any token: no or empty prompts, fewer
-  /// than one new token, bad sampling options, or more positions than `config` holds.
+  /// than one new token, bad sampling options, a prompt that alone fills the positions
+  /// `config` holds (named as the prompt: its length and the limit), or more new tokens than
+  /// the rest. A model without a position limit still holds at most 2³¹ − 1 positions (ids
+  /// are 32-bit). The arithmetic cannot overflow, whatever `maxNewTokens` is.
   /// - Throws: ``AttnaxError/input(name:message:)`` naming `prompts`, `max-new-tokens` or the
   ///   sampling option.
   public static func check(_ request: GenerationRequest, config: TransformerConfig) throws {
@@ -120,12 +124,22 @@ public struct Generator: Sendable {
     }
     try request.sampling.validate()
     let longest = request.prompts.map(\.count).max()!
-    if let limit = config.sequenceLimit, longest + request.maxNewTokens > limit.tokens {
-      let prompt = request.prompts.count == 1 ? "the prompt" : "the longest prompt"
+    let limit = config.sequenceLimit ?? (Int(Int32.max), "32-bit position ids")
+    let one = request.prompts.count == 1
+    guard longest < limit.tokens else {
+      let which = one ? "the prompt" : "prompt \(request.prompts.firstIndex { $0.count == longest }! + 1)"
+      throw AttnaxError.input(
+        name: "prompts",
+        message:
+          "\(which) has \(longest) tokens, but the model holds \(limit.tokens) positions (\(limit.field)) for the prompt and its new tokens together: at most \(limit.tokens - 1) prompt tokens"
+      )
+    }
+    guard request.maxNewTokens <= limit.tokens - longest else {
+      let need = UInt64(longest) + UInt64(request.maxNewTokens)  // cannot overflow: both below 2^63
       throw AttnaxError.input(
         name: "max-new-tokens",
         message:
-          "\(prompt) (\(longest) tokens) and \(request.maxNewTokens) new tokens need \(longest + request.maxNewTokens) positions, but the model holds \(limit.tokens) (\(limit.field))"
+          "\(one ? "the prompt" : "the longest prompt") (\(longest) tokens) and \(request.maxNewTokens) new tokens need \(need) positions, but the model holds \(limit.tokens) (\(limit.field))"
       )
     }
   }

@@ -4,9 +4,10 @@ import Foundation
 
 /// How the next token is chosen from its logits.
 public struct SamplingOptions: Sendable, Equatable {
-  /// 0 chooses the most likely token (greedy); above 0, tokens are drawn from softmax(l / T).
+  /// 0 chooses the most likely token (greedy); above 0, tokens are drawn from softmax(l / T),
+  /// for every finite T > 0 (a tiny T gives the greedy token, a huge one nearly uniform draws).
   public var temperature: Float
-  /// Keep only the `topK` most likely tokens (0: all).
+  /// Keep only the `topK` most likely tokens (0, or at least the vocabulary: all).
   public var topK: Int
   /// Keep the smallest set of most likely tokens whose probability reaches `topP` (1: all).
   public var topP: Float
@@ -24,10 +25,18 @@ public struct SamplingOptions: Sendable, Equatable {
   /// Throws naming the option that is out of range.
   public func validate() throws {
     guard temperature >= 0, temperature.isFinite else {
-      throw AttnaxError.input(name: "temperature", message: "must be 0 (greedy) or positive, got \(temperature)")
+      throw AttnaxError.input(name: "temperature", message: "must be 0 (greedy) or a positive finite number, got \(temperature)")
     }
     guard topK >= 0 else { throw AttnaxError.input(name: "top-k", message: "must be 0 (all tokens) or positive, got \(topK)") }
     guard topP > 0, topP <= 1 else { throw AttnaxError.input(name: "top-p", message: "must be in (0, 1], got \(topP)") }
+  }
+
+  /// These options over a vocabulary of `size` tokens: a top-k of the whole vocabulary or more
+  /// keeps every token, so it becomes 0 (all), and nothing is sized by k.
+  public func forVocabulary(_ size: Int) -> SamplingOptions {
+    var o = self
+    if o.topK >= size { o.topK = 0 }
+    return o
   }
 }
 
@@ -37,7 +46,11 @@ public struct SamplingOptions: Sendable, Equatable {
 /// - Greedy: each rank's best (logit, id) per row, one allgather (2 floats per row per rank).
 /// - Sampling: the Gumbel-max trick, argmax_i (l_i / T + g_i) with g_i = −log(−log u_i) and
 ///   u_i drawn from (seed, step, row, token id), so a token's noise does not depend on which
-///   rank holds it. Without top-k / top-p that is again one allgather of each rank's best;
+///   rank holds it. It is computed as argmax_i (s_i + c·g_i) with s = l / max(T, 1) and
+///   c = min(T, 1), the same order (the key times min(T, 1)) without dividing by a small T: l / T
+///   overflows to infinity for T = 1e-38, where every token would tie. Probabilities
+///   (top-p) are exp((s_i − max s) / c), in [0, 1] for every T > 0: as T → 0 every token but
+///   the most likely ones gets 0 and the choice is the greedy one. Without top-k / top-p that is again one allgather of each rank's best;
 ///   top-k gathers each rank's k best; top-p (nucleus) first agrees on the row's maximum and
 ///   normaliser (two small allreduces), then gathers each rank's most likely tokens up to the
 ///   nucleus mass — a token of the global nucleus is always inside its own rank's prefix.
@@ -68,9 +81,9 @@ public struct TokenSampler: Sendable {
   /// the random stream (the same step and seed give the same draw).
   public func choose(_ shard: Tensor, step: Int) throws -> [Int32] {
     let b = shard.shape[0], v = shard.shape[1]
-    let T = options.temperature
+    let divisor = options.isGreedy ? 1 : max(options.temperature, 1)
     var scores = shard.data
-    if !options.isGreedy { for i in scores.indices { scores[i] /= T } }
+    if divisor != 1 { for i in scores.indices { scores[i] /= divisor } }
     if options.isGreedy || (options.topK == 0 && options.topP >= 1) {
       // The best of (score + noise) per row, exchanged as candidates of one.
       let best = (0..<b).map { row in bestCandidate(scores, row: row, width: v, step: step) }
@@ -79,12 +92,16 @@ public struct TokenSampler: Sendable {
     var pools = try options.topK > 0 ? gatherTopK(scores, batch: b, width: v) : gatherNucleus(scores, batch: b, width: v)
     if options.topK > 0 && options.topP < 1 { pools = pools.map { nucleus(of: $0) } }
     return pools.enumerated().map { row, pool in
-      pool.map { Candidate(score: $0.score + gumbel(step: step, row: row, id: $0.id), id: $0.id) }
+      pool.map { Candidate(score: $0.score + noiseScale * gumbel(step: step, row: row, id: $0.id), id: $0.id) }
         .max { Candidate.precedes($1, $0) }!.id
     }
   }
 
   // MARK: Noise
+
+  /// c = min(T, 1): the noise's weight against the scores s = l / max(T, 1), and the scale of
+  /// the scores' differences in probabilities, exp((s − max) / c); 0 when greedy.
+  var noiseScale: Float { options.isGreedy ? 0 : min(options.temperature, 1) }
 
   /// Gumbel noise −log(−log u) of token `id` at (step, row), u uniform in (0, 1) from 53 bits.
   func gumbel(step: Int, row: Int, id: Int32) -> Float {
@@ -105,11 +122,12 @@ public struct TokenSampler: Sendable {
   func bestCandidate(_ scores: [Float], row: Int, width v: Int, step: Int) -> Candidate {
     let base = row * v
     let top = Self.rowMaximum(scores, row: row, width: v)
-    let cutoff = options.isGreedy ? top : top + Self.noiseRange.low - Self.noiseRange.high
+    let c = noiseScale
+    let cutoff = options.isGreedy ? top : top + c * (Self.noiseRange.low - Self.noiseRange.high)
     var best = Candidate(score: -.infinity, id: -1)
     for j in 0..<v where scores[base + j] >= cutoff {
       let id = Int32(rows.lowerBound + j)
-      let s = scores[base + j] + (options.isGreedy ? 0 : gumbel(step: step, row: row, id: id))
+      let s = scores[base + j] + (options.isGreedy ? 0 : c * gumbel(step: step, row: row, id: id))
       if s > best.score { best = Candidate(score: s, id: id) }
     }
     return best
@@ -143,9 +161,10 @@ public struct TokenSampler: Sendable {
     }
   }
 
-  /// Per row, the k highest scores over all ranks (each rank sends its own k best).
+  /// Per row, the k highest scores over all ranks (each rank sends its own k best). A k above
+  /// the vocabulary (at most (rows + 1) × ranks tokens) is that bound: nothing is sized by k.
   func gatherTopK(_ scores: [Float], batch b: Int, width v: Int) throws -> [[Candidate]] {
-    let k = options.topK
+    let k = min(options.topK, (rows.count + 1) * group.size)
     var mine: [Candidate] = []
     for row in 0..<b {
       let local = (0..<v).map { Candidate(score: scores[row * v + $0], id: Int32(rows.lowerBound + $0)) }
@@ -170,7 +189,8 @@ public struct TokenSampler: Sendable {
   func gatherNucleus(_ scores: [Float], batch b: Int, width v: Int) throws -> [[Candidate]] {
     var maxima = (0..<b).map { row in Self.rowMaximum(scores, row: row, width: v) }
     try maxima.withUnsafeMutableBufferPointer { try group.allreduce($0, op: .max) }
-    var sums = (0..<b).map { row in (0..<v).reduce(Float(0)) { $0 + expf(scores[row * v + $1] - maxima[row]) } }
+    let c = noiseScale
+    var sums = (0..<b).map { row in (0..<v).reduce(Float(0)) { $0 + expf((scores[row * v + $1] - maxima[row]) / c) } }
     try group.allreduceSum(&sums)
     let mine = (0..<b).map { row in
       let local = (0..<v).map { Candidate(score: scores[row * v + $0], id: Int32(rows.lowerBound + $0)) }
@@ -195,17 +215,18 @@ public struct TokenSampler: Sendable {
 
   /// The smallest set of most likely candidates whose probability reaches top-p: a token is
   /// kept while the mass before it is below top-p. Probabilities are over `normaliser` when
-  /// given (the whole vocabulary), else over the pool itself (after top-k).
+  /// given (the whole vocabulary), else over the pool itself (after top-k). Each is
+  /// exp((s − max) / c) / normaliser: at most 1, never NaN, for every temperature.
   func nucleus(of pool: [Candidate], maximum: Float? = nil, normaliser: Float? = nil) -> [Candidate] {
     let sorted = pool.sorted(by: Candidate.precedes)
     guard let top = sorted.first else { return [] }
-    let m = maximum ?? top.score
-    let z = normaliser ?? sorted.reduce(Float(0)) { $0 + expf($1.score - m) }
+    let m = maximum ?? top.score, scale = noiseScale
+    let z = normaliser ?? sorted.reduce(Float(0)) { $0 + expf(($1.score - m) / scale) }
     var mass: Float = 0, keep: [Candidate] = []
     for c in sorted {
       guard mass < options.topP else { break }
       keep.append(c)
-      mass += expf(c.score - m) / z
+      mass += expf((c.score - m) / scale) / z
     }
     return keep
   }

@@ -95,11 +95,29 @@ struct Bench: ParsableCommand {
     }
   }
 
+  /// The options' ranges, as the command line is parsed (a usage error: one line, exit 2 on
+  /// every rank): every size small enough that no product of them overflows; what a block of
+  /// those sizes needs in memory is ``BenchCase/checkMemory()``'s question.
   func validate() throws {
     guard AllreduceAlgorithm(rawValue: allreduce) != nil else {
       throw ValidationError("--allreduce must be one of \(AllreduceAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))")
     }
     _ = try allreduceProbeSizes()
+    try OptionLimits.validating {
+      let length = 1...(1 << 20), width = 1...(1 << 16), count = 1...(1 << 12), timings = 1...100_000
+      for (flag, value) in [("--seq", seq), ("--encoder-seq", encoderSeq), ("--block-size", blockSize)] {
+        try OptionLimits.check(flag, value, length)
+      }
+      for (flag, value) in [("--d-model", dModel), ("--d-ff", dFf)] { try OptionLimits.check(flag, value, width) }
+      for (flag, value) in [("--batch", batch), ("--heads", heads), ("--kv-heads", kvHeads), ("--layers", layers)] {
+        try OptionLimits.check(flag, value, count)
+      }
+      try OptionLimits.check("--threads", threads, 1...1024)
+      try OptionLimits.check("--repeat", repeats, timings)
+      try OptionLimits.check("--max-repeat", maxRepeat, timings)
+      try OptionLimits.check("--warmup", warmup, 0...timings.upperBound)
+      try OptionLimits.check("--budget", budget, positiveUpTo: LayoutOptions.maxTimeout, unit: "seconds")
+    }
   }
 
   func makeCase(_ name: String) throws -> BenchCase {
@@ -159,7 +177,10 @@ struct Bench: ParsableCommand {
     if let layers { c.config.numLayers = layers }
     if c.config.useRoPE { c.config.ropeMaxPositions = max(c.config.ropeMaxPositions, c.seq) }
     try c.config.validate()
-    guard c.seq >= (c.decode ? 2 : 1), c.batch >= 1 else { throw ValidationError("--seq and --batch must be positive") }
+    if c.decode && c.seq < 2 {
+      throw ValidationError("option '--seq': decode needs at least 2 (the cached tokens and the new one), got \(c.seq)")
+    }
+    try c.checkMemory()
     return c
   }
 }

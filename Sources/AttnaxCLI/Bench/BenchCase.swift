@@ -41,6 +41,31 @@ struct BenchCase {
     return per * Double(c.numLayers)
   }
 
+  /// Refuses a block whose weights and largest activations (float32: the input, Q/K/V and the
+  /// output, the FFN hidden rows, and a standard attention's scores or a decode's KV cache)
+  /// would not fit in this machine's memory, before anything is allocated: the sizes are the
+  /// options', so an allocation that cannot succeed would otherwise end the process.
+  func checkMemory() throws {
+    let c = config
+    let parameters = c.parameterShapes.values.reduce(0.0) { $0 + $1.reduce(1.0) { $0 * Double($1) } }
+    let rows = Double(batch) * Double(seq) + Double(batch) * Double(encoderSeq ?? 0)
+    var activations = rows * Double(5 * c.dModel + 3 * c.dFF)
+    if c.attentionType == .standard {
+      activations += Double(batch * c.numHeads) * Double(seq) * Double(max(seq, encoderSeq ?? 0))
+    }
+    if decode { activations += 2 * Double(c.numLayers * batch) * Double(seq) * Double(c.kvHeads * c.headDim) }
+    let bytes = 4 * (parameters + activations)
+    let memory = Memory.physicalBytes
+    guard memory <= 0 || bytes <= memory else {
+      throw ValidationError(
+        String(
+          format:
+            "bench %@: this block needs about %.1f GiB (weights %.1f, activations %.1f), more than this machine's memory (%.1f GiB): lower --seq, --batch, --d-model, --d-ff or --layers",
+          name, bytes / Double(1 << 30), 4 * parameters / Double(1 << 30), 4 * activations / Double(1 << 30),
+          memory / Double(1 << 30)))
+    }
+  }
+
   var shapeText: String {
     let c = config
     var s = "\(c.block.rawValue) B\(batch) S\(seq)"

@@ -211,14 +211,16 @@ extension BenchRunner {
 }
 
 extension Bench {
-  /// The sizes of `--allreduce-sizes` in bytes (`4K`, `1.5M`, `8388608`; K and M are powers of 2).
+  /// The sizes of `--allreduce-sizes` in bytes (`4K`, `1.5M`, `8388608`; K and M are powers of
+  /// 2), each from 4 bytes to 1 GiB (NaN and infinity refused).
   func allreduceProbeSizes() throws -> [Int] {
     guard let allreduceSizes else { return [] }
     return try allreduceSizes.split(separator: ",").map { item in
       let text = item.trimmingCharacters(in: .whitespaces).uppercased()
       let scale = text.hasSuffix("K") ? 1024.0 : text.hasSuffix("M") ? 1024.0 * 1024 : 1
-      guard let value = Double(scale == 1 ? text : String(text.dropLast())), value > 0, value * scale >= 4 else {
-        throw ValidationError("--allreduce-sizes: '\(item)' is not a size of at least 4 bytes (e.g. 4K, 1.5M)")
+      guard let value = Double(scale == 1 ? text : String(text.dropLast())), value * scale >= 4, value * scale <= Double(1 << 30)
+      else {
+        throw ValidationError("option '--allreduce-sizes': '\(item)' is not a size from 4 bytes to 1 GiB (e.g. 4K, 1.5M)")
       }
       return Int(value * scale) / 4 * 4
     }

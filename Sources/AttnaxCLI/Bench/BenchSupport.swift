@@ -45,6 +45,11 @@ enum Memory {
     return kib * 1024
   }
 
+  /// This machine's physical memory, bytes (0 when unknown): what the memory checks of
+  /// `generate` (KV cache), `embed` (a batch) and `bench` (a block) compare against, before
+  /// allocating what could never fit.
+  static var physicalBytes: Double { Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE))) }
+
   /// The 1-minute load average (/proc/loadavg): above the core count, other processes were
   /// competing for the CPUs while the benchmark ran.
   static var loadAverage: Double {

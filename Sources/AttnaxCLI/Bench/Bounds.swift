@@ -29,12 +29,29 @@ struct Bounds: ParsableCommand {
   @Option(help: "Decode steps after the prompt (the KV cache grows over them).") var decodeTokens: Int = 64
   @Option(help: "Timings per product (best kept).") var `repeat`: Int = 5
 
+  /// The options' ranges, as the command line is parsed (a usage error: one line, exit 2).
+  func validate() throws {
+    try OptionLimits.validating {
+      try OptionLimits.check("--rows", rows, 1...8192)
+      try OptionLimits.check("--prompt-tokens", promptTokens, 1...Int(Int32.max))
+      try OptionLimits.check("--decode-tokens", decodeTokens, 0...Int(Int32.max))
+      try OptionLimits.check("--repeat", `repeat`, 1...1000)
+    }
+  }
+
   func run() throws {
-    BLASCore.correctFallback()
+    try Launch.main { _ in
+      try measure()
+      return 0
+    }
+  }
+
+  /// The measurements and the JSON line; a bad config.json is one error line (``Launch``).
+  func measure() throws {
     let config = try JSONFile.decode(TransformerConfig.self, path: (model as NSString).appendingPathComponent("config.json"))
     let shapes = Self.linearShapes(config)
-    let gemm = Self.gemmGFLOPs(shapes: shapes, rows: rows, repeats: max(1, `repeat`))
-    let square = Self.gemmGFLOPs(shapes: [(1024, 1024)], rows: 1024, repeats: max(1, `repeat`))
+    let gemm = Self.gemmGFLOPs(shapes: shapes, rows: rows, repeats: `repeat`)
+    let square = Self.gemmGFLOPs(shapes: [(1024, 1024)], rows: 1024, repeats: `repeat`)
     // The best of the AVX2 and AVX-512 reads (on Zen 4 the 256-bit loads stream 5-10% faster).
     let levels = Array(Set([1, 2].map { min($0, Kernels.hardwareLevel) })).sorted()
     let stream = levels.map { Double(1 << 30) / Kernels.streamReadSeconds(threads: BLAS.threads, level: $0) / 1e9 }.max() ?? 0

@@ -23,18 +23,37 @@ struct Embed: ParsableCommand {
   @Option(help: "A text to embed (repeatable).") var text: [String] = []
   @Option(
     help:
-      "A UTF-8 file of texts, one a line (empty lines skipped); a .jsonl file holds one JSON string a line (texts with newlines)."
+      "A UTF-8 file of texts, one a line (LF, CRLF or CR; empty lines skipped); a .jsonl file holds one JSON string a line (texts with newlines); /dev/stdin and <(...) pipes work."
   )
   var input: String?
-  @Option(help: "Sentences per forward pass.") var batchSize: Int = 32
+  @Option(help: "Sentences per forward pass (at most 4096).") var batchSize: Int = 32
   @Flag(help: "Print the pairwise cosine similarities instead of the embeddings.") var similarity = false
-  @Option(help: "Embed the texts this many times (output printed once), one speed line per run: benchmarks take the warm runs.")
+  @Option(
+    help:
+      "Embed the texts this many times, at most 1000 (output printed once), one speed line per run: benchmarks take the warm runs."
+  )
   var runs: Int = 1
   @OptionGroup var layout: LayoutOptions
 
+  /// The most `--batch-size` (sentences per forward pass) and `--runs`.
+  static let maxBatchSize = 4096
+  static let maxRuns = 1000
+
+  /// The options' own ranges, as the command line is parsed (a usage error: one line, exit 2
+  /// on every rank).
+  func validate() throws {
+    try OptionLimits.validating {
+      try OptionLimits.check("--batch-size", batchSize, 1...Self.maxBatchSize)
+      try OptionLimits.check("--runs", runs, 1...Self.maxRuns)
+    }
+  }
+
   func run() throws {
     try Launch.main { world in
-      let prepared = Result { try prepare() }
+      layout.applyTimeout(world)
+      // --input is read by rank 0 alone (a pipe or stdin can be read only there) and broadcast.
+      let inputText = try TextInput.shared(world, input)
+      let prepared = Result { try prepare(inputText: inputText) }
       try Launch.agree(world, prepared)
       let (config, weights, texts, ids) = try prepared.get()
       let (grid, model, _) = try layout.loadModel(world, config: config, weights: weights)
@@ -87,13 +106,16 @@ struct Embed: ParsableCommand {
     }
   }
 
-  /// The model directory, its tokenizer, and the texts' ids; no communication.
-  func prepare() throws -> (TransformerConfig, WeightSource, [String], [[Int32]]) {
-    guard batchSize >= 1 else { throw LaunchError.option("--batch-size", "must be at least 1, got \(batchSize)") }
-    guard runs >= 1 else { throw LaunchError.option("--runs", "must be at least 1, got \(runs)") }
+  /// The model directory, its tokenizer, and the texts' ids; no communication. `inputText`:
+  /// the --input file as rank 0 read it.
+  func prepare(inputText: String?) throws -> (TransformerConfig, WeightSource, [String], [[Int32]]) {
     var texts = text
-    if let input {
-      let lines = try Launch.textLines(input)
+    if let input, let inputText {
+      let lines = TextInput.lines(inputText)
+      guard !lines.isEmpty else {
+        throw AttnaxError.file(
+          path: input, message: inputText.isEmpty ? "holds no text: it is empty" : "holds no text: only empty lines")
+      }
       if input.hasSuffix(".jsonl") {
         for (n, line) in lines.enumerated() {
           guard case let .string(text)? = try? JSONValue.parse(Array(line.utf8)) else {
@@ -106,13 +128,8 @@ struct Embed: ParsableCommand {
       }
     }
     guard !texts.isEmpty else { throw LaunchError.option("--text", "give at least one --text or an --input file with texts") }
-    let checkpoint = try ModelCheckpoint(model)
+    let checkpoint = try ModelUse.embed.open(model)
     let config = checkpoint.config
-    guard config.model == .transformerEncoder, config.pooling != .none else {
-      throw AttnaxError.config(
-        field: config.model == .transformerEncoder ? "pooling" : "model",
-        message: "'\(model)' is not a sentence-embedding model (an encoder with pooling mean or cls)")
-    }
     guard let tokenizer = try ModelTokenizer.load(checkpoint) else {
       throw AttnaxError.file(
         path: (model as NSString).appendingPathComponent("tokenizer.json"), message: "missing: embed needs the model's tokenizer")
@@ -122,6 +139,25 @@ struct Embed: ParsableCommand {
       throw AttnaxError.input(
         name: "text", message: "text \(i + 1) has \(ids[i].count) tokens, more than the model's max_len \(config.maxLen)")
     }
+    try Self.checkMemory(ids, batchSize: batchSize, config: config)
     return (config, checkpoint.weights, texts, ids)
+  }
+
+  /// One forward pass's largest buffers must fit in this machine's memory: float32 hidden rows
+  /// (the input, Q/K/V, the output, the FFN hidden), and for standard attention every head's
+  /// scores, for a batch of the longest texts. A --batch-size too large for them is refused
+  /// before anything is allocated.
+  static func checkMemory(_ ids: [[Int32]], batchSize: Int, config: TransformerConfig) throws {
+    let batch = Double(min(batchSize, ids.count)), tokens = Double(ids.map(\.count).max() ?? 0)
+    var perToken = Double(5 * config.dModel + 3 * config.dFF)
+    if config.attentionType == .standard { perToken += Double(config.numHeads) * tokens }
+    let bytes = 4 * batch * tokens * perToken, memory = Memory.physicalBytes
+    guard memory <= 0 || bytes <= memory else {
+      throw LaunchError.option(
+        "--batch-size",
+        String(
+          format: "a batch of %.0f texts of up to %.0f tokens needs about %.1f GiB, more than this machine's memory (%.1f GiB)",
+          batch, tokens, bytes / Double(1 << 30), memory / Double(1 << 30)))
+    }
   }
 }

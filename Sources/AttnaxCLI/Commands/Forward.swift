@@ -17,6 +17,8 @@ struct Forward: ParsableCommand {
   func run() throws {
     try Launch.main { world in
       let rank = world.rank
+      // Before the work: an --output rank 0 cannot write is refused now, not after the forward.
+      try Launch.agree(world, Result { if rank == 0 { try OutputPath.check(output) } })
       // The model directory: config, weight header, every tensor's name, shape and dtype.
       let dir = Result { try ModelDirectory<BlockConfig>(model) }
       try Launch.agree(world, dir)

@@ -24,31 +24,59 @@ struct Generate: ParsableCommand {
   @Option(help: "A plain-text prompt, continued as it stands.") var prompt: String?
   @Option(help: "A chat message from the user, formatted with the model's chat template.") var chat: String?
   @Option(help: "With --chat: a system message (else the template's default, if any).") var system: String?
-  @Option(help: "A file of prompts, one a line, generated as one batch (with --chat-each: each line a user message).")
+  @Option(
+    help:
+      "A file of prompts, one a line (LF, CRLF or CR), generated as one batch (with --chat-each: each line a user message); /dev/stdin and <(...) pipes work."
+  )
   var prompts: String?
   @Flag(help: "With --prompts: format each line as a chat message.") var chatEach = false
   @Option(help: "Comma-separated prompt token ids (no tokenizer needed); several prompts separated by ';' run as one batch.")
   var promptIds: String?
-  @Option(help: "Tokens to generate per prompt at most.") var maxNewTokens: Int = 64
-  @Option(help: "0 chooses the most likely token (greedy); above 0 samples from softmax(logits / T).") var temperature: Float = 0
-  @Option(help: "Sample among the k most likely tokens only (0: all).") var topK: Int = 0
+  @Option(help: "Tokens to generate per prompt at most (the model's positions bound prompt and new tokens).")
+  var maxNewTokens: Int = 64
+  @Option(help: "0 chooses the most likely token (greedy); above 0 (finite) samples from softmax(logits / T).")
+  var temperature: Float = 0
+  @Option(help: "Sample among the k most likely tokens only (0, or the vocabulary size or more: all).") var topK: Int = 0
   @Option(help: "Sample from the smallest set of tokens whose probability reaches p (1: all).") var topP: Float = 1
   @Option(help: "The random seed of sampling.") var seed: UInt64 = 0
   @Flag(help: "Do not stop at end-of-turn / EOS tokens.") var ignoreEOS = false
-  @Option(help: "Write prompt 1's chosen tokens and every step's whole logits row to this safetensors file (rank 0).")
+  @Option(
+    help:
+      "Write prompt 1's chosen tokens and every step's whole logits row to this safetensors file (rank 0; checked before generating, written atomically)."
+  )
   var logitsOut: String?
   @Flag(help: "Check the tokens against the same generation on one rank (rank 0 repeats it alone).") var verify = false
   @Option(
     help:
-      "Generate this many times (fresh caches each time; tokens printed once), one speed line per run: benchmarks take the warm runs."
+      "Generate this many times, at most 1000 (fresh caches each time; tokens printed once), one speed line per run: benchmarks take the warm runs."
   )
   var runs: Int = 1
   @OptionGroup var layout: LayoutOptions
 
+  /// The most `--runs`.
+  static let maxRuns = 1000
+
+  /// The options' own ranges, as the command line is parsed (a usage error: one line, exit 2
+  /// on every rank). What depends on the model (the prompt and --max-new-tokens against its
+  /// positions) is ``Generator/check(_:config:)``'s, in ``prepare(promptsText:rank:)``.
+  func validate() throws {
+    try OptionLimits.validating {
+      try OptionLimits.check("--max-new-tokens", maxNewTokens, 1...Int.max)
+      try OptionLimits.check("--runs", runs, 1...Self.maxRuns)
+      do { try sampling.validate() } catch let AttnaxError.input(name, message) { throw LaunchError.option("--\(name)", message) }
+    }
+  }
+
+  /// --temperature, --top-k, --top-p and --seed.
+  var sampling: SamplingOptions { SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed) }
+
   func run() throws {
     try Launch.main { world in
+      layout.applyTimeout(world)
+      // --prompts is read by rank 0 alone (a pipe or stdin can be read only there) and broadcast.
+      let promptsText = try TextInput.shared(world, prompts)
       // Everything a rank can get wrong on its own, agreed before the first collective.
-      let prepared = Result { try prepare() }
+      let prepared = Result { try prepare(promptsText: promptsText, rank: world.rank) }
       try Launch.agree(world, prepared)
       let (config, weights, text, request) = try prepared.get()
       let (grid, model, weightBytes) = try layout.loadModel(world, config: config, weights: weights)
@@ -121,68 +149,116 @@ struct Generate: ParsableCommand {
     Launch.note(world, "verified: \(tokens.map(\.count).reduce(0, +)) tokens identical to the same generation on 1 rank")
   }
 
-  /// Options, model directory, tokenizer and prompts, checked; no communication.
-  func prepare() throws -> (TransformerConfig, WeightSource, Tokenizer?, GenerationRequest) {
+  /// Options, output path (rank 0), model directory, tokenizer and prompts, checked; no
+  /// communication. `promptsText`: the --prompts file as rank 0 read it.
+  func prepare(promptsText: String?, rank: Int) throws -> (TransformerConfig, WeightSource, Tokenizer?, GenerationRequest) {
     let given = [prompt != nil, chat != nil, prompts != nil, promptIds != nil].filter { $0 }.count
     guard given == 1 else {
       throw LaunchError.option("--prompt", "give exactly one of --prompt, --chat, --prompts, --prompt-ids (got \(given))")
     }
     if system != nil && chat == nil { throw LaunchError.option("--system", "goes with --chat") }
     if chatEach && prompts == nil { throw LaunchError.option("--chat-each", "goes with --prompts") }
-    guard runs >= 1 else { throw LaunchError.option("--runs", "must be at least 1, got \(runs)") }
+    // Before the work: a --logits-out that cannot be written is refused now, not after it.
+    if rank == 0, let logitsOut { try OutputPath.check(logitsOut) }
 
-    let (config, weights, tokenizer) = try loadModel()
+    let (config, weights, tokenizer, origin) = try loadModel()
     var ids: [[Int32]]
     if let promptIds {
       ids = try promptIds.split(separator: ";", omittingEmptySubsequences: false).map { try parseIDs(String($0)) }
     } else {
-      guard let tokenizer else {
-        throw LaunchError.option("--model", "the built-in demo model has no tokenizer: give --prompt-ids")
+      guard let tokenizer, let origin else {
+        guard let origin else {
+          throw LaunchError.option("--model", "the built-in demo model has no tokenizer: give --prompt-ids")
+        }
+        throw AttnaxError.file(
+          path: origin.file("tokenizer.json"),
+          message: "missing: this model folder has no tokenizer to encode text: give the prompt as token ids with --prompt-ids")
       }
-      ids = try promptTexts().map { try encode($0, tokenizer: tokenizer) }
+      ids = try promptTexts(promptsText).map { try encode($0, tokenizer: tokenizer, origin: origin) }
     }
     if let bad = ids.joined().first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
       throw AttnaxError.input(name: "prompt-ids", message: "token \(bad) is outside the vocabulary [0, \(config.vocabSize))")
     }
     let stops = ignoreEOS ? [] : Set(tokenizer?.specialTokens.endOfGeneration ?? [])
-    let sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed)
     let request = GenerationRequest(
       prompts: ids, maxNewTokens: maxNewTokens, sampling: sampling, stopTokens: stops, recordLogits: logitsOut != nil)
-    // The generator's own check, before any communication: its option errors name the flag.
-    do { try Generator.check(request, config: config) } catch let AttnaxError.input(name, message) where name != "prompts" {
-      throw LaunchError.option("--\(name)", message)
+    // The generator's own check, before any communication: its errors name the flag (the
+    // prompt's flag for a prompt that does not fit).
+    do { try Generator.check(request, config: config) } catch let AttnaxError.input(name, message) {
+      throw LaunchError.option(name == "prompts" ? promptFlag : "--\(name)", message)
     }
+    try Self.checkCacheMemory(request, config: config)
     return (config, weights, tokenizer, request)
   }
 
-  /// The model (or the built-in model) and its tokenizer.
-  func loadModel() throws -> (TransformerConfig, WeightSource, Tokenizer?) {
-    if model == "builtin" { return (TransformerConfig.demo, RandomWeights(seed: 7), nil) }
-    let checkpoint = try ModelCheckpoint(model)
-    return (checkpoint.config, checkpoint.weights, try ModelTokenizer.load(checkpoint))
+  /// The flag the prompts came from.
+  var promptFlag: String {
+    prompt != nil ? "--prompt" : chat != nil ? "--chat" : prompts != nil ? "--prompts" : "--prompt-ids"
   }
 
-  /// The prompt texts: one, or one per non-empty line of --prompts.
-  func promptTexts() throws -> [(text: String, chat: Bool)] {
+  /// The model (or the built-in model; no origin), checked to be a language model, and its
+  /// tokenizer.
+  func loadModel() throws -> (TransformerConfig, WeightSource, Tokenizer?, TokenizerOrigin?) {
+    if model == "builtin" { return (TransformerConfig.demo, RandomWeights(seed: 7), nil, nil) }
+    let checkpoint = try ModelUse.generate.open(model)
+    return (checkpoint.config, checkpoint.weights, try ModelTokenizer.load(checkpoint), TokenizerOrigin(checkpoint))
+  }
+
+  /// The prompt texts: one, or one per non-empty line of --prompts (`text`, as rank 0 read it).
+  func promptTexts(_ text: String?) throws -> [(text: String, chat: Bool)] {
     if let prompt { return [(prompt, false)] }
     if let chat { return [(chat, true)] }
-    guard let prompts else { throw LaunchError.option("--prompts", "give --prompt, --chat or --prompts") }
-    let lines = try Launch.textLines(prompts)
-    guard !lines.isEmpty else { throw AttnaxError.file(path: prompts, message: "holds no prompt") }
+    guard let prompts, let text else { throw LaunchError.option("--prompts", "give --prompt, --chat or --prompts") }
+    let lines = TextInput.lines(text)
+    guard !lines.isEmpty else {
+      throw AttnaxError.file(
+        path: prompts, message: text.isEmpty ? "holds no prompt: it is empty" : "holds no prompt: only empty lines")
+    }
     return lines.map { ($0, chatEach) }
   }
 
-  /// A prompt's ids: chat messages through the template, plain text as it stands.
-  func encode(_ prompt: (text: String, chat: Bool), tokenizer: Tokenizer) throws -> [Int32] {
+  /// A prompt's ids: chat messages through the model's chat template (tokenizer_config.json's,
+  /// or the GGUF's `tokenizer.chat_template`), plain text as it stands.
+  func encode(_ prompt: (text: String, chat: Bool), tokenizer: Tokenizer, origin: TokenizerOrigin) throws -> [Int32] {
     guard prompt.chat else { return tokenizer.encode(prompt.text, addSpecialTokens: true, parseSpecial: true) }
+    let file = origin.file("tokenizer_config.json")
+    let flag = chat != nil ? "--chat" : "--chat-each"
+    guard tokenizer.chatTemplateSource != nil else {
+      guard FileManager.default.fileExists(atPath: file) else {
+        throw AttnaxError.file(
+          path: file, message: "missing: \(flag) needs the chat template this file holds (give --prompt for plain text)")
+      }
+      throw AttnaxError.file(
+        path: file,
+        message: "\(origin.templateKey): missing: \(flag) needs the model's chat template (give --prompt for plain text)")
+    }
     var messages: [ChatMessage] = []
     if let system { messages.append(ChatMessage(role: "system", content: system)) }
     messages.append(ChatMessage(role: "user", content: prompt.text))
     let formatted: String
     do { formatted = try tokenizer.applyChatTemplate(messages: messages) } catch {
-      throw AttnaxError.file(path: "\(model)/tokenizer_config.json", message: "chat_template: \(error)")
+      throw AttnaxError.file(path: file, message: "\(origin.templateKey): \(error)")
     }
     return tokenizer.encode(formatted, addSpecialTokens: false, parseSpecial: true)
+  }
+
+  /// The KV cache a generation allocates must fit in this machine's memory: float32 K and V of
+  /// every layer's KV heads, for every prompt and position (prompt and new tokens), over the
+  /// whole job. Too many new tokens (or prompts) for it are refused before any allocation,
+  /// which would otherwise end the process (models without a position limit take any
+  /// --max-new-tokens up to 2^31 positions).
+  static func checkCacheMemory(_ request: GenerationRequest, config: TransformerConfig) throws {
+    let block = config.blockConfig
+    let positions = Double(request.prompts.map(\.count).max() ?? 0) + Double(request.maxNewTokens)
+    let bytes = 8 * Double(block.numLayers) * Double(request.prompts.count) * positions * Double(block.kvHeads * block.headDim)
+    let memory = Memory.physicalBytes
+    guard memory <= 0 || bytes <= memory else {
+      throw LaunchError.option(
+        "--max-new-tokens",
+        String(
+          format: "the KV cache of %d prompt(s) x %.0f positions needs %.1f GiB, more than this machine's memory (%.1f GiB)",
+          request.prompts.count, positions, bytes / Double(1 << 30), memory / Double(1 << 30)))
+    }
   }
 
   func parseIDs(_ list: String) throws -> [Int32] {

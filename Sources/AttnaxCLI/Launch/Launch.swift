@@ -97,17 +97,6 @@ enum Launch {
     try agree(world, outcome)
   }
 
-  /// The non-empty lines of the UTF-8 text file at `path`.
-  static func textLines(_ path: String) throws -> [String] {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw AttnaxError.file(path: path, message: "cannot be read")
-    }
-    guard let content = String(data: data, encoding: .utf8) else {
-      throw AttnaxError.file(path: path, message: "is not UTF-8 text")
-    }
-    return content.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
-  }
-
   /// Rank 0 prints `line` on stderr (progress and figures that must not mix with the output).
   static func note(_ world: Communicator, _ line: String) {
     if world.rank == 0 { FileHandle.standardError.write(Data((line + "\n").utf8)) }

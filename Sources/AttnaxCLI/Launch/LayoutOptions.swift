@@ -7,17 +7,13 @@ import AttnaxFormats
 struct LayoutOptions: ParsableArguments {
   @Option(help: "Tensor-parallel ranks (heads and FFN columns split over them).") var tp: Int?
   @Option(help: "Context-parallel ranks (sequence split over a ring). np must equal tp x cp.") var cp: Int?
-  @Option(help: "Seconds any rank waits for a peer before the job fails.") var timeout: Double?
+  @Option(help: "Seconds any rank waits for a peer before the job fails (0.1 to 1000000).") var timeout: Double?
 
   /// The grid's (tp, cp) for `np` ranks, checked without communicating. Given one of --tp/--cp,
   /// the other is np divided by it; given neither, tp is the largest divisor of np that does not
   /// exceed `heads` and the rest go to cp. Throws a layout error naming the option or the rule.
   func shape(np: Int, heads: Int? = nil) throws -> (tp: Int, cp: Int) {
-    if let timeout, !(timeout > 0) {
-      throw LaunchError.option("--timeout", "must be a positive number of seconds, got \(timeout)")
-    }
-    if let tp, tp < 1 { throw LaunchError.option("--tp", "must be at least 1, got \(tp)") }
-    if let cp, cp < 1 { throw LaunchError.option("--cp", "must be at least 1, got \(cp)") }
+    try checkRanges()
     let t: Int, c: Int
     switch (tp, cp) {
     case let (t0?, c0?): t = t0; c = c0
@@ -35,6 +31,30 @@ struct LayoutOptions: ParsableArguments {
       throw AttnaxError.layout(message: "tp (\(t)) is larger than num_heads (\(heads)); every rank needs at least one query head")
     }
     return (t, c)
+  }
+
+  /// The longest `--timeout`: 1,000,000 s (about 11.6 days); a deadline must pass some day.
+  static let maxTimeout = 1_000_000.0
+  /// The shortest `--timeout`: 0.1 s. A shorter deadline fails the first collective whenever the
+  /// ranks start a moment apart (every rank then reports its own timeout and the job aborts).
+  static let minTimeout = 0.1
+
+  /// The options' own ranges: --tp and --cp at least 1, --timeout a finite number of seconds
+  /// from ``minTimeout`` to ``maxTimeout`` (NaN and infinity refused). Whether tp x cp fits np is
+  /// ``shape(np:heads:)``'s (overflow-checked) question.
+  func checkRanges() throws {
+    try OptionLimits.check("--timeout", timeout, positiveUpTo: Self.maxTimeout, atLeast: Self.minTimeout, unit: "seconds")
+    try OptionLimits.check("--tp", tp, 1...Int.max)
+    try OptionLimits.check("--cp", cp, 1...Int.max)
+  }
+
+  /// ArgumentParser's check at parse time: the ranges, as a usage error (exit 2 on every rank).
+  func validate() throws { try OptionLimits.validating { try checkRanges() } }
+
+  /// Applies --timeout to `world` (for the waits before the grid exists: agreeing on rank 0's
+  /// reading of a pipe, say).
+  func applyTimeout(_ world: Communicator) {
+    if let timeout { world.timeout = timeout }
   }
 
   /// Agrees on the shape (a bad one is reported once, identically on every rank), then builds

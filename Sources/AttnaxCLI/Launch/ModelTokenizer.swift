@@ -40,3 +40,31 @@ enum WeightsOption: String, CaseIterable, ExpressibleByArgument {
   /// Every tensor dequantized (GGUF) or converted (F16/BF16) to float32 at load.
   case f32
 }
+
+/// Where a model's tokenizer and chat template come from, for messages: a folder's files, or a
+/// GGUF file's `tokenizer.*` metadata.
+enum TokenizerOrigin {
+  case folder(String)
+  case gguf(String)
+
+  init(_ checkpoint: ModelCheckpoint) {
+    switch checkpoint.source {
+    case let .gguf(file): self = .gguf(file.path)
+    case let .folder(dir): self = .folder(dir)
+    }
+  }
+
+  /// The file that holds `name` (tokenizer.json, tokenizer_config.json): the folder's, or the GGUF.
+  func file(_ name: String) -> String {
+    switch self {
+    case let .folder(dir): return (dir as NSString).appendingPathComponent(name)
+    case let .gguf(path): return path
+    }
+  }
+
+  /// The key of the chat template in that file.
+  var templateKey: String {
+    if case .gguf = self { return "tokenizer.chat_template" }
+    return "chat_template"
+  }
+}

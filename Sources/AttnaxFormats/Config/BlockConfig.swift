@@ -96,7 +96,7 @@ public struct BlockConfig: Codable, Sendable, Equatable {
   public init(from decoder: Decoder) throws {
     let c = try decoder.container(keyedBy: AnyKey.self)
     let known = Set(Self.requiredKeys + Self.optionalKeys)
-    for k in c.allKeys where !known.contains(k.stringValue) {
+    for k in c.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) where !known.contains(k.stringValue) {
       throw AttnaxError.config(field: k.stringValue, message: "unknown field")
     }
     for k in Self.requiredKeys where !c.contains(AnyKey(k)) {
@@ -139,7 +139,8 @@ public struct BlockConfig: Codable, Sendable, Equatable {
     guard let kc = try? c.nestedContainer(keyedBy: AnyKey.self, forKey: AnyKey("kv_cache")) else {
       throw AttnaxError.config(field: "kv_cache", message: "must be an object with max_len and steps")
     }
-    for k in kc.allKeys where k.stringValue != "max_len" && k.stringValue != "steps" {
+    for k in kc.allKeys.sorted(by: { $0.stringValue < $1.stringValue })
+    where k.stringValue != "max_len" && k.stringValue != "steps" {
       throw AttnaxError.config(field: "kv_cache.\(k.stringValue)", message: "unknown field")
     }
     let g = { (k: String) in "kv_cache.\(k)" }

@@ -48,7 +48,7 @@ public enum ScoreModSpec: Codable, Sendable, Equatable {
         field: field("type"),
         message: "unknown score mod '\(type)' (alibi, causal, sliding_window, prefix_lm, document_mask, additive_bias)")
     }
-    for k in c.allKeys where !allowed.contains(k.stringValue) {
+    for k in c.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) where !allowed.contains(k.stringValue) {
       throw AttnaxError.config(field: field(k.stringValue), message: "unknown field for score mod '\(type)'")
     }
   }

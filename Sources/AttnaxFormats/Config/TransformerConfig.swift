@@ -114,7 +114,7 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
   /// Decodes strictly (unknown keys refused, each failure naming the field) and validates.
   public init(from decoder: Decoder) throws {
     let c = try decoder.container(keyedBy: AnyKey.self)
-    for k in c.allKeys where !Self.keys.contains(k.stringValue) {
+    for k in c.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) where !Self.keys.contains(k.stringValue) {
       throw AttnaxError.config(field: k.stringValue, message: "unknown field")
     }
     func opt<T: Decodable>(_ k: String, _ d: T) throws -> T { try decodeOptional(c, k, d) }
