@@ -9,8 +9,8 @@ quantized tensors dequantized; an output.weight becomes lm_head.kernel with tie_
 every refusal (architecture, RoPE scaling, partial RoPE, unexpected / missing tensor, a type gguf
 cannot dequantize, a wrong shape, a non-finite value, a field of the wrong type) exits 2 with one line
 naming the field or tensor, leaving no directory, temp directory or changed previous import behind.
-Malformed files (scripts/pylib/gguf_check.py): cut at every length up to past the header and at
-many lengths in the data, bad magic and version, counts and lengths past the end, unknown value and
+Malformed files (scripts/pylib/gguf_check.py): cut at every length up to 200 bytes, at every third
+byte through the header and at 60 lengths in the data, bad magic and version, counts and lengths past the end, unknown value and
 tensor types, too many dimensions, data offsets past the end, duplicate keys and tensors, bad UTF-8,
 a bad alignment, and 300 seeded random corruptions of the header: each exits 0 or 2 with one
 `error: FILE: ...` line, never a traceback. The output folder rules (scripts/pylib/model_dir.py,
