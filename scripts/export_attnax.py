@@ -339,9 +339,9 @@ def _write_dir(out_dir: str, config: dict, tensors: dict, force: bool) -> None:
 
 
 def main(argv):
-  import argparse
+  import cli
 
-  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+  ap = cli.ArgumentParser(description=__doc__.split("\n")[0],
                                epilog="See the module docstring (python3 -c 'help(...)') for the Python API.")
   ap.add_argument("--example-decoder", metavar="DIR",
                   help="write a small random TransformerDecoder (GQA, RoPE, RMSNorm, SwiGLU) to DIR")
@@ -349,8 +349,7 @@ def main(argv):
   ap.add_argument("--force", action="store_true", help="replace DIR even when it is a folder this script did not write (never a file)")
   args = ap.parse_args(argv)
   if not args.example_decoder:
-    ap.print_help()
-    return 2
+    ap.error("nothing to do: give --example-decoder DIR, or use the Python API")
   model_dir.check_output(args.example_decoder, TOOL, force=args.force)  # before importing jax and building
   import attnax
   from flax import nnx

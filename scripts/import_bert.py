@@ -39,7 +39,6 @@ summary line.
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -53,6 +52,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "pylib"))
 
+import cli  # noqa: E402
 import model_dir  # noqa: E402
 import safetensors_io  # noqa: E402
 
@@ -507,7 +507,7 @@ def write_model_dir(src_path: str, out_dir: str, force: bool = False):
 
 
 def main(argv=None) -> int:
-  ap = argparse.ArgumentParser(description="Import a sentence-transformers BERT folder into an attnax-swift model directory.")
+  ap = cli.ArgumentParser(description="Import a sentence-transformers BERT folder into an attnax-swift model directory.")
   ap.add_argument("src", help="sentence-transformers folder, or a zip of one (model.zip, or the wheel carrying it)")
   ap.add_argument("out_dir")
   ap.add_argument("--force", action="store_true",

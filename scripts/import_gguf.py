@@ -28,7 +28,6 @@ Needs numpy and gguf (scripts/requirements-tools.txt); prints one summary line.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -41,6 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "pylib"))
 sys.path.insert(0, HERE)
 
+import cli  # noqa: E402
 import gguf_check  # noqa: E402
 import model_dir  # noqa: E402
 import safetensors_io  # noqa: E402
@@ -326,7 +326,7 @@ def write_model_dir(gguf_path: str, out_dir: str, with_tokenizer: bool, force: b
 
 
 def main(argv=None) -> int:
-  ap = argparse.ArgumentParser(description="Import a llama-architecture GGUF into an attnax-swift model directory.")
+  ap = cli.ArgumentParser(description="Import a llama-architecture GGUF into an attnax-swift model directory.")
   ap.add_argument("gguf")
   ap.add_argument("out_dir")
   ap.add_argument("--no-tokenizer", action="store_true", help="do not write tokenizer.json / tokenizer_config.json")

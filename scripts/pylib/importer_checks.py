@@ -7,7 +7,7 @@
 
 run(src, out, *flags) runs the importer as a process and returns its CompletedProcess; files are the
 names a successful import writes besides the marker. output_rules checks, in the folder `work`: a
-new folder and a re-import into an earlier output are written (with the marker); a folder with a
+usage error is one line (scripts/pylib/cli.py); a new folder and a re-import into an earlier output are written (with the marker); a folder with a
 file the importer did not write, a look-alike without the marker, another tool's output, a regular
 file, a symbolic link, a missing parent and a parent that is a file are refused with one line
 before the input is read (a missing SRC still gets the output's error) and left byte for byte as
@@ -55,6 +55,8 @@ class Checks:
     os.makedirs(base)
     out = os.path.join(base, "model")
     written = sorted(list(files) + [model_dir.MARKER])
+    self.refused(run(src, out, "--bogus"), "unrecognized arguments: --bogus", "a usage error is one line too")
+    self.check(not os.path.exists(out), "  nothing written")
     p = run(src, out)
     self.check(p.returncode == 0 and sorted(os.listdir(out)) == written,
                f"a new folder holds the model and the marker {model_dir.MARKER} ({p.stderr.strip()[-200:]})")
