@@ -15,8 +15,6 @@ matching the shape), a NaN weight. Then the output folder rules (scripts/pylib/i
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -90,19 +88,10 @@ def run_import(src, out, *flags, shim=None):
 
 
 def import_in_process(src, out):
-  """import_bert.main in this process: (status, stderr lines); an escaping exception fails the test."""
-  err = io.StringIO()
-  try:
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-      rc = import_bert.main([src, out, "--force"])
-  except BaseException as e:  # noqa: BLE001
-    return "raised", [f"{type(e).__name__}: {e}"]
-  return rc, err.getvalue().strip().splitlines()
+  return importer_checks.in_process(import_bert.main, [src, out, "--force"])
 
 
-def one_line(rc, lines, src, needle=""):
-  return (rc == 2 and len(lines) == 1 and lines[0].startswith(f"error: {src}: ") and needle in lines[0]
-          and "internal error" not in lines[0])
+one_line = importer_checks.one_line
 
 
 def broken_inputs(good, tmp, out):

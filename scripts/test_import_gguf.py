@@ -21,8 +21,6 @@ before the GGUF is read, a full disk.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import random
@@ -102,20 +100,11 @@ def run_import(src, out, *flags, shim=None):
 
 
 def import_in_process(src, out):
-  """import_gguf.main in this process (fast, for many files): (status, stderr lines); an exception
-  escaping main is a failure of the test (it would be a traceback)."""
-  err = io.StringIO()
-  try:
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-      rc = import_gguf.main([src, out, "--no-tokenizer", "--force"])
-  except BaseException as e:  # noqa: BLE001
-    return "raised", [f"{type(e).__name__}: {e}"]
-  return rc, err.getvalue().strip().splitlines()
+  return importer_checks.in_process(import_gguf.main, [src, out, "--no-tokenizer", "--force"])
 
 
 def one_line_or_ok(rc, lines, src):
-  return rc == 0 or (rc == 2 and len(lines) == 1 and lines[0].startswith(f"error: {src}: ")
-                     and "internal error" not in lines[0])
+  return rc == 0 or importer_checks.one_line(rc, lines, src)
 
 
 def patched(raw, needle, delta, fmt, value):

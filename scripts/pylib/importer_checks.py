@@ -4,6 +4,7 @@
     t.check(cond, "what")                      # prints ok / FAIL, counts failures
     t.refused(p, "needle", "label")            # exit 2, one `error:` line holding needle, no traceback
     t.output_rules(run, src, work, files)      # scripts/pylib/model_dir.py's rules, end to end
+    in_process(main, argv), one_line(...)      # many inputs without a process each
 
 run(src, out, *flags) runs the importer as a process and returns its CompletedProcess; files are the
 names a successful import writes besides the marker. output_rules checks, in the folder `work`: a
@@ -18,6 +19,8 @@ nothing behind.
 
 Standard library only.
 """
+import contextlib
+import io
 import os
 import shutil
 import subprocess
@@ -147,6 +150,24 @@ class Checks:
     p = run(src, out, shim="enospc")
     self.refused(p, "No space left on device", f"a full disk ({how}: the write fails half-way) is refused")
     self.check(leftovers(work) == [] and not os.path.exists(out), "  nothing half-written")
+
+
+def in_process(main, argv):
+  """main(argv) of an importer in this process (fast, for many inputs): (status, stderr lines).
+  An exception escaping main comes back as status "raised": it would have been a traceback."""
+  err = io.StringIO()
+  try:
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+      rc = main(argv)
+  except BaseException as e:  # noqa: BLE001
+    return "raised", [f"{type(e).__name__}: {e}"]
+  return rc, err.getvalue().strip().splitlines()
+
+
+def one_line(rc, lines, src, needle=""):
+  """Exit 2 with exactly one line `error: SRC: ...` holding needle (and not the catch-all's)."""
+  return (rc == 2 and len(lines) == 1 and lines[0].startswith(f"error: {src}: ") and needle in lines[0]
+          and "internal error" not in lines[0])
 
 
 def run_script(script, *args, shim=None):
