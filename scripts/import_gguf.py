@@ -1,29 +1,37 @@
 #!/usr/bin/env python3
 """Import a llama-architecture GGUF into an attnax-swift model directory (docs/REAL_MODELS.md).
 
-    scripts/import_gguf.py GGUF OUT_DIR [--no-tokenizer]
+    scripts/import_gguf.py GGUF OUT_DIR [--no-tokenizer] [--force]
 
 Writes OUT_DIR/config.json (attnax TransformerConfig keys + extensions norm_epsilon, use_bias,
 tie_word_embeddings), OUT_DIR/model.safetensors (float32, attnax names, kernels (in, out), Q/K
-rows un-permuted per head for split-half RoPE) and the tokenizer files (tokenizer.json,
-tokenizer_config.json) through scripts/gguf_tokenizer.py. Everything is written into a temp
-directory next to OUT_DIR and renamed into place at the end, so a failed import leaves nothing.
+rows un-permuted per head for split-half RoPE), the tokenizer files (tokenizer.json,
+tokenizer_config.json) through scripts/gguf_tokenizer.py, and the marker .attnax-output.
+Everything is written into a temp directory next to OUT_DIR and renamed into place at the end,
+so a failed import leaves nothing (scripts/pylib/model_dir.py).
 
-Refuses, with one line naming the field or tensor and exit status 2, what it cannot import
-exactly: another architecture, a tensor type that `gguf` cannot dequantize, RoPE scaling or a
-partial RoPE, mixture of experts, a missing or unexpected tensor, a tensor of the wrong shape.
+OUT_DIR may be absent, an empty folder, or an earlier output of this script (replaced); another
+folder is refused unless --force; a file is never replaced. That is checked, and the parent
+proven writable, before the GGUF is read.
+
+Refuses, with one line `error: GGUF: ...` naming the field or tensor and exit status 2, what it
+cannot import exactly: a malformed file (truncated, bad magic, counts or offsets past the end:
+scripts/pylib/gguf_check.py), another architecture, a field of the wrong type, a tensor type that
+`gguf` cannot dequantize, RoPE scaling or a partial RoPE, mixture of experts, a missing or
+unexpected tensor, a tensor of the wrong shape or with non-finite values. An output that cannot
+be written (a refused OUT_DIR, a missing or read-only parent, a full disk) is `error: OUT_DIR: ...`.
+Anything else going wrong is still one line (`error: GGUF: cannot be imported (internal error:
+...)`), never a traceback.
 
 Needs numpy and gguf (scripts/requirements-tools.txt); prints one summary line.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import math
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -32,8 +40,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "pylib"))
 sys.path.insert(0, HERE)
 
+import cli  # noqa: E402
+import gguf_check  # noqa: E402
 import model_dir  # noqa: E402
 import safetensors_io  # noqa: E402
+
+TOOL = "import_gguf.py"
 
 # attnax TransformerConfig keys in the order attnax-swift lists them (TransformerModel.swift),
 # then the extensions this importer writes.
@@ -62,17 +74,37 @@ class ImportRefused(Exception):
   """The GGUF holds something this importer does not model; the message names the field or tensor."""
 
 
-def field_value(reader, key, default=None):
+def field_value(reader, key, default=None, kind=None):
+  """The field's value (default when absent); `kind` int, float or str: refused unless it is one."""
   f = reader.fields.get(key)
   if f is None:
     return default
-  return f.contents()
+  try:
+    v = f.contents()
+  except Exception as e:  # noqa: BLE001 - gguf decodes lazily (a bad UTF-8 string, a bad array)
+    raise ImportRefused(f"{key}: unreadable ({type(e).__name__}: {e})") from None
+  if kind is int and (isinstance(v, bool) or not isinstance(v, int)):
+    raise ImportRefused(f"{key}: {v!r:.60} is not an integer")
+  if kind is float and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+    raise ImportRefused(f"{key}: {v!r:.60} is not a finite number")
+  if kind is str and not isinstance(v, str):
+    raise ImportRefused(f"{key}: {v!r:.60} is not a string")
+  return v
 
 
-def require(reader, key):
-  v = field_value(reader, key)
+def require(reader, key, kind=None):
+  v = field_value(reader, key, kind=kind)
   if v is None:
     raise ImportRefused(f"{key}: missing")
+  return v
+
+
+def positive(reader, key, default=None):
+  v = field_value(reader, key, default, kind=int)
+  if v is None:
+    raise ImportRefused(f"{key}: missing")
+  if v <= 0:
+    raise ImportRefused(f"{key}: {v} must be positive")
   return v
 
 
@@ -99,34 +131,43 @@ def dequantize(t) -> np.ndarray:
   from gguf import GGMLQuantizationType, quants
 
   try:
-    if t.tensor_type == GGMLQuantizationType.F64:  # gguf 0.19 does not "dequantize" F64
-      a = np.asarray(t.data, dtype=np.float64)
-    else:
-      a = quants.dequantize(t.data, t.tensor_type)
-  except (NotImplementedError, KeyError, ValueError) as e:
+    with np.errstate(all="ignore"):  # a corrupt scale gives inf/NaN, refused below; no warning line
+      if t.tensor_type == GGMLQuantizationType.F64:  # gguf 0.19 does not "dequantize" F64
+        a = np.asarray(t.data, dtype=np.float64)
+      else:
+        a = quants.dequantize(t.data, t.tensor_type)
+  except (NotImplementedError, KeyError, ValueError, TypeError) as e:
     raise ImportRefused(f"{t.name}: tensor type {t.tensor_type.name} cannot be dequantized by gguf ({e})") from None
   shape = tuple(int(n) for n in reversed(t.shape))  # GGUF lists ne0 (fastest) first
-  a = np.asarray(a, dtype=np.float32)
+  with np.errstate(all="ignore"):  # float64 values past float32's range become inf, refused below
+    a = np.asarray(a, dtype=np.float32)
   if a.size != int(np.prod(shape)):
     raise ImportRefused(f"{t.name}: {a.size} values dequantized for shape {shape}")
   return a.reshape(shape)
 
 
 def read_hparams(reader) -> dict:
-  arch = require(reader, "general.architecture")
+  arch = require(reader, "general.architecture", kind=str)
   if arch != "llama":
     raise ImportRefused(f"general.architecture: {arch!r} is not supported (only 'llama')")
   p = "llama."
   h = {
-    "n_layer": int(require(reader, p + "block_count")),
-    "n_ctx": int(require(reader, p + "context_length")),
-    "n_embd": int(require(reader, p + "embedding_length")),
-    "n_ff": int(require(reader, p + "feed_forward_length")),
-    "n_head": int(require(reader, p + "attention.head_count")),
-    "eps": float(require(reader, p + "attention.layer_norm_rms_epsilon")),
-    "rope_base": float(field_value(reader, p + "rope.freq_base", 10000.0)),
+    "n_layer": positive(reader, p + "block_count"),
+    "n_ctx": positive(reader, p + "context_length"),
+    "n_embd": positive(reader, p + "embedding_length"),
+    "n_ff": positive(reader, p + "feed_forward_length"),
+    "n_head": positive(reader, p + "attention.head_count"),
+    "eps": float(require(reader, p + "attention.layer_norm_rms_epsilon", kind=float)),
+    "rope_base": float(field_value(reader, p + "rope.freq_base", 10000.0, kind=float)),
   }
-  h["n_head_kv"] = int(field_value(reader, p + "attention.head_count_kv", h["n_head"]))
+  for key in ("eps", "rope_base"):
+    if h[key] <= 0:
+      name = "attention.layer_norm_rms_epsilon" if key == "eps" else "rope.freq_base"
+      raise ImportRefused(f"{p}{name}: {h[key]} must be positive")
+  # Every block has 9 tensors: a count past the file's tensors is corrupt (and would plan forever).
+  if h["n_layer"] * len(BLOCK_TENSORS) > len(reader.tensors):
+    raise ImportRefused(f"{p}block_count: {h['n_layer']} blocks, but the file holds only {len(reader.tensors)} tensors")
+  h["n_head_kv"] = positive(reader, p + "attention.head_count_kv", h["n_head"])
   if h["n_embd"] % h["n_head"]:
     raise ImportRefused(f"{p}attention.head_count: {h['n_head']} does not divide embedding_length {h['n_embd']}")
   if h["n_head"] % h["n_head_kv"]:
@@ -136,8 +177,8 @@ def read_hparams(reader) -> dict:
     raise ImportRefused(f"{p}attention.head_count: head dimension {hd} is odd")
   h["head_dim"] = hd
   for key in ("attention.key_length", "attention.value_length", "rope.dimension_count"):
-    v = field_value(reader, p + key)
-    if v is not None and int(v) != hd:
+    v = field_value(reader, p + key, kind=int)
+    if v is not None and v != hd:
       raise ImportRefused(f"{p}{key}: {v} differs from the head dimension {hd} (not modelled)")
   scaling = field_value(reader, p + "rope.scaling.type")
   if scaling not in (None, "none"):
@@ -157,11 +198,15 @@ def read_hparams(reader) -> dict:
     v = field_value(reader, p + key)
     if v not in (None, 0, 0.0):
       raise ImportRefused(f"{p}{key}: {v} is not modelled")
-  vocab = field_value(reader, p + "vocab_size")
+  vocab = field_value(reader, p + "vocab_size", kind=int)
   tokens = reader.fields.get("tokenizer.ggml.tokens")
-  h["n_vocab"] = int(vocab) if vocab is not None else (len(tokens.data) if tokens is not None else None)
-  if h["n_vocab"] is None:
+  if vocab is None and tokens is not None and tokens.types[:1] == [gguf_check.ARRAY]:
+    vocab = len(tokens.data)
+  if vocab is None:
     raise ImportRefused(f"{p}vocab_size: missing (and no tokenizer.ggml.tokens)")
+  if vocab <= 0:
+    raise ImportRefused(f"{p}vocab_size: {vocab} must be positive")
+  h["n_vocab"] = vocab
   return h
 
 
@@ -215,9 +260,13 @@ def convert(reader) -> tuple[dict, dict]:
       a = a.T
     tensors[attnax_name] = np.ascontiguousarray(a, dtype=np.float32)
 
-  pad = field_value(reader, "tokenizer.ggml.padding_token_id")
+  pad_key = "tokenizer.ggml.padding_token_id"
+  pad = field_value(reader, pad_key, kind=int)
   if pad is None:
-    pad = field_value(reader, "tokenizer.ggml.eos_token_id", 0)
+    pad_key = "tokenizer.ggml.eos_token_id"
+    pad = field_value(reader, pad_key, 0, kind=int)
+  if not 0 <= pad < nv:
+    raise ImportRefused(f"{pad_key}: {pad} is outside the vocabulary (0..{nv - 1})")
   config = {
     "model": "transformer_decoder",
     "vocab_size": nv,
@@ -249,15 +298,21 @@ def convert(reader) -> tuple[dict, dict]:
   return config, tensors
 
 
-def write_model_dir(reader, out_dir: str, with_tokenizer: bool) -> tuple[dict, dict]:
-  config, tensors = convert(reader)
-  write_tokenizer_files = None
-  if with_tokenizer:
+def write_model_dir(gguf_path: str, out_dir: str, with_tokenizer: bool, force: bool = False) -> tuple[dict, dict]:
+  """Checks OUT_DIR, then reads, converts and writes; raises ImportRefused (the GGUF's fault,
+  the message without the file) or model_dir.OutputError (OUT_DIR's, naming it)."""
+  with model_dir.staged_directory(out_dir, TOOL, force=force) as tmp:
+    write_tokenizer_files = None
+    if with_tokenizer:
+      try:
+        from gguf_tokenizer import write_tokenizer_files
+      except ImportError as e:
+        raise ImportRefused(f"scripts/gguf_tokenizer.py: not importable ({e}); pass --no-tokenizer to skip the tokenizer files") from None
     try:
-      from gguf_tokenizer import write_tokenizer_files
-    except ImportError as e:
-      raise ImportRefused(f"scripts/gguf_tokenizer.py: not importable ({e}); pass --no-tokenizer to skip the tokenizer files") from None
-  with model_dir.staged_directory(out_dir) as tmp:
+      reader = gguf_check.open_reader(gguf_path)
+    except gguf_check.GGUFError as e:
+      raise ImportRefused(str(e)) from None
+    config, tensors = convert(reader)
     safetensors_io.write(os.path.join(tmp, "model.safetensors"), tensors)
     with open(os.path.join(tmp, "config.json"), "w") as f:
       json.dump(config, f, indent=2)
@@ -271,22 +326,24 @@ def write_model_dir(reader, out_dir: str, with_tokenizer: bool) -> tuple[dict, d
 
 
 def main(argv=None) -> int:
-  ap = argparse.ArgumentParser(description="Import a llama-architecture GGUF into an attnax-swift model directory.")
+  ap = cli.ArgumentParser(description="Import a llama-architecture GGUF into an attnax-swift model directory.")
   ap.add_argument("gguf")
   ap.add_argument("out_dir")
   ap.add_argument("--no-tokenizer", action="store_true", help="do not write tokenizer.json / tokenizer_config.json")
+  ap.add_argument("--force", action="store_true",
+                  help="replace OUT_DIR even when it is a folder this script did not write (never a file)")
   args = ap.parse_args(argv)
   t0 = time.time()
   try:
-    from gguf import GGUFReader
-
-    try:
-      reader = GGUFReader(args.gguf)
-    except (OSError, ValueError) as e:
-      raise ImportRefused(f"{args.gguf}: not a readable GGUF file ({e})") from None
-    config, tensors = write_model_dir(reader, args.out_dir, not args.no_tokenizer)
+    config, tensors = write_model_dir(args.gguf, args.out_dir, not args.no_tokenizer, args.force)
   except ImportRefused as e:
-    print(f"import_gguf: refused: {e}", file=sys.stderr)
+    print(f"error: {args.gguf}: {e}", file=sys.stderr)
+    return 2
+  except model_dir.OutputError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  except Exception as e:  # noqa: BLE001 - bad input this script did not foresee: still one line, never a traceback
+    print(f"error: {args.gguf}: cannot be imported (internal error: {type(e).__name__}: {e})", file=sys.stderr)
     return 2
   params = sum(a.size for a in tensors.values())
   print(

@@ -475,10 +475,17 @@ def generate(c: Case) -> tuple[dict, dict, dict, dict]:
   return config, params, io, meta
 
 
+CASE_FILES = ("config.json", "meta.json", "model.safetensors", "io.safetensors")
+
+
 def write_case(out_dir: str, c: Case) -> None:
   """Writes case `c` to OUT_DIR/<name>, replacing it atomically (scripts/pylib/model_dir.py)."""
+  path = os.path.join(out_dir, c.name)
+  model_dir.check_output(path, "make_golden.py", files=CASE_FILES)  # before the work
   config, params, io, meta = generate(c)
-  with model_dir.staged_directory(os.path.join(out_dir, c.name)) as tmp:
+  # The case folders are committed fixtures: no marker file; an existing folder is replaced only
+  # when it holds exactly the four files written here.
+  with model_dir.staged_directory(path, "make_golden.py", files=CASE_FILES) as tmp:
     with open(os.path.join(tmp, "config.json"), "w") as f:
       json.dump(config, f, indent=2)
       f.write("\n")
@@ -563,6 +570,9 @@ def main(argv: list[str]) -> int:
     try:
       write_case(out_dir, c)
       print(f"ok   {c.name}")
+    except model_dir.OutputError as e:
+      print(f"FAIL {c.name}: {e}", file=sys.stderr)
+      failed.append(c.name)
     except Exception:
       print(f"FAIL {c.name}:", file=sys.stderr)
       traceback.print_exc()

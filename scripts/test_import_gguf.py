@@ -6,16 +6,25 @@
 Checks: the config and tensor names/shapes; kernels transposed to (in, out); the Q/K rows un-permuted
 per head (a split-half Q written the way convert_hf_to_gguf.py permutes it comes back unchanged);
 quantized tensors dequantized; an output.weight becomes lm_head.kernel with tie_word_embeddings false;
-and every refusal (architecture, RoPE scaling, partial RoPE, unexpected / missing tensor, a type gguf
-cannot dequantize, a wrong shape) exits 2 with one line naming the field or tensor, leaving no
-directory, temp directory or changed previous import behind.
+every refusal (architecture, RoPE scaling, partial RoPE, unexpected / missing tensor, a type gguf
+cannot dequantize, a wrong shape, a non-finite value, a field of the wrong type) exits 2 with one line
+naming the field or tensor, leaving no directory, temp directory or changed previous import behind.
+Malformed files (scripts/pylib/gguf_check.py): cut at every length up to 200 bytes, at every third
+byte through the header and at 60 lengths in the data, bad magic and version, counts and lengths past the end, unknown value and
+tensor types, too many dimensions, data offsets past the end, duplicate keys and tensors, bad UTF-8,
+a bad alignment, and 300 seeded random corruptions of the header: each exits 0 or 2 with one
+`error: FILE: ...` line, never a traceback. The output folder rules (scripts/pylib/model_dir.py,
+checked by scripts/pylib/importer_checks.py): an earlier output replaced, other folders, files and
+links refused and left byte for byte as they were, --force, a missing or read-only parent refused
+before the GGUF is read, a full disk.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
+import random
+import struct
 import sys
 import tempfile
 
@@ -28,17 +37,13 @@ sys.path.insert(0, HERE)
 import gguf  # noqa: E402
 
 import import_gguf  # noqa: E402
+import importer_checks  # noqa: E402
 import safetensors_io  # noqa: E402
 
 D, FF, NH, NKV, NL, V, CTX = 32, 64, 2, 1, 2, 24, 64
 HD = D // NH
-failures = []
-
-
-def check(cond, what):
-  print(("ok   " if cond else "FAIL ") + what)
-  if not cond:
-    failures.append(what)
+T = importer_checks.Checks()
+check = T.check
 
 
 def weights(seed=0):
@@ -57,19 +62,15 @@ def weights(seed=0):
 
 def make_gguf(path, w, arch="llama", kv=None, drop=(), extra=None, qtypes=None):
   wr = gguf.GGUFWriter(path, arch)
-  a = arch
-  wr.add_uint32(f"{a}.block_count", NL)
-  wr.add_uint32(f"{a}.context_length", CTX)
-  wr.add_uint32(f"{a}.embedding_length", D)
-  wr.add_uint32(f"{a}.feed_forward_length", FF)
-  wr.add_uint32(f"{a}.attention.head_count", NH)
-  wr.add_uint32(f"{a}.attention.head_count_kv", NKV)
-  wr.add_float32(f"{a}.attention.layer_norm_rms_epsilon", 1e-5)
-  wr.add_float32(f"{a}.rope.freq_base", 100000.0)
-  wr.add_uint32(f"{a}.vocab_size", V)
-  wr.add_uint32("tokenizer.ggml.eos_token_id", 2)
-  for k, (v, t) in (kv or {}).items():
-    wr.add_key_value(k, v, t)
+  a, U, F = arch, gguf.GGUFValueType.UINT32, gguf.GGUFValueType.FLOAT32
+  fields = {f"{a}.block_count": (NL, U), f"{a}.context_length": (CTX, U), f"{a}.embedding_length": (D, U),
+            f"{a}.feed_forward_length": (FF, U), f"{a}.attention.head_count": (NH, U),
+            f"{a}.attention.head_count_kv": (NKV, U), f"{a}.attention.layer_norm_rms_epsilon": (1e-5, F),
+            f"{a}.rope.freq_base": (100000.0, F), f"{a}.vocab_size": (V, U), "tokenizer.ggml.eos_token_id": (2, U)}
+  for k, (v, t) in (fields | (kv or {})).items():
+    if k == "general.architecture":  # the writer adds it; a test replaces its bytes instead
+      continue
+    wr.add_key_value(k, v, t, sub_type=U if t == gguf.GGUFValueType.ARRAY else None)
   for name, arr in w.items():
     if name in drop:
       continue
@@ -94,15 +95,104 @@ def make_gguf(path, w, arch="llama", kv=None, drop=(), extra=None, qtypes=None):
   wr.close()
 
 
-def run_import(src, out):
-  return subprocess.run([sys.executable, os.path.join(HERE, "import_gguf.py"), src, out, "--no-tokenizer"],
-                        capture_output=True, text=True)
+def run_import(src, out, *flags, shim=None):
+  return importer_checks.run_script(os.path.join(HERE, "import_gguf.py"), src, out, "--no-tokenizer", *flags, shim=shim)
+
+
+def import_in_process(src, out):
+  return importer_checks.in_process(import_gguf.main, [src, out, "--no-tokenizer", "--force"])
+
+
+def one_line_or_ok(rc, lines, src):
+  return rc == 0 or importer_checks.one_line(rc, lines, src)
+
+
+def patched(raw, needle, delta, fmt, value):
+  """raw with `value` packed as `fmt` at `delta` bytes after the first occurrence of `needle`."""
+  at = raw.index(needle) + delta
+  return raw[:at] + struct.pack("<" + fmt, value) + raw[at + struct.calcsize(fmt):]
+
+
+def malformed_files(src, tmp):
+  """Truncated and corrupt GGUFs: one line naming the file and what is wrong, exit 2, never a traceback."""
+  U, A = gguf.GGUFValueType.UINT32, gguf.GGUFValueType.ARRAY
+  make_gguf(src, weights(), kv={"test.aaaa": (7, U), "test.bbbb": (8, U), "test.list": ([1, 2, 3], A),
+                                "general.alignment": (32, U)})
+  raw = open(src, "rb").read()
+  bad, out = os.path.join(tmp, "bad.gguf"), os.path.join(tmp, "models", "bad")
+  data_start = raw.index(b"blk.1.ffn_down.weight")  # the last tensor info: the header ends soon after
+  lengths = sorted(set(range(0, 200)) | set(range(0, data_start + 200, 3))
+                   | set(range(data_start, len(raw), max(1, (len(raw) - data_start) // 60))) | {len(raw) - 1})
+  results = []
+  for n in lengths:
+    with open(bad, "wb") as f:
+      f.write(raw[:n])
+    results.append((n, *import_in_process(bad, out)))
+  reader = gguf.GGUFReader(src)
+  data_end = max(t.data_offset + t.n_bytes for t in reader.tensors)  # the writer may pad after it
+  del reader
+  wrong = [(n, rc, lines) for n, rc, lines in results
+           if not one_line_or_ok(rc, lines, bad) or (rc == 0 and n < data_end)]
+  check(not wrong, f"cut at {len(lengths)} lengths (0 .. {len(raw) - 1} of {len(raw)}): each one line, exit 2"
+        + (f"; wrong: {wrong[:3]}" if wrong else ""))
+  for n in (4, 24, 1000):
+    with open(bad, "wb") as f:
+      f.write(raw[:n])
+    T.refused(run_import(bad, out), "truncated", f"a GGUF cut at {n} bytes (as a process)")
+  with open(bad, "wb") as f:
+    f.write(raw[:-100])
+  T.refused(run_import(bad, out), "truncated or corrupt: tensor", "a GGUF cut in its tensor data (as a process)")
+
+  name = b"blk.0.ffn_up.weight"
+  info = len(name)  # after the name: n_dims u32, 2 dims u64, type u32, offset u64
+  corrupt = [
+    ("bad magic", raw.replace(b"GGUF", b"GGML", 1), "not a GGUF file"),
+    ("version 1", patched(raw, b"GGUF", 4, "I", 1), "GGUF version 1 is not supported"),
+    ("2^60 tensors", patched(raw, b"GGUF", 8, "Q", 1 << 60), "tensors, more than"),
+    ("2^60 keys", patched(raw, b"GGUF", 16, "Q", 1 << 60), "keys, more than"),
+    ("a key length of 2^40", patched(raw, b"GGUF", 24, "Q", 1 << 40), "runs past the end of the file"),
+    ("an array length of 2^62", patched(raw, b"test.list", 9 + 4 + 4, "Q", 1 << 62), "key 'test.list': length"),
+    ("an unknown value type", patched(raw, b"test.aaaa", 9, "I", 77), "unknown value type 77"),
+    ("a duplicate key", raw.replace(b"test.bbbb", b"test.aaaa"), "key 'test.aaaa' appears twice"),
+    ("a key that is not UTF-8", raw.replace(b"test.bbbb", b"test.\xff\xfe\xfd\xfc"), "not valid UTF-8"),
+    ("alignment 3", patched(raw, b"general.alignment", 17 + 4, "I", 3), "general.alignment: 3"),
+    ("9 dimensions", patched(raw, name, info, "I", 9), f"tensor '{name.decode()}': 9 dimensions"),
+    ("an unknown tensor type", patched(raw, name, info + 4 + 16, "I", 200), "unknown tensor type 200"),
+    ("a data offset past the end", patched(raw, name, info + 4 + 16 + 4, "Q", 1 << 40), "runs past the end of the file"),
+    ("a duplicate tensor", raw.replace(b"blk.1.ffn_up.weight", name), "appears twice"),
+  ]
+  for label, data, needle in corrupt:
+    with open(bad, "wb") as f:
+      f.write(data)
+    rc, lines = import_in_process(bad, out)
+    check(rc == 2 and one_line_or_ok(rc, lines, bad) and needle in lines[0], f"refuses {label}: {lines}")
+  T.refused(run_import(bad, out), "appears twice", "a duplicate tensor (as a process)")
+
+  rng = random.Random(11)
+  outcomes = {0: 0, 2: 0}
+  for i in range(300):
+    data = bytearray(raw)
+    for _ in range(rng.randint(1, 3)):
+      at = rng.randrange(data_start + 60)
+      if rng.random() < 0.5:
+        data[at] = rng.randrange(256)
+      else:
+        data[at:at + 8] = struct.pack("<Q", rng.choice([0, 1, 3, 1 << 31, 1 << 40, (1 << 64) - 1]))
+    with open(bad, "wb") as f:
+      f.write(bytes(data))
+    rc, lines = import_in_process(bad, out)
+    if not one_line_or_ok(rc, lines, bad):
+      check(False, f"header corruption {i} (seed 11): {rc} {lines}")
+      break
+    outcomes[rc] += 1
+  check(outcomes[2] > 100, f"300 seeded header corruptions: {outcomes[0]} still import, {outcomes[2]} refused in one line")
 
 
 def main() -> int:
   with tempfile.TemporaryDirectory() as tmp:
     w = weights()
     src, out = os.path.join(tmp, "m.gguf"), os.path.join(tmp, "models", "tiny")
+    os.makedirs(os.path.dirname(out))
 
     make_gguf(src, w)
     p = run_import(src, out)
@@ -162,21 +252,28 @@ def main() -> int:
                                            extra={"blk.0.attn_output.weight": (q81, Q.Q8_1)}), "blk.0.attn_output.weight"),
       ("wrong shape", dict(drop={"blk.0.ffn_gate.weight"},
                            extra={"blk.0.ffn_gate.weight": np.ones((FF + 1, D), np.float32)}), "blk.0.ffn_gate.weight"),
+      ("a NaN weight", dict(drop={"blk.1.ffn_up.weight"},
+                            extra={"blk.1.ffn_up.weight": np.full((FF, D), np.nan, np.float32)}), "blk.1.ffn_up.weight"),
+      ("block_count as a string", dict(kv={"llama.block_count": ("2", S)}), "llama.block_count"),
+      ("head_count 0", dict(kv={"llama.attention.head_count": (0, U)}), "llama.attention.head_count: 0 must be positive"),
+      ("a million blocks", dict(kv={"llama.block_count": (10**6, U)}), "llama.block_count: 1000000 blocks"),
+      ("epsilon as an array", dict(kv={"llama.attention.layer_norm_rms_epsilon": ([1, 2], gguf.GGUFValueType.ARRAY)}),
+       "llama.attention.layer_norm_rms_epsilon"),
     ]
     for label, kw, name in cases:
       make_gguf(src, w, **kw)
-      p = run_import(src, out)
-      lines = p.stderr.strip().splitlines()
-      check(p.returncode == 2 and len(lines) == 1 and name in lines[0] and not p.stdout,
-            f"refuses {label}: {lines[-1] if lines else p.stdout.strip()!r}")
+      T.refused(run_import(src, out), name, f"refuses {label}")
       check(sorted(os.listdir(os.path.dirname(out))) == ["tiny", "untied"]
             and open(os.path.join(out, "model.safetensors"), "rb").read() == before,
             f"  ({label}) nothing half-written, the previous import untouched")
-    p = run_import(os.path.join(tmp, "nope.gguf"), out)
-    check(p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, f"refuses a missing file: {p.stderr.strip()!r}")
+    T.refused(run_import(os.path.join(tmp, "nope.gguf"), out), "cannot be opened", "refuses a missing file")
+    T.refused(run_import(tmp, out), "not a regular file", "refuses a folder given as the GGUF")
 
-  print(f"test_import_gguf: {'all passed' if not failures else f'{len(failures)} FAILED'}")
-  return 0 if not failures else 1
+    malformed_files(src, tmp)
+    make_gguf(src, w)
+    T.output_rules(run_import, src, tmp, ["config.json", "model.safetensors"])
+
+  return T.summary("test_import_gguf")
 
 
 if __name__ == "__main__":

@@ -298,6 +298,31 @@ struct ModelDirectoryTests {
     }
   }
 
+  @Test("a NaN or an infinity in a weight is refused as the layers load it, for the slice that holds it only")
+  func nonFiniteWeight() throws {
+    let name = "layers.0.ffn.dense1.kernel"  // (8, 16), column-parallel: a tp 2 rank loads 8 columns
+    for (value, shown) in [(Float.nan, "nan"), (-Float.infinity, "-inf")] {
+      try withModelDirectory(edit: { ts in
+        let i = ts.firstIndex { $0.name == name }!
+        guard case var .f32(t) = ts[i].value else {
+          Issue.record("\(name) is not F32")
+          return
+        }
+        t.data[5 * 16 + 12] = value
+        ts[i].value = .f32(t)
+      }) { dir in
+        let m = try ModelDirectory<BlockConfig>(dir)  // the header checks pass: values are read later
+        let file = "\(dir)/model.safetensors"
+        let expected = AttnaxError.tensor(name: name, message: "element 92 is \(shown) in file '\(file)'; weights must be finite")
+        #expect(try m.weights.load(name, shape: [8, 16], rows: nil, columns: 0..<8).shape == [8, 8])
+        let e = expectAttnaxError { _ = try m.weights.load(name, shape: [8, 16], rows: nil, columns: 8..<16) }
+        #expect(e == expected)
+        let whole = expectAttnaxError { _ = try BlockStack(config: m.config, source: m.weights, group: .solo()) }
+        #expect(whole == expected)
+      }
+    }
+  }
+
   @Test("a model tensor stored as I32 is refused naming it")
   func wrongDType() throws {
     let name = "layers.0.ln1.scale"

@@ -95,6 +95,26 @@ struct ProcessContractTests {
     }
   }
 
+  @Test("a NaN or an infinity in a weight slice only one rank loads is refused by every rank, naming tensor and element")
+  func nonFiniteWeights() throws {
+    let w = try Workspace()
+    let input = try w.input(Models.encoderInput())
+    // Both kernels are column-parallel: at tp 2, rank 1 alone loads query_proj's columns 16..<32
+    // and dense1's columns 32..<64, where the bad values sit.
+    let q = "layers.0.self_attn.query_proj.kernel", ffn = "layers.0.ffn.dense1.kernel"
+    let nan = try w.model("nan", Models.encoder, tensors: { $0[q]!.data[3 * 32 + 20] = .nan })
+    let inf = try w.model("inf", Models.encoder, tensors: { $0[ffn]!.data[7 * 64 + 40] = -.infinity })
+    for layout in [Layout.single, .ranks(2)] {
+      let found = layout.np == 1 ? "" : " (found on rank 1)"
+      try w.expectRefused(
+        ["forward", "--model", nan, "--input", input], layout: layout,
+        .exact("error: tensor '\(q)': element 116 is nan in file '\(nan)/model.safetensors'; weights must be finite\(found)"))
+      try w.expectRefused(
+        ["forward", "--model", inf, "--input", input], layout: layout,
+        .exact("error: tensor '\(ffn)': element 488 is -inf in file '\(inf)/model.safetensors'; weights must be finite\(found)"))
+    }
+  }
+
   @Test("a bad input tensor is refused by every rank: x mis-shaped (inside the forward), a position past the RoPE table under cp")
   func badInputTensor() throws {
     let w = try Workspace()

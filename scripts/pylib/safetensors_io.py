@@ -4,7 +4,11 @@ write(path, {name: ndarray}, metadata=None) writes F32/F64/I32/I64/U8/F16/BOOL t
 string map as __metadata__), header keys sorted by name and padded to
 8 bytes, data in the order of the reference writer and of Swift's SafetensorsWriter (F32, then I32, then
 U8, then the rest; by name within a dtype), atomically (a temp file renamed into place). The same tensors
-give the same bytes from either writer. read(path) -> {name: ndarray} (copies, any supported dtype).
+give the same bytes from either writer. read(path) -> {name: ndarray} (copies, any supported dtype;
+parse(bytes) the same for bytes in memory);
+a malformed file (truncated, a header that is not a JSON object of entries, an unknown dtype, offsets
+outside the data or not matching dtype and shape) raises ValueError with one line saying what is wrong,
+and one that cannot be read raises OSError.
 """
 import json
 import os
@@ -50,15 +54,50 @@ def write(path, tensors, metadata=None):
         raise
 
 
+def _entry(name, info, data_len):
+  """(dtype, shape, lo, hi) of one header entry, checked; ValueError names the tensor."""
+  if not isinstance(info, dict):
+    raise ValueError(f"tensor {name!r}: header entry is not an object")
+  dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+  if not isinstance(dtype, str) or dtype not in _DTYPES:
+    raise ValueError(f"tensor {name!r}: dtype {dtype!r} is not supported ({', '.join(_DTYPES)})")
+  if not isinstance(shape, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+    raise ValueError(f"tensor {name!r}: shape {shape!r} is not a list of non-negative integers")
+  if (not isinstance(offsets, list) or len(offsets) != 2
+      or not all(isinstance(n, int) and not isinstance(n, bool) for n in offsets)):
+    raise ValueError(f"tensor {name!r}: data_offsets {offsets!r} is not [begin, end]")
+  lo, hi = offsets
+  if not 0 <= lo <= hi <= data_len:
+    raise ValueError(f"tensor {name!r}: data_offsets [{lo}, {hi}] lie outside the data section ({data_len} bytes)")
+  need = int(np.prod(shape, dtype=object)) * np.dtype(_DTYPES[dtype]).itemsize
+  if hi - lo != need:
+    raise ValueError(f"tensor {name!r}: {dtype} shape {shape} needs {need} bytes, data_offsets span {hi - lo}")
+  return dtype, shape, lo, hi
+
+
 def read(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        lo, hi = info["data_offsets"]
-        out[name] = np.frombuffer(data[lo:hi], dtype=_DTYPES[info["dtype"]]).reshape(info["shape"]).copy()
-    return out
+  with open(path, "rb") as f:
+    return parse(f.read())
+
+
+def parse(raw):
+  """The tensors of a safetensors file's bytes (read's work, for bytes already in memory)."""
+  if len(raw) < 8:
+    raise ValueError(f"{len(raw)} bytes, too short for the 8-byte header length")
+  n = struct.unpack("<Q", raw[:8])[0]
+  if n > len(raw) - 8:
+    raise ValueError(f"header length {n} runs past the end of the file ({len(raw)} bytes)")
+  try:
+    header = json.loads(raw[8:8 + n])
+  except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    raise ValueError(f"header is not valid JSON ({e})") from None
+  if not isinstance(header, dict):
+    raise ValueError("header is not a JSON object")
+  data = raw[8 + n:]
+  out = {}
+  for name, info in header.items():
+    if name == "__metadata__":
+      continue
+    dtype, shape, lo, hi = _entry(name, info, len(data))
+    out[name] = np.frombuffer(data[lo:hi], dtype=_DTYPES[dtype]).reshape(shape).copy()
+  return out

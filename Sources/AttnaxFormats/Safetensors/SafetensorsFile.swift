@@ -15,7 +15,8 @@ import Darwin
 /// An optional `__metadata__` entry must map strings to strings.
 ///
 /// Tensor bytes are only touched when a tensor (or a slice of one) is read, so a rank that loads
-/// its shard with ``floatSlice(_:expectedShape:rows:columns:)`` faults in only the pages it needs.
+/// its shard with ``floatSlice(_:expectedShape:rows:columns:requireFinite:)`` reads only the bytes
+/// it needs. With `requireFinite` (model weights), every value read is checked as it is copied.
 /// The file must not be truncated or rewritten in place while it is open (atomic replacement, as
 /// done by ``SafetensorsWriter``, is safe).
 ///
@@ -157,13 +158,17 @@ public final class SafetensorsFile: @unchecked Sendable {
 
   /// Reads the whole F32 tensor `name`.
   ///
-  /// - Parameter expected: if given, the tensor's shape must equal it.
-  /// - Throws: ``AttnaxError/tensor(name:message:)`` if the tensor is missing, not F32, or has
-  ///   another shape (the message gives both shapes).
-  public func float(_ name: String, shape expected: [Int]? = nil) throws -> Tensor {
+  /// - Parameters:
+  ///   - expected: if given, the tensor's shape must equal it.
+  ///   - requireFinite: refuse a NaN or an infinity (model weights), naming the first one's flat
+  ///     index in the tensor; checked chunk by chunk as the bytes are copied (one pass).
+  /// - Throws: ``AttnaxError/tensor(name:message:)`` if the tensor is missing, not F32, has
+  ///   another shape (the message gives both shapes), or holds a non-finite value when asked.
+  public func float(_ name: String, shape expected: [Int]? = nil, requireFinite: Bool = false) throws -> Tensor {
     let e = try entry(name, dtypes: [.f32])
     if let expected { try check(name, e, expected) }
-    return try floatBlock(name, e, rows: 0..<(e.shape.count == 2 ? e.shape[0] : 1), columnRanges: nil)
+    return try floatBlock(
+      name, e, rows: 0..<(e.shape.count == 2 ? e.shape[0] : 1), columnRanges: nil, requireFinite: requireFinite)
   }
 
   /// Reads a rectangular part of a 2-D F32 tensor, or a range of elements of a 1-D one.
@@ -176,14 +181,17 @@ public final class SafetensorsFile: @unchecked Sendable {
   ///   - expectedShape: the full tensor's shape, which must match the file.
   ///   - rows: rows to keep (2-D only); `nil` keeps all.
   ///   - columns: columns (2-D) or elements (1-D) to keep; `nil` keeps all.
+  ///   - requireFinite: refuse a NaN or an infinity in the slice (model weights), naming the
+  ///     first one's flat index in the whole tensor.
   /// - Returns: a tensor of shape `(rows.count, columns.count)` for 2-D, `(columns.count)` for 1-D.
   public func floatSlice(
-    _ name: String, expectedShape: [Int], rows: Range<Int>? = nil, columns: Range<Int>? = nil
+    _ name: String, expectedShape: [Int], rows: Range<Int>? = nil, columns: Range<Int>? = nil,
+    requireFinite: Bool = false
   ) throws -> Tensor {
     let e = try entry(name, dtypes: [.f32])
     try check(name, e, expectedShape)
     let (rowRange, _) = try sliceGeometry(name, e, rows: rows)
-    return try floatBlock(name, e, rows: rowRange, columnRanges: columns.map { [$0] })
+    return try floatBlock(name, e, rows: rowRange, columnRanges: columns.map { [$0] }, requireFinite: requireFinite)
   }
 
   /// Reads several column ranges of a 2-D F32 tensor (or element ranges of a 1-D one) and
@@ -194,7 +202,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     let e = try entry(name, dtypes: [.f32])
     try check(name, e, expectedShape)
     let (rowRange, _) = try sliceGeometry(name, e, rows: nil)
-    return try floatBlock(name, e, rows: rowRange, columnRanges: columnRanges)
+    return try floatBlock(name, e, rows: rowRange, columnRanges: columnRanges, requireFinite: false)
   }
 
   /// Reads the integer tensor `name` (I32, or I64 if every value fits in Int32).
@@ -284,9 +292,17 @@ public final class SafetensorsFile: @unchecked Sendable {
     }
   }
 
+  /// Floats copied (and checked) per read: 256 KiB, so a chunk is still in cache when it is
+  /// checked and a whole-tensor read is one pass over memory.
+  static let chunkFloats = 1 << 16
+
   /// Copies `rows` x (concatenated `columnRanges`) of an F32 tensor viewed as (rows, columns);
   /// a 1-D tensor is one row, a tensor of other rank (whole reads only) is one row of all elements.
-  private func floatBlock(_ name: String, _ e: Entry, rows: Range<Int>, columnRanges: [Range<Int>]?) throws -> Tensor {
+  /// With `requireFinite`, each chunk is checked right after it is read; the first NaN or
+  /// infinity stops the read.
+  private func floatBlock(
+    _ name: String, _ e: Entry, rows: Range<Int>, columnRanges: [Range<Int>]?, requireFinite: Bool
+  ) throws -> Tensor {
     let width = e.shape.count == 2 ? e.shape[1] : e.count
     let ranges = columnRanges ?? [0..<width]
     for c in ranges where c.lowerBound < 0 || c.upperBound > width {
@@ -296,30 +312,49 @@ public final class SafetensorsFile: @unchecked Sendable {
     let outWidth = ranges.reduce(0) { $0 + $1.count }
     let total = rows.count * outWidth
     var short = false
+    var bad: (index: Int, value: Float)?
     let data = [Float](unsafeUninitializedCapacity: total) { buf, initialized in
       if let dst = buf.baseAddress, total > 0 {
+        // `count` elements from flat index `from` of the tensor into dst + o, chunk by chunk.
+        func copy(to o: Int, from: Int, count: Int) {
+          var done = 0
+          while done < count && !short && bad == nil {
+            let n = min(Self.chunkFloats, count - done), chunk = dst + o + done
+            guard readData(into: chunk, offset: e.begin + (from + done) * 4, count: n * 4) else {
+              short = true
+              return
+            }
+            #if _endian(big)
+            for i in 0..<n { chunk[i] = Float(bitPattern: UInt32(littleEndian: chunk[i].bitPattern)) }
+            #endif
+            if requireFinite, let i = Self.firstNonFinite(chunk, n) { bad = (from + done + i, chunk[i]) }
+            done += n
+          }
+        }
         if ranges.count == 1, ranges[0] == 0..<width {
-          // Whole rows: one contiguous read.
-          short = !readData(into: dst, offset: e.begin + rows.lowerBound * width * 4, count: total * 4)
+          copy(to: 0, from: rows.lowerBound * width, count: total)  // whole rows: contiguous
         } else {
           var o = 0
           for r in rows {
             for c in ranges where !c.isEmpty {
-              if !readData(into: dst + o, offset: e.begin + (r * width + c.lowerBound) * 4, count: c.count * 4) { short = true }
+              copy(to: o, from: r * width + c.lowerBound, count: c.count)
               o += c.count
             }
           }
         }
-        if short { dst.initialize(repeating: 0, count: total) }
-        #if _endian(big)
-        for i in 0..<total { dst[i] = Float(bitPattern: UInt32(littleEndian: dst[i].bitPattern)) }
-        #endif
+        if short || bad != nil { dst.initialize(repeating: 0, count: total) }
       }
       initialized = total
     }
     if short {
       throw AttnaxError.file(
         path: path, message: "ended while reading tensor '\(Escaping.shown(name))' (file changed after opening?)")
+    }
+    if let bad {
+      let value = bad.value.isNaN ? "nan" : "\(bad.value)"
+      throw AttnaxError.tensor(
+        name: Escaping.shown(name),
+        message: "element \(bad.index) is \(value) in file '\(path)'; weights must be finite")
     }
     let shape: [Int]
     if columnRanges == nil && rows.count == (e.shape.count == 2 ? e.shape[0] : 1) {
@@ -328,6 +363,20 @@ public final class SafetensorsFile: @unchecked Sendable {
       shape = e.shape.count == 2 ? [rows.count, outWidth] : [outWidth]
     }
     return Tensor(shape: shape, data: data)
+  }
+
+  /// The index of the first NaN or ±infinity among the `n` floats at `p`, or nil. A branch-free
+  /// pass first, which the compiler vectorises: a value is not finite when its exponent bits are
+  /// all ones, and only then does adding 1 to them carry into bit 31. The scan for the index
+  /// runs only when that pass found one.
+  static func firstNonFinite(_ p: UnsafePointer<Float>, _ n: Int) -> Int? {
+    let carried = p.withMemoryRebound(to: UInt32.self, capacity: n) { bits -> UInt32 in
+      var any: UInt32 = 0
+      for i in 0..<n { any |= (bits[i] & 0x7f80_0000) &+ 0x0080_0000 }
+      return any
+    }
+    guard carried & 0x8000_0000 != 0 else { return nil }
+    return (0..<n).first { !p[$0].isFinite }
   }
 
   static func errnoText() -> String { String(cString: strerror(errno)) }
