@@ -166,6 +166,89 @@ struct ModelFamilyTests {
   }
 }
 
+@Suite("Model families: GGUF files read in llama.cpp's names and layout")
+struct GGUFFamilyTests {
+  /// A tiny GGUF of `architecture` with the weights of `config` from `RandomWeights(seed: 11)`:
+  /// llama.cpp's names, (out, in) matrices, and for Llama the query and key rows of each head
+  /// stored interleaved, as llama.cpp's converter writes them.
+  static func write(_ config: TransformerConfig, architecture: String, family: any ModelFamily.Type, to path: String)
+    throws
+  {
+    var w = GGUFTestWriter()
+    let a = architecture + "."
+    w.metadata = [
+      ("general.architecture", .string(architecture)), (a + "block_count", .uint32(UInt32(config.numLayers))),
+      (a + "embedding_length", .uint32(UInt32(config.dModel))), (a + "feed_forward_length", .uint32(UInt32(config.dFF))),
+      (a + "attention.head_count", .uint32(UInt32(config.numHeads))),
+      (a + "attention.head_count_kv", .uint32(UInt32(config.numKVHeads ?? config.numHeads))),
+      (a + "context_length", .uint32(UInt32(config.maxLen))), (a + "attention.layer_norm_rms_epsilon", .float32(1e-5)),
+      (a + "rope.freq_base", .float32(100000)),
+    ]
+    let random = RandomWeights(seed: 11), headDim = config.dModel / config.numHeads, half = headDim / 2
+    for (name, shape) in config.parameterShapes.sorted(by: { $0.key < $1.key }) {
+      var t = try random.load(name, shape: shape, rows: nil, columns: nil)
+      if name.hasSuffix(".kernel") { t = FamilyFixtures.transposed(t) }
+      if family.ggufInterleavesRotaryPairs && (name.contains("query_proj") || name.contains("key_proj")) {
+        let columns = t.count / t.shape[0]
+        var stored = t.data
+        for row in 0..<t.shape[0] {
+          let head = row / headDim * headDim, j = row % headDim
+          let to = head + (j % half) * 2 + j / half
+          stored.replaceSubrange((to * columns)..<((to + 1) * columns), with: t.data[(row * columns)..<((row + 1) * columns)])
+        }
+        t = Tensor(shape: t.shape, data: stored)
+      }
+      let checkpointName = family.checkpointName(name, format: .gguf)
+      let stored = try #require(checkpointName)
+      w.addF32(stored, shape: t.shape, values: t.data)
+    }
+    try Data(w.bytes()).write(to: URL(fileURLWithPath: path))
+  }
+
+  @Test("Llama and Qwen2 GGUFs give the attnax-named weights' hidden states bit for bit (Llama's Q/K rows un-permuted)")
+  func tinyGGUFs() throws {
+    let dir = try TempFolder()
+    try dir.write("config.json", FamilyFixtures.llamaJSON)
+    var config = try ModelCheckpoint.configOnly(dir.path)
+    for (architecture, family) in [("llama", Llama.self as any ModelFamily.Type), ("qwen2", Qwen2.self)] {
+      config.qkvBias = architecture == "qwen2" ? true : nil
+      let file = dir.file("\(architecture).gguf")
+      try Self.write(config, architecture: architecture, family: family, to: file)
+      let checkpoint = try ModelCheckpoint(file)
+      #expect(checkpoint.summary == "\(family.name) (GGUF)")
+      #expect(checkpoint.config.qkvBias == config.qkvBias && checkpoint.config.vocabSize == 40)
+      let (native, reference) = try FamilyFixtures.bothHidden(file, ids: [[3, 1, 4, 1, 5, 9, 2, 6]])
+      #expect(native.data == reference.data, "\(architecture)")
+      // The same at tp 2's shard of the heads: whole heads, un-permuted per head.
+      let shard = try checkpoint.weights.matrix(
+        "layers.0.self_attn.query_proj", outFeatures: 32, inFeatures: 32, outRows: 16..<32, inColumns: nil)
+      let whole = try RandomWeights(seed: 11).matrix(
+        "layers.0.self_attn.query_proj", outFeatures: 32, inFeatures: 32, outRows: 16..<32, inColumns: nil)
+      #expect(shard.data == whole.data)
+    }
+  }
+
+  @Test("a NaN in a GGUF weight is refused naming the tensor and its element")
+  func nonFinite() throws {
+    let dir = try TempFolder()
+    try dir.write("config.json", FamilyFixtures.llamaJSON)
+    let config = try ModelCheckpoint.configOnly(dir.path)
+    let file = dir.file("nan.gguf")
+    try Self.write(config, architecture: "llama", family: Llama.self, to: file)
+    var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+    let gguf = try GGUFFile(path: file)
+    let info = try #require(gguf.tensors["blk.1.ffn_up.weight"])
+    let element = 5 * 32 + 7
+    bytes.replaceSubrange((info.offset + 4 * element)..<(info.offset + 4 * element + 4), with: littleEndianBytes(Float.nan.bitPattern))
+    try Data(bytes).write(to: URL(fileURLWithPath: file))
+    let checkpoint = try ModelCheckpoint(file)
+    #expect(
+      throws: AttnaxError.tensor(
+        name: "blk.1.ffn_up.weight", message: "element \(element) is nan in file '\(file)'; weights must be finite")
+    ) { _ = try TransformerModel(config: checkpoint.config, source: checkpoint.weights, group: .solo()) }
+  }
+}
+
 extension TransformerConfig {
   /// No bias anywhere (Llama).
   var hasNoBias: Bool { !useBias && !(qkvBias ?? false) }

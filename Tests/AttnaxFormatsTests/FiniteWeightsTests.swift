@@ -46,7 +46,7 @@ struct FiniteWeightsTests {
       for exponent: UInt32 in 0...255 {
         for mantissa: UInt32 in [0, 1, 0x40_0000, 0x7f_ffff] {
           var x = Float(bitPattern: sign << 31 | exponent << 23 | mantissa)
-          let found = SafetensorsFile.firstNonFinite(&x, 1)
+          let found = Tensor.firstNonFinite(&x, 1)
           #expect((found == 0) == !x.isFinite, "bits \(String(x.bitPattern, radix: 16))")
         }
       }
@@ -54,17 +54,17 @@ struct FiniteWeightsTests {
     // The first bad value's index at every position of buffers of many lengths (vector tails).
     for n in 1...70 {
       var values = [Float](repeating: 1.5, count: n)
-      #expect(values.withUnsafeBufferPointer { SafetensorsFile.firstNonFinite($0.baseAddress!, n) } == nil)
+      #expect(values.withUnsafeBufferPointer { Tensor.firstNonFinite($0.baseAddress!, n) } == nil)
       for i in 0..<n {
         values[i] = i % 3 == 0 ? .nan : (i % 3 == 1 ? .infinity : -.infinity)
         if i + 1 < n { values[n - 1] = .nan }  // a later bad value must not win
-        let found = values.withUnsafeBufferPointer { SafetensorsFile.firstNonFinite($0.baseAddress!, n) }
+        let found = values.withUnsafeBufferPointer { Tensor.firstNonFinite($0.baseAddress!, n) }
         #expect(found == i, "n \(n), bad at \(i): found \(String(describing: found))")
         values = [Float](repeating: 1.5, count: n)
       }
     }
     var extremes: [Float] = [.greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude, -0.0, 0]
-    #expect(SafetensorsFile.firstNonFinite(&extremes, extremes.count) == nil)
+    #expect(Tensor.firstNonFinite(&extremes, extremes.count) == nil)
   }
 
   @Test("finite weights read the same with and without the check: whole, rows, columns, 1-D")

@@ -140,6 +140,6 @@ extension SafetensorsFile: TensorStore {
   /// See ``TensorStore/floats(_:rows:columns:)``.
   public func floats(_ name: String, rows: Range<Int>?, columns: Range<Int>?) throws -> Tensor {
     let shape = info(name)?.shape ?? []
-    return try floatSlice(name, expectedShape: shape, rows: rows, columns: columns)
+    return try floatSlice(name, expectedShape: shape, rows: rows, columns: columns, requireFinite: true)
   }
 }

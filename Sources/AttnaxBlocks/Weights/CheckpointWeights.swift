@@ -9,6 +9,7 @@ public protocol TensorStore: Sendable {
   /// Every tensor's shape, rows first.
   var tensorShapes: [String: [Int]] { get }
   /// Rows and columns of a 2-D tensor, or elements (`columns`) of a 1-D one; nil keeps all.
+  /// Weights must be finite: the first NaN or infinity is refused, naming its element.
   func floats(_ name: String, rows: Range<Int>?, columns: Range<Int>?) throws -> Tensor
   /// Drops the mapped pages the layers copied out.
   func dropResidentPages()
@@ -19,7 +20,7 @@ extension GGUFFile: TensorStore {
   public var tensorShapes: [String: [Int]] { tensors.mapValues(\.shape) }
   /// See ``TensorStore/floats(_:rows:columns:)``.
   public func floats(_ name: String, rows: Range<Int>?, columns: Range<Int>?) throws -> Tensor {
-    try floatSlice(name, rows: rows, columns: columns)
+    try floatSlice(name, rows: rows, columns: columns, requireFinite: true)
   }
 }
 

@@ -32,7 +32,12 @@ extension GGUFFile {
   /// range that starts or ends inside a block decodes that block and keeps its part.
   /// - Throws: ``AttnaxError/tensor(name:message:)`` if the tensor is missing, cannot be
   ///   dequantized, or the ranges do not fit its shape.
-  public func floatSlice(_ name: String, rows: Range<Int>? = nil, columns: Range<Int>? = nil) throws -> Tensor {
+  ///
+  /// With `requireFinite` (model weights) the slice is checked once it is dequantized, and the
+  /// first NaN or infinity is refused naming its flat index in the whole tensor.
+  public func floatSlice(
+    _ name: String, rows: Range<Int>? = nil, columns: Range<Int>? = nil, requireFinite: Bool = false
+  ) throws -> Tensor {
     let (info, dequantize) = try dequantizable(name)
     let src = try data(info)
     let shape = info.shape
@@ -75,6 +80,11 @@ extension GGUFFile {
         dequantize(src + r * info.rowBytes + firstBlock * info.type.blockBytes, endBlock - firstBlock, scratch)
         (dst + i * columnRange.count).update(from: scratch + skip, count: columnRange.count)
       }
+    }
+    if requireFinite, count > 0, let i = values.withUnsafeBufferPointer({ Tensor.firstNonFinite($0.baseAddress!, count) }) {
+      let flat = (rowRange.lowerBound + i / columnRange.count) * width + columnRange.lowerBound + i % columnRange.count
+      throw AttnaxError.tensor(
+        name: Escaping.shown(name), message: "element \(flat) is \(values[i]) in file '\(path)'; weights must be finite")
     }
     return Tensor(shape: outShape, data: values)
   }

@@ -327,7 +327,7 @@ public final class SafetensorsFile: @unchecked Sendable {
             #if _endian(big)
             for i in 0..<n { chunk[i] = Float(bitPattern: UInt32(littleEndian: chunk[i].bitPattern)) }
             #endif
-            if requireFinite, let i = Self.firstNonFinite(chunk, n) { bad = (from + done + i, chunk[i]) }
+            if requireFinite, let i = Tensor.firstNonFinite(chunk, n) { bad = (from + done + i, chunk[i]) }
             done += n
           }
         }
@@ -363,20 +363,6 @@ public final class SafetensorsFile: @unchecked Sendable {
       shape = e.shape.count == 2 ? [rows.count, outWidth] : [outWidth]
     }
     return Tensor(shape: shape, data: data)
-  }
-
-  /// The index of the first NaN or ±infinity among the `n` floats at `p`, or nil. A branch-free
-  /// pass first, which the compiler vectorises: a value is not finite when its exponent bits are
-  /// all ones, and only then does adding 1 to them carry into bit 31. The scan for the index
-  /// runs only when that pass found one.
-  static func firstNonFinite(_ p: UnsafePointer<Float>, _ n: Int) -> Int? {
-    let carried = p.withMemoryRebound(to: UInt32.self, capacity: n) { bits -> UInt32 in
-      var any: UInt32 = 0
-      for i in 0..<n { any |= (bits[i] & 0x7f80_0000) &+ 0x0080_0000 }
-      return any
-    }
-    guard carried & 0x8000_0000 != 0 else { return nil }
-    return (0..<n).first { !p[$0].isFinite }
   }
 
   static func errnoText() -> String { String(cString: strerror(errno)) }
