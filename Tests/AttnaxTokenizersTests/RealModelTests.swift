@@ -7,7 +7,7 @@ import _TestSupport
 // (scripts/reference/tokenizer_corpus.py; fixtures written by
 // scripts/reference/tokenize_reference.py). They need the model directories, which live in
 // the cache, not the repository: scripts/test sets ATTNAX_SMOLLM2_DIR (tokenizer.json +
-// tokenizer_config.json written by scripts/gguf_tokenizer.py from the SmolLM2 GGUF) and
+// tokenizer_config.json written by scripts/reference/gguf_tokenizer.py from the SmolLM2 GGUF) and
 // ATTNAX_MINILM_DIR (all-MiniLM-L6-v2's folder); without them these tests are disabled.
 
 private let smollm2Directory = Fixtures.model("ATTNAX_SMOLLM2_DIR").map(URL.init(fileURLWithPath:))

@@ -2,10 +2,12 @@
 
     cache_root()     $ATTNAX_CACHE, else $XDG_CACHE_HOME/attnax, else ~/.cache/attnax (an empty
                      variable counts as unset), the same rule as scripts/lib/setup.sh's attnax_cache
-    model_dir(name)  the imported directory of `smollm2` or `minilm`: $ATTNAX_SMOLLM2_DIR /
-                     $ATTNAX_MINILM_DIR when set (scripts/test exports them), else the directory
-                     scripts/models prints (it fetches and imports on first use); one lookup per
-                     name and process. Raises ModelUnavailable with scripts/models' last line.
+    model_path(name) where model `name` of scripts/models is: the GGUF file or folder as shipped
+                     (`smollm2`, `minilm`, `qwen2.5-0.5b`, `qwen2.5-1.5b`) or a reference import
+                     (`smollm2-dir`, `minilm-dir`); the variable of _VARIABLES when set
+                     (scripts/test exports them), else what scripts/models prints (it fetches on
+                     first use); one lookup per name and process. Raises ModelUnavailable with
+                     scripts/models' last line.
 
 Standard library only (no numpy), so scripts run by the system python3 can use it.
 """
@@ -14,7 +16,9 @@ import os
 import subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_VARIABLES = {"smollm2": "ATTNAX_SMOLLM2_DIR", "minilm": "ATTNAX_MINILM_DIR"}
+_VARIABLES = {"smollm2": "ATTNAX_SMOLLM2_GGUF", "minilm": "ATTNAX_MINILM_DIR", "qwen2.5-0.5b": "ATTNAX_QWEN25_GGUF",
+              "qwen2.5-1.5b": "ATTNAX_QWEN25_1_5B_GGUF", "smollm2-dir": "ATTNAX_SMOLLM2_DIR",
+              "minilm-dir": "ATTNAX_MINILM_IMPORTED"}
 
 
 class ModelUnavailable(Exception):
@@ -27,7 +31,7 @@ def cache_root():
 
 
 @functools.lru_cache(maxsize=None)
-def model_dir(name):
+def model_path(name):
     if name not in _VARIABLES:
         raise ValueError(f"unknown model {name!r} ({', '.join(_VARIABLES)})")
     given = os.environ.get(_VARIABLES[name])

@@ -5,7 +5,7 @@
     scripts/reference/numpy_bert.py [--hf SRC] [--model DIR] fixture [OUT.json]
     scripts/reference/numpy_bert.py [--hf SRC] [--model DIR] embed TEXT [TEXT ...]
 
-Two forwards, sharing nothing with scripts/import_bert.py:
+Two forwards, sharing nothing with scripts/reference/import_bert.py:
 
 1. `HFBert`: the ORIGINAL sentence-transformers checkpoint as Hugging Face names it
    (encoder.layer.{i}.attention.self.query.weight, ..., torch (out, in) weights), read from SRC
@@ -501,7 +501,7 @@ def write_fixture(path: str, hf: HFBert, folder: HFFolder, r: dict, texts) -> No
 def main(argv=None) -> int:
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--hf", default=DEFAULT_HF, help="original sentence-transformers folder, model.zip or wheel")
-  ap.add_argument("--model", default=DEFAULT_MODEL, help="model directory written by scripts/import_bert.py")
+  ap.add_argument("--model", default=DEFAULT_MODEL, help="model directory written by scripts/reference/import_bert.py")
   sub = ap.add_subparsers(dest="cmd", required=True)
   sub.add_parser("check")
   fx = sub.add_parser("fixture")

@@ -4,7 +4,7 @@
     $ATTNAX_CACHE/venv-tools/bin/python scripts/reference/numpy_llama.py MODEL_DIR [--greedy greedy.json] [--dtype float32|float64]
 
 Reads only MODEL_DIR/config.json and MODEL_DIR/model.safetensors (scripts/pylib/safetensors_io.py),
-i.e. exactly what scripts/import_gguf.py wrote, and computes attnax's decoder the textbook way:
+i.e. exactly what scripts/reference/import_gguf.py wrote, and computes attnax's decoder the textbook way:
 token embedding, per layer pre-RMSNorm (the config's norm_epsilon) -> GQA attention with split-half
 RoPE (rope_base) and a causal mask -> residual -> pre-RMSNorm -> SwiGLU FFN -> residual, final
 RMSNorm, LM head (the embedding when tie_word_embeddings). Nothing here comes from llama.cpp or the

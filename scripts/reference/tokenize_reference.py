@@ -13,7 +13,7 @@
 
 One line per corpus string (scripts/reference/tokenizer_corpus.py), `{"text": ..., "ids": [...]}`.
 
-It also checks, and prints: that scripts/gguf_tokenizer.py's `eos_token_ids` equal llama.cpp's
+It also checks, and prints: that scripts/reference/gguf_tokenizer.py's `eos_token_ids` equal llama.cpp's
 end-of-generation ids (`llama_vocab_is_eog`), and how often HF `tokenizers` on the
 tokenizer.json that gguf_tokenizer.py writes agrees with llama.cpp (llama.cpp is the reference
 for the GGUF model; the disagreements are listed: characters new in Unicode 16, which HF's

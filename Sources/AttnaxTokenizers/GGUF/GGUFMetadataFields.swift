@@ -1,7 +1,7 @@
 import AttnaxFormats
 
 /// Typed reads of a GGUF file's `tokenizer.*` metadata whose errors name the file and the key
-/// (`model.gguf: tokenizer.ggml.merges[7]: not a string`), as scripts/gguf_tokenizer.py reads
+/// (`model.gguf: tokenizer.ggml.merges[7]: not a string`), as scripts/reference/gguf_tokenizer.py reads
 /// them with the `gguf` package.
 ///
 /// A missing key reads as nil (or, for a required one, "missing"); a value of the wrong kind is

@@ -1,7 +1,7 @@
 import AttnaxFormats
 
 /// The tokenizer and chat template of a GGUF file, from its `tokenizer.*` metadata: what
-/// scripts/gguf_tokenizer.py writes as tokenizer.json + tokenizer_config.json, built directly.
+/// scripts/reference/gguf_tokenizer.py writes as tokenizer.json + tokenizer_config.json, built directly.
 ///
 /// ```swift
 /// let gguf = try GGUFFile(path: "SmolLM2-135M-Instruct.Q4_1.gguf")

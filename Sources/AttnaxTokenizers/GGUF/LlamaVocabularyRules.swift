@@ -1,5 +1,5 @@
 /// What llama.cpp's `llama-vocab.cpp` decides from a GGUF vocabulary beyond the tokens
-/// themselves, as scripts/gguf_tokenizer.py writes it down: the pre-tokenizer of each
+/// themselves, as scripts/reference/gguf_tokenizer.py writes it down: the pre-tokenizer of each
 /// `tokenizer.ggml.pre`, the token types it changes, and the ids that end generation.
 enum LlamaVocabularyRules {
   /// `tokenizer.ggml.token_type` values (llama.cpp's `LLAMA_TOKEN_TYPE_*`).

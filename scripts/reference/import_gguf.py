@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Import a llama-architecture GGUF into an attnax-swift model directory (docs/REAL_MODELS.md).
 
-    scripts/import_gguf.py GGUF OUT_DIR [--no-tokenizer] [--force]
+    scripts/reference/import_gguf.py GGUF OUT_DIR [--no-tokenizer] [--force]
 
 Writes OUT_DIR/config.json (attnax TransformerConfig keys + extensions norm_epsilon, use_bias,
 tie_word_embeddings), OUT_DIR/model.safetensors (float32, attnax names, kernels (in, out), Q/K
 rows un-permuted per head for split-half RoPE), the tokenizer files (tokenizer.json,
-tokenizer_config.json) through scripts/gguf_tokenizer.py, and the marker .attnax-output.
+tokenizer_config.json) through scripts/reference/gguf_tokenizer.py, and the marker .attnax-output.
 Everything is written into a temp directory next to OUT_DIR and renamed into place at the end,
 so a failed import leaves nothing (scripts/pylib/model_dir.py).
 
@@ -37,7 +37,7 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "pylib"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "pylib"))
 sys.path.insert(0, HERE)
 
 import cli  # noqa: E402
@@ -307,7 +307,7 @@ def write_model_dir(gguf_path: str, out_dir: str, with_tokenizer: bool, force: b
       try:
         from gguf_tokenizer import write_tokenizer_files
       except ImportError as e:
-        raise ImportRefused(f"scripts/gguf_tokenizer.py: not importable ({e}); pass --no-tokenizer to skip the tokenizer files") from None
+        raise ImportRefused(f"scripts/reference/gguf_tokenizer.py: not importable ({e}); pass --no-tokenizer to skip the tokenizer files") from None
     try:
       reader = gguf_check.open_reader(gguf_path)
     except gguf_check.GGUFError as e:

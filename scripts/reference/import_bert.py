@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Import a sentence-transformers BERT folder into an attnax-swift model directory (docs/REAL_MODELS.md).
 
-    scripts/import_bert.py SRC OUT_DIR [--force]
+    scripts/reference/import_bert.py SRC OUT_DIR [--force]
 
 SRC is a sentence-transformers folder (config.json, model.safetensors, tokenizer.json, modules.json,
 the Pooling module's config.json, sentence_bert_config.json), or a zip of one (e.g. the
@@ -50,7 +50,7 @@ import zlib
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "pylib"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "pylib"))
 
 import cli  # noqa: E402
 import model_dir  # noqa: E402

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Tests of scripts/import_bert.py on a tiny synthetic sentence-transformers folder (no download; seconds).
+"""Tests of scripts/reference/import_bert.py on a tiny synthetic sentence-transformers folder (no download; seconds).
 
-    $ATTNAX_CACHE/venv-tools/bin/python scripts/test_import_bert.py
+    $ATTNAX_CACHE/venv-tools/bin/python scripts/reference/test_import_bert.py
 
 Checks: the folder (and a zip of it) imports: the config's keys and values, kernels transposed to
 (in, out), the pooler and position_ids skipped, the tokenizer rewritten (no padding, truncation at
@@ -26,7 +26,7 @@ import zipfile
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "pylib"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "pylib"))
 sys.path.insert(0, HERE)
 
 import import_bert  # noqa: E402

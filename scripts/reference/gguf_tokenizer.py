@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write a GGUF's tokenizer as Hugging Face tokenizer files (docs/REAL_MODELS.md).
 
-    scripts/gguf_tokenizer.py GGUF OUT_DIR [--force]
+    scripts/reference/gguf_tokenizer.py GGUF OUT_DIR [--force]
 
 From `tokenizer.ggml.*` (model `gpt2` = byte-level BPE) it writes OUT_DIR/tokenizer.json (the
 HF `tokenizers` format: BPE vocab and merges, added tokens, the pre-tokenizer llama.cpp uses
@@ -25,7 +25,7 @@ pad/repo/separator tokens, and every token whose text is on its end-of-generatio
 Sources/AttnaxTokenizers/GGUF/ builds the same tokenizer in Swift straight from the GGUF
 (`Tokenizer(gguf:)`); the two must stay equal (Tests/AttnaxTokenizersTests/GGUFTokenizerTests).
 
-Python use (scripts/import_gguf.py calls this):
+Python use (scripts/reference/import_gguf.py calls this):
 
     from gguf import GGUFReader
     from gguf_tokenizer import write_tokenizer_files
@@ -337,13 +337,13 @@ def main(argv=None):
   force = "--force" in args
   args = [a for a in args if a != "--force"]
   if len(args) != 2 or args[0].startswith("-"):
-    print("error: usage: scripts/gguf_tokenizer.py GGUF OUT_DIR [--force]", file=sys.stderr)
+    print("error: usage: scripts/reference/gguf_tokenizer.py GGUF OUT_DIR [--force]", file=sys.stderr)
     return 2
   existing = [n for n in ("tokenizer.json", "tokenizer_config.json") if os.path.lexists(os.path.join(args[1], n))]
   if existing and not force:
     print(f"error: {args[1]}: already holds {', '.join(existing)}; not overwritten (pass --force)", file=sys.stderr)
     return 2
-  sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "pylib"))
+  sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pylib"))
   import gguf_check
 
   try:

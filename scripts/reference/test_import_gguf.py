@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Tests of scripts/import_gguf.py on tiny synthetic GGUFs (no model download; seconds).
+"""Tests of scripts/reference/import_gguf.py on tiny synthetic GGUFs (no model download; seconds).
 
-    $ATTNAX_CACHE/venv-tools/bin/python scripts/test_import_gguf.py
+    $ATTNAX_CACHE/venv-tools/bin/python scripts/reference/test_import_gguf.py
 
 Checks: the config and tensor names/shapes; kernels transposed to (in, out); the Q/K rows un-permuted
 per head (a split-half Q written the way convert_hf_to_gguf.py permutes it comes back unchanged);
@@ -31,7 +31,7 @@ import tempfile
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "pylib"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "pylib"))
 sys.path.insert(0, HERE)
 
 import gguf  # noqa: E402
