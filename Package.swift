@@ -7,7 +7,7 @@ import PackageDescription
 //   AttnaxTokenizers  text <-> ids: byte-level BPE, WordPiece, streaming detokenizer, chat templates
 //   AttnaxBlocks   the maths: weights, parallel layout, kernels, attention, layers, models
 //   AttnaxCLI      the `attnax` commands as a library (parse, build the grid, load, run, report)
-//   attnax         the executable: one line calling AttnaxCLI
+//   launcher       the `attnax` executable: one line calling AttnaxCLI
 let package = Package(
   name: "attnax-swift",
   products: [
@@ -16,7 +16,7 @@ let package = Package(
     .library(name: "AttnaxTokenizers", targets: ["AttnaxTokenizers"]),
     .library(name: "AttnaxBlocks", targets: ["AttnaxBlocks"]),
     .library(name: "AttnaxCLI", targets: ["AttnaxCLI"]),
-    .executable(name: "attnax", targets: ["attnax"]),
+    .executable(name: "attnax", targets: ["launcher"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -42,7 +42,8 @@ let package = Package(
         "AttnaxFormats", "AttnaxDist", "AttnaxBlocks", "AttnaxTokenizers",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
-    .executableTarget(name: "attnax", dependencies: ["AttnaxCLI"]),
+    // The product (and so the binary, .build/<config>/attnax) keeps the command's name.
+    .executableTarget(name: "launcher", dependencies: ["AttnaxCLI"]),
     // What only tests share: a seeded generator, tolerance expectations, fixture paths, processes.
     .target(name: "_TestSupport", dependencies: ["AttnaxFormats", "AttnaxDist"]),
     .testTarget(name: "AttnaxFormatsTests", dependencies: ["AttnaxFormats", "_TestSupport"]),

@@ -1,12 +1,8 @@
 // libFuzzer target: the strict config.json decoder on arbitrary bytes (scripts/fuzz config SECONDS).
 //
-// Compiled by scripts/fuzz together with the library's config and error sources. A crash, a
+// Compiled by scripts/fuzz together with FuzzSupport.swift and the AttnaxFormats sources. A crash, a
 // sanitizer report or a broken invariant (trap) is a bug; a thrown error is the expected outcome.
 import Foundation
-
-/// ATTNAX_FUZZ_ALLOW_MULTILINE=1 tolerates multi-line error messages (the first bug this target
-/// found, since fixed by escaping in `AttnaxError.description`), to look past such a regression.
-private let allowMultiline = getenv("ATTNAX_FUZZ_ALLOW_MULTILINE") != nil
 
 /// libFuzzer's entry point: one input of `size` bytes at `data`; returns 0.
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -18,8 +14,8 @@ public func fuzzConfig(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   } catch let e as AttnaxError {
     // What the launcher prints: one line naming a config field.
     let text = e.description
-    precondition(allowMultiline || (!text.contains("\n") && !text.contains("\r")), "multi-line error: \(text)")
-    guard case .config = e else { preconditionFailure("not a config error: \(text)") }
+    requireOneLine(text)
+    guard case .config = e else { fatalError("not a config error: \(text)") }
     return 0
   } catch {
     return 0  // not JSON, or not an object: BlockConfig.load reports these as a file error
@@ -29,18 +25,18 @@ public func fuzzConfig(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   do {
     try config.validate()
   } catch {
-    preconditionFailure("decoded but invalid: \(error)")
+    fatalError("decoded but invalid: \(error)")
   }
   let enc = JSONEncoder()
   enc.outputFormatting = [.sortedKeys]
   do {
     let canonical = try enc.encode(config)
     let again = try JSONDecoder().decode(BlockConfig.self, from: canonical)
-    precondition(again == config, "round trip changed the config")
+    require(again == config, "round trip changed the config")
     let twice = try enc.encode(again)
-    precondition(twice == canonical, "canonical encoding is not stable")
+    require(twice == canonical, "canonical encoding is not stable")
   } catch {
-    preconditionFailure("canonical re-encoding does not decode: \(error)")
+    fatalError("canonical re-encoding does not decode: \(error)")
   }
   // Quantities derived from a valid config must not trap.
   _ = config.headDim

@@ -120,6 +120,23 @@ struct ConfigTests {
     } catch { #expect("\(error)" == "config field 'block': unknown field") }
   }
 
+  @Test("Of several unknown keys the smallest is named, the same in every process (top level, kv_cache, score mods)")
+  func unknownFieldsInOrder() {
+    // The decoder's key order is a hash order that changes from process to process and with the keys.
+    for set in 0..<20 {
+      let keys = (0..<6).map { "k\(set)_\((5 - $0) * 7 % 6)" }
+      let extra = Dictionary(uniqueKeysWithValues: keys.map { ($0, 1 as Any) })
+      expectConfigError(config(extra), field: "k\(set)_0", mentioning: ["unknown field"])
+      expectConfigError(
+        config(["kv_cache": extra.merging(["max_len": 8, "steps": 2] as [String: Any]) { a, _ in a }]),
+        field: "kv_cache.k\(set)_0")
+      expectConfigError(
+        config(["score_mods": [extra.merging(["type": "causal"] as [String: Any]) { a, _ in a }]]),
+        field: "score_mods.0.k\(set)_0",
+        mentioning: ["unknown field for score mod 'causal'"])
+    }
+  }
+
   @Test("A key holding a control character is named escaped, so the error stays one line")
   func keyWithNewline() throws {
     var c = baseConfig

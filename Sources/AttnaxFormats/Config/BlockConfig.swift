@@ -95,10 +95,7 @@ public struct BlockConfig: Codable, Sendable, Equatable {
   /// Decodes strictly (see the type's documentation) and validates.
   public init(from decoder: Decoder) throws {
     let c = try decoder.container(keyedBy: AnyKey.self)
-    let known = Set(Self.requiredKeys + Self.optionalKeys)
-    for k in c.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) where !known.contains(k.stringValue) {
-      throw AttnaxError.config(field: k.stringValue, message: "unknown field")
-    }
+    try refuseUnknownKeys(c, known: Set(Self.requiredKeys + Self.optionalKeys))
     for k in Self.requiredKeys where !c.contains(AnyKey(k)) {
       throw AttnaxError.config(field: k, message: "missing")
     }
@@ -139,11 +136,8 @@ public struct BlockConfig: Codable, Sendable, Equatable {
     guard let kc = try? c.nestedContainer(keyedBy: AnyKey.self, forKey: AnyKey("kv_cache")) else {
       throw AttnaxError.config(field: "kv_cache", message: "must be an object with max_len and steps")
     }
-    for k in kc.allKeys.sorted(by: { $0.stringValue < $1.stringValue })
-    where k.stringValue != "max_len" && k.stringValue != "steps" {
-      throw AttnaxError.config(field: "kv_cache.\(k.stringValue)", message: "unknown field")
-    }
     let g = { (k: String) in "kv_cache.\(k)" }
+    try refuseUnknownKeys(kc, known: ["max_len", "steps"], field: g)
     return KVCacheSpec(maxLen: try decodeField(kc, "max_len", Int.self, g), steps: try decodeField(kc, "steps", Int.self, g))
   }
 

@@ -25,9 +25,22 @@ func decodeEnum<T: RawRepresentable & CaseIterable & Decodable>(
   let raw = try decodeField(c, key, String.self, { $0 })
   guard let v = T(rawValue: raw) else {
     let options = T.allCases.map(\.rawValue).joined(separator: ", ")
-    throw AttnaxError.config(field: key, message: "unknown value '\(raw)' (one of: \(options))")
+    throw AttnaxError.config(field: key, message: "unknown value '\(Escaping.shown(raw))' (one of: \(options))")
   }
   return v
+}
+
+/// Refuses a key of `c` outside `known`, naming the smallest such key: the decoder's own key
+/// order changes from process to process (hash seeding), so the first one it lists would make
+/// the message differ between runs and ranks. Keys past 200 characters are shortened (the
+/// error's description escapes control characters).
+func refuseUnknownKeys(
+  _ c: KeyedDecodingContainer<AnyKey>, known: Set<String>, field: (String) -> String = { $0 },
+  message: String = "unknown field"
+) throws {
+  if let key = c.allKeys.lazy.map(\.stringValue).filter({ !known.contains($0) }).min() {
+    throw AttnaxError.config(field: field(key.count > 200 ? key.prefix(200) + "..." : key), message: message)
+  }
 }
 
 private func typeName<T>(_ t: T.Type) -> String {

@@ -46,11 +46,10 @@ public enum ScoreModSpec: Codable, Sendable, Equatable {
     default:
       throw AttnaxError.config(
         field: field("type"),
-        message: "unknown score mod '\(type)' (alibi, causal, sliding_window, prefix_lm, document_mask, additive_bias)")
+        message:
+          "unknown score mod '\(Escaping.shown(type))' (alibi, causal, sliding_window, prefix_lm, document_mask, additive_bias)")
     }
-    for k in c.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) where !allowed.contains(k.stringValue) {
-      throw AttnaxError.config(field: field(k.stringValue), message: "unknown field for score mod '\(type)'")
-    }
+    try refuseUnknownKeys(c, known: allowed, field: field, message: "unknown field for score mod '\(type)'")
   }
 
   /// Writes the score mod object under attnax's keys.

@@ -114,9 +114,7 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
   /// Decodes strictly (unknown keys refused, each failure naming the field) and validates.
   public init(from decoder: Decoder) throws {
     let c = try decoder.container(keyedBy: AnyKey.self)
-    for k in c.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) where !Self.keys.contains(k.stringValue) {
-      throw AttnaxError.config(field: k.stringValue, message: "unknown field")
-    }
+    try refuseUnknownKeys(c, known: Self.keys)
     func opt<T: Decodable>(_ k: String, _ d: T) throws -> T { try decodeOptional(c, k, d) }
     func optEnum<T: RawRepresentable & CaseIterable & Decodable>(_ k: String, _ d: T) throws -> T where T.RawValue == String {
       c.contains(AnyKey(k)) ? try decodeEnum(c, k, T.self) : d
@@ -168,7 +166,8 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
     if normalizeEmbeddings { try put("normalize_embeddings", normalizeEmbeddings) }
   }
 
-  /// The model-level rules, then the block rules (``blockConfig``); throws naming the field.
+  /// The model-level rules, then the block rules (``blockConfig``); throws naming the field of
+  /// this config at fault (never one only ``BlockConfig`` has).
   public func validate() throws {
     func bad(_ f: String, _ m: String) -> AttnaxError { .config(field: f, message: m) }
     guard vocabSize >= 1 else { throw bad("vocab_size", "must be positive") }
@@ -178,7 +177,21 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
     }
     guard typeVocabSize >= 0 else { throw bad("type_vocab_size", "must not be negative") }
     if let k = kvCacheMaxLen, k < 1 { throw bad("kv_cache_max_len", "must be positive") }
-    try blockConfig.validate()
+    let block = blockConfig
+    do {
+      try block.validate()
+    } catch AttnaxError.config(field: "use_rope", message: _) {
+      // The block's `use_rope` is this config's pos_emb_type "rope".
+      throw bad("pos_emb_type", "'rope' needs an even head_dim (d_model / num_heads), got \(block.headDim)")
+    } catch AttnaxError.config(field: "score_mods", message: _) {
+      // The block's score mods are this config's ALiBi and a decoder's causal mask; linear and
+      // lite attention have no softmax scores to apply them to.
+      let type = attentionType.rawValue
+      if posEmbType == .alibi {
+        throw bad("pos_emb_type", "'alibi' modifies softmax scores, and attention_type '\(type)' has none")
+      }
+      throw bad("attention_type", "'\(type)' has no softmax scores for a transformer_decoder's causal mask")
+    }
   }
 
   /// The per-layer block configuration attnax builds (`_build_layers`); decoders add the causal mask.

@@ -7,10 +7,15 @@ import Foundation
 public enum JSONFile {
   /// The file's bytes, checked to be strict JSON.
   public static func read(_ path: String) throws -> Data {
+    let data = try contents(path)
+    try check(data, path: path)
+    return data
+  }
+
+  private static func contents(_ path: String) throws -> Data {
     guard let data = FileManager.default.contents(atPath: path) else {
       throw AttnaxError.file(path: path, message: "cannot be read")
     }
-    try check(data, path: path)
     return data
   }
 
@@ -29,7 +34,15 @@ public enum JSONFile {
   /// Reads `path` and decodes it as `T`; errors the type's decoder throws as ``AttnaxError``
   /// pass through, any other decoding failure names the file.
   public static func decode<T: Decodable>(_ type: T.Type, path: String, expected: String = "a JSON object") throws -> T {
-    let data = try read(path)
+    try decode(type, from: contents(path), path: path, expected: expected)
+  }
+
+  /// Decodes `data`, the contents of `path`, under the same policy: strict JSON, then the type's
+  /// decoder; errors name the field or `path`.
+  public static func decode<T: Decodable>(
+    _ type: T.Type, from data: Data, path: String, expected: String = "a JSON object"
+  ) throws -> T {
+    try check(data, path: path)
     do {
       return try JSONDecoder().decode(T.self, from: data)
     } catch let e as AttnaxError {
