@@ -127,6 +127,41 @@ struct ModelFamilyTests {
     #expect(native.data == reference.data)
   }
 
+  @Test("F16 and BF16 checkpoints read as the float32 values they hold", arguments: ["F16", "BF16"])
+  func halfPrecision(dtype: String) throws {
+    let dir = try TempFolder(), f32 = try TempFolder()
+    for d in [dir, f32] { try d.write("config.json", FamilyFixtures.llamaJSON) }
+    let config = try ModelCheckpoint.configOnly(dir.path)
+    // Every value rounded to the half type, so both files hold the same numbers.
+    func round(_ x: Float) -> Float {
+      dtype == "F16" ? Float(Float16(x)) : Float(bitPattern: Float(x).bitPattern & 0xFFFF_0000)
+    }
+    var tensors: [String: Tensor] = [:]
+    try FamilyFixtures.writeWeights(config, family: Llama.self, to: f32.file("model.safetensors")) { all in
+      for (k, t) in all { all[k] = Tensor(shape: t.shape, data: t.data.map(round)) }
+      tensors = all
+    }
+    var header: [String] = [], data: [UInt8] = []
+    for (name, t) in tensors.sorted(by: { $0.key < $1.key }) {
+      let begin = data.count
+      for x in t.data {
+        let bits = dtype == "F16" ? Float16(x).bitPattern : UInt16(x.bitPattern >> 16)
+        data += [UInt8(bits & 0xff), UInt8(bits >> 8)]
+      }
+      header.append("\"\(name)\": {\"dtype\": \"\(dtype)\", \"shape\": \(t.shape), \"data_offsets\": [\(begin), \(data.count)]}")
+    }
+    var json = Array(("{" + header.joined(separator: ", ") + "}").utf8)
+    while json.count % 8 != 0 { json.append(0x20) }
+    let bytes = littleEndianBytes(UInt64(json.count)) + json + data
+    try Data(bytes).write(to: URL(fileURLWithPath: dir.file("model.safetensors")))
+    let ids = IntTensor(shape: [1, 5], data: [1, 5, 9, 3, 7])
+    func hidden(_ path: String) throws -> [Float] {
+      let c = try ModelCheckpoint(path)
+      return try TransformerModel(config: c.config, source: c.weights, group: .solo()).hidden(ids).data
+    }
+    #expect(try hidden(dir.path) == hidden(f32.path))
+  }
+
   @Test("checkpoint mismatches are refused naming the tensor or the key")
   func refusals() throws {
     let dir = try TempFolder()

@@ -171,7 +171,8 @@ public final class SafetensorsFile: @unchecked Sendable {
       name, e, rows: 0..<(e.shape.count == 2 ? e.shape[0] : 1), columnRanges: nil, requireFinite: requireFinite)
   }
 
-  /// Reads a rectangular part of a 2-D F32 tensor, or a range of elements of a 1-D one.
+  /// Reads a rectangular part of a 2-D F32 tensor, or a range of elements of a 1-D one; F16 and
+  /// BF16 tensors (Hugging Face checkpoints) are converted to float32 as they are read.
   ///
   /// Only the selected bytes are copied out of the mapping. Tensor-parallel loading uses this:
   /// a column-parallel kernel `(in, out)` takes a column range, a row-parallel kernel a row
@@ -188,7 +189,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     _ name: String, expectedShape: [Int], rows: Range<Int>? = nil, columns: Range<Int>? = nil,
     requireFinite: Bool = false
   ) throws -> Tensor {
-    let e = try entry(name, dtypes: [.f32])
+    let e = try entry(name, dtypes: [.f32, .f16, .bf16])
     try check(name, e, expectedShape)
     let (rowRange, _) = try sliceGeometry(name, e, rows: rows)
     return try floatBlock(name, e, rows: rowRange, columnRanges: columns.map { [$0] }, requireFinite: requireFinite)
@@ -292,6 +293,17 @@ public final class SafetensorsFile: @unchecked Sendable {
     }
   }
 
+  /// `n` F16 or BF16 values (little-endian bit patterns) as float32 at `dst`.
+  static func widen(_ halves: [UInt16], _ n: Int, bf16: Bool, into dst: UnsafeMutablePointer<Float>) {
+    halves.withUnsafeBufferPointer { h in
+      if bf16 {
+        for i in 0..<n { dst[i] = Float(bitPattern: UInt32(UInt16(littleEndian: h[i])) << 16) }
+      } else {
+        for i in 0..<n { dst[i] = Float(Float16(bitPattern: UInt16(littleEndian: h[i]))) }
+      }
+    }
+  }
+
   /// Floats copied (and checked) per read: 256 KiB, so a chunk is still in cache when it is
   /// checked and a whole-tensor read is one pass over memory.
   static let chunkFloats = 1 << 16
@@ -316,17 +328,30 @@ public final class SafetensorsFile: @unchecked Sendable {
     let data = [Float](unsafeUninitializedCapacity: total) { buf, initialized in
       if let dst = buf.baseAddress, total > 0 {
         // `count` elements from flat index `from` of the tensor into dst + o, chunk by chunk.
+        // F16 / BF16: read into `halves`, then widened into the chunk.
+        var halves = [UInt16](repeating: 0, count: e.dtype == .f32 ? 0 : min(Self.chunkFloats, total))
         func copy(to o: Int, from: Int, count: Int) {
           var done = 0
           while done < count && !short && bad == nil {
             let n = min(Self.chunkFloats, count - done), chunk = dst + o + done
-            guard readData(into: chunk, offset: e.begin + (from + done) * 4, count: n * 4) else {
-              short = true
-              return
+            if e.dtype == .f32 {
+              guard readData(into: chunk, offset: e.begin + (from + done) * 4, count: n * 4) else {
+                short = true
+                return
+              }
+              #if _endian(big)
+              for i in 0..<n { chunk[i] = Float(bitPattern: UInt32(littleEndian: chunk[i].bitPattern)) }
+              #endif
+            } else {
+              let read = halves.withUnsafeMutableBytes {
+                readData(into: $0.baseAddress!, offset: e.begin + (from + done) * 2, count: n * 2)
+              }
+              guard read else {
+                short = true
+                return
+              }
+              Self.widen(halves, n, bf16: e.dtype == .bf16, into: chunk)
             }
-            #if _endian(big)
-            for i in 0..<n { chunk[i] = Float(bitPattern: UInt32(littleEndian: chunk[i].bitPattern)) }
-            #endif
             if requireFinite, let i = Tensor.firstNonFinite(chunk, n) { bad = (from + done + i, chunk[i]) }
             done += n
           }
