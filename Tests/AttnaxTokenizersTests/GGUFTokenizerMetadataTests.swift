@@ -110,6 +110,14 @@ struct GGUFTokenizerMetadataTests {
     }
     #expect(defaults.specialTokens.bos == 11 && defaults.specialTokens.eos == 11)
     #expect(defaults.specialTokens.endOfGeneration == [0, 2, 11])
+    // Without add_bos_token llama.cpp adds BOS for the Llama-3 family only.
+    #expect(try tiny.tokenizer { $0["tokenizer.ggml.pre"] = .string("llama-bpe") }.encode("hello") == [1, 18])
+    #expect(try tiny.tokenizer { $0["tokenizer.ggml.pre"] = .string("qwen2") }.encode("hello") == [18])
+    let noBOS = try tiny.tokenizer {
+      $0["tokenizer.ggml.pre"] = .string("llama3")
+      $0["tokenizer.ggml.add_bos_token"] = .bool(false)
+    }
+    #expect(noBOS.encode("hello") == [18])
   }
 
   @Test("token types: UNKNOWN special, UNUSED and BYTE not added, none without the key")
