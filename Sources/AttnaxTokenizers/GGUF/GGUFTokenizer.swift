@@ -15,7 +15,9 @@ import AttnaxFormats
 ///   `tokenizer.ggml.merges` are the vocabulary and the ranked merges.
 /// - `tokenizer.ggml.token_type`: CONTROL and UNKNOWN tokens become special added tokens
 ///   (matched only when parsing special tokens, dropped by skip-special decoding),
-///   USER_DEFINED tokens non-special added tokens (always matched), as llama.cpp treats them.
+///   USER_DEFINED tokens non-special added tokens (always matched), as llama.cpp treats them,
+///   after the changes its loader makes (a "control-looking" token such as Qwen2.5's NORMAL
+///   `</s>` becomes CONTROL; see `LlamaVocabularyRules.derive`).
 /// - `tokenizer.ggml.{bos,eos,unknown,padding}_token_id` give the special tokens (BOS and EOS
 ///   default to 11, llama.cpp's default for a `gpt2` vocabulary); `add_bos_token` /
 ///   `add_eos_token` whether `encode` adds them (without the key, BOS for the Llama-3 family
