@@ -211,28 +211,25 @@ enum GGMLDequantize {
   }
 
   /// Q6_K (210 bytes): 128 bytes of low nibbles @0, 64 bytes of high 2-bit pairs @128, 16 int8
-  /// scales @192, d f16 @208. Each half of 128 elements uses 64 low-nibble bytes and 32 high
-  /// bytes; 16 elements share a scale: y = (d·sc)·(q − 32).
+  /// scales @192 (one per 16 elements), d f16 @208; y = (d·sc)·(q − 32). In each half of 128
+  /// elements, byte l < 32 of its 32 high-bit bytes and bytes l, l + 32 of its 64 low-nibble bytes
+  /// give elements l, l + 32 (low nibbles) and l + 64, l + 96 (high nibbles).
   static func q6_K(_ src: UnsafeRawPointer, _ blocks: Int, _ dst: UnsafeMutablePointer<Float>) {
     for b in 0..<blocks {
       let p = src + 210 * b
       let d = half(p, 208)
       for h in 0..<2 {
         let ql = p + 64 * h, qh = p + 128 + 32 * h, y = dst + 256 * b + 128 * h
-        var scales: (Float, Float, Float, Float, Float, Float, Float, Float) = (0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &scales) { s in
-          let sc = s.bindMemory(to: Float.self)
-          for i in 0..<8 { sc[i] = d * Float(Int8(bitPattern: byte(p, 192 + 8 * h + i))) }
-        }
-        withUnsafeBytes(of: &scales) { s in
-          let sc = s.bindMemory(to: Float.self)
-          for l in 0..<32 {
-            let i = l / 16
+        for part in 0..<2 {
+          let sc = 192 + 8 * h + part
+          let s0 = d * Float(Int8(bitPattern: byte(p, sc))), s1 = d * Float(Int8(bitPattern: byte(p, sc + 2)))
+          let s2 = d * Float(Int8(bitPattern: byte(p, sc + 4))), s3 = d * Float(Int8(bitPattern: byte(p, sc + 6)))
+          for l in (16 * part)..<(16 * part + 16) {
             let a = byte(ql, l), c = byte(ql, l + 32), high = byte(qh, l)
-            y[l] = sc[i] * Float(Int32((a & 0x0F) | (high & 3) << 4) - 32)
-            y[l + 32] = sc[i + 2] * Float(Int32((c & 0x0F) | (high >> 2 & 3) << 4) - 32)
-            y[l + 64] = sc[i + 4] * Float(Int32((a >> 4) | (high >> 4 & 3) << 4) - 32)
-            y[l + 96] = sc[i + 6] * Float(Int32((c >> 4) | (high >> 6 & 3) << 4) - 32)
+            y[l] = s0 * Float(Int32((a & 0x0F) | (high & 3) << 4) - 32)
+            y[l + 32] = s1 * Float(Int32((c & 0x0F) | (high >> 2 & 3) << 4) - 32)
+            y[l + 64] = s2 * Float(Int32((a >> 4) | (high >> 4 & 3) << 4) - 32)
+            y[l + 96] = s3 * Float(Int32((c >> 4) | (high >> 6 & 3) << 4) - 32)
           }
         }
       }
