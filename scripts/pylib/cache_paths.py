@@ -6,6 +6,8 @@
                      $ATTNAX_MINILM_DIR when set (scripts/test exports them), else the directory
                      scripts/models prints (it fetches and imports on first use); one lookup per
                      name and process. Raises ModelUnavailable with scripts/models' last line.
+    model_file(name) the file scripts/models NAME prints (a shipped GGUF: `smollm2-gguf`,
+                     `qwen2.5-0.5b`, `qwen2.5-1.5b`), fetched on first use; same errors.
 
 Standard library only (no numpy), so scripts run by the system python3 can use it.
 """
@@ -33,6 +35,11 @@ def model_dir(name):
     given = os.environ.get(_VARIABLES[name])
     if given:
         return given
+    return model_file(name)
+
+
+@functools.lru_cache(maxsize=None)
+def model_file(name):
     out = subprocess.run([os.path.join(ROOT, "scripts", "models"), name], capture_output=True, text=True)
     if out.returncode != 0 or not out.stdout.strip():
         err = out.stderr.strip()
