@@ -1,6 +1,8 @@
 import AttnaxFormats
 import AttnaxTokenizers
+import Foundation
 import Testing
+import _TestSupport
 
 /// A tiny GGUF vocabulary in metadata form: byte-level BPE that spells "hello world", "123" and
 /// "lo", three control tokens and one user-defined token.
@@ -110,6 +112,14 @@ struct GGUFTokenizerMetadataTests {
     }
     #expect(defaults.specialTokens.bos == 11 && defaults.specialTokens.eos == 11)
     #expect(defaults.specialTokens.endOfGeneration == [0, 2, 11])
+    // Without add_bos_token llama.cpp adds BOS for the Llama-3 family only.
+    #expect(try tiny.tokenizer { $0["tokenizer.ggml.pre"] = .string("llama-bpe") }.encode("hello") == [1, 18])
+    #expect(try tiny.tokenizer { $0["tokenizer.ggml.pre"] = .string("qwen2") }.encode("hello") == [18])
+    let noBOS = try tiny.tokenizer {
+      $0["tokenizer.ggml.pre"] = .string("llama3")
+      $0["tokenizer.ggml.add_bos_token"] = .bool(false)
+    }
+    #expect(noBOS.encode("hello") == [18])
   }
 
   @Test("token types: UNKNOWN special, UNUSED and BYTE not added, none without the key")
@@ -163,6 +173,30 @@ struct GGUFTokenizerMetadataTests {
     let gemma = try e.tokenizer()
     #expect(gemma.specialTokens.endOfGeneration == [0, 2, toolResponse])
     #expect(!gemma.addedTokenList.contains { $0.id == s })
+  }
+
+  @Test("Tokenizer(gguf:) on a GGUF file written to disk; its errors name the file's path")
+  func file() throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gguf-tokenizer-\(getpid())")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    func write(_ name: String, _ metadata: [String: GGUFValue]) throws -> GGUFFile {
+      var writer = GGUFTestWriter()
+      writer.metadata = metadata.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) }
+      let path = directory.appendingPathComponent(name).path
+      try Data(writer.bytes()).write(to: URL(fileURLWithPath: path))
+      return try GGUFFile(path: path)
+    }
+    let tok = try Tokenizer(gguf: write("tiny.gguf", tiny.values()))
+    #expect(tok.encode("hello world") == [18, 23])
+    #expect(tok.specialTokens.endOfGeneration == [0, 2])
+    let bad = try write("bad.gguf", tiny.values { $0["tokenizer.ggml.pre"] = .string("bogus") })
+    #expect(throws: TokenizerError.self) { try Tokenizer(gguf: bad) }
+    do {
+      _ = try Tokenizer(gguf: bad)
+    } catch {
+      #expect("\(error)".hasPrefix("\(bad.path): tokenizer.ggml.pre: \"bogus\" is not supported"), "\(error)")
+    }
   }
 
   /// The error message `metadata` gets, or a description of what happened instead.

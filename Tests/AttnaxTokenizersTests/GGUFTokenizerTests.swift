@@ -117,6 +117,14 @@ struct Qwen25GGUFTokenizerTests {
     tok = try GGUFTokenizerCache.qwen25.loaded.get()
   }
 
+  @Test("every corpus line encodes to llama.cpp's ids")
+  func corpus() throws {
+    let cases = try Fixtures.jsonl("qwen2.5.jsonl")
+    let matched = matchCorpus(tok, cases, file: "qwen2.5.jsonl", reference: "llama.cpp", addSpecialTokens: false)
+    #expect(matched == cases.count)
+    #expect(cases.count >= 1_200)
+  }
+
   @Test("special tokens and llama.cpp's end-of-generation ids (</s> 128247 is one, and special)")
   func specials() {
     let s = tok.specialTokens

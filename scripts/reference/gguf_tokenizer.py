@@ -49,8 +49,9 @@ LLAMA3_REGEX = (
 )
 QWEN2_REGEX = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 
-# llama.cpp's `tokenizer.ggml.pre` values -> (pre-tokenizer, ignore_merges), for the ones
-# whose llama.cpp regexes the HF format expresses exactly.
+# llama.cpp's `tokenizer.ggml.pre` values -> (pre-tokenizer, ignore_merges, add_bos when the file
+# has no tokenizer.ggml.add_bos_token), for the ones whose llama.cpp regexes the HF format expresses
+# exactly.
 _BYTE_LEVEL = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
 _BYTE_LEVEL_NO_REGEX = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}
 _DIGITS_THEN_GPT2 = {"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": True}, _BYTE_LEVEL]}
@@ -68,11 +69,11 @@ def _split_then_bytes(regex):
 
 PRE_TOKENIZERS = {
   # \p{N} one by one, then GPT-2's regex
-  **{k: (_DIGITS_THEN_GPT2, False) for k in ("smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva-7b")},
+  **{k: (_DIGITS_THEN_GPT2, False, False) for k in ("smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva-7b")},
   # GPT-2's regex
-  **{k: (_BYTE_LEVEL, False) for k in ("gpt-2", "phi-2", "olmo", "mpt", "jina-es", "jina-de", "jina-v2-es", "jina-v2-de")},
-  **{k: (_split_then_bytes(LLAMA3_REGEX), True) for k in ("llama3", "llama-v3", "llama-bpe", "falcon3")},
-  **{k: (_split_then_bytes(QWEN2_REGEX), False) for k in ("qwen2", "deepseek-r1-qwen", "stablelm2")},
+  **{k: (_BYTE_LEVEL, False, False) for k in ("gpt-2", "phi-2", "olmo", "mpt", "jina-es", "jina-de", "jina-v2-es", "jina-v2-de")},
+  **{k: (_split_then_bytes(LLAMA3_REGEX), True, True) for k in ("llama3", "llama-v3", "llama-bpe", "falcon3")},
+  **{k: (_split_then_bytes(QWEN2_REGEX), False, False) for k in ("qwen2", "deepseek-r1-qwen", "stablelm2")},
 }
 
 TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED, TOKEN_BYTE = 1, 2, 3, 4, 5, 6
@@ -220,7 +221,7 @@ def build_tokenizer_files(reader):
     raise GGUFTokenizerError("tokenizer.ggml.pre: missing (llama.cpp would fall back to a degraded default)")
   if pre not in PRE_TOKENIZERS:
     raise GGUFTokenizerError(f"tokenizer.ggml.pre: {pre!r} is not supported (supported: {', '.join(sorted(PRE_TOKENIZERS))})")
-  pre_tokenizer, ignore_merges = PRE_TOKENIZERS[pre]
+  pre_tokenizer, ignore_merges, default_add_bos = PRE_TOKENIZERS[pre]
 
   tokens = _strings(reader, "tokenizer.ggml.tokens")
   n = len(tokens)
@@ -272,7 +273,7 @@ def build_tokenizer_files(reader):
         }
       )
 
-  add_bos = bool(_scalar(reader, "tokenizer.ggml.add_bos_token", False))
+  add_bos = bool(_scalar(reader, "tokenizer.ggml.add_bos_token", default_add_bos))
   add_eos = bool(_scalar(reader, "tokenizer.ggml.add_eos_token", False))
   for flag, key in ((add_bos, "bos"), (add_eos, "eos")):
     if flag and ids[key] is None:

@@ -71,9 +71,9 @@ struct GGUFMetadataFields {
     return Int32(v)
   }
 
-  /// The flag at `key` (a bool, or an integer read as nonzero); `false` when absent.
-  func flag(_ key: String) throws -> Bool {
-    guard let value = metadata[key] else { return false }
+  /// The flag at `key` (a bool, or an integer read as nonzero); nil when absent.
+  func flag(_ key: String) throws -> Bool? {
+    guard let value = metadata[key] else { return nil }
     if case let .bool(b) = value { return b }
     if value.isInteger { return value.intValue != 0 }
     throw error(key, "expected true or false, found \(value.typeName)")

@@ -15,10 +15,13 @@ import AttnaxFormats
 ///   `tokenizer.ggml.merges` are the vocabulary and the ranked merges.
 /// - `tokenizer.ggml.token_type`: CONTROL and UNKNOWN tokens become special added tokens
 ///   (matched only when parsing special tokens, dropped by skip-special decoding),
-///   USER_DEFINED tokens non-special added tokens (always matched), as llama.cpp treats them.
+///   USER_DEFINED tokens non-special added tokens (always matched), as llama.cpp treats them,
+///   after the changes its loader makes (a "control-looking" token such as Qwen2.5's NORMAL
+///   `</s>` becomes CONTROL; see `LlamaVocabularyRules.derive`).
 /// - `tokenizer.ggml.{bos,eos,unknown,padding}_token_id` give the special tokens (BOS and EOS
 ///   default to 11, llama.cpp's default for a `gpt2` vocabulary); `add_bos_token` /
-///   `add_eos_token` whether `encode` adds them; `endOfGeneration` is llama.cpp's
+///   `add_eos_token` whether `encode` adds them (without the key, BOS for the Llama-3 family
+///   only, as llama.cpp); `endOfGeneration` is llama.cpp's
 ///   end-of-generation set (EOS, EOT, EOM, the FIM pad / repo / separator tokens and the
 ///   tokens on its list of end texts); `tokenizer.chat_template` the chat template.
 ///
@@ -59,8 +62,8 @@ extension Tokenizer {
       fimRepo: try id("fim_rep"), fimSeparator: try id("fim_sep"))
     let derived = LlamaVocabularyRules.derive(tokens: tokens, types: types, idOfText: vocab, ids: metadataIDs)
 
-    let addBOS = try fields.flag("tokenizer.ggml.add_bos_token")
-    let addEOS = try fields.flag("tokenizer.ggml.add_eos_token")
+    let addBOS = try fields.flag("tokenizer.ggml.add_bos_token") ?? pre.addBOS
+    let addEOS = try fields.flag("tokenizer.ggml.add_eos_token") ?? false
     if addBOS, bos == nil {
       throw fields.error("tokenizer.ggml.add_bos_token", "true, but tokenizer.ggml.bos_token_id is not set")
     }

@@ -18,6 +18,9 @@ enum LlamaVocabularyRules {
     var preTokenizer: PreTokenizer
     /// Whether a word that is itself a token is taken whole before merging (`ignore_merges`).
     var ignoreMerges: Bool
+    /// Whether BOS is added when the file has no `tokenizer.ggml.add_bos_token` (llama.cpp
+    /// adds it for the Llama-3 family).
+    var addBOS = false
   }
 
   /// GPT-2's regex after the byte-level map.
@@ -29,25 +32,29 @@ enum LlamaVocabularyRules {
     ignoreMerges: false)
 
   /// The Llama-3 family regex (`\p{N}{1,maxDigits}`), then the byte-level map.
-  private static func llama3(maxDigits: Int, ignoreMerges: Bool) -> PreTokenization {
+  private static func llama3(maxDigits: Int, ignoreMerges: Bool, addBOS: Bool) -> PreTokenization {
     PreTokenization(
       preTokenizer: .sequence([
         .split(pattern: .llama3(maxDigits: maxDigits), behavior: .isolated, invert: false),
         .byteLevel(addPrefixSpace: false, useRegex: false),
       ]),
-      ignoreMerges: ignoreMerges)
+      ignoreMerges: ignoreMerges, addBOS: addBOS)
   }
 
   /// The `tokenizer.ggml.pre` values whose llama.cpp regexes the tokenizer expresses exactly
-  /// (gguf_tokenizer.py's `PRE_TOKENIZERS`), each with llama.cpp's splitting.
+  /// (gguf_tokenizer.py's `PRE_TOKENIZERS`), each with llama.cpp's splitting and defaults.
   static let preTokenizations: [String: PreTokenization] = {
     var table: [String: PreTokenization] = [:]
     for pre in ["smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva-7b"] {
       table[pre] = digitsThenGPT2
     }
     for pre in ["gpt-2", "phi-2", "olmo", "mpt", "jina-es", "jina-de", "jina-v2-es", "jina-v2-de"] { table[pre] = gpt2 }
-    for pre in ["llama3", "llama-v3", "llama-bpe", "falcon3"] { table[pre] = llama3(maxDigits: 3, ignoreMerges: true) }
-    for pre in ["qwen2", "deepseek-r1-qwen", "stablelm2"] { table[pre] = llama3(maxDigits: 1, ignoreMerges: false) }
+    for pre in ["llama3", "llama-v3", "llama-bpe", "falcon3"] {
+      table[pre] = llama3(maxDigits: 3, ignoreMerges: true, addBOS: true)
+    }
+    for pre in ["qwen2", "deepseek-r1-qwen", "stablelm2"] {
+      table[pre] = llama3(maxDigits: 1, ignoreMerges: false, addBOS: false)
+    }
     return table
   }()
 
