@@ -179,7 +179,9 @@ struct ModelFamilyTests {
       throws: AttnaxError.tensor(
         name: "model.layers.0.self_attn.q_proj.weight", message: "shape [32, 31], expected [32, 32] in '\(file)'")
     ) { _ = try ModelCheckpoint(dir.path) }
-    try FamilyFixtures.writeWeights(config, family: Llama.self, to: file) { $0["model.layers.0.self_attn.q_proj.bias"] = Tensor(zeros: [32]) }
+    try FamilyFixtures.writeWeights(config, family: Llama.self, to: file) {
+      $0["model.layers.0.self_attn.q_proj.bias"] = Tensor(zeros: [32])
+    }
     #expect(throws: AttnaxError.self) { _ = try ModelCheckpoint(dir.path) }
 
     for (edit, field) in [
@@ -206,7 +208,9 @@ struct GGUFFamilyTests {
   /// A tiny GGUF of `architecture` with the weights of `config` from `RandomWeights(seed: 11)`:
   /// llama.cpp's names, (out, in) matrices, and for Llama the query and key rows of each head
   /// stored interleaved, as llama.cpp's converter writes them.
-  static func write(_ config: TransformerConfig, architecture: String, family: any ModelFamily.Type, to path: String)
+  static func write(
+    _ config: TransformerConfig, architecture: String, family: any ModelFamily.Type, to path: String
+  )
     throws
   {
     var w = GGUFTestWriter()
@@ -274,7 +278,8 @@ struct GGUFFamilyTests {
     let gguf = try GGUFFile(path: file)
     let info = try #require(gguf.tensors["blk.1.ffn_up.weight"])
     let element = 5 * 32 + 7
-    bytes.replaceSubrange((info.offset + 4 * element)..<(info.offset + 4 * element + 4), with: littleEndianBytes(Float.nan.bitPattern))
+    bytes.replaceSubrange(
+      (info.offset + 4 * element)..<(info.offset + 4 * element + 4), with: littleEndianBytes(Float.nan.bitPattern))
     try Data(bytes).write(to: URL(fileURLWithPath: file))
     let checkpoint = try ModelCheckpoint(file)
     #expect(

@@ -59,7 +59,8 @@ public struct HuggingFaceFolder: Sendable {
       if FileManager.default.fileExists(atPath: modulesFile) {
         let modules = try HuggingFaceFolder.readModules(modulesFile)
         base = HuggingFaceFolder.join(folder, modules.transformer)
-        pooling = try HuggingFaceFolder.readPooling(HuggingFaceFolder.join(HuggingFaceFolder.join(folder, modules.pooling), "config.json"))
+        pooling = try HuggingFaceFolder.readPooling(
+          HuggingFaceFolder.join(HuggingFaceFolder.join(folder, modules.pooling), "config.json"))
         normalize = modules.normalize
       }
       let configFile = HuggingFaceFolder.join(base, "config.json")
@@ -122,7 +123,8 @@ public struct HuggingFaceFolder: Sendable {
     }
     let on = members.filter { $0.key.hasPrefix("pooling_mode_") && $0.value == .bool(true) }.map(\.key)
     guard on.count == 1 else {
-      throw AttnaxError.config(field: "pooling_mode_*", message: "\(on.count) modes switched on in '\(file)', expected one (mean or cls)")
+      throw AttnaxError.config(
+        field: "pooling_mode_*", message: "\(on.count) modes switched on in '\(file)', expected one (mean or cls)")
     }
     switch on[0] {
     case "pooling_mode_mean_tokens": return .mean

@@ -39,7 +39,9 @@ public final class CheckpointWeights: WeightSource, Sendable {
   let interleavedHeads: (query: Int, key: Int)?
 
   /// Checks `store` against `config` with `family`'s names.
-  public init(store: any TensorStore, config: TransformerConfig, family: any ModelFamily.Type, format: CheckpointFormat)
+  public init(
+    store: any TensorStore, config: TransformerConfig, family: any ModelFamily.Type, format: CheckpointFormat
+  )
     throws
   {
     self.store = store
@@ -62,7 +64,8 @@ public final class CheckpointWeights: WeightSource, Sendable {
     let used = Set(names.values)
     if let extra = shapes.keys.sorted().first(where: { !used.contains($0) && !family.isIgnored($0) }) {
       throw AttnaxError.tensor(
-        name: Escaping.shown(extra), message: "unexpected in '\(store.path)': the \(family.name) layers (\(config.summary)) do not read it")
+        name: Escaping.shown(extra),
+        message: "unexpected in '\(store.path)': the \(family.name) layers (\(config.summary)) do not read it")
     }
     self.names = names
     let blocks = config.blockConfig
@@ -79,13 +82,17 @@ public final class CheckpointWeights: WeightSource, Sendable {
   public func load(_ name: String, shape: [Int], rows: Range<Int>?, columns: Range<Int>?) throws -> Tensor {
     let s = try stored(name)
     if let heads = rotaryHeads(name), shape.count == 1 {
-      return try unpermuted(s, heads: heads, width: shape[0], outRows: columns) { try self.store.floats(s, rows: nil, columns: $0) }
+      return try unpermuted(s, heads: heads, width: shape[0], outRows: columns) {
+        try self.store.floats(s, rows: nil, columns: $0)
+      }
     }
     return try store.floats(s, rows: rows, columns: columns)
   }
 
   /// The (out, in) weights of `prefix` as stored, no transpose.
-  public func matrix(_ prefix: String, outFeatures: Int, inFeatures: Int, outRows: Range<Int>?, inColumns: Range<Int>?)
+  public func matrix(
+    _ prefix: String, outFeatures: Int, inFeatures: Int, outRows: Range<Int>?, inColumns: Range<Int>?
+  )
     throws -> Tensor
   {
     let s = try stored("\(prefix).kernel")
@@ -97,6 +104,7 @@ public final class CheckpointWeights: WeightSource, Sendable {
     return try store.floats(s, rows: outRows, columns: inColumns)
   }
 
+  /// Drops the mapped pages the layers copied out.
   public func finishedLoading() { store.dropResidentPages() }
 
   /// The head count when `name` is a query or key projection stored with interleaved pairs.

@@ -12,7 +12,9 @@ public protocol WeightSource {
   ///
   /// attnax's own files store the kernel (in, out) as `prefix.kernel`; the default reads that
   /// and transposes. Checkpoints that store (out, in) (GGUF, Hugging Face) serve it as it is.
-  func matrix(_ prefix: String, outFeatures: Int, inFeatures: Int, outRows: Range<Int>?, inColumns: Range<Int>?) throws
+  func matrix(
+    _ prefix: String, outFeatures: Int, inFeatures: Int, outRows: Range<Int>?, inColumns: Range<Int>?
+  ) throws
     -> Tensor
   /// Called once a model has copied out everything it needs (e.g. to drop mapped file pages).
   func finishedLoading()
@@ -22,7 +24,9 @@ extension WeightSource {
   /// Nothing to release by default.
   public func finishedLoading() {}
   /// `prefix.kernel` (in, out) as attnax stores it, sliced and transposed to (out, in).
-  public func matrix(_ prefix: String, outFeatures: Int, inFeatures: Int, outRows: Range<Int>?, inColumns: Range<Int>?)
+  public func matrix(
+    _ prefix: String, outFeatures: Int, inFeatures: Int, outRows: Range<Int>?, inColumns: Range<Int>?
+  )
     throws -> Tensor
   {
     try load("\(prefix).kernel", shape: [inFeatures, outFeatures], rows: inColumns, columns: outRows).transposed2D()

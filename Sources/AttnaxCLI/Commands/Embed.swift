@@ -8,7 +8,8 @@ import Foundation
 /// `attnax embed`: sentence embeddings from an encoder model directory, on any tp × cp layout.
 struct Embed: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Sentence embeddings from an encoder model directory (e.g. all-MiniLM-L6-v2 imported by scripts/reference/import_bert.py).",
+    abstract:
+      "Sentence embeddings from an encoder model directory (e.g. all-MiniLM-L6-v2 imported by scripts/reference/import_bert.py).",
     discussion: """
       Rank 0 prints one JSON line per text: {"index", "tokens", "text", "embedding"} (the \
       embedding pooled and normalised as config.json says). --similarity prints the cosine \
@@ -16,7 +17,8 @@ struct Embed: ParsableCommand {
       """)
 
   @Option(
-    help: "A sentence-transformers or Hugging Face folder (config.json, model.safetensors, tokenizer.json), or an attnax model directory."
+    help:
+      "A sentence-transformers or Hugging Face folder (config.json, model.safetensors, tokenizer.json), or an attnax model directory."
   )
   var model: String
   @Option(help: "How weights are held: f32 (converted to float32 at load).") var weights: WeightsOption = .f32

@@ -5,16 +5,23 @@ import AttnaxFormats
 /// everywhere, a GELU FFN, and no final norm. Pooling and normalisation come from the
 /// sentence-transformers folder around the model (``HuggingFaceFolder``).
 public enum Bert: ModelFamily {
+  /// A few words for messages.
   public static let name = "BERT"
+  /// The GGUF `general.architecture` values this family reads.
   public static let ggufArchitectures: [String] = []
+  /// The Hugging Face `model_type` values this family reads.
   public static let huggingFaceTypes = ["bert"]
 
-  public static func config(_ keys: CheckpointKeys, format: CheckpointFormat, tensors: [String: [Int]]) throws
+  /// The layers' description from the checkpoint's keys.
+  public static func config(
+    _ keys: CheckpointKeys, format: CheckpointFormat, tensors: [String: [Int]]
+  ) throws
     -> TransformerConfig
   {
     for key in ["is_decoder", "add_cross_attention"] { try keys.refuse(key, "a decoder (BERT is read as an encoder)") }
     if let p = try keys.string("position_embedding_type"), p != "absolute" {
-      throw AttnaxError.config(field: "position_embedding_type", message: "'\(p)' is not modelled (only 'absolute') in '\(keys.file)'")
+      throw AttnaxError.config(
+        field: "position_embedding_type", message: "'\(p)' is not modelled (only 'absolute') in '\(keys.file)'")
     }
     let approximate: Bool
     switch try keys.string("hidden_act") ?? "gelu" {
@@ -25,7 +32,8 @@ public enum Bert: ModelFamily {
     }
     let width = try keys.count("hidden_size"), heads = try keys.count("num_attention_heads")
     guard width % heads == 0 else {
-      throw AttnaxError.config(field: "num_attention_heads", message: "\(heads) does not divide hidden_size \(width) in '\(keys.file)'")
+      throw AttnaxError.config(
+        field: "num_attention_heads", message: "\(heads) does not divide hidden_size \(width) in '\(keys.file)'")
     }
     if let e = try keys.int("embedding_size"), e != width {
       throw AttnaxError.config(field: "embedding_size", message: "\(e) differs from hidden_size (not modelled) in '\(keys.file)'")
@@ -56,6 +64,7 @@ public enum Bert: ModelFamily {
       "ln2": "output.LayerNorm",
     ])
 
+  /// The checkpoint's name of the canonical tensor `name`.
   public static func checkpointName(_ name: String, format: CheckpointFormat) -> String? {
     format == .huggingFace ? names(name) : nil
   }

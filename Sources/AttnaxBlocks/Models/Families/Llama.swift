@@ -8,17 +8,25 @@ import AttnaxFormats
 /// RoPE rotates them (adjacent pairs); the layers rotate split halves, so those rows are read
 /// back un-permuted (``ggufInterleavesRotaryPairs``).
 public enum Llama: ModelFamily {
+  /// A few words for messages.
   public static let name = "Llama"
+  /// The GGUF `general.architecture` values this family reads.
   public static let ggufArchitectures = ["llama"]
+  /// The Hugging Face `model_type` values this family reads.
   public static let huggingFaceTypes = ["llama"]
+  /// llama.cpp stores Llama's query and key rows for interleaved RoPE.
   public static let ggufInterleavesRotaryPairs = true
 
-  public static func config(_ keys: CheckpointKeys, format: CheckpointFormat, tensors: [String: [Int]]) throws
+  /// The layers' description from the checkpoint's keys.
+  public static func config(
+    _ keys: CheckpointKeys, format: CheckpointFormat, tensors: [String: [Int]]
+  ) throws
     -> TransformerConfig
   {
     try LlamaStyleDecoder(keys, format: format, architecture: "llama", tensors: tensors).config
   }
 
+  /// The checkpoint's name of the canonical tensor `name`.
   public static func checkpointName(_ name: String, format: CheckpointFormat) -> String? {
     LlamaStyleDecoder.names(format)(name)
   }
@@ -71,7 +79,8 @@ public struct LlamaStyleDecoder: Sendable {
         throw AttnaxError.config(field: "hidden_act", message: "'\(act)' is not modelled (SwiGLU needs silu) in '\(keys.file)'")
       }
       if let hd = try keys.int("head_dim"), hd != width / max(heads, 1) {
-        throw AttnaxError.config(field: "head_dim", message: "\(hd) differs from hidden_size / num_attention_heads (not modelled)")
+        throw AttnaxError.config(
+          field: "head_dim", message: "\(hd) differs from hidden_size / num_attention_heads (not modelled)")
       }
       try keys.refuse("rope_scaling", "RoPE scaling")
       try keys.refuse("attention_bias", "a bias on every attention projection")

@@ -25,7 +25,9 @@ public protocol ModelFamily: Sendable {
   static var huggingFaceTypes: [String] { get }
   /// The layers' description from the checkpoint's keys (GGUF metadata, or config.json);
   /// `tensors` are the checkpoint's tensor shapes (an untied head is there or not, the vocabulary).
-  static func config(_ keys: CheckpointKeys, format: CheckpointFormat, tensors: [String: [Int]]) throws
+  static func config(
+    _ keys: CheckpointKeys, format: CheckpointFormat, tensors: [String: [Int]]
+  ) throws
     -> TransformerConfig
   /// The checkpoint's name of the canonical tensor `name` (nil: this family has no such tensor).
   static func checkpointName(_ name: String, format: CheckpointFormat) -> String?

@@ -7,11 +7,17 @@ import AttnaxFormats
 /// llama.cpp rotates Qwen2's heads in split halves (NEOX order), the layers' own RoPE, so its
 /// query and key rows are read as stored.
 public enum Qwen2: ModelFamily {
+  /// A few words for messages.
   public static let name = "Qwen2"
+  /// The GGUF `general.architecture` values this family reads.
   public static let ggufArchitectures = ["qwen2"]
+  /// The Hugging Face `model_type` values this family reads.
   public static let huggingFaceTypes = ["qwen2"]
 
-  public static func config(_ keys: CheckpointKeys, format: CheckpointFormat, tensors: [String: [Int]]) throws
+  /// The layers' description from the checkpoint's keys.
+  public static func config(
+    _ keys: CheckpointKeys, format: CheckpointFormat, tensors: [String: [Int]]
+  ) throws
     -> TransformerConfig
   {
     var config = try LlamaStyleDecoder(keys, format: format, architecture: "qwen2", tensors: tensors).config
@@ -19,6 +25,7 @@ public enum Qwen2: ModelFamily {
     return config
   }
 
+  /// The checkpoint's name of the canonical tensor `name`.
   public static func checkpointName(_ name: String, format: CheckpointFormat) -> String? {
     LlamaStyleDecoder.names(format)(name)
   }
