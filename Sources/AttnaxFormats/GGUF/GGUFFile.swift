@@ -79,20 +79,9 @@ public final class GGUFFile: @unchecked Sendable {
   /// - Throws: ``AttnaxError/file(path:message:)`` if the file cannot be read or is malformed;
   ///   ``AttnaxError/tensor(name:message:)`` if one tensor info is invalid.
   public init(path: String) throws {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw AttnaxError.file(path: path, message: "cannot be opened: \(Self.errnoText())") }
-    defer { close(fd) }
-    var st = stat()
-    guard fstat(fd, &st) == 0 else { throw AttnaxError.file(path: path, message: "cannot be inspected: \(Self.errnoText())") }
-    guard (st.st_mode & S_IFMT) == S_IFREG else { throw AttnaxError.file(path: path, message: "is not a regular file") }
-    let size = Int(st.st_size)
-    var mapping: UnsafeMutableRawPointer?
-    if size > 0 {
-      guard let m = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), m != MAP_FAILED else {
-        throw AttnaxError.file(path: path, message: "cannot be memory-mapped: \(Self.errnoText())")
-      }
-      mapping = m
-    }
+    let file = try MappedFile(path: path)
+    close(file.fd)
+    let size = file.size, mapping = file.base
     let parsed: GGUFParser.Parsed
     do {
       parsed = try GGUFParser.parse(UnsafeRawBufferPointer(start: mapping, count: size), path: path)
@@ -217,5 +206,4 @@ public final class GGUFFile: @unchecked Sendable {
     return out
   }
 
-  static func errnoText() -> String { String(cString: strerror(errno)) }
 }

@@ -61,22 +61,11 @@ public final class SafetensorsFile: @unchecked Sendable {
   /// - Throws: ``AttnaxError/file(path:message:)`` if the file cannot be read or its header is
   ///   malformed; ``AttnaxError/tensor(name:message:)`` if one header entry is invalid.
   public init(path: String) throws {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw AttnaxError.file(path: path, message: "cannot be opened: \(Self.errnoText())") }
-    defer { close(fd) }
-    var st = stat()
-    guard fstat(fd, &st) == 0 else { throw AttnaxError.file(path: path, message: "cannot be inspected: \(Self.errnoText())") }
-    guard (st.st_mode & S_IFMT) == S_IFREG else {
-      throw AttnaxError.file(path: path, message: "is not a regular file")
+    let file = try MappedFile(path: path, minimumSize: 8) {
+      "is \($0) bytes long, too short for a safetensors header (8-byte length + JSON)"
     }
-    let size = Int(st.st_size)
-    guard size >= 8 else {
-      throw AttnaxError.file(
-        path: path, message: "is \(size) bytes long, too short for a safetensors header (8-byte length + JSON)")
-    }
-    guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
-      throw AttnaxError.file(path: path, message: "cannot be memory-mapped: \(Self.errnoText())")
-    }
+    defer { close(file.fd) }
+    let fd = file.fd, size = file.size, mapped = file.base!
     let base = UnsafeRawPointer(mapped)
     let parsed: Parsed
     do {
@@ -390,6 +379,6 @@ public final class SafetensorsFile: @unchecked Sendable {
     return Tensor(shape: shape, data: data)
   }
 
-  static func errnoText() -> String { String(cString: strerror(errno)) }
+  static func errnoText() -> String { MappedFile.errnoText() }
 
 }
