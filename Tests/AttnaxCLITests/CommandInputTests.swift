@@ -118,7 +118,9 @@ struct CommandInputTests {
     expectMessage(
       "config field 'block': is \"decoder\": this folder holds a block stack for attnax forward, not a model embed can run (config.json has no 'model')"
     ) { _ = try ModelUse.embed.open(s.path) }
-    expectMessage("option '--model': '\(s.path)/config.json' is a file, not a model folder (config.json, model.safetensors)") {
+    expectMessage(
+      "option '--model': '\(s.path)/config.json' is a file but not a GGUF file: give a GGUF file or a model folder (config.json, model.safetensors)"
+    ) {
       _ = try ModelUse.embed.open("\(s.path)/config.json")
     }
   }

@@ -18,6 +18,15 @@ enum ModelUse: String {
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
       throw LaunchError.option("--model", "'\(path)' does not exist")
     }
+    if !isFolder.boolValue, let handle = FileHandle(forReadingAtPath: path) {
+      let magic = (try? handle.read(upToCount: 4)) ?? Data()
+      try? handle.close()
+      guard magic == Data("GGUF".utf8) else {
+        throw LaunchError.option(
+          "--model",
+          "'\(path)' is a file but not a GGUF file: give a GGUF file or a model folder (config.json, model.safetensors)")
+      }
+    }
     if isFolder.boolValue {
       let file = (path as NSString).appendingPathComponent("config.json")
       try refuseBlockStack(file)
