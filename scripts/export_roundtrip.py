@@ -7,7 +7,7 @@ Run by scripts/test-export (which makes the venv); needs attnax 0.2.0 and the bu
   dec   2 DecoderBlocks: cross-attention with a padding cross_mask, RMSNorm, post-norm, GeGLU,
         causal + ALiBi mods, a self padding mask
   lm    TransformerDecoder: GQA 4/2, RoPE, RMSNorm, SwiGLU, tied embedding
-  tenc  TransformerEncoder: sinusoidal positions, LayerNorm, GELU (prefill only)
+  tenc  TransformerEncoder: sinusoidal positions, LayerNorm, GELU (exported; generate must refuse it)
 Block stacks are compared through `attnax forward` (1 process, and 2 ranks with --tp 2 and
 with --cp 2): every element within 1e-4 (|ours - jax| <= atol + rtol*|jax|, atol = rtol = 1e-4).
 Full models are compared through `attnax generate`: the tokens of a JAX greedy loop
@@ -196,8 +196,13 @@ def check_transformer_encoder(work):
                                  dropout_rate=0.0)
   model = attnax.TransformerEncoder(nnx.Rngs(4), cfg)
   randomize(model, 50, kernel_scale=5)
-  # An encoder is not causal: only the prefill (one new token) is comparable.
-  generate_check("tenc", model, [1, 9, 22, 3, 14, 30, 7], 1, work, [("1 process", [], [])])
+  # An encoder has no next-token head: `attnax generate` refuses it, naming the config field
+  # (it used to run and print what a bidirectional model's last row happened to score highest).
+  d = os.path.join(work, "tenc")
+  export_transformer(model, d)
+  p, s = run([BIN, "generate", "--model", d, "--prompt-ids", "1,9,22,3", "--max-new-tokens", "1"])
+  ok = p.returncode == 2 and "config field 'model': is 'transformer_encoder'" in p.stderr and not p.stdout.strip()
+  record("tenc generate refused (1 process)", ok, "exit %d: %s" % (p.returncode, p.stderr.strip()[-200:]))
 
 
 def main():
