@@ -18,22 +18,22 @@ enum ModelUse: String {
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
       throw LaunchError.option("--model", "'\(path)' does not exist")
     }
-    if !isFolder.boolValue, let handle = FileHandle(forReadingAtPath: path) {
+    if isFolder.boolValue {
+      // An attnax directory's config.json, read once: its kind is checked before the weights.
+      let file = (path as NSString).appendingPathComponent("config.json")
+      if let bytes = FileManager.default.contents(atPath: file), let json = try? JSONValue.parse(Array(bytes)) {
+        try refuseBlockStack(json)
+        if json["model"] != nil, json["model_type"] == nil {
+          try check(try JSONFile.decode(TransformerConfig.self, from: Data(bytes), path: file))
+        }
+      }
+    } else if let handle = FileHandle(forReadingAtPath: path) {
       let magic = (try? handle.read(upToCount: 4)) ?? Data()
       try? handle.close()
       guard magic == Data("GGUF".utf8) else {
         throw LaunchError.option(
           "--model",
           "'\(path)' is a file but not a GGUF file: give a GGUF file or a model folder (config.json, model.safetensors)")
-      }
-    }
-    if isFolder.boolValue {
-      let file = (path as NSString).appendingPathComponent("config.json")
-      try refuseBlockStack(file)
-      if let bytes = FileManager.default.contents(atPath: file), let json = try? JSONValue.parse(Array(bytes)),
-        json["model"] != nil, json["model_type"] == nil
-      {
-        try check(try JSONFile.decode(TransformerConfig.self, path: file))
       }
     }
     let checkpoint = try ModelCheckpoint(path)
@@ -77,10 +77,8 @@ enum ModelUse: String {
 
   /// A config.json of `attnax forward`'s block stacks (a `block` field, no `model`) is not a
   /// model: refused naming `block`, rather than with the first field a full model does not know.
-  func refuseBlockStack(_ file: String) throws {
-    guard let bytes = FileManager.default.contents(atPath: file), let json = try? JSONValue.parse(Array(bytes)),
-      json["model"] == nil, let block = json["block"]
-    else { return }
+  func refuseBlockStack(_ json: JSONValue) throws {
+    guard json["model"] == nil, let block = json["block"] else { return }
     throw AttnaxError.config(
       field: "block",
       message:
