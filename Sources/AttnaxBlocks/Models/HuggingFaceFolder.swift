@@ -133,15 +133,3 @@ public struct HuggingFaceFolder: Sendable {
     }
   }
 }
-
-extension SafetensorsFile: TensorStore {
-  /// Every tensor's shape.
-  public var tensorShapes: [String: [Int]] {
-    Dictionary(uniqueKeysWithValues: names.compactMap { n in info(n).map { (n, $0.shape) } })
-  }
-  /// See ``TensorStore/floats(_:rows:columns:)``.
-  public func floats(_ name: String, rows: Range<Int>?, columns: Range<Int>?) throws -> Tensor {
-    let shape = info(name)?.shape ?? []
-    return try floatSlice(name, expectedShape: shape, rows: rows, columns: columns, requireFinite: true)
-  }
-}
