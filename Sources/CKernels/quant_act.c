@@ -71,17 +71,26 @@ AXQ_INLINE int nearest_int(float v) {
   return (int)(axq_float_bits(t) & 0x007fffff) - 0x00400000;
 }
 
-/* One block of 32 as quantize_row_q8_0_ref / _q8_1_ref: q, the float16-rounded d (as a float)
- * and the unrounded d (for Q8_1's s). */
-AXQ_INLINE void q8_block(const float *x, int8_t *q, float *d16, float *d32) {
+/* One block of 32: q, the float16-rounded d (as a float) and the unrounded d (for Q8_1's s).
+ * Activations (`activations` 1) as llama.cpp's x86 CPU backend quantizes them (quantize_row_q8_0
+ * / _q8_1 in ggml-cpu/arch/x86/quants.c, the peer we compare with): the multiplier 127 / amax,
+ * rounding half to even. Weights (0) as quantize_row_q8_0_ref, what llama-quantize writes: the
+ * multiplier 1 / d, rounding half away from zero. The two differ on ties and by an ulp of the
+ * multiplier. */
+AXQ_INLINE void q8_block(const float *x, int8_t *q, float *d16, float *d32, int activations) {
   float amax = 0;
   for (int j = 0; j < 32; j++) {
     float a = fabsf(x[j]);
     amax = amax > a ? amax : a;
   }
   float d = amax / 127;
-  float id = d != 0 ? 1.0f / d : 0.0f;
-  for (int j = 0; j < 32; j++) q[j] = to_q8(roundf(x[j] * id));
+  if (activations) {
+    float id = amax != 0 ? 127.0f / amax : 0.0f;
+    for (int j = 0; j < 32; j++) q[j] = to_q8(__builtin_rintf(x[j] * id));
+  } else {
+    float id = d != 0 ? 1.0f / d : 0.0f;
+    for (int j = 0; j < 32; j++) q[j] = to_q8(roundf(x[j] * id));
+  }
   *d16 = axq_round_half(d);
   *d32 = d;
 }
@@ -119,7 +128,7 @@ void axq_quantize_act_rows(int act_type, const float *x, long m, long k, long ld
       float *d = (float *)(row + k);
       for (long b = 0; b < nb; b++) {
         float d32;
-        q8_block(xr + 32 * b, q + 32 * b, &d[b], &d32);
+        q8_block(xr + 32 * b, q + 32 * b, &d[b], &d32, 1);
         int32_t sum = 0;
         for (int j = 0; j < 32; j++) sum += q[32 * b + j];
         if (act_type == AX_T_Q8_0) ((int32_t *)(row + k + 4 * nb))[b] = sum;
@@ -162,7 +171,7 @@ void ax_q_round_act(int act_type, const float *x, long m, long k, long ldx, floa
     case AX_T_Q8_0: case AX_T_Q8_1:
       for (long b = 0; b < k / 32; b++) {
         float d, d32;
-        q8_block(xr + 32 * b, q, &d, &d32);
+        q8_block(xr + 32 * b, q, &d, &d32, 1);
         for (int j = 0; j < 32; j++) o[32 * b + j] = d * (float)q[j];
       }
       break;
@@ -193,7 +202,7 @@ void ax_q_quantize_q8_0(const float *x, long n, long k, long ldx, void *out, lon
     for (long b = 0; b < k / 32; b++) {
       uint8_t *blk = row + 34 * b;
       float d16, d32;
-      q8_block(x + r * ldx + 32 * b, (int8_t *)(blk + 2), &d16, &d32);
+      q8_block(x + r * ldx + 32 * b, (int8_t *)(blk + 2), &d16, &d32, 0);
       uint16_t h = axq_f2h(d32);
       memcpy(blk, &h, 2);
     }

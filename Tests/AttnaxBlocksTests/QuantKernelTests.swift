@@ -74,12 +74,20 @@ private func dequantize(_ type: GGMLType, _ w: [UInt8], ldw: Int, n: Int, k: Int
   return out
 }
 
-/// ggml's quantize_row_q8_0_ref / _q8_1_ref for one block: q = roundf(x / d), d = amax / 127
-/// stored as float16, s = float16(d · Σq) with the unrounded d.
-private func q8Reference(_ x: ArraySlice<Float>) -> (q: [Int8], d: Float16, s: Float16) {
+/// One Q8_0 / Q8_1 block, d = amax / 127 stored as float16, s = float16(d · Σq) with the
+/// unrounded d. Weights as ggml's quantize_row_q8_0_ref: q = roundf(x · (1 / d)). Activations as
+/// llama.cpp's x86 quantize_row_q8_0 / _q8_1: q = round-half-even(x · (127 / amax)).
+private func q8Reference(_ x: ArraySlice<Float>, activations: Bool = false) -> (q: [Int8], d: Float16, s: Float16) {
   let amax = x.map(abs).max() ?? 0
-  let d = amax / 127, inverse: Float = d != 0 ? 1 / d : 0
-  let q = x.map { Int8(($0 * inverse).rounded()) }
+  let d = amax / 127
+  let q: [Int8]
+  if activations {
+    let multiplier: Float = amax != 0 ? 127 / amax : 0
+    q = x.map { Int8(($0 * multiplier).rounded(.toNearestOrEven)) }
+  } else {
+    let inverse: Float = d != 0 ? 1 / d : 0
+    q = x.map { Int8(($0 * inverse).rounded()) }
+  }
   return (q, Float16(d), Float16(Float(q.reduce(0) { $0 + Int($1) }) * d))
 }
 
@@ -159,7 +167,7 @@ struct QuantKernelTests {
     }
   }
 
-  @Test("Q8_0 / Q8_1 activations are ggml's reference rounding; round_act is what the blocks represent")
+  @Test("Q8_0 / Q8_1 activations are llama.cpp x86 rounding; round_act is what the blocks represent")
   func q8Activations() {
     var rng = TestRNG(seed: 7)
     let (m, k, ldx) = (3, 256, 260)
@@ -171,7 +179,7 @@ struct QuantKernelTests {
       ax_q_round_act(id(act), x, m, k, ldx, &rounded, k)
       for r in 0..<m {
         for b in 0..<(k / 32) {
-          let ref = q8Reference(x[(r * ldx + 32 * b)..<(r * ldx + 32 * b + 32)])
+          let ref = q8Reference(x[(r * ldx + 32 * b)..<(r * ldx + 32 * b + 32)], activations: true)
           let row = r * rb
           let q = (0..<32).map { Int8(bitPattern: xq[row + 32 * b + $0]) }
           #expect(q == ref.q && float(xq, row + k + 4 * b).bitPattern == Float(ref.d).bitPattern, "\(act) row \(r) block \(b)")
@@ -186,8 +194,9 @@ struct QuantKernelTests {
       }
       #expect(roundAct(id(act), x, m, k, ldx) == rounded)
     }
-    // The tie block: 2.5 / 1 rounds away from zero (3), as roundf.
-    #expect(q8Reference([127, 2.5, -2.5] + [Float](repeating: 0, count: 29)).q[1...2] == [3, -3])
+    // The tie block: 2.5 / 1 rounds half to even for activations (2), away from zero for weights (3).
+    let tie = [127, 2.5, -2.5] + [Float](repeating: 0, count: 29)
+    #expect(q8Reference(tie[...], activations: true).q[1...2] == [2, -2] && q8Reference(tie[...]).q[1...2] == [3, -3])
   }
 
   @Test("Q8_K, float16 and bfloat16 activations are ggml's roundings; F32 is kept as is")

@@ -128,7 +128,7 @@ struct StreamingProductTests {
     BLAS.threads = 2
     let two = table.logits(h)
     #expect(one.data == two.data)
-    let want = reference(x: h.data, m: 2, k: d, ldx: d, w: table.table.data, n: vocab, ldw: d)
+    let want = reference(x: h.data, m: 2, k: d, ldx: d, w: table.table.dequantized().data, n: vocab, ldw: d)
     for i in 0..<(2 * vocab) { #expect(abs(Double(one.data[i]) - want.value[i]) <= want.bound[i]) }
   }
 
