@@ -14,6 +14,12 @@ extension TransformerModel {
     head?.addWeights(to: &inventory)
     return inventory
   }
+
+  /// Whether some matrix is kept in blocks, whose products round their input rows to 8 bits as
+  /// llama.cpp does: the forward is then chaotic at the level of those roundings, and another
+  /// layout (another order of float sums) can change a token where the top two logits are close
+  /// (docs/REAL_MODELS.md, "Quantized weights").
+  public var roundsActivations: Bool { weightInventory.bytesByType.keys.contains { $0 != "f32" } }
 }
 
 extension Embeddings {

@@ -136,19 +136,49 @@ struct Generate: ParsableCommand {
     _ tokens: [[Int32]], against request: GenerationRequest, config: TransformerConfig, weights: WeightSource,
     world: Communicator
   ) throws {
-    var mismatch: String?
+    var mismatch: String?, tolerated: [String] = []
     if world.rank == 0 {
       let solo = try TransformerModel(config: config, source: weights, group: .solo())
-      let single = try Generator(model: solo, world: .solo()).run(request).tokens
+      // The single-rank run's top-two margin of every row at every step.
+      var margins = [[Float]](repeating: [], count: tokens.count)
+      let single = try Generator(model: solo, world: .solo()).run(
+        request,
+        onShard: { _, shard in
+        let width = shard.shape[1]
+        for row in 0..<shard.shape[0] {
+          var best = -Float.infinity, second = -Float.infinity
+          for v in shard.data[(row * width)..<((row + 1) * width)] where v > second {
+            if v > best { (best, second) = (v, best) } else { second = v }
+          }
+          margins[row].append(best - second)
+        }
+      }
+      ).tokens
       for (row, (got, want)) in zip(tokens, single).enumerated() where got != want {
         let at = (0..<min(got.count, want.count)).first { got[$0] != want[$0] } ?? min(got.count, want.count)
+        // Quantized activations: a difference from a near tie of the single-rank run on is expected.
+        if solo.roundsActivations, let tie = margins[row].prefix(at + 1).firstIndex(where: { $0 < Self.quantizedNearTie }) {
+          tolerated.append("prompt \(row + 1) from its near tie at token \(tie + 1) (top two logits \(margins[row][tie]) apart)")
+          continue
+        }
         mismatch = "generate --verify: prompt \(row + 1) differs from the single-rank run at token \(at + 1)"
         break
       }
     }
     if let bad = try world.agree(mismatch) { throw LaunchError.failed(bad.message) }
+    guard tolerated.isEmpty else {
+      Launch.note(
+        world,
+        "verified: tokens identical to the same generation on 1 rank up to its near ties; differing after them: "
+          + tolerated.joined(separator: "; ") + " (quantized activations: docs/REAL_MODELS.md)")
+      return
+    }
     Launch.note(world, "verified: \(tokens.map(\.count).reduce(0, +)) tokens identical to the same generation on 1 rank")
   }
+
+  /// With blocks that round activations, a single-rank step whose top two logits are closer than
+  /// this may go either way at another layout (the noise floor measured in docs/REAL_MODELS.md).
+  static let quantizedNearTie: Float = 0.5
 
   /// Options, output path (rank 0), model directory, tokenizer and prompts, checked; no
   /// communication. `promptsText`: the --prompts file as rank 0 read it.
