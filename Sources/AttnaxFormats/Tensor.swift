@@ -72,7 +72,7 @@ extension Tensor {
   /// pass first, which the compiler vectorises: a value is not finite when its exponent bits are
   /// all ones, and only then does adding 1 to them carry into bit 31. The scan for the index
   /// runs only when that pass found one.
-  static func firstNonFinite(_ p: UnsafePointer<Float>, _ n: Int) -> Int? {
+  public static func firstNonFinite(_ p: UnsafePointer<Float>, _ n: Int) -> Int? {
     let carried = p.withMemoryRebound(to: UInt32.self, capacity: n) { bits -> UInt32 in
       var any: UInt32 = 0
       for i in 0..<n { any |= (bits[i] & 0x7f80_0000) &+ 0x0080_0000 }

@@ -176,4 +176,30 @@ struct ShardingPlanTests {
       }
     }
   }
+
+  @Test("blocks: heads and FFN columns dealt in whole blocks of the row-parallel inputs, evenly over the units")
+  func blockAlignedSplits() throws {
+    // Qwen2.5-1.5B's Q4_K_M file: 12 heads of 128 (o_proj rows 1536 = 6 blocks of 256, 2 heads
+    // each), FFN 8960 = 35 blocks of 256.
+    func plan(_ tp: Int, _ r: Int) throws -> ShardingPlan {
+      try ShardingPlan(numHeads: 12, numKVHeads: 2, headDim: 128, dFF: 8960, tp: tp, rank: r, headBlock: 256, ffnBlock: 256)
+    }
+    #expect(try (0..<2).map { try plan(2, $0).ffnColumns } == [0..<4608, 4608..<8960])  // 18 / 17 blocks
+    #expect(try (0..<4).map { try plan(4, $0).queryHeads } == [0..<4, 4..<8, 8..<10, 10..<12])
+    for tp in 1...8 {
+      let plans = try (0..<tp).map { try plan(tp, $0) }
+      expectPartition(plans.map(\.queryHeads), of: 12, "heads at tp \(tp)")
+      expectPartition(plans.map(\.ffnColumns), of: 8960, "ffn at tp \(tp)")
+      if tp <= 6 { #expect(plans.allSatisfy { $0.queryHeads.lowerBound % 2 == 0 && $0.queryHeads.count % 2 == 0 }, "tp \(tp)") }
+      #expect(plans.allSatisfy { $0.ffnColumns.lowerBound % 256 == 0 && $0.ffnColumns.count % 256 == 0 }, "tp \(tp)")
+      for p in plans { #expect(p.kvHeads.contains(p.queryHeads.lowerBound / 6) && p.kvHeads.contains((p.queryHeads.upperBound - 1) / 6)) }
+    }
+    // More ranks than units (12 heads in 6 pairs at tp 8): the even split, the loader keeps cut matrices in float32.
+    #expect(try (0..<8).map { try plan(8, $0).queryHeads.count } == [2, 2, 2, 2, 1, 1, 1, 1])
+    // Blocks of 32 with heads of 64 (SmolLM2's Q4_1): every head boundary is a block boundary.
+    let small = try (0..<4).map {
+      try ShardingPlan(numHeads: 9, numKVHeads: 3, headDim: 64, dFF: 1536, tp: 4, rank: $0, headBlock: 32, ffnBlock: 32)
+    }
+    #expect(small.map(\.queryHeads) == [0..<3, 3..<5, 5..<7, 7..<9] && small.map(\.ffnColumns.count) == [384, 384, 384, 384])
+  }
 }

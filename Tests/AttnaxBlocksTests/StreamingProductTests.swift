@@ -79,12 +79,12 @@ struct StreamingProductTests {
     let kernel = Tensor(shape: [k, n], data: rng.floats(k * n))  // (in, out), as a checkpoint stores it
     let bias = rng.floats(n)
     let layer = ColumnParallelLinear(kernel: kernel, bias: bias)
-    #expect(layer.weight.shape == [n, k])
+    #expect(layer.weight.dequantized().shape == [n, k])
     for rows in [1, 3, streamingRows, streamingRows + 1, 40] {
       let x = Tensor(shape: [1, rows, k], data: rng.floats(rows * k))
       let y = layer(x)
       #expect(y.shape == [1, rows, n])
-      let want = reference(x: x.data, m: rows, k: k, ldx: k, w: layer.weight.data, n: n, ldw: k)
+      let want = reference(x: x.data, m: rows, k: k, ldx: k, w: layer.weight.dequantized().data, n: n, ldw: k)
       for i in 0..<(rows * n) {
         let err = abs(Double(y.data[i]) - (want.value[i] + Double(bias[i % n])))
         #expect(err <= want.bound[i] + 1e-6, "rows \(rows) element \(i): error \(err)")
@@ -128,7 +128,7 @@ struct StreamingProductTests {
     BLAS.threads = 2
     let two = table.logits(h)
     #expect(one.data == two.data)
-    let want = reference(x: h.data, m: 2, k: d, ldx: d, w: table.table.data, n: vocab, ldw: d)
+    let want = reference(x: h.data, m: 2, k: d, ldx: d, w: table.table.dequantized().data, n: vocab, ldw: d)
     for i in 0..<(2 * vocab) { #expect(abs(Double(one.data[i]) - want.value[i]) <= want.bound[i]) }
   }
 

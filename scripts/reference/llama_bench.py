@@ -1,17 +1,28 @@
 #!/usr/bin/env python3
-"""llama.cpp's speed on the float32 SmolLM2 GGUF (float32 KV cache), as one JSON line.
+"""llama.cpp's speed on a model's GGUF (float32 KV cache), as one JSON line.
 
     $ATTNAX_CACHE/venv-llamacpp/bin/python scripts/reference/llama_bench.py [--threads 2] [--rounds 5]
+        [--model smollm2|qwen2.5-0.5b|qwen2.5-1.5b] [--quantized] [--gguf FILE]
         [--prompt-tokens 512] [--decode-tokens 64] [--logits-all] [--print-prompt-ids]
+
+Which file: by default the float32 GGUF of --model (default smollm2) under $ATTNAX_CACHE/reference
+(written from the shipped file if missing, as llama_reference.py writes it); with --quantized the
+shipped GGUF itself (scripts/models NAME: SmolLM2's Q4_1, Qwen2.5's Q4_K_M); --gguf FILE benches
+exactly FILE (--model and --quantized are then not used). The line names the file (`model`: its name, `file`: its
+path), the weights (`weights`: "f32" when every tensor is F32, else the file's general.file_type
+such as "q4_1" or "q4_k_m"), `weight_types` (data bytes per tensor type, e.g. {"Q4_K": ..., "Q6_K":
+..., "F32": ...}), `tensor_bytes` (their sum) and `kv_f32_bytes_per_token` (K and V of one cached
+token in every layer, float32, from the file's metadata).
 
 Per round: a fresh KV cache, prefill of a --prompt-tokens prompt (real English text, tokenized by
 llama.cpp and repeated to length) in one batch, then --decode-tokens greedy steps after it (one token
 per llama_decode, argmax of the last logits; EOS does not stop it). Reports prefill and decode
 tokens/s, best and median over --rounds (after one warm-up round). Same settings as the reference
-(llamalib.open_llama: float32 weights and KV cache, no flash attention), except that by default only
-the last position's logits are computed (llama.cpp's normal use; --logits-all computes the LM head at
-every prompt position, as the reference run does). Run outside CI; the machine and its load average
-are in the line, since a busy 2-core VM moves these numbers a lot.
+(llamalib.open_llama: float32 KV cache, no flash attention, use_extra_bufts = false, so quantized
+weights are not repacked), except that by default only the last position's logits are computed
+(llama.cpp's normal use; --logits-all computes the LM head at every prompt position, as the
+reference run does). Run outside CI; the machine and its load average are in the line, since a busy
+2-core VM moves these numbers a lot.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import llamalib as L  # noqa: E402
+import gguf_check  # noqa: E402  (scripts/pylib, on the path through llamalib)
 
 
 def cpu_model() -> str:
@@ -48,6 +60,40 @@ def bench_prompt(llm, n: int) -> list[int]:
   return (ids * (n // len(ids) + 1))[:n]
 
 
+def bench_file(args) -> str:
+  """The GGUF to bench: --gguf, else the shipped file (--quantized), else the float32 copy."""
+  if args.gguf:
+    return args.gguf
+  model = L.MODELS[args.model]
+  if args.quantized:
+    return model.source_gguf()
+  f32 = model.f32_gguf()
+  return f32 if os.path.exists(f32) else L.ensure_f32_gguf(model.source_gguf(), f32)
+
+
+def file_facts(path: str, llm) -> dict:
+  """What the JSON line says of the file: its weight types and bytes, and its float32 K/V bytes per token."""
+  import gguf
+
+  types: dict[str, int] = {}
+  for _, qtype, n_bytes in gguf_check.check(path):
+    types[qtype.name] = types.get(qtype.name, 0) + n_bytes
+  meta = llm.metadata
+  arch = meta["general.architecture"]
+  heads = int(meta[f"{arch}.attention.head_count"])
+  head_dim = int(meta.get(f"{arch}.attention.key_length", int(meta[f"{arch}.embedding_length"]) // heads))
+  kv_heads = int(meta.get(f"{arch}.attention.head_count_kv", heads))
+  try:
+    file_type = gguf.LlamaFileType(int(meta.get("general.file_type", 0))).name.lower().removeprefix("mostly_")
+  except ValueError:
+    file_type = f"file_type {meta.get('general.file_type')}"
+  return {
+    "weights": "f32" if set(types) == {"F32"} else file_type,
+    "weight_types": dict(sorted(types.items(), key=lambda kv: -kv[1])), "tensor_bytes": sum(types.values()),
+    "kv_f32_bytes_per_token": 2 * int(meta[f"{arch}.block_count"]) * kv_heads * head_dim * 4,
+  }
+
+
 def one_round(llm, prompt: list[int], steps: int) -> tuple[float, float]:
   vocab = llm.n_vocab()
   llm.reset()
@@ -63,7 +109,10 @@ def one_round(llm, prompt: list[int], steps: int) -> tuple[float, float]:
 
 def main() -> int:
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  ap.add_argument("--gguf", default=None, help="default: the float32 GGUF under $ATTNAX_CACHE/reference (written if missing)")
+  ap.add_argument("--model", default="smollm2", choices=sorted(L.MODELS), help="which model (default smollm2)")
+  ap.add_argument("--quantized", action="store_true", help="the shipped quantized GGUF itself, not its float32 copy")
+  ap.add_argument("--gguf", default=None,
+                  help="bench this file (default: the model's float32 GGUF under $ATTNAX_CACHE/reference, written if missing)")
   ap.add_argument("--threads", type=int, default=2)
   ap.add_argument("--rounds", type=int, default=5)
   ap.add_argument("--prompt-tokens", type=int, default=512)
@@ -75,7 +124,7 @@ def main() -> int:
 
   import llama_cpp
 
-  path = args.gguf or L.ensure_f32_gguf()
+  path = bench_file(args)
   n_ctx = max(L.N_CTX, args.prompt_tokens + args.decode_tokens)
   llm = L.open_llama(path, threads=args.threads, n_ctx=n_ctx, logits_all=args.logits_all)
   if llm.n_batch < args.prompt_tokens:
@@ -84,6 +133,7 @@ def main() -> int:
   if args.print_prompt_ids:
     print(",".join(map(str, prompt)))
     return 0
+  facts = file_facts(path, llm)
   load0 = os.getloadavg()[0]
   one_round(llm, prompt, min(8, args.decode_tokens))  # warm-up: page in the weights
   pre, dec = [], []
@@ -93,7 +143,8 @@ def main() -> int:
     dec.append(d)
   line = {
     "bench": "llama.cpp", "llama_cpp_python": llama_cpp.__version__, "model": os.path.basename(path),
-    "weights": "f32", "kv_cache": "f32", "flash_attn": False, "logits_all": args.logits_all,
+    "file": os.path.abspath(path), **facts, "kv_cache": "f32", "use_extra_bufts": False, "flash_attn": False,
+    "logits_all": args.logits_all,
     "threads": args.threads, "prompt_tokens": args.prompt_tokens, "decode_tokens": args.decode_tokens,
     "rounds": args.rounds,
     "prefill_tok_s": {"best": round(max(pre), 1), "median": round(statistics.median(pre), 1)},

@@ -2,6 +2,7 @@
 """An independent numpy forward of an imported llama-family model directory, replayed against greedy.json.
 
     $ATTNAX_CACHE/venv-tools/bin/python scripts/reference/numpy_llama.py MODEL_DIR [--greedy greedy.json] [--dtype float32|float64]
+        [--quantized GGUF] [--spread]
 
 Reads only MODEL_DIR/config.json and MODEL_DIR/model.safetensors (scripts/pylib/safetensors_io.py),
 i.e. exactly what scripts/reference/import_gguf.py wrote, and computes attnax's decoder the textbook way:
@@ -15,6 +16,15 @@ Per prompt it feeds llama.cpp's prompt ids and then llama.cpp's own tokens (teac
 step's logits are comparable) and reports whether its argmax equals llama.cpp's token at every step
 up to the first near tie (and at all 64), and the max abs difference of its logits at llama.cpp's
 recorded top-10 ids. Exit status 0 when every prompt agrees up to its first near tie.
+
+--quantized GGUF rounds the input rows of every matrix product the way llama.cpp's x86 CPU backend
+does for that matrix's type in GGUF (Q8_0 / Q8_1 blocks of 32 for Q4_0..Q8_0 weights: multiplier
+127/amax, round half to even, d stored as float16; Q8_K blocks of 256 for K-quants: iscale
+-127/max, d = 1/iscale), the weights themselves being the file's dequantized values (MODEL_DIR is
+the import of that GGUF). --spread then runs that forward in float32 and in float64 and prints, per
+prompt, how far apart their first-step logits are and how many 8-bit roundings differ: the noise
+floor of quantized activations, which no implementation can go below when its float arithmetic is
+not llama.cpp's bit for bit (docs/REAL_MODELS.md, "Quantized weights").
 """
 
 from __future__ import annotations
@@ -33,6 +43,60 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
 import numpy as np  # noqa: E402
 
 import safetensors_io  # noqa: E402
+
+
+class RoundedProduct:
+  """A weight matrix whose products first round their input rows per block (`rule`: "q8" or "q8k"),
+  as llama.cpp does before its integer dot products. `x @ RoundedProduct(w)` is round(x) @ w."""
+  __array_ufunc__ = None
+
+  def __init__(self, w, rule: str):
+    self.w, self.rule = w, rule
+
+  def __rmatmul__(self, x):
+    return round_rows(x, self.rule) @ self.w
+
+
+def round_rows(x, rule: str):
+  dt = x.dtype
+  f = x.astype(np.float32)
+  if rule == "q8":
+    b = f.reshape(-1, 32)
+    amax = np.abs(b).max(axis=1, keepdims=True)
+    mult = np.where(amax != 0, np.float32(127) / np.where(amax == 0, 1, amax), 0).astype(np.float32)
+    q = np.rint(b * mult)
+    d = (amax / np.float32(127)).astype(np.float16).astype(np.float32)
+  else:
+    b = f.reshape(-1, 256)
+    idx = np.abs(b).argmax(axis=1)
+    mx = b[np.arange(len(b)), idx][:, None]
+    iscale = np.where(mx != 0, np.float32(-127) / np.where(mx == 0, 1, mx), 0).astype(np.float32)
+    q = np.minimum(127, np.rint(b * iscale))
+    d = np.where(iscale != 0, np.float32(1) / np.where(iscale == 0, 1, iscale), 0).astype(np.float32)
+  return (q * d).astype(dt).reshape(x.shape)
+
+
+def quantize_products(model, gguf_path: str):
+  """Wraps every matrix of `model` whose GGUF tensor is quantized in a RoundedProduct."""
+  import gguf  # the venv-tools package
+  rules = {}
+  for t in gguf.GGUFReader(gguf_path).tensors:
+    name = t.tensor_type.name
+    if name in ("F32", "F16", "BF16"):
+      continue
+    rules[t.name] = "q8k" if name.endswith("_K") else "q8"
+  stems = {"self_attn.query_proj": "attn_q", "self_attn.key_proj": "attn_k", "self_attn.value_proj": "attn_v",
+           "self_attn.output_proj": "attn_output", "ffn.gate_proj": "ffn_gate", "ffn.up_proj": "ffn_up",
+           "ffn.down_proj": "ffn_down"}
+  for key in list(model.w):
+    if key.startswith("layers.") and key.endswith(".kernel"):
+      layer, rest = key.split(".")[1], ".".join(key.split(".")[2:-1])
+      rule = rules.get(f"blk.{layer}.{stems[rest]}.weight")
+      if rule:
+        model.w[key] = RoundedProduct(model.w[key], rule)
+  head = rules.get("output.weight") or (rules.get("token_embd.weight") if "output.weight" not in rules else None)
+  if head:
+    model.head = RoundedProduct(model.head, head)
 
 
 class NumpyLlama:
@@ -150,11 +214,17 @@ def main() -> int:
   ap.add_argument("--greedy", default=os.path.join(REPO, "Tests", "Fixtures", "smollm2", "greedy.json"))
   ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
   ap.add_argument("--prompt", action="append", help="only these prompt names (repeatable)")
+  ap.add_argument("--quantized", metavar="GGUF", help="round product inputs as llama.cpp does for this file's types")
+  ap.add_argument("--spread", action="store_true", help="with --quantized: float32 vs float64 first-step logits")
   args = ap.parse_args()
   with open(args.greedy) as f:
     doc = json.load(f)
   t0 = time.time()
+  if args.spread:
+    return spread(args, doc)
   model = NumpyLlama(args.model_dir, np.dtype(args.dtype).type)
+  if args.quantized:
+    quantize_products(model, args.quantized)
   print(f"numpy_llama: {args.model_dir} ({args.dtype}, loaded in {time.time() - t0:.1f} s) vs {os.path.relpath(args.greedy)}")
   ok = True
   for p in doc["prompts"]:
@@ -171,6 +241,28 @@ def main() -> int:
           f"top-10 ids {'same' if r['top10_ids_same'] else 'differ'}; {time.time() - t0:.1f} s")
   print("numpy_llama: " + ("every prompt identical up to its first near tie" if ok else "MISMATCH"))
   return 0 if ok else 1
+
+
+def spread(args, doc) -> int:
+  """The same quantized forward in float32 and float64: first-step logits apart by how much."""
+  if not args.quantized:
+    raise SystemExit("--spread needs --quantized GGUF")
+  models = []
+  for dt in (np.float32, np.float64):
+    m = NumpyLlama(args.model_dir, dt)
+    quantize_products(m, args.quantized)
+    models.append(m)
+  worst = 0.0
+  for p in doc["prompts"]:
+    if args.prompt and p["name"] not in args.prompt:
+      continue
+    a, b = [(m.reset(), m.forward(p["prompt_ids"]))[1] for m in models]
+    ids = [i for i, _ in p["top10"][0]]
+    d = max(abs(float(a[i]) - float(b[i])) for i in ids)
+    worst = max(worst, d)
+    print(f"  {p['name']:<22} float32 vs float64 at llama.cpp's top-10, first step: {d:.3f}")
+  print(f"numpy_llama: quantized activations, float32 vs float64: up to {worst:.3f}")
+  return 0
 
 
 if __name__ == "__main__":

@@ -55,9 +55,12 @@ public struct Generator: Sendable {
   /// within a step; never after the row stopped); `onLogits(step, logits)` sees prompt 0's
   /// whole logits row at every step it generates, when `recordLogits`. Returns each row's tokens
   /// (its stop token included).
+  ///
+  /// `onShard(step, shard)` sees every step's logits of this rank's vocabulary rows (B, rows), the
+  /// whole vocabulary on one rank (how `--verify` finds the single-rank run's near ties).
   public func run(
     _ request: GenerationRequest, onToken: (Int, Int32) -> Void = { _, _ in },
-    onLogits: (Int, [Float]) -> Void = { _, _ in }
+    onLogits: (Int, [Float]) -> Void = { _, _ in }, onShard: (Int, Tensor) -> Void = { _, _ in }
   ) throws -> (tokens: [[Int32]], stats: GenerationStats) {
     try Self.check(request, config: model.config)
     let b = request.prompts.count
@@ -87,6 +90,7 @@ public struct Generator: Sendable {
       }
       let hidden = try model.hidden(inputs, caches: caches, rows: .last)
       let shard = model.logitShard(TransformerModel.lastRows(hidden))
+      onShard(step, shard)
       if request.recordLogits && !done[0] {  // prompt 0's row only, while it generates (done is the same on every rank)
         let row0 = Tensor(shape: [1, shard.shape[1]], data: Array(shard.data.prefix(shard.shape[1])))
         onLogits(step, try model.gatherVocabulary(row0).data)

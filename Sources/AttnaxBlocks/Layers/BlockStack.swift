@@ -21,7 +21,19 @@ public final class BlockStack: Sendable {
     self.config = config
     self.group = group
     self.cp = cp
-    let plan = try ShardingPlan(config: config, tp: group.size, rank: group.rank)
+    // Input blocks of the row-parallel weights, so that tp slices keep whole blocks.
+    var headBlock = 1, ffnBlock = 1
+    let attentions = config.block == .decoder ? ["self_attn", "cross_attn"] : ["self_attn"]
+    let down = config.ffActivation.isGated ? "down_proj" : "dense2"
+    for i in 0..<config.numLayers {
+      for a in attentions {
+        let b = source.inputBlock("layers.\(i).\(a).output_proj.kernel", inFeatures: config.numHeads * config.headDim)
+        headBlock = ShardingPlan.lcm(headBlock, b)
+      }
+      ffnBlock = ShardingPlan.lcm(ffnBlock, source.inputBlock("layers.\(i).ffn.\(down).kernel", inFeatures: config.dFF))
+    }
+    let plan = try ShardingPlan(
+      config: config, tp: group.size, rank: group.rank, headBlock: headBlock, ffnBlock: ffnBlock)
     self.plan = plan
     layers = try (0..<config.numLayers).map {
       try TransformerBlock(source, prefix: "layers.\($0)", config: config, plan: plan, group: group)

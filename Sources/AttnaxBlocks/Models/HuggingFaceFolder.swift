@@ -20,14 +20,16 @@ public struct HuggingFaceFolder: Sendable {
   static let poolingModule = "sentence_transformers.models.Pooling"
   static let normalizeModule = "sentence_transformers.models.Normalize"
 
-  /// Reads `folder`; nil ``model`` when its config.json is attnax's.
-  public init(_ folder: String) throws {
+  /// Reads `folder`; nil ``model`` when its config.json is attnax's. Matrices are kept as
+  /// `storage` says (F16/BF16 widen to float32 unless `.q8_0`).
+  public init(_ folder: String, storage: WeightStorage = .float32) throws {
     let layout = try Layout(folder)
     transformerPath = layout.base
     guard let family = layout.family else { model = nil; maxSequenceLength = nil; return }
     let store = try SafetensorsFile(path: Self.join(layout.base, "model.safetensors"))
     let config = try layout.config(family, tensors: store.tensorShapes)
-    let weights = try CheckpointWeights(store: store, config: config, family: family, format: .huggingFace)
+    let weights = try CheckpointWeights(
+      store: store, config: config, family: family, format: .huggingFace, storage: storage)
     model = (config, weights, family.name)
     maxSequenceLength = try layout.maxSequenceLength(config)
   }

@@ -27,8 +27,9 @@ public struct ModelCheckpoint {
   /// The longest input a sentence-transformers folder embeds (its `max_seq_length`), if set.
   public let maxSequenceLength: Int?
 
-  /// Opens `path`; every failure names the file and the field or tensor.
-  public init(_ path: String) throws {
+  /// Opens `path`, its matrices to be kept as `storage` says (``WeightStorage``: a GGUF's blocks
+  /// as stored by default); every failure names the file and the field or tensor.
+  public init(_ path: String, storage: WeightStorage = .native) throws {
     self.path = path
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -43,18 +44,19 @@ public struct ModelCheckpoint {
       let shapes = file.tensorShapes
       config = try family.config(CheckpointKeys(gguf: file), format: .gguf, tensors: shapes)
       try config.validate()
-      weights = try CheckpointWeights(store: file, config: config, family: family, format: .gguf)
+      weights = try CheckpointWeights(store: file, config: config, family: family, format: .gguf, storage: storage)
       source = .gguf(file); self.family = family.name; maxSequenceLength = nil
       return
     }
-    let folder = try HuggingFaceFolder(path)
+    let folder = try HuggingFaceFolder(path, storage: storage)
     if let model = folder.model {
       config = model.config; weights = model.weights; self.family = model.family
       maxSequenceLength = folder.maxSequenceLength
       source = .folder(folder.transformerPath)
     } else {
       let dir = try ModelDirectory<TransformerConfig>(path)
-      config = dir.config; weights = dir.weights; family = "attnax"; maxSequenceLength = nil
+      config = dir.config; family = "attnax"; maxSequenceLength = nil
+      weights = storage == .q8_0 ? StoredWeights(dir.weights, storage: storage) : dir.weights
       source = .folder(path)
     }
   }

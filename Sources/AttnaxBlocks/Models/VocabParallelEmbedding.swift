@@ -15,8 +15,8 @@ public struct VocabParallelEmbedding: Sendable {
   public let dModel: Int
   /// The vocabulary rows this rank holds.
   public let rows: Range<Int>
-  /// (rows.count, dModel).
-  let table: Tensor
+  /// (rows.count, dModel), in float32 or the file's blocks.
+  let table: WeightMatrix
   /// The tensor-parallel group that shares the table.
   let group: Communicator
 
@@ -24,17 +24,20 @@ public struct VocabParallelEmbedding: Sendable {
   public init(_ source: WeightSource, _ name: String, vocabSize: Int, dModel: Int, group: Communicator) throws {
     self.vocabSize = vocabSize; self.dModel = dModel; self.group = group
     rows = ShardingPlan.evenSplit(vocabSize, parts: group.size, index: group.rank)
-    table = try source.load(name, shape: [vocabSize, dModel], rows: rows, columns: nil)
+    table = try source.weights(name, outFeatures: vocabSize, inFeatures: dModel, outRows: rows, inColumns: nil)
   }
 
   /// ids (N), each in [0, vocab) -> (N, dModel): the embedding of every id, on every rank.
   public func callAsFunction(_ ids: [Int32]) throws -> [Float] {
     let d = dModel
     var out = [Float](repeating: 0, count: ids.count * d)
-    table.data.withUnsafeBufferPointer { tp in
-      out.withUnsafeMutableBufferPointer { op in
-        for (i, id) in ids.enumerated() where rows.contains(Int(id)) {
-          (op.baseAddress! + i * d).update(from: tp.baseAddress! + (Int(id) - rows.lowerBound) * d, count: d)
+    out.withUnsafeMutableBufferPointer { op in
+      for (i, id) in ids.enumerated() where rows.contains(Int(id)) {
+        let row = Int(id) - rows.lowerBound
+        switch table {
+        case .float(let t):
+          t.data.withUnsafeBufferPointer { (op.baseAddress! + i * d).update(from: $0.baseAddress! + row * d, count: d) }
+        case .blocks(let b): b.dequantize(row..<(row + 1), into: op.baseAddress! + i * d, stride: d)
         }
       }
     }
@@ -51,6 +54,7 @@ public struct VocabParallelEmbedding: Sendable {
   public func logits(_ h: Tensor) -> Tensor {
     let n = h.count / dModel, v = rows.count, d = dModel
     if n <= streamingRows { return linear(Tensor(shape: [n, d], data: h.data), [table])[0] }
+    guard case .float(let table) = table else { return linear(Tensor(shape: [n, d], data: h.data), self.table) }
     var out = [Float](repeating: 0, count: n * v)
     guard v > 0 else { return Tensor(shape: [n, v], data: out) }
     h.data.withUnsafeBufferPointer { hp in

@@ -7,9 +7,9 @@ import CKernels
 /// y = allreduce_tp(x_local @ K[rows, :]) (+ b) for the checkpoint's kernel K (in, out): one
 /// allreduce, the bias added after it.
 public struct RowParallelLinear: Sendable {
-  /// (out, inLocal): this rank's rows of the kernel, transposed at load (see
+  /// (out, inLocal): this rank's rows of the kernel, one output feature per row (see
   /// ``ColumnParallelLinear/weight``).
-  public let weight: Tensor
+  public let weight: WeightMatrix
   /// (out), whole on every rank, or nil.
   public let bias: [Float]?
   /// The tensor-parallel group summing the partial products.
@@ -17,7 +17,7 @@ public struct RowParallelLinear: Sendable {
 
   /// A linear layer of the kernel `kernel` (inLocal, out), as a checkpoint stores it, over `group`.
   public init(kernel: Tensor, bias: [Float]?, group: Communicator) {
-    self.weight = kernel.transposed2D(); self.bias = bias; self.group = group
+    self.weight = .float(kernel.transposed2D()); self.bias = bias; self.group = group
   }
 
   /// Loads input features `rows` of the weights of `prefix` (``WeightSource/matrix(_:outFeatures:inFeatures:outRows:inColumns:)``)
@@ -26,7 +26,8 @@ public struct RowParallelLinear: Sendable {
     _ source: WeightSource, _ prefix: String, inFeatures: Int, outFeatures: Int, rows: Range<Int>,
     group: Communicator, bias: Bool = true
   ) throws {
-    weight = try source.matrix(prefix, outFeatures: outFeatures, inFeatures: inFeatures, outRows: nil, inColumns: rows)
+    weight = try source.weights(
+      "\(prefix).kernel", outFeatures: outFeatures, inFeatures: inFeatures, outRows: nil, inColumns: rows)
     self.bias = bias ? try source.full("\(prefix).bias", [outFeatures]).data : nil
     self.group = group
   }
@@ -34,7 +35,7 @@ public struct RowParallelLinear: Sendable {
   /// x_local: (..., inLocal) -> (..., out), summed over the group; with `residual` (..., out)
   /// the result is (allreduce(x W) + b) + residual, the bias and residual added in one pass.
   public func callAsFunction(_ x: Tensor, residual: Tensor? = nil) throws -> Tensor {
-    let cols = weight.shape[0]
+    let cols = weight.outFeatures
     if let residual {
       precondition(residual.count == x.shape.dropLast().reduce(1, *) * cols, "residual \(residual.shape) vs \(x.shape)")
     }

@@ -28,7 +28,11 @@ public struct ShardingPlan: Sendable, Equatable {
   public let ffnColumns: Range<Int>
 
   /// Plans rank `rank` of `tp`; throws a layout error when tp exceeds the query heads.
-  public init(numHeads: Int, numKVHeads: Int, headDim: Int, dFF: Int, tp: Int, rank: Int) throws {
+  /// `headBlock` and `ffnBlock`: elements per block of the output projection's and the down
+  /// projection's input features as kept in memory (1 for float32).
+  public init(
+    numHeads: Int, numKVHeads: Int, headDim: Int, dFF: Int, tp: Int, rank: Int, headBlock: Int = 1, ffnBlock: Int = 1
+  ) throws {
     precondition(tp >= 1 && rank >= 0 && rank < tp)
     guard tp <= numHeads else {
       throw AttnaxError.layout(
@@ -37,10 +41,24 @@ public struct ShardingPlan: Sendable, Equatable {
     self.numHeads = numHeads; self.numKVHeads = numKVHeads; self.headDim = headDim
     self.dFF = dFF; self.tp = tp; self.rank = rank
     let group = numHeads / numKVHeads
-    let q = Self.evenSplit(numHeads, parts: tp, index: rank)
+    let headUnit = Self.lcm(headDim, max(headBlock, 1)) / max(headDim, 1)
+    let q = Self.split(numHeads, unit: headUnit, parts: tp, index: rank)
     queryHeads = q
     kvHeads = (q.lowerBound / group)..<((q.upperBound - 1) / group + 1)
-    ffnColumns = Self.evenSplit(dFF, parts: tp, index: rank)
+    ffnColumns = Self.split(dFF, unit: max(ffnBlock, 1), parts: tp, index: rank)
+  }
+
+  /// Part `index` of `n` items dealt in whole units of `unit` items when that gives every part at
+  /// least one unit, else item by item (``evenSplit(_:parts:index:)``).
+  static func split(_ n: Int, unit: Int, parts: Int, index: Int) -> Range<Int> {
+    guard unit > 1, n % unit == 0, n / unit >= parts else { return evenSplit(n, parts: parts, index: index) }
+    let units = evenSplit(n / unit, parts: parts, index: index)
+    return (units.lowerBound * unit)..<(units.upperBound * unit)
+  }
+
+  static func lcm(_ a: Int, _ b: Int) -> Int {
+    func gcd(_ x: Int, _ y: Int) -> Int { y == 0 ? x : gcd(y, x % y) }
+    return a == 0 || b == 0 ? max(a, b) : a / gcd(a, b) * b
   }
 
   /// The plan for one process owning everything.
@@ -49,10 +67,12 @@ public struct ShardingPlan: Sendable, Equatable {
       numHeads: config.numHeads, numKVHeads: config.kvHeads, headDim: config.headDim, dFF: config.dFF, tp: 1, rank: 0)
   }
 
-  /// Plan for `config` on rank `rank` of `tp`.
-  public init(config: BlockConfig, tp: Int, rank: Int) throws {
+  /// Plan for `config` on rank `rank` of `tp` (block sizes as in
+  /// ``init(numHeads:numKVHeads:headDim:dFF:tp:rank:headBlock:ffnBlock:)``).
+  public init(config: BlockConfig, tp: Int, rank: Int, headBlock: Int = 1, ffnBlock: Int = 1) throws {
     try self.init(
-      numHeads: config.numHeads, numKVHeads: config.kvHeads, headDim: config.headDim, dFF: config.dFF, tp: tp, rank: rank)
+      numHeads: config.numHeads, numKVHeads: config.kvHeads, headDim: config.headDim, dFF: config.dFF, tp: tp, rank: rank,
+      headBlock: headBlock, ffnBlock: ffnBlock)
   }
 
   /// Query heads per KV head.

@@ -13,6 +13,15 @@ public protocol TensorStore: Sendable {
   func floats(_ name: String, rows: Range<Int>?, columns: Range<Int>?) throws -> Tensor
   /// Drops the mapped pages the layers copied out.
   func dropResidentPages()
+  /// A 2-D tensor's stored bytes when they are blocks the product kernels take as they are
+  /// (``BlockMatrix/supports(_:)``, not float32): type, bytes per row and the first byte. Nil
+  /// otherwise (the tensor is then read as floats).
+  func blockRows(_ name: String) -> (type: GGMLType, rowBytes: Int, data: UnsafeRawPointer)?
+}
+
+extension TensorStore {
+  /// No blocks by default.
+  public func blockRows(_ name: String) -> (type: GGMLType, rowBytes: Int, data: UnsafeRawPointer)? { nil }
 }
 
 extension GGUFFile: TensorStore {
@@ -21,6 +30,13 @@ extension GGUFFile: TensorStore {
   /// See ``TensorStore/floats(_:rows:columns:)``.
   public func floats(_ name: String, rows: Range<Int>?, columns: Range<Int>?) throws -> Tensor {
     try floatSlice(name, rows: rows, columns: columns, requireFinite: true)
+  }
+  /// See ``TensorStore/blockRows(_:)``.
+  public func blockRows(_ name: String) -> (type: GGMLType, rowBytes: Int, data: UnsafeRawPointer)? {
+    guard let info = tensors[name], info.dims.count == 2, info.type != .f32, BlockMatrix.supports(info.type),
+      let data = bytes(of: info).baseAddress
+    else { return nil }
+    return (info.type, info.rowBytes, data)
   }
 }
 
@@ -49,14 +65,18 @@ public final class CheckpointWeights: WeightSource, Sendable {
   /// Heads of the query projection and of the key projection whose rows are stored in
   /// llama.cpp's interleaved RoPE order (Llama GGUFs); nil when rows are stored as read.
   let interleavedHeads: (query: Int, key: Int)?
+  /// How matrices are kept (see ``WeightStorage``).
+  public let storage: WeightStorage
 
-  /// Checks `store` against `config` with `family`'s names.
+  /// Checks `store` against `config` with `family`'s names; matrices are kept as `storage` says.
   public init(
-    store: any TensorStore, config: TransformerConfig, family: any ModelFamily.Type, format: CheckpointFormat
+    store: any TensorStore, config: TransformerConfig, family: any ModelFamily.Type, format: CheckpointFormat,
+    storage: WeightStorage = .float32
   )
     throws
   {
     self.store = store
+    self.storage = storage
     let shapes = store.tensorShapes
     var names: [String: String] = [:]
     for (name, shape) in config.parameterShapes.sorted(by: { $0.key < $1.key }) {
@@ -118,6 +138,64 @@ public final class CheckpointWeights: WeightSource, Sendable {
 
   /// Drops the mapped pages the layers copied out.
   public func finishedLoading() { store.dropResidentPages() }
+
+  /// A GGUF's blocks as stored when ``storage`` is `.native`, the slice's columns on block
+  /// boundaries and the type one the kernels take; otherwise float32 (or Q8_0 for `.q8_0`).
+  public func weights(
+    _ name: String, outFeatures: Int, inFeatures: Int, outRows: Range<Int>?, inColumns: Range<Int>?
+  ) throws -> WeightMatrix {
+    let cols = inColumns ?? 0..<inFeatures
+    guard storage == .native, let s = names[name], let raw = store.blockRows(s),
+      cols.lowerBound % raw.type.blockElements == 0, cols.upperBound % raw.type.blockElements == 0
+    else { return try floatWeights(name, outFeatures: outFeatures, inFeatures: inFeatures, outRows: outRows, inColumns: inColumns) }
+    let rows = outRows ?? 0..<outFeatures
+    // Stored rows in the order the layers read them (un-permuted heads for Llama GGUFs' Q and K).
+    var order = Array(rows)
+    if let heads = rotaryHeads(name) {
+      let headDim = outFeatures / heads, half = headDim / 2
+      guard rows.lowerBound % headDim == 0, rows.upperBound % headDim == 0 else {
+        throw AttnaxError.tensor(name: s, message: "rows \(rows) do not cover whole heads of \(headDim)")
+      }
+      order = rows.map { r in let j = r % headDim; return r - j + (j % half) * 2 + j / half }
+    }
+    let skip = cols.lowerBound / raw.type.blockElements * raw.type.blockBytes
+    let matrix = BlockMatrix(type: raw.type, rows: rows.count, columns: cols.count) { dst, stride in
+      for (i, r) in order.enumerated() { (dst + i * stride).copyMemory(from: raw.data + r * raw.rowBytes + skip, byteCount: stride) }
+    }
+    try Self.checkFinite(matrix, name: s, file: store.path) { r, c in order[r] * inFeatures + cols.lowerBound + c }
+    return .blocks(matrix)
+  }
+
+  /// The block size of the stored input dimension when ``storage`` keeps it (see
+  /// ``WeightSource/inputBlock(_:inFeatures:)``).
+  public func inputBlock(_ name: String, inFeatures: Int) -> Int {
+    switch storage {
+    case .float32: return 1
+    case .q8_0: return inFeatures % 32 == 0 ? 32 : 1
+    case .native:
+      guard let s = names[name], let raw = store.blockRows(s) else { return 1 }
+      return raw.type.blockElements
+    }
+  }
+
+  /// Refuses blocks whose values are not all finite (a NaN or infinite scale), naming the
+  /// stored tensor and the first such element (`flat(row, column)` of the slice gives its index
+  /// in the whole tensor), as the float path does; dequantizes 64 rows at a time.
+  static func checkFinite(_ m: BlockMatrix, name: String, file: String, flat: (Int, Int) -> Int) throws {
+    guard m.columns > 0 else { return }
+    let chunk = 64
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: chunk * m.columns)
+    defer { scratch.deallocate() }
+    for r0 in stride(from: 0, to: m.rows, by: chunk) {
+      let r1 = min(r0 + chunk, m.rows)
+      m.dequantize(r0..<r1, into: scratch, stride: m.columns)
+      if let i = Tensor.firstNonFinite(scratch, (r1 - r0) * m.columns) {
+        throw AttnaxError.tensor(
+          name: Escaping.shown(name),
+          message: "element \(flat(r0 + i / m.columns, i % m.columns)) is \(scratch[i]) in file '\(file)'; weights must be finite")
+      }
+    }
+  }
 
   /// The head count when `name` is a query or key projection stored with interleaved pairs.
   func rotaryHeads(_ name: String) -> Int? {

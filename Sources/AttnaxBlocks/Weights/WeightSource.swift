@@ -18,11 +18,48 @@ public protocol WeightSource {
     -> Tensor
   /// Called once a model has copied out everything it needs (e.g. to drop mapped file pages).
   func finishedLoading()
+  /// How matrices are kept in memory (``WeightStorage``); float32 unless the source says otherwise.
+  var storage: WeightStorage { get }
+  /// Rows `outRows` and columns `inColumns` of the matrix `name` (out, in): a linear layer's
+  /// `prefix.kernel` (served as ``matrix(_:outFeatures:inFeatures:outRows:inColumns:)`` gives it)
+  /// or an embedding table (vocab, d), kept as ``storage`` says.
+  func weights(
+    _ name: String, outFeatures: Int, inFeatures: Int, outRows: Range<Int>?, inColumns: Range<Int>?
+  ) throws -> WeightMatrix
+  /// The elements per block of the input dimension of matrix `name` as it will be kept: a slice
+  /// of the input features (a row-parallel layer's) that starts and ends on multiples of it
+  /// keeps the blocks as they are. 1 for float32.
+  func inputBlock(_ name: String, inFeatures: Int) -> Int
 }
 
 extension WeightSource {
   /// Nothing to release by default.
   public func finishedLoading() {}
+  /// float32 by default.
+  public var storage: WeightStorage { .float32 }
+  /// The float32 slice (``floatWeights(_:outFeatures:inFeatures:outRows:inColumns:)``).
+  public func weights(
+    _ name: String, outFeatures: Int, inFeatures: Int, outRows: Range<Int>?, inColumns: Range<Int>?
+  ) throws -> WeightMatrix {
+    try floatWeights(name, outFeatures: outFeatures, inFeatures: inFeatures, outRows: outRows, inColumns: inColumns)
+  }
+  /// The float32 slice of matrix `name`, quantized to Q8_0 when ``storage`` is `.q8_0` and the row
+  /// length allows (a multiple of 32).
+  func floatWeights(
+    _ name: String, outFeatures: Int, inFeatures: Int, outRows: Range<Int>?, inColumns: Range<Int>?
+  ) throws -> WeightMatrix {
+    let t =
+      name.hasSuffix(".kernel")
+      ? try matrix(
+        String(name.dropLast(".kernel".count)), outFeatures: outFeatures, inFeatures: inFeatures, outRows: outRows,
+        inColumns: inColumns)
+      : try load(name, shape: [outFeatures, inFeatures], rows: outRows, columns: inColumns)
+    return storage == .q8_0 && t.rank == 2 && t.shape[1] % 32 == 0 && t.shape[1] > 0 ? .blocks(BlockMatrix(q8_0: t)) : .float(t)
+  }
+  /// 32 for Q8_0 storage of a row length that is a multiple of 32, else 1.
+  public func inputBlock(_ name: String, inFeatures: Int) -> Int {
+    storage == .q8_0 && inFeatures % 32 == 0 ? 32 : 1
+  }
   /// `prefix.kernel` (in, out) as attnax stores it, sliced and transposed to (out, in).
   public func matrix(
     _ prefix: String, outFeatures: Int, inFeatures: Int, outRows: Range<Int>?, inColumns: Range<Int>?
@@ -46,4 +83,27 @@ extension SafetensorsFile: WeightSource {
   }
   /// Drops the mapped pages the layers copied out.
   public func finishedLoading() { dropResidentPages() }
+}
+
+/// Another source's weights kept as `storage` says (`--weights q8_0` on an attnax directory or
+/// the built-in model): every read is the other source's; matrices are quantized at load.
+public struct StoredWeights: WeightSource {
+  /// The source read.
+  public let base: any WeightSource
+  /// How its matrices are kept.
+  public let storage: WeightStorage
+  /// `base`'s weights kept as `storage` says.
+  public init(_ base: any WeightSource, storage: WeightStorage) { self.base = base; self.storage = storage }
+  /// `base`'s slice.
+  public func load(_ name: String, shape: [Int], rows: Range<Int>?, columns: Range<Int>?) throws -> Tensor {
+    try base.load(name, shape: shape, rows: rows, columns: columns)
+  }
+  /// `base`'s (out, in) slice.
+  public func matrix(
+    _ prefix: String, outFeatures: Int, inFeatures: Int, outRows: Range<Int>?, inColumns: Range<Int>?
+  ) throws -> Tensor {
+    try base.matrix(prefix, outFeatures: outFeatures, inFeatures: inFeatures, outRows: outRows, inColumns: inColumns)
+  }
+  /// `base`'s.
+  public func finishedLoading() { base.finishedLoading() }
 }

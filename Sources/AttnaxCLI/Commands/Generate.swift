@@ -20,7 +20,7 @@ struct Generate: ParsableCommand {
       "A GGUF file, a Hugging Face folder (config.json, model.safetensors, tokenizer files), an attnax model directory, or `builtin` for the tiny demo model."
   )
   var model: String = "builtin"
-  @Option(help: "How weights are held: f32 (dequantized or converted to float32 at load).") var weights: WeightsOption = .f32
+  @Option(help: ArgumentHelp(WeightStorage.help)) var weights: WeightStorage = .native
   @Option(help: "A plain-text prompt, continued as it stands.") var prompt: String?
   @Option(help: "A chat message from the user, formatted with the model's chat template.") var chat: String?
   @Option(help: "With --chat: a system message (else the template's default, if any).") var system: String?
@@ -86,6 +86,7 @@ struct Generate: ParsableCommand {
         "generate: \(config.summary), \(world.size) rank(s) tp \(grid.tpSize) x cp \(grid.cpSize), "
           + "\(BLASCore.summary); "
           + "\(request.prompts.count) prompt(s), \(request.prompts.map(\.count).max() ?? 0) tokens at most")
+      Launch.note(world, try model.weightInventory.line(world, storage: self.weights))
       var output = GenerationPrinter(text: promptIds == nil ? text : nil, prompts: request.prompts.count, rank: world.rank)
       var logits: [Float] = []
       memory.startRun()
@@ -135,19 +136,49 @@ struct Generate: ParsableCommand {
     _ tokens: [[Int32]], against request: GenerationRequest, config: TransformerConfig, weights: WeightSource,
     world: Communicator
   ) throws {
-    var mismatch: String?
+    var mismatch: String?, tolerated: [String] = []
     if world.rank == 0 {
       let solo = try TransformerModel(config: config, source: weights, group: .solo())
-      let single = try Generator(model: solo, world: .solo()).run(request).tokens
+      // The single-rank run's top-two margin of every row at every step.
+      var margins = [[Float]](repeating: [], count: tokens.count)
+      let single = try Generator(model: solo, world: .solo()).run(
+        request,
+        onShard: { _, shard in
+        let width = shard.shape[1]
+        for row in 0..<shard.shape[0] {
+          var best = -Float.infinity, second = -Float.infinity
+          for v in shard.data[(row * width)..<((row + 1) * width)] where v > second {
+            if v > best { (best, second) = (v, best) } else { second = v }
+          }
+          margins[row].append(best - second)
+        }
+      }
+      ).tokens
       for (row, (got, want)) in zip(tokens, single).enumerated() where got != want {
         let at = (0..<min(got.count, want.count)).first { got[$0] != want[$0] } ?? min(got.count, want.count)
+        // Quantized activations: a difference from a near tie of the single-rank run on is expected.
+        if solo.roundsActivations, let tie = margins[row].prefix(at + 1).firstIndex(where: { $0 < Self.quantizedNearTie }) {
+          tolerated.append("prompt \(row + 1) from its near tie at token \(tie + 1) (top two logits \(margins[row][tie]) apart)")
+          continue
+        }
         mismatch = "generate --verify: prompt \(row + 1) differs from the single-rank run at token \(at + 1)"
         break
       }
     }
     if let bad = try world.agree(mismatch) { throw LaunchError.failed(bad.message) }
+    guard tolerated.isEmpty else {
+      Launch.note(
+        world,
+        "verified: tokens identical to the same generation on 1 rank up to its near ties; differing after them: "
+          + tolerated.joined(separator: "; ") + " (quantized activations: docs/REAL_MODELS.md)")
+      return
+    }
     Launch.note(world, "verified: \(tokens.map(\.count).reduce(0, +)) tokens identical to the same generation on 1 rank")
   }
+
+  /// With blocks that round activations, a single-rank step whose top two logits are closer than
+  /// this may go either way at another layout (the noise floor measured in docs/REAL_MODELS.md).
+  static let quantizedNearTie: Float = 0.5
 
   /// Options, output path (rank 0), model directory, tokenizer and prompts, checked; no
   /// communication. `promptsText`: the --prompts file as rank 0 read it.
@@ -199,8 +230,8 @@ struct Generate: ParsableCommand {
   /// The model (or the built-in model; no origin), checked to be a language model, and its
   /// tokenizer.
   func loadModel() throws -> (TransformerConfig, WeightSource, Tokenizer?, TokenizerOrigin?) {
-    if model == "builtin" { return (TransformerConfig.demo, RandomWeights(seed: 7), nil, nil) }
-    let checkpoint = try ModelUse.generate.open(model)
+    if model == "builtin" { return (TransformerConfig.demo, StoredWeights(RandomWeights(seed: 7), storage: weights), nil, nil) }
+    let checkpoint = try ModelUse.generate.open(model, storage: weights)
     return (checkpoint.config, checkpoint.weights, try ModelTokenizer.load(checkpoint), TokenizerOrigin(checkpoint))
   }
 

@@ -35,10 +35,11 @@ enum ModelTokenizer {
   }
 }
 
-/// `--weights`: how the weights are held in memory.
-enum WeightsOption: String, CaseIterable, ExpressibleByArgument {
-  /// Every tensor dequantized (GGUF) or converted (F16/BF16) to float32 at load.
-  case f32
+/// `--weights native|f32|q8_0`: how the weights are held in memory (``WeightStorage``).
+extension WeightStorage: ExpressibleByArgument {
+  /// The option's help text.
+  static let help =
+    "How weights are held: native (a GGUF's quantized blocks as shipped; float files as float32), f32 (dequantized or converted to float32 at load), q8_0 (quantized to Q8_0 at load)."
 }
 
 /// Where a model's tokenizer and chat template come from, for messages: a folder's files, or a

@@ -13,7 +13,7 @@ enum ModelUse: String {
   /// Opens `path` as a model for this use: a GGUF file, a Hugging Face folder or an attnax model
   /// directory (``ModelCheckpoint``), its kind checked. An attnax directory's config is checked
   /// before its weights are opened.
-  func open(_ path: String) throws -> ModelCheckpoint {
+  func open(_ path: String, storage: WeightStorage = .native) throws -> ModelCheckpoint {
     var isFolder: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
       throw LaunchError.option("--model", "'\(path)' does not exist")
@@ -36,7 +36,7 @@ enum ModelUse: String {
           "'\(path)' is a file but not a GGUF file: give a GGUF file or a model folder (config.json, model.safetensors)")
       }
     }
-    let checkpoint = try ModelCheckpoint(path)
+    let checkpoint = try ModelCheckpoint(path, storage: storage)
     try check(checkpoint.config)
     return checkpoint
   }

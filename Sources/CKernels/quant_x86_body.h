@@ -1,0 +1,236 @@
+/* The integer kernels over 256-bit vectors, written once for AVX2 and for AVX-512 VNNI.
+ * Included by quant_avx2.c and quant_avx512.c inside their target pragma, after they define:
+ *   FNQ(name)            the level's suffix
+ *   DOT_US(acc, u, s)    acc + Σ of 4 products u8·s8 per int32 lane (u ≤ 128: no saturation
+ *                        for our inputs with maddubs: |pair| ≤ 2·128·127 < 32768)
+ *   MADD_ACC(acc, p, s)  acc + p·s summed in pairs of int16 lanes (int32 lanes)
+ *   BITS32(bits)         32 bytes, 0xFF where bit i of the uint32 is set
+ * Each weight block is unpacked once and used for up to AXQ_MR activation rows; every block's
+ * integer sum is scaled in float as ggml does: acc += (d_w · d_x) · isum. */
+
+AXQ_INLINE float h2f(const uint8_t *p) { return _cvtsh_ss(axq_u16(p)); }
+AXQ_INLINE __m256i ld256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+AXQ_INLINE __m256i bytes_set(int v) { return _mm256_set1_epi8((char)v); }
+/* 16 bytes of nibbles -> 32 bytes: low nibbles (elements 0-15), then high nibbles (16-31). */
+AXQ_INLINE __m256i nib32(const uint8_t *p) {
+  __m128i b = _mm_loadu_si128((const __m128i *)p);
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), bytes_set(15));
+}
+/* An int32 vector holding v in lane 0: the integer offset of a block folded into its sum. */
+AXQ_INLINE __m256i lane0(int v) { return _mm256_zextsi128_si256(_mm_cvtsi32_si128(v)); }
+AXQ_INLINE float hsum8(__m256 a) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+AXQ_INLINE float hsum4(__m128 s) {
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+/* Word j of each 128-bit lane broadcast across that lane (for in-lane scale shuffles). */
+AXQ_INLINE __m256i word_mask(int lo_word, int hi_word) {
+  return _mm256_set_m128i(_mm_set1_epi16((short)((2 * hi_word + 1) << 8 | 2 * hi_word)),
+                          _mm_set1_epi16((short)((2 * lo_word + 1) << 8 | 2 * lo_word)));
+}
+
+static float dot_f32(const float *a, const float *b, long n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  for (long i = 0; i < n; i += 32) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+  }
+  return hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+#include "quant_generic_body.h"
+
+/* The activation rows of one pass: quants, d, and the per-block aux (sums, s or bsums). */
+typedef struct {
+  const int8_t *q[AXQ_MR];
+  const float *d[AXQ_MR];
+  const uint8_t *aux[AXQ_MR];
+} act_rows;
+
+/* The 32-element formats: Q4_0, Q5_0 (offset q - 8 / - 16 folded in through Σx), Q8_0 (signs
+ * moved onto x), Q4_1, Q5_1 (+ m_w · s_x). */
+AXQ_INLINE void rows_32(int type, const uint8_t *w, long nb, const act_rows *a, float *out, const int mr) {
+  __m256 acc[AXQ_MR];
+  float macc[AXQ_MR];
+  for (int r = 0; r < mr; r++) { acc[r] = _mm256_setzero_ps(); macc[r] = 0; }
+  long bytes = ax_q_block_bytes(type);
+  for (long b = 0; b < nb; b++, w += bytes) {
+    float dw = h2f(w);
+    __m256i q;
+    int offset = 0;
+    switch (type) {
+    case AX_T_Q4_0: q = nib32(w + 2); offset = 8; break;
+    case AX_T_Q4_1: q = nib32(w + 4); break;
+    case AX_T_Q5_0: q = _mm256_or_si256(nib32(w + 6), _mm256_and_si256(BITS32(axq_u32(w + 2)), bytes_set(16))); offset = 16; break;
+    case AX_T_Q5_1: q = _mm256_or_si256(nib32(w + 8), _mm256_and_si256(BITS32(axq_u32(w + 4)), bytes_set(16))); break;
+    default: q = ld256(w + 2); break; /* Q8_0 */
+    }
+    __m256i qa = type == AX_T_Q8_0 ? _mm256_abs_epi8(q) : q;
+    for (int r = 0; r < mr; r++) {
+      __m256i x = ld256(a->q[r] + 32 * b);
+      __m256i init = _mm256_setzero_si256();
+      if (type == AX_T_Q8_0) x = _mm256_sign_epi8(x, q);
+      if (offset) init = lane0(-offset * ((const int32_t *)a->aux[r])[b]);
+      __m256i v = DOT_US(init, qa, x);
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a->d[r][b]), _mm256_cvtepi32_ps(v), acc[r]);
+      if (type == AX_T_Q4_1 || type == AX_T_Q5_1) macc[r] += h2f(w + 2) * ((const float *)a->aux[r])[b];
+    }
+  }
+  for (int r = 0; r < mr; r++) out[r] = hsum8(acc[r]) + macc[r];
+}
+
+/* Q4_K / Q5_K: per 64 elements, low nibbles (sub-block 2j) and high nibbles (2j + 1), each
+ * sub-block's 6-bit scale applied to int16 pair sums; minimums against the activations' bsums. */
+AXQ_INLINE void rows_q45_k(int five, const uint8_t *w, long nb, const act_rows *a, float *out, const int mr) {
+  __m256 acc[AXQ_MR];
+  __m128 accm[AXQ_MR];
+  for (int r = 0; r < mr; r++) { acc[r] = _mm256_setzero_ps(); accm[r] = _mm_setzero_ps(); }
+  long bytes = five ? 176 : 144;
+  for (long b = 0; b < nb; b++, w += bytes) {
+    uint8_t sm[16];
+    axq_k4_scales(w + 4, sm);
+    __m128i sm8 = _mm_loadu_si128((const __m128i *)sm);
+    __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm8));
+    __m128i mins16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm8, 8));
+    const uint8_t *qs = w + (five ? 48 : 16);
+    __m256i hb = five ? ld256(w + 16) : _mm256_setzero_si256();
+    __m256i isum[AXQ_MR];
+    for (int r = 0; r < mr; r++) isum[r] = _mm256_setzero_si256();
+    for (int j = 0; j < 4; j++) {
+      __m256i raw = ld256(qs + 32 * j);
+      __m256i lo = _mm256_and_si256(raw, bytes_set(15)), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), bytes_set(15));
+      if (five) {
+        lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(hb, 4), bytes_set(16)));
+        hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(hb, 3), bytes_set(16)));
+        hb = _mm256_srli_epi16(hb, 2);
+      }
+      __m256i s_lo = _mm256_shuffle_epi8(sc16, word_mask(2 * j, 2 * j));
+      __m256i s_hi = _mm256_shuffle_epi8(sc16, word_mask(2 * j + 1, 2 * j + 1));
+      for (int r = 0; r < mr; r++) {
+        const int8_t *x = a->q[r] + 256 * b + 64 * j;
+        isum[r] = MADD_ACC(isum[r], _mm256_maddubs_epi16(lo, ld256(x)), s_lo);
+        isum[r] = MADD_ACC(isum[r], _mm256_maddubs_epi16(hi, ld256(x + 32)), s_hi);
+      }
+    }
+    float d = h2f(w), dmin = h2f(w + 2);
+    for (int r = 0; r < mr; r++) {
+      __m256i bs = ld256((const int16_t *)a->aux[r] + 16 * b);
+      __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+      __m128i mprod = _mm_madd_epi16(mins16, pairs);
+      float dx = a->d[r][b];
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dx * d), _mm256_cvtepi32_ps(isum[r]), acc[r]);
+      accm[r] = _mm_fmadd_ps(_mm_set1_ps(dx * dmin), _mm_cvtepi32_ps(mprod), accm[r]);
+    }
+  }
+  for (int r = 0; r < mr; r++) out[r] = hsum8(acc[r]) - hsum4(accm[r]);
+}
+
+/* Q6_K: 6-bit quants q in 0..63 (unsigned for maddubs), int8 scale per 16, the − 32 offset as
+ * 32 · Σ_g sc_g · bsum_g subtracted in int32. */
+AXQ_INLINE void rows_q6_k(const uint8_t *w, long nb, const act_rows *a, float *out, const int mr) {
+  __m256 acc[AXQ_MR];
+  for (int r = 0; r < mr; r++) acc[r] = _mm256_setzero_ps();
+  const __m256i m4 = bytes_set(15), m2 = bytes_set(3);
+  for (long b = 0; b < nb; b++, w += 210) {
+    __m256i sc_all = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + 192)));
+    __m256i isum[AXQ_MR];
+    for (int r = 0; r < mr; r++) isum[r] = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+      __m256i scb = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(w + 192 + 8 * h))));
+      __m256i A = ld256(w + 64 * h), C = ld256(w + 64 * h + 32), H = ld256(w + 128 + 32 * h);
+      __m256i v[4];
+      v[0] = _mm256_or_si256(_mm256_and_si256(A, m4), _mm256_slli_epi16(_mm256_and_si256(H, m2), 4));
+      v[1] = _mm256_or_si256(_mm256_and_si256(C, m4), _mm256_slli_epi16(_mm256_and_si256(H, bytes_set(12)), 2));
+      v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), m4), _mm256_and_si256(H, bytes_set(48)));
+      v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(C, 4), m4),
+                             _mm256_srli_epi16(_mm256_and_si256(H, bytes_set(192)), 2));
+      for (int i = 0; i < 4; i++) {
+        __m256i s = _mm256_shuffle_epi8(scb, word_mask(2 * i, 2 * i + 1));
+        for (int r = 0; r < mr; r++)
+          isum[r] = MADD_ACC(isum[r], _mm256_maddubs_epi16(v[i], ld256(a->q[r] + 256 * b + 128 * h + 32 * i)), s);
+      }
+    }
+    float d = h2f(w + 208);
+    for (int r = 0; r < mr; r++) {
+      __m256i corr = _mm256_madd_epi16(sc_all, ld256((const int16_t *)a->aux[r] + 16 * b));
+      __m256i v = _mm256_sub_epi32(isum[r], _mm256_slli_epi32(corr, 5));
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a->d[r][b] * d), _mm256_cvtepi32_ps(v), acc[r]);
+    }
+  }
+  for (int r = 0; r < mr; r++) out[r] = hsum8(acc[r]);
+}
+
+/* One weight row against mr activation rows; mr a constant in each instance. */
+AXQ_INLINE void rows_any(int type, const uint8_t *w, long nb, const act_rows *a, float *out, const int mr) {
+  switch (type) {
+  case AX_T_Q4_K: rows_q45_k(0, w, nb, a, out, mr); break;
+  case AX_T_Q5_K: rows_q45_k(1, w, nb, a, out, mr); break;
+  case AX_T_Q6_K: rows_q6_k(w, nb, a, out, mr); break;
+  default: rows_32(type, w, nb, a, out, mr); break;
+  }
+}
+
+#define AXQ_ROWS_TYPE(T, NAME)                                                                             \
+  static void NAME##_1(const uint8_t *w, long nb, const act_rows *a, float *o) { rows_any(T, w, nb, a, o, 1); } \
+  static void NAME##_2(const uint8_t *w, long nb, const act_rows *a, float *o) { rows_any(T, w, nb, a, o, 2); } \
+  static void NAME##_3(const uint8_t *w, long nb, const act_rows *a, float *o) { rows_any(T, w, nb, a, o, 3); } \
+  static void NAME##_4(const uint8_t *w, long nb, const act_rows *a, float *o) { rows_any(T, w, nb, a, o, 4); }
+
+AXQ_ROWS_TYPE(AX_T_Q4_0, k_q4_0)
+AXQ_ROWS_TYPE(AX_T_Q4_1, k_q4_1)
+AXQ_ROWS_TYPE(AX_T_Q5_0, k_q5_0)
+AXQ_ROWS_TYPE(AX_T_Q5_1, k_q5_1)
+AXQ_ROWS_TYPE(AX_T_Q8_0, k_q8_0)
+AXQ_ROWS_TYPE(AX_T_Q4_K, k_q4_k)
+AXQ_ROWS_TYPE(AX_T_Q5_K, k_q5_k)
+AXQ_ROWS_TYPE(AX_T_Q6_K, k_q6_k)
+
+typedef void (*rows_fn)(const uint8_t *w, long nb, const act_rows *a, float *o);
+#define AXQ_FNS(NAME) {NAME##_1, NAME##_2, NAME##_3, NAME##_4}
+
+void FNQ(linear_rows)(int type, const void *w, long ldw, long n, long k, const void *xq, long m, float *y, long ldy) {
+  static const rows_fn fns[][AXQ_MR] = {AXQ_FNS(k_q4_0), AXQ_FNS(k_q4_1), AXQ_FNS(k_q5_0), AXQ_FNS(k_q5_1),
+                                        AXQ_FNS(k_q8_0), AXQ_FNS(k_q4_k), AXQ_FNS(k_q5_k), AXQ_FNS(k_q6_k)};
+  int which;
+  switch (type) {
+  case AX_T_Q4_0: which = 0; break;
+  case AX_T_Q4_1: which = 1; break;
+  case AX_T_Q5_0: which = 2; break;
+  case AX_T_Q5_1: which = 3; break;
+  case AX_T_Q8_0: which = 4; break;
+  case AX_T_Q4_K: which = 5; break;
+  case AX_T_Q5_K: which = 6; break;
+  case AX_T_Q6_K: which = 7; break;
+  default: which = -1; break;
+  }
+  long be = ax_q_block_elems(type);
+  if (be == 0 || n <= 0 || m <= 0) return;
+  if (which < 0) {
+    FNQ(linear_generic)(type, (const uint8_t *)w, ldw, n, k, (const uint8_t *)xq, m, y, ldy);
+    return;
+  }
+  long nb = k / be, rb = ax_q_act_row_bytes(ax_q_act_type(type), k);
+  /* Weight rows outside, activation rows inside: a weight row is read from memory once and
+   * stays in L1 while every chunk of AXQ_MR activation rows passes over it. */
+  for (long j = 0; j < n; j++) {
+    for (long r0 = 0; r0 < m; r0 += AXQ_MR) {
+      int mr = m - r0 < AXQ_MR ? (int)(m - r0) : AXQ_MR;
+      act_rows a;
+      for (int r = 0; r < mr; r++) {
+        const uint8_t *row = (const uint8_t *)xq + (r0 + r) * rb;
+        a.q[r] = axq_act_q(row);
+        a.d[r] = axq_act_d(row, k);
+        a.aux[r] = axq_act_aux(row, k, nb);
+      }
+      float out[AXQ_MR];
+      fns[which][mr - 1]((const uint8_t *)w + j * ldw, nb, &a, out);
+      for (int r = 0; r < mr; r++) y[(r0 + r) * ldy + j] = out[r];
+    }
+  }
+}
