@@ -151,7 +151,9 @@ struct BlockWeightTests {
     #expect(err > 0 && err < 0.05, "native vs float32 hidden states: \(err)")
   }
 
-  @Test("--weights q8_0 quantizes float weights at load (any source), within half a step of each block's scale and its float16 rounding")
+  @Test(
+    "--weights q8_0 quantizes float weights at load (any source), within half a step of each block's scale and its float16 rounding"
+  )
   func q8AtLoad() throws {
     let source = StoredWeights(RandomWeights(seed: 3), storage: .q8_0)
     let layer = try ColumnParallelLinear(source, "p", inFeatures: 64, outFeatures: 24, columns: 0..<24, bias: false)

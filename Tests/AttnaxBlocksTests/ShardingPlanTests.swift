@@ -192,7 +192,9 @@ struct ShardingPlanTests {
       expectPartition(plans.map(\.ffnColumns), of: 8960, "ffn at tp \(tp)")
       if tp <= 6 { #expect(plans.allSatisfy { $0.queryHeads.lowerBound % 2 == 0 && $0.queryHeads.count % 2 == 0 }, "tp \(tp)") }
       #expect(plans.allSatisfy { $0.ffnColumns.lowerBound % 256 == 0 && $0.ffnColumns.count % 256 == 0 }, "tp \(tp)")
-      for p in plans { #expect(p.kvHeads.contains(p.queryHeads.lowerBound / 6) && p.kvHeads.contains((p.queryHeads.upperBound - 1) / 6)) }
+      for p in plans {
+        #expect(p.kvHeads.contains(p.queryHeads.lowerBound / 6) && p.kvHeads.contains((p.queryHeads.upperBound - 1) / 6))
+      }
     }
     // More ranks than units (12 heads in 6 pairs at tp 8): the even split, the loader keeps cut matrices in float32.
     #expect(try (0..<8).map { try plan(8, $0).queryHeads.count } == [2, 2, 2, 2, 1, 1, 1, 1])

@@ -7,9 +7,8 @@ import AttnaxFormats
 extension TransformerModel {
   /// Every matrix and vector this rank holds, by element type.
   public var weightInventory: WeightInventory {
-    var inventory = WeightInventory()
+    var inventory = stack.weightInventory
     embeddings.addWeights(to: &inventory)
-    for layer in stack.layers { layer.addWeights(to: &inventory) }
     finalNorm?.addWeights(to: &inventory)
     head?.addWeights(to: &inventory)
     return inventory
@@ -20,6 +19,15 @@ extension TransformerModel {
   /// layout (another order of float sums) can change a token where the top two logits are close
   /// (docs/REAL_MODELS.md, "Quantized weights").
   public var roundsActivations: Bool { weightInventory.bytesByType.keys.contains { $0 != "f32" } }
+}
+
+extension BlockStack {
+  /// Every matrix and vector of this rank's layers, by element type.
+  public var weightInventory: WeightInventory {
+    var inventory = WeightInventory()
+    for layer in layers { layer.addWeights(to: &inventory) }
+    return inventory
+  }
 }
 
 extension Embeddings {

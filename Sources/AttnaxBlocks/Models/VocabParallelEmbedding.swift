@@ -53,8 +53,8 @@ public struct VocabParallelEmbedding: Sendable {
   /// `h` instead when there are at least as many as this rank's vocabulary rows.
   public func logits(_ h: Tensor) -> Tensor {
     let n = h.count / dModel, v = rows.count, d = dModel
-    if n <= streamingRows { return linear(Tensor(shape: [n, d], data: h.data), [table])[0] }
     guard case .float(let table) = table else { return linear(Tensor(shape: [n, d], data: h.data), self.table) }
+    if n <= streamingRows { return linear(Tensor(shape: [n, d], data: h.data), [self.table])[0] }
     var out = [Float](repeating: 0, count: n * v)
     guard v > 0 else { return Tensor(shape: [n, v], data: out) }
     h.data.withUnsafeBufferPointer { hp in

@@ -147,7 +147,9 @@ public final class CheckpointWeights: WeightSource, Sendable {
     let cols = inColumns ?? 0..<inFeatures
     guard storage == .native, let s = names[name], let raw = store.blockRows(s),
       cols.lowerBound % raw.type.blockElements == 0, cols.upperBound % raw.type.blockElements == 0
-    else { return try floatWeights(name, outFeatures: outFeatures, inFeatures: inFeatures, outRows: outRows, inColumns: inColumns) }
+    else {
+      return try floatWeights(name, outFeatures: outFeatures, inFeatures: inFeatures, outRows: outRows, inColumns: inColumns)
+    }
     let rows = outRows ?? 0..<outFeatures
     // Stored rows in the order the layers read them (un-permuted heads for Llama GGUFs' Q and K).
     var order = Array(rows)
@@ -156,11 +158,15 @@ public final class CheckpointWeights: WeightSource, Sendable {
       guard rows.lowerBound % headDim == 0, rows.upperBound % headDim == 0 else {
         throw AttnaxError.tensor(name: s, message: "rows \(rows) do not cover whole heads of \(headDim)")
       }
-      order = rows.map { r in let j = r % headDim; return r - j + (j % half) * 2 + j / half }
+      order = rows.map { r in
+        let j = r % headDim; return r - j + (j % half) * 2 + j / half
+      }
     }
     let skip = cols.lowerBound / raw.type.blockElements * raw.type.blockBytes
     let matrix = BlockMatrix(type: raw.type, rows: rows.count, columns: cols.count) { dst, stride in
-      for (i, r) in order.enumerated() { (dst + i * stride).copyMemory(from: raw.data + r * raw.rowBytes + skip, byteCount: stride) }
+      for (i, r) in order.enumerated() {
+        (dst + i * stride).copyMemory(from: raw.data + r * raw.rowBytes + skip, byteCount: stride)
+      }
     }
     try Self.checkFinite(matrix, name: s, file: store.path) { r, c in order[r] * inFeatures + cols.lowerBound + c }
     return .blocks(matrix)
@@ -192,7 +198,8 @@ public final class CheckpointWeights: WeightSource, Sendable {
       if let i = Tensor.firstNonFinite(scratch, (r1 - r0) * m.columns) {
         throw AttnaxError.tensor(
           name: Escaping.shown(name),
-          message: "element \(flat(r0 + i / m.columns, i % m.columns)) is \(scratch[i]) in file '\(file)'; weights must be finite")
+          message: "element \(flat(r0 + i / m.columns, i % m.columns)) is \(scratch[i]) in file '\(file)'; weights must be finite"
+        )
       }
     }
   }

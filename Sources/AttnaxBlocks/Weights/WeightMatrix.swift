@@ -149,6 +149,7 @@ public struct WeightInventory: Sendable, Equatable {
     if otherBytes > 0 { parts.append(("f32 vectors", otherBytes)) }
     return parts.map { "\($0.0) \(Self.megabytes($0.1))" }.joined(separator: ", ")
   }
+  /// "61.2 MB": decimal megabytes, one decimal below 100.
   public static func megabytes(_ bytes: Int) -> String {
     let mb = Double(bytes) / 1e6
     return mb >= 100 ? "\(Int(mb.rounded())) MB" : "\((mb * 10).rounded() / 10) MB"

@@ -13,7 +13,7 @@ import Foundation
 /// is that of the shard), and nothing is gathered afterwards.
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Time one block's forward (fixed-seed random weights, float32) on the tp x cp grid.",
+    abstract: "Time one block's forward (fixed-seed random weights, float32 or --weights q8_0) on the tp x cp grid.",
     discussion: """
       Configs: enc-base, enc-long, dec-llama, xdec, decode, custom (comma-separated list, or all). \
       custom needs --seq, --d-model, --heads, --d-ff and takes --block, --kv-heads, --attention, \
@@ -46,6 +46,8 @@ struct Bench: ParsableCommand {
   var threads: Int?
   @Flag(help: "Load the weights and report memory only (no forward).")
   var loadOnly = false
+  @Option(help: "How the random weights are held: f32 (native is the same) or q8_0 (quantized to Q8_0 at load).")
+  var weights: WeightStorage = .float32
   @Flag(help: "Skip the blocking probes: cp ring transfers (hidden-communication share, cp > 1) and bare MPI_Allreduce (tp > 1).")
   var noCommProbe = false
   @Option(

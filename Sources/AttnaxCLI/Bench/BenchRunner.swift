@@ -23,8 +23,11 @@ struct BenchRunner {
     )
     try world.barrier()
     let rssBefore = Memory.currentRSS
-    let stack = try BlockStack(config: cfg, source: RandomWeights(seed: 1234), grid: grid)
+    let stack = try BlockStack(
+      config: cfg, source: StoredWeights(RandomWeights(seed: 1234), storage: bench.weights), grid: grid)
     let rssAfter = Memory.currentRSS
+    let inventory = stack.weightInventory
+    say("  " + (try inventory.line(world, storage: bench.weights)))
     let weightBytes = rssAfter - rssBefore
     let weightsPerRank = try world.valuesByRank(weightBytes)
     let params = cfg.parameterShapes.values.reduce(0) { $0 + $1.reduce(1, *) }
@@ -48,7 +51,8 @@ struct BenchRunner {
       ("blas_threads", .int(BLAS.threads)), ("blas_core", .string(BLAS.coreName)),
       ("blas_core_source", .string(BLASCore.source)), ("blas_core_openblas", .string(BLASCore.openBLASChoice)),
       ("simd", .string(Kernels.name)),
-      ("weights_rss_bytes_per_rank", .ints(weightsPerRank)),
+      ("weights_rss_bytes_per_rank", .ints(weightsPerRank)), ("weights", .string(bench.weights.rawValue)),
+      ("weight_bytes_by_type", .string(inventory.summary)),
       ("query_heads_per_rank", .ints(queryHeads)), ("kv_heads_per_rank", .ints(kvHeads)),
       ("loadavg_1m_start", .double(Memory.loadAverage)),
     ]

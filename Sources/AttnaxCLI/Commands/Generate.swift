@@ -12,7 +12,10 @@ struct Generate: ParsableCommand {
     discussion: """
       Give exactly one of --prompt, --chat, --prompts or --prompt-ids. Rank 0 streams the text to \
       stdout as tokens are chosen; prefill and decode speeds go to stderr. Greedy unless \
-      --temperature is above 0; the same --seed gives the same text at every layout.
+      --temperature is above 0; the same --seed gives the same text at every layout with \
+      --weights f32. A GGUF's quantized blocks (--weights native, the default) round every product's \
+      inputs to 8 bits as llama.cpp does; another layout then sums in another order, and where two \
+      tokens are nearly tied the choice can differ (docs/REAL_MODELS.md, "Quantized weights").
       """)
 
   @Option(
@@ -144,15 +147,15 @@ struct Generate: ParsableCommand {
       let single = try Generator(model: solo, world: .solo()).run(
         request,
         onShard: { _, shard in
-        let width = shard.shape[1]
-        for row in 0..<shard.shape[0] {
-          var best = -Float.infinity, second = -Float.infinity
-          for v in shard.data[(row * width)..<((row + 1) * width)] where v > second {
-            if v > best { (best, second) = (v, best) } else { second = v }
+          let width = shard.shape[1]
+          for row in 0..<shard.shape[0] {
+            var best = -Float.infinity, second = -Float.infinity
+            for v in shard.data[(row * width)..<((row + 1) * width)] where v > second {
+              if v > best { (best, second) = (v, best) } else { second = v }
+            }
+            margins[row].append(best - second)
           }
-          margins[row].append(best - second)
         }
-      }
       ).tokens
       for (row, (got, want)) in zip(tokens, single).enumerated() where got != want {
         let at = (0..<min(got.count, want.count)).first { got[$0] != want[$0] } ?? min(got.count, want.count)
