@@ -66,13 +66,13 @@ struct BlockWeightTests {
     #expect(w.data.allSatisfy(\.isFinite) || name.hasSuffix("16"))
     guard w.data.allSatisfy(\.isFinite) else { return }  // the f16/bf16 fixture rows hold NaNs on purpose
     var rng = TestRNG(seed: 5)
-    for rows in [1, 2, streamingRows, streamingRows + 1, 37] {
+    for rows in [1, 2, streamingRows, streamingRows + 1, blockStreamingRows, blockStreamingRows + 1, 37] {
       let x = Tensor(shape: [rows, b.columns], data: rng.floats(rows * b.columns))
       let y = linear(x, .blocks(b))
       let rounded = roundedActivations(x, rows: rows, type: b.activationType)
       // Q8_1 activations (for Q4_1, Q5_1) carry s = d·Σq as float16, as ggml's do: the decode path's
       // min term m·s is off by at most |m| · |s| · 2⁻¹¹ per block (|m| ≤ the row's largest |w|).
-      let q8_1 = b.activationType == Int32(AX_T_Q8_1) && rows <= streamingRows
+      let q8_1 = b.activationType == Int32(AX_T_Q8_1) && rows <= blockStreamingRows
       for r in 0..<rows {
         for j in 0..<b.rows {
           var want = 0.0, scale = 0.0, sums = 0.0, block = 0.0

@@ -132,9 +132,12 @@ func roundedActivations(_ x: Tensor, rows n: Int, type: Int32) -> [Float] {
   }
 }
 
-/// Weight rows per dequantized tile: about 1 MiB of float32, at least 32 and at most 512 rows,
-/// a multiple of 16 (the GEMM kernel's width).
-func tileRows(columns: Int) -> Int { max(32, min(512, (262_144 / max(columns, 1)) / 16 * 16)) }
+/// Weight rows per dequantized tile: about 8 MiB of float32, at least 64 and at most 1024 rows, a
+/// multiple of 16 (the GEMM kernel's width). OpenBLAS packs the whole input block for every call,
+/// so small tiles of a long row (Qwen2.5-1.5B's down projection: 8960 inputs, 29 rows a MiB)
+/// repacked the 512 × 8960 activations ~50 times: 1 MiB tiles gave 67–74 prefill tokens/s there,
+/// 8 MiB 78–80 (and SmolLM2 ~700 either way).
+func tileRows(columns: Int) -> Int { max(64, min(1024, (2_097_152 / max(columns, 1)) / 16 * 16)) }
 
 /// rounded: (N, in) -> (N, out) = rounded · dequant(b)ᵀ, then `epilogue` on every row block:
 /// each thread takes a range of output features and walks it a tile at a time.
