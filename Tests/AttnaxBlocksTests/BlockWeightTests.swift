@@ -170,4 +170,25 @@ struct BlockWeightTests {
     let odd = try ColumnParallelLinear(source, "q", inFeatures: 40, outFeatures: 8, columns: 0..<8, bias: false)
     #expect(odd.weight.typeName == "f32")
   }
+
+  @Test("a NaN scale in a kept block is refused naming the stored tensor and the block's first element")
+  func nonFiniteBlock() throws {
+    let dir = try TempFolder()
+    let file = try quantizedLlama(in: dir)
+    let gguf = try GGUFFile(path: file)
+    let info = try #require(gguf.tensors["blk.1.ffn_up.weight"])
+    #expect(info.type == .q8_0)
+    // Row 5, block 1 (elements 32-63 of the row): its float16 scale becomes a NaN.
+    let (row, block) = (5, 1)
+    let at = info.offset + row * info.rowBytes + block * 34
+    var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+    bytes.replaceSubrange(at..<(at + 2), with: [0x00, 0x7E])
+    try Data(bytes).write(to: URL(fileURLWithPath: file))
+    let checkpoint = try ModelCheckpoint(file, storage: .native)
+    let element = row * info.rowLength + 32 * block
+    #expect(
+      throws: AttnaxError.tensor(
+        name: "blk.1.ffn_up.weight", message: "element \(element) is nan in file '\(file)'; weights must be finite")
+    ) { _ = try TransformerModel(config: checkpoint.config, source: checkpoint.weights, group: .solo()) }
+  }
 }

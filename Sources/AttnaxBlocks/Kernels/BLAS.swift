@@ -243,7 +243,14 @@ public func linear(_ x: Tensor, _ weights: [Tensor]) -> [Tensor] {
       }
     }
   }
-  guard weights.count > 1 else { return [Tensor(shape: lead + [total], data: y)] }
+  return splitColumns(y, rows: n, widths: widths, lead: lead)
+}
+
+/// y: (N, Σ widths), several products' outputs side by side -> one tensor (lead..., width) each
+/// (a few rows: the copy is cheap); the whole of y when there is one.
+func splitColumns(_ y: [Float], rows n: Int, widths: [Int], lead: [Int]) -> [Tensor] {
+  let total = widths.reduce(0, +)
+  guard widths.count > 1 else { return [Tensor(shape: lead + [total], data: y)] }
   var start = 0
   return widths.map { out in
     defer { start += out }

@@ -89,13 +89,7 @@ public func linear(_ x: Tensor, _ weights: [WeightMatrix]) -> [Tensor] {
       }
     }
   }
-  guard weights.count > 1 else { return [Tensor(shape: lead + [total], data: y)] }
-  var start = 0
-  return widths.map { out in
-    defer { start += out }
-    let data = (0..<n).flatMap { r in y[(r * total + start)..<(r * total + start + out)] }
-    return Tensor(shape: lead + [out], data: data)
-  }
+  return splitColumns(y, rows: n, widths: widths, lead: lead)
 }
 
 /// x: (N, in), wa and wb: (out, in) -> A = x · waᵀ after `combine(A, B, rows, cols)` merged
