@@ -47,7 +47,7 @@ struct Bench: ParsableCommand {
   @Flag(help: "Load the weights and report memory only (no forward).")
   var loadOnly = false
   @Option(help: "How the random weights are held: f32 (native is the same) or q8_0 (quantized to Q8_0 at load).")
-  var weights: WeightStorage = .float32
+  var weights: WeightsOption = .f32
   @Flag(help: "Skip the blocking probes: cp ring transfers (hidden-communication share, cp > 1) and bare MPI_Allreduce (tp > 1).")
   var noCommProbe = false
   @Option(

@@ -24,10 +24,10 @@ struct BenchRunner {
     try world.barrier()
     let rssBefore = Memory.currentRSS
     let stack = try BlockStack(
-      config: cfg, source: StoredWeights(RandomWeights(seed: 1234), storage: bench.weights), grid: grid)
+      config: cfg, source: StoredWeights(RandomWeights(seed: 1234), storage: bench.weights.storage), grid: grid)
     let rssAfter = Memory.currentRSS
     let inventory = stack.weightInventory
-    say("  " + (try inventory.line(world, storage: bench.weights)))
+    say("  " + (try inventory.line(world, storage: bench.weights.storage)))
     let weightBytes = rssAfter - rssBefore
     let weightsPerRank = try world.valuesByRank(weightBytes)
     let params = cfg.parameterShapes.values.reduce(0) { $0 + $1.reduce(1, *) }

@@ -21,7 +21,7 @@ struct Embed: ParsableCommand {
       "A sentence-transformers or Hugging Face folder (config.json, model.safetensors, tokenizer.json), or an attnax model directory."
   )
   var model: String
-  @Option(help: ArgumentHelp(WeightStorage.help)) var weights: WeightStorage = .native
+  @Option(help: ArgumentHelp(WeightsOption.help)) var weights: WeightsOption = .native
   @Option(help: "A text to embed (repeatable).") var text: [String] = []
   @Option(
     help:
@@ -59,7 +59,7 @@ struct Embed: ParsableCommand {
       try Launch.agree(world, prepared)
       let (config, weights, texts, ids) = try prepared.get()
       let (grid, model, _) = try layout.loadModel(world, config: config, weights: weights)
-      Launch.note(world, try model.weightInventory.line(world, storage: self.weights))
+      Launch.note(world, try model.weightInventory.line(world, storage: self.weights.storage))
       // prepare() checked what the embedder checks, on every rank alike: no agreement needed.
       let embedder = try SentenceEmbedder(model: model, batchSize: batchSize)
       let t0 = MonotonicClock.seconds()
@@ -131,7 +131,7 @@ struct Embed: ParsableCommand {
       }
     }
     guard !texts.isEmpty else { throw LaunchError.option("--text", "give at least one --text or an --input file with texts") }
-    let checkpoint = try ModelUse.embed.open(model, storage: weights)
+    let checkpoint = try ModelUse.embed.open(model, storage: weights.storage)
     let config = checkpoint.config
     guard let tokenizer = try ModelTokenizer.load(checkpoint) else {
       throw AttnaxError.file(

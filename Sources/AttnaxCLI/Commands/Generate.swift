@@ -23,7 +23,7 @@ struct Generate: ParsableCommand {
       "A GGUF file, a Hugging Face folder (config.json, model.safetensors, tokenizer files), an attnax model directory, or `builtin` for the tiny demo model."
   )
   var model: String = "builtin"
-  @Option(help: ArgumentHelp(WeightStorage.help)) var weights: WeightStorage = .native
+  @Option(help: ArgumentHelp(WeightsOption.help)) var weights: WeightsOption = .native
   @Option(help: "A plain-text prompt, continued as it stands.") var prompt: String?
   @Option(help: "A chat message from the user, formatted with the model's chat template.") var chat: String?
   @Option(help: "With --chat: a system message (else the template's default, if any).") var system: String?
@@ -89,7 +89,7 @@ struct Generate: ParsableCommand {
         "generate: \(config.summary), \(world.size) rank(s) tp \(grid.tpSize) x cp \(grid.cpSize), "
           + "\(BLASCore.summary); "
           + "\(request.prompts.count) prompt(s), \(request.prompts.map(\.count).max() ?? 0) tokens at most")
-      Launch.note(world, try model.weightInventory.line(world, storage: self.weights))
+      Launch.note(world, try model.weightInventory.line(world, storage: self.weights.storage))
       var output = GenerationPrinter(text: promptIds == nil ? text : nil, prompts: request.prompts.count, rank: world.rank)
       var logits: [Float] = []
       memory.startRun()
@@ -233,8 +233,10 @@ struct Generate: ParsableCommand {
   /// The model (or the built-in model; no origin), checked to be a language model, and its
   /// tokenizer.
   func loadModel() throws -> (TransformerConfig, WeightSource, Tokenizer?, TokenizerOrigin?) {
-    if model == "builtin" { return (TransformerConfig.demo, StoredWeights(RandomWeights(seed: 7), storage: weights), nil, nil) }
-    let checkpoint = try ModelUse.generate.open(model, storage: weights)
+    if model == "builtin" {
+      return (TransformerConfig.demo, StoredWeights(RandomWeights(seed: 7), storage: weights.storage), nil, nil)
+    }
+    let checkpoint = try ModelUse.generate.open(model, storage: weights.storage)
     return (checkpoint.config, checkpoint.weights, try ModelTokenizer.load(checkpoint), TokenizerOrigin(checkpoint))
   }
 

@@ -36,10 +36,21 @@ enum ModelTokenizer {
 }
 
 /// `--weights native|f32|q8_0`: how the weights are held in memory (``WeightStorage``).
-extension WeightStorage: ExpressibleByArgument {
+enum WeightsOption: String, CaseIterable, ExpressibleByArgument {
+  case native, f32, q8_0
+
   /// The option's help text.
   static let help =
     "How weights are held: native (a GGUF's quantized blocks as shipped; float files as float32), f32 (dequantized or converted to float32 at load), q8_0 (quantized to Q8_0 at load)."
+
+  /// The storage the loaders take.
+  var storage: WeightStorage {
+    switch self {
+    case .native: .native
+    case .f32: .float32
+    case .q8_0: .q8_0
+    }
+  }
 }
 
 /// Where a model's tokenizer and chat template come from, for messages: a folder's files, or a
