@@ -1,5 +1,6 @@
 /* The integer kernels over 256-bit vectors, written once for AVX2 and for AVX-512 VNNI.
- * Included by quant_avx2.c and quant_avx512.c inside their target pragma, after they define:
+ * Included by quant_avx2.c and quant_avx512.c inside their target pragma (then quant_x86_driver.h),
+ * after they define:
  *   FNQ(name)            the level's suffix
  *   DOT_US(acc, u, s)    acc + Σ of 4 products u8·s8 per int32 lane (u ≤ 128: no saturation
  *                        for our inputs with maddubs: |pair| ≤ 2·128·127 < 32768)
@@ -8,7 +9,16 @@
  * Each weight block is unpacked once and used for up to AXQ_MR activation rows; every block's
  * integer sum is scaled in float as ggml does: acc += (d_w · d_x) · isum. */
 
-AXQ_INLINE float h2f(const uint8_t *p) { return _cvtsh_ss(axq_u16(p)); }
+/* The float16 at p (and the one after it, in lane 1), through a 4-byte vmovd load, which clears
+ * the rest of the register. Left to itself the compiler narrows this to vpinsrw into whatever
+ * register it likes, often a live accumulator: a false dependency chaining every block to the
+ * last (3x slower). The empty asm makes all lanes look used, so the load stays whole. */
+AXQ_INLINE __m128 h2f_pair(const uint8_t *p) {
+  __m128i v = _mm_cvtsi32_si128((int)axq_u32(p));
+  __asm__("" : "+x"(v));
+  return _mm_cvtph_ps(v);
+}
+AXQ_INLINE float h2f(const uint8_t *p) { return _mm_cvtss_f32(h2f_pair(p)); }
 AXQ_INLINE __m256i ld256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 AXQ_INLINE __m256i bytes_set(int v) { return _mm256_set1_epi8((char)v); }
 /* 16 bytes of nibbles -> 32 bytes: low nibbles (elements 0-15), then high nibbles (16-31). */
@@ -33,6 +43,19 @@ AXQ_INLINE __m256i word_mask(int lo_word, int hi_word) {
                           _mm_set1_epi16((short)((2 * lo_word + 1) << 8 | 2 * lo_word)));
 }
 
+/* axq_k4_scales in vector registers: the 8 scales then the 8 minimums of a Q4_K / Q5_K block,
+ * from a 16-byte load at q (the 12 scale bytes and 4 of the next field, ignored). Built from
+ * the load alone: assembled in general registers, the compiler inserted the words into a live
+ * accumulator's register and chained every super-block to the last. */
+AXQ_INLINE __m128i k4_scales(const uint8_t *q) {
+  __m128i v = _mm_loadu_si128((const __m128i *)q); /* 32-bit lanes a, b, c */
+  __m128i low6 = _mm_and_si128(v, _mm_set1_epi8(0x3f));                      /* [a & 63, b & 63] */
+  __m128i top2 = _mm_and_si128(_mm_srli_epi32(v, 2), _mm_set1_epi8(0x30));   /* bits 6-7 at 4-5 */
+  __m128i c_lo = _mm_and_si128(v, _mm_set1_epi8(0x0f)), c_hi = _mm_and_si128(_mm_srli_epi32(v, 4), _mm_set1_epi8(0x0f));
+  __m128i high = _mm_or_si128(_mm_unpackhi_epi32(c_lo, c_hi), top2);           /* [scales 4-7, mins 4-7] */
+  return _mm_unpacklo_epi32(low6, high);
+}
+
 static float dot_f32(const float *a, const float *b, long n) {
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
   for (long i = 0; i < n; i += 32) {
@@ -55,34 +78,45 @@ typedef struct {
 
 /* The 32-element formats: Q4_0, Q5_0 (offset q - 8 / - 16 folded in through Σx), Q8_0 (signs
  * moved onto x), Q4_1, Q5_1 (+ m_w · s_x). */
-AXQ_INLINE void rows_32(int type, const uint8_t *w, long nb, const act_rows *a, float *out, const int mr) {
-  __m256 acc[AXQ_MR];
-  float macc[AXQ_MR];
-  for (int r = 0; r < mr; r++) { acc[r] = _mm256_setzero_ps(); macc[r] = 0; }
-  long bytes = ax_q_block_bytes(type);
-  for (long b = 0; b < nb; b++, w += bytes) {
-    float dw = h2f(w);
-    __m256i q;
-    int offset = 0;
-    switch (type) {
-    case AX_T_Q4_0: q = nib32(w + 2); offset = 8; break;
-    case AX_T_Q4_1: q = nib32(w + 4); break;
-    case AX_T_Q5_0: q = _mm256_or_si256(nib32(w + 6), _mm256_and_si256(BITS32(axq_u32(w + 2)), bytes_set(16))); offset = 16; break;
-    case AX_T_Q5_1: q = _mm256_or_si256(nib32(w + 8), _mm256_and_si256(BITS32(axq_u32(w + 4)), bytes_set(16))); break;
-    default: q = ld256(w + 2); break; /* Q8_0 */
-    }
-    __m256i qa = type == AX_T_Q8_0 ? _mm256_abs_epi8(q) : q;
-    for (int r = 0; r < mr; r++) {
-      __m256i x = ld256(a->q[r] + 32 * b);
-      __m256i init = _mm256_setzero_si256();
-      if (type == AX_T_Q8_0) x = _mm256_sign_epi8(x, q);
-      if (offset) init = lane0(-offset * ((const int32_t *)a->aux[r])[b]);
-      __m256i v = DOT_US(init, qa, x);
-      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a->d[r][b]), _mm256_cvtepi32_ps(v), acc[r]);
-      if (type == AX_T_Q4_1 || type == AX_T_Q5_1) macc[r] += h2f(w + 2) * ((const float *)a->aux[r])[b];
-    }
+AXQ_INLINE void block_32(int type, const uint8_t *w, long b, const act_rows *a, __m256 *acc, float *macc,
+                         const int mr) {
+  __m128 dm = h2f_pair(w); /* d, and m for Q4_1 / Q5_1 */
+  float dw = _mm_cvtss_f32(dm);
+  __m256i q;
+  int offset = 0;
+  switch (type) {
+  case AX_T_Q4_0: q = nib32(w + 2); offset = 8; break;
+  case AX_T_Q4_1: q = nib32(w + 4); break;
+  case AX_T_Q5_0: q = _mm256_or_si256(nib32(w + 6), _mm256_and_si256(BITS32(axq_u32(w + 2)), bytes_set(16))); offset = 16; break;
+  case AX_T_Q5_1: q = _mm256_or_si256(nib32(w + 8), _mm256_and_si256(BITS32(axq_u32(w + 4)), bytes_set(16))); break;
+  default: q = ld256(w + 2); break; /* Q8_0 */
   }
-  for (int r = 0; r < mr; r++) out[r] = hsum8(acc[r]) + macc[r];
+  __m256i qa = type == AX_T_Q8_0 ? _mm256_abs_epi8(q) : q;
+  for (int r = 0; r < mr; r++) {
+    __m256i x = ld256(a->q[r] + 32 * b);
+    __m256i init = _mm256_setzero_si256();
+    if (type == AX_T_Q8_0) x = _mm256_sign_epi8(x, q);
+    if (offset) init = lane0(-offset * ((const int32_t *)a->aux[r])[b]);
+    __m256i v = DOT_US(init, qa, x);
+    acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a->d[r][b]), _mm256_cvtepi32_ps(v), acc[r]);
+    if (type == AX_T_Q4_1 || type == AX_T_Q5_1)
+      macc[r] += _mm_cvtss_f32(_mm_movehdup_ps(dm)) * ((const float *)a->aux[r])[b];
+  }
+}
+
+/* Two blocks per step into two sets of accumulators: one set would chain every block's FMA to
+ * the previous one (4 cycles each), more than the rest of a block's work. */
+AXQ_INLINE void rows_32(int type, const uint8_t *w, long nb, const act_rows *a, float *out, const int mr) {
+  __m256 acc0[AXQ_MR], acc1[AXQ_MR];
+  float macc0[AXQ_MR], macc1[AXQ_MR];
+  for (int r = 0; r < mr; r++) { acc0[r] = acc1[r] = _mm256_setzero_ps(); macc0[r] = macc1[r] = 0; }
+  long bytes = axq_block_bytes(type), b = 0;
+  for (; b + 1 < nb; b += 2, w += 2 * bytes) {
+    block_32(type, w, b, a, acc0, macc0, mr);
+    block_32(type, w + bytes, b + 1, a, acc1, macc1, mr);
+  }
+  if (b < nb) block_32(type, w, b, a, acc0, macc0, mr);
+  for (int r = 0; r < mr; r++) out[r] = hsum8(_mm256_add_ps(acc0[r], acc1[r])) + (macc0[r] + macc1[r]);
 }
 
 /* Q4_K / Q5_K: per 64 elements, low nibbles (sub-block 2j) and high nibbles (2j + 1), each
@@ -93,9 +127,7 @@ AXQ_INLINE void rows_q45_k(int five, const uint8_t *w, long nb, const act_rows *
   for (int r = 0; r < mr; r++) { acc[r] = _mm256_setzero_ps(); accm[r] = _mm_setzero_ps(); }
   long bytes = five ? 176 : 144;
   for (long b = 0; b < nb; b++, w += bytes) {
-    uint8_t sm[16];
-    axq_k4_scales(w + 4, sm);
-    __m128i sm8 = _mm_loadu_si128((const __m128i *)sm);
+    __m128i sm8 = k4_scales(w + 4);
     __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm8));
     __m128i mins16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm8, 8));
     const uint8_t *qs = w + (five ? 48 : 16);
@@ -118,7 +150,8 @@ AXQ_INLINE void rows_q45_k(int five, const uint8_t *w, long nb, const act_rows *
         isum[r] = MADD_ACC(isum[r], _mm256_maddubs_epi16(hi, ld256(x + 32)), s_hi);
       }
     }
-    float d = h2f(w), dmin = h2f(w + 2);
+    __m128 dd = h2f_pair(w);
+    float d = _mm_cvtss_f32(dd), dmin = _mm_cvtss_f32(_mm_movehdup_ps(dd));
     for (int r = 0; r < mr; r++) {
       __m256i bs = ld256((const int16_t *)a->aux[r] + 16 * b);
       __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
@@ -156,7 +189,7 @@ AXQ_INLINE void rows_q6_k(const uint8_t *w, long nb, const act_rows *a, float *o
           isum[r] = MADD_ACC(isum[r], _mm256_maddubs_epi16(v[i], ld256(a->q[r] + 256 * b + 128 * h + 32 * i)), s);
       }
     }
-    float d = h2f(w + 208);
+    float d = _mm_cvtss_f32(_mm_movehdup_ps(h2f_pair(w + 206)));
     for (int r = 0; r < mr; r++) {
       __m256i corr = _mm256_madd_epi16(sc_all, ld256((const int16_t *)a->aux[r] + 16 * b));
       __m256i v = _mm256_sub_epi32(isum[r], _mm256_slli_epi32(corr, 5));
@@ -166,71 +199,3 @@ AXQ_INLINE void rows_q6_k(const uint8_t *w, long nb, const act_rows *a, float *o
   for (int r = 0; r < mr; r++) out[r] = hsum8(acc[r]);
 }
 
-/* One weight row against mr activation rows; mr a constant in each instance. */
-AXQ_INLINE void rows_any(int type, const uint8_t *w, long nb, const act_rows *a, float *out, const int mr) {
-  switch (type) {
-  case AX_T_Q4_K: rows_q45_k(0, w, nb, a, out, mr); break;
-  case AX_T_Q5_K: rows_q45_k(1, w, nb, a, out, mr); break;
-  case AX_T_Q6_K: rows_q6_k(w, nb, a, out, mr); break;
-  default: rows_32(type, w, nb, a, out, mr); break;
-  }
-}
-
-#define AXQ_ROWS_TYPE(T, NAME)                                                                             \
-  static void NAME##_1(const uint8_t *w, long nb, const act_rows *a, float *o) { rows_any(T, w, nb, a, o, 1); } \
-  static void NAME##_2(const uint8_t *w, long nb, const act_rows *a, float *o) { rows_any(T, w, nb, a, o, 2); } \
-  static void NAME##_3(const uint8_t *w, long nb, const act_rows *a, float *o) { rows_any(T, w, nb, a, o, 3); } \
-  static void NAME##_4(const uint8_t *w, long nb, const act_rows *a, float *o) { rows_any(T, w, nb, a, o, 4); }
-
-AXQ_ROWS_TYPE(AX_T_Q4_0, k_q4_0)
-AXQ_ROWS_TYPE(AX_T_Q4_1, k_q4_1)
-AXQ_ROWS_TYPE(AX_T_Q5_0, k_q5_0)
-AXQ_ROWS_TYPE(AX_T_Q5_1, k_q5_1)
-AXQ_ROWS_TYPE(AX_T_Q8_0, k_q8_0)
-AXQ_ROWS_TYPE(AX_T_Q4_K, k_q4_k)
-AXQ_ROWS_TYPE(AX_T_Q5_K, k_q5_k)
-AXQ_ROWS_TYPE(AX_T_Q6_K, k_q6_k)
-
-typedef void (*rows_fn)(const uint8_t *w, long nb, const act_rows *a, float *o);
-#define AXQ_FNS(NAME) {NAME##_1, NAME##_2, NAME##_3, NAME##_4}
-
-void FNQ(linear_rows)(int type, const void *w, long ldw, long n, long k, const void *xq, long m, float *y, long ldy) {
-  static const rows_fn fns[][AXQ_MR] = {AXQ_FNS(k_q4_0), AXQ_FNS(k_q4_1), AXQ_FNS(k_q5_0), AXQ_FNS(k_q5_1),
-                                        AXQ_FNS(k_q8_0), AXQ_FNS(k_q4_k), AXQ_FNS(k_q5_k), AXQ_FNS(k_q6_k)};
-  int which;
-  switch (type) {
-  case AX_T_Q4_0: which = 0; break;
-  case AX_T_Q4_1: which = 1; break;
-  case AX_T_Q5_0: which = 2; break;
-  case AX_T_Q5_1: which = 3; break;
-  case AX_T_Q8_0: which = 4; break;
-  case AX_T_Q4_K: which = 5; break;
-  case AX_T_Q5_K: which = 6; break;
-  case AX_T_Q6_K: which = 7; break;
-  default: which = -1; break;
-  }
-  long be = ax_q_block_elems(type);
-  if (be == 0 || n <= 0 || m <= 0) return;
-  if (which < 0) {
-    FNQ(linear_generic)(type, (const uint8_t *)w, ldw, n, k, (const uint8_t *)xq, m, y, ldy);
-    return;
-  }
-  long nb = k / be, rb = ax_q_act_row_bytes(ax_q_act_type(type), k);
-  /* Weight rows outside, activation rows inside: a weight row is read from memory once and
-   * stays in L1 while every chunk of AXQ_MR activation rows passes over it. */
-  for (long j = 0; j < n; j++) {
-    for (long r0 = 0; r0 < m; r0 += AXQ_MR) {
-      int mr = m - r0 < AXQ_MR ? (int)(m - r0) : AXQ_MR;
-      act_rows a;
-      for (int r = 0; r < mr; r++) {
-        const uint8_t *row = (const uint8_t *)xq + (r0 + r) * rb;
-        a.q[r] = axq_act_q(row);
-        a.d[r] = axq_act_d(row, k);
-        a.aux[r] = axq_act_aux(row, k, nb);
-      }
-      float out[AXQ_MR];
-      fns[which][mr - 1]((const uint8_t *)w + j * ldw, nb, &a, out);
-      for (int r = 0; r < mr; r++) y[(r0 + r) * ldy + j] = out[r];
-    }
-  }
-}

@@ -36,7 +36,10 @@ long ax_q_block_bytes(int type);
  * AX_T_BF16 or AX_T_F32; -1 if unsupported. */
 int ax_q_act_type(int weight_type);
 /* Bytes of one row of k activations in ax_q_quantize_act's layout for act_type (k a multiple of
- * the weight type's block). */
+ * the weight type's block); a multiple of 64. The layout (quants first, then float scales and
+ * per-block sums) is described in quant_internal.h. An xq buffer must be 4-byte aligned (the
+ * kernels read its scales as floats); 64-byte alignment keeps every block's quants in one cache
+ * line. Weights need no alignment. */
 long ax_q_act_row_bytes(int act_type, long k);
 
 /* x: (m, k) row stride ldx -> xq: m rows of ax_q_act_row_bytes(act_type, k) bytes. */
