@@ -11,7 +11,12 @@
  *   - a few rows (decode): ax_q_quantize_act, then ax_q_linear_rows (integer dot products);
  *   - many rows (prefill): ax_q_round_act (the activations as those blocks represent them, in
  *     float) and ax_q_dequantize_rows (tiles of weights in float) for an sgemm.
- * Both equal sum_i dequant(w)[i] * round(x)[i], up to float summation order.
+ * Both equal sum_i dequant(w)[i] * round(x)[i], up to float summation order, except that for
+ * Q4_1 / Q5_1 the integer path takes each block's sum of x as Q8_1's float16 s, as ggml does:
+ * the paths then differ by m_w * (s - sum x) per block (about 2^-11 of the minimum's term).
+ * ax_q_linear_rows needs no scratch for the integer kernels; the float fallback (F32, F16, BF16,
+ * Q2_K, Q3_K) mallocs m * k floats per call. All functions are thread-safe; split n across
+ * threads by offsetting w and y.
  *
  * Compiled three times (portable C, AVX2, AVX-512 with VNNI) and dispatched at run time like
  * attnax_kernels.h; ATTNAX_SIMD=portable|avx2 lowers the level. */
