@@ -31,6 +31,7 @@ AXQ_INLINE __m256i bits32_avx2(uint32_t bits) {
 #define BITS32(bits) bits32_avx2(bits)
 
 #include "quant_x86_body.h"
+#include "quant_x86_driver.h"
 
 #pragma clang attribute pop
 #endif

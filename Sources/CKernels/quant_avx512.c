@@ -1,6 +1,7 @@
 /* The block-format kernels for AVX-512 (F/BW/VL) with VNNI: vpdpbusd (u8 × s8 sums of 4 into
- * int32, no int16 saturation) for the 32-element formats, vpdpwssd to scale the K-quants'
- * int16 pair sums, and mask registers for Q5's fifth bits. */
+ * int32, no int16 saturation) for the 32-element formats over 256-bit vectors, and 512-bit
+ * kernels for the K-quants here, where vpdpwssd applies the scales to int16 pair sums of 64
+ * elements at a time and mask registers carry Q5_K's fifth bits. */
 #include "quant_internal.h"
 
 #if defined(__x86_64__)
@@ -17,6 +18,106 @@
 #define BITS32(bits) _mm256_movm_epi8((__mmask32)(bits))
 
 #include "quant_x86_body.h"
+
+AXQ_INLINE __m512i ld512(const void *p) { return _mm512_loadu_si512(p); }
+AXQ_INLINE __m512i bytes512(int v) { return _mm512_set1_epi8((char)v); }
+/* a in the low 256 bits, b in the high 256 bits. */
+AXQ_INLINE __m512i halves(__m256i a, __m256i b) { return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1); }
+/* The int32 sums of two accumulators, folded to 8 lanes. */
+AXQ_INLINE __m256i fold512(__m512i a, __m512i b) {
+  __m512i s = _mm512_add_epi32(a, b);
+  return _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+}
+
+/* Q4_K / Q5_K, 64 elements per step: low nibbles (sub-block 2j) in the low half, high nibbles
+ * (2j + 1) in the high half, as the activations lie; two accumulators against vpdpwssd's latency. */
+AXQ_INLINE void rows_q45_k_512(int five, const uint8_t *w, long nb, const act_rows *a, float *out, const int mr) {
+  __m256 acc[AXQ_MR];
+  __m128 accm[AXQ_MR];
+  for (int r = 0; r < mr; r++) { acc[r] = _mm256_setzero_ps(); accm[r] = _mm_setzero_ps(); }
+  long bytes = five ? 176 : 144;
+  for (long b = 0; b < nb; b++, w += bytes) {
+    prefetch_ahead(w, bytes);
+    __m128i sm8 = k4_scales(w + 4);
+    __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm8));
+    __m128i mins16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm8, 8));
+    const uint8_t *qs = w + (five ? 48 : 16);
+    __m512i hb = five ? _mm512_broadcast_i64x4(ld256(w + 16)) : _mm512_setzero_si512();
+    __m512i is0[AXQ_MR], is1[AXQ_MR];
+    for (int r = 0; r < mr; r++) is0[r] = is1[r] = _mm512_setzero_si512();
+    for (int j = 0; j < 4; j++) {
+      __m256i raw = ld256(qs + 32 * j);
+      __m512i q = _mm512_and_si512(halves(raw, _mm256_srli_epi16(raw, 4)), bytes512(15));
+      if (five) {
+        __mmask64 k = _mm512_test_epi8_mask(hb, halves(bytes_set(1 << (2 * j)), bytes_set(2 << (2 * j))));
+        q = _mm512_mask_add_epi8(q, k, q, bytes512(16));
+      }
+      __m512i s = _mm512_shuffle_epi8(sc16, halves(word_mask(2 * j, 2 * j), word_mask(2 * j + 1, 2 * j + 1)));
+      for (int r = 0; r < mr; r++) {
+        __m512i p = _mm512_maddubs_epi16(q, ld512(a->q[r] + 256 * b + 64 * j));
+        if (j & 1) is1[r] = _mm512_dpwssd_epi32(is1[r], p, s);
+        else is0[r] = _mm512_dpwssd_epi32(is0[r], p, s);
+      }
+    }
+    __m128 dd = h2f_pair(w);
+    float d = _mm_cvtss_f32(dd), dmin = _mm_cvtss_f32(_mm_movehdup_ps(dd));
+    for (int r = 0; r < mr; r++) {
+      __m256i bs = ld256((const int16_t *)a->aux[r] + 16 * b);
+      __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+      __m128i mprod = _mm_madd_epi16(mins16, pairs);
+      float dx = a->d[r][b];
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dx * d), _mm256_cvtepi32_ps(fold512(is0[r], is1[r])), acc[r]);
+      accm[r] = _mm_fmadd_ps(_mm_set1_ps(dx * dmin), _mm_cvtepi32_ps(mprod), accm[r]);
+    }
+  }
+  for (int r = 0; r < mr; r++) out[r] = hsum8(acc[r]) - hsum4(accm[r]);
+}
+
+/* Word i of the scale vector for 64 elements starting at group `base`: group base + i / 8. */
+static const int16_t q6_scale_index[32] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                           2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
+
+/* Q6_K, 64 elements per step: ql's 64 bytes of a half are one load; the high bits of each
+ * half-vector are shifted by their own count (vpsllvw / vpsrlvw). */
+AXQ_INLINE void rows_q6_k_512(const uint8_t *w, long nb, const act_rows *a, float *out, const int mr) {
+  __m256 acc[AXQ_MR];
+  for (int r = 0; r < mr; r++) acc[r] = _mm256_setzero_ps();
+  const __m512i lanes = ld512(q6_scale_index), m4 = bytes512(15);
+  const __m512i hmask01 = halves(bytes_set(3), bytes_set(12)), hmask23 = halves(bytes_set(48), bytes_set(192));
+  const __m512i shl01 = halves(_mm256_set1_epi16(4), _mm256_set1_epi16(2));
+  const __m512i shr23 = halves(_mm256_setzero_si256(), _mm256_set1_epi16(2));
+  for (long b = 0; b < nb; b++, w += 210) {
+    prefetch_ahead(w, 210);
+    __m256i sc_all = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + 192)));
+    __m512i sc512 = _mm512_castsi256_si512(sc_all);
+    __m512i is0[AXQ_MR], is1[AXQ_MR];
+    for (int r = 0; r < mr; r++) is0[r] = is1[r] = _mm512_setzero_si512();
+    for (int h = 0; h < 2; h++) {
+      __m512i AC = ld512(w + 64 * h), HH = _mm512_broadcast_i64x4(ld256(w + 128 + 32 * h));
+      __m512i v01 = _mm512_or_si512(_mm512_and_si512(AC, m4), _mm512_sllv_epi16(_mm512_and_si512(HH, hmask01), shl01));
+      __m512i v23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(AC, 4), m4),
+                                    _mm512_srlv_epi16(_mm512_and_si512(HH, hmask23), shr23));
+      __m512i s01 = _mm512_permutexvar_epi16(_mm512_add_epi16(lanes, _mm512_set1_epi16((short)(8 * h))), sc512);
+      __m512i s23 = _mm512_permutexvar_epi16(_mm512_add_epi16(lanes, _mm512_set1_epi16((short)(8 * h + 4))), sc512);
+      for (int r = 0; r < mr; r++) {
+        const int8_t *x = a->q[r] + 256 * b + 128 * h;
+        is0[r] = _mm512_dpwssd_epi32(is0[r], _mm512_maddubs_epi16(v01, ld512(x)), s01);
+        is1[r] = _mm512_dpwssd_epi32(is1[r], _mm512_maddubs_epi16(v23, ld512(x + 64)), s23);
+      }
+    }
+    float d = _mm_cvtss_f32(_mm_movehdup_ps(h2f_pair(w + 206)));
+    for (int r = 0; r < mr; r++) {
+      __m256i corr = _mm256_madd_epi16(sc_all, ld256((const int16_t *)a->aux[r] + 16 * b));
+      __m256i v = _mm256_sub_epi32(fold512(is0[r], is1[r]), _mm256_slli_epi32(corr, 5));
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a->d[r][b] * d), _mm256_cvtepi32_ps(v), acc[r]);
+    }
+  }
+  for (int r = 0; r < mr; r++) out[r] = hsum8(acc[r]);
+}
+
+#define ROWS_Q45_K rows_q45_k_512
+#define ROWS_Q6_K rows_q6_k_512
+#include "quant_x86_driver.h"
 
 #pragma clang attribute pop
 #endif

@@ -79,6 +79,18 @@ AXQ_INLINE void axq_k4_scales(const uint8_t *q, uint8_t out[16]) {
   memcpy(out, w, 16);
 }
 
+/* ax_q_block_bytes for the quantized types, inlined so a constant type folds. */
+AXQ_INLINE long axq_block_bytes(int type) {
+  switch (type) {
+  case AX_T_Q4_0: return 18;
+  case AX_T_Q4_1: return 20;
+  case AX_T_Q5_0: return 22;
+  case AX_T_Q5_1: return 24;
+  case AX_T_Q8_0: return 34;
+  default: return ax_q_block_bytes(type);
+  }
+}
+
 /* Where a row of activations keeps its parts (the layout above). */
 AXQ_INLINE const int8_t *axq_act_q(const uint8_t *row) { return (const int8_t *)row; }
 AXQ_INLINE const float *axq_act_d(const uint8_t *row, long k) { return (const float *)(row + k); }

@@ -1,5 +1,6 @@
 /* The integer kernels over 256-bit vectors, written once for AVX2 and for AVX-512 VNNI.
- * Included by quant_avx2.c and quant_avx512.c inside their target pragma, after they define:
+ * Included by quant_avx2.c and quant_avx512.c inside their target pragma (then quant_x86_driver.h),
+ * after they define:
  *   FNQ(name)            the level's suffix
  *   DOT_US(acc, u, s)    acc + Σ of 4 products u8·s8 per int32 lane (u ≤ 128: no saturation
  *                        for our inputs with maddubs: |pair| ≤ 2·128·127 < 32768)
@@ -18,7 +19,16 @@ AXQ_INLINE void prefetch_ahead(const uint8_t *p, long bytes) {
   for (long o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + AXQ_PREFETCH + o, _MM_HINT_T0);
 }
 
-AXQ_INLINE float h2f(const uint8_t *p) { return _cvtsh_ss(axq_u16(p)); }
+/* The float16 at p (and the one after it, in lane 1), through a 4-byte vmovd load, which clears
+ * the rest of the register. Left to itself the compiler narrows this to vpinsrw into whatever
+ * register it likes, often a live accumulator: a false dependency chaining every block to the
+ * last (3x slower). The empty asm makes all lanes look used, so the load stays whole. */
+AXQ_INLINE __m128 h2f_pair(const uint8_t *p) {
+  __m128i v = _mm_cvtsi32_si128((int)axq_u32(p));
+  __asm__("" : "+x"(v));
+  return _mm_cvtph_ps(v);
+}
+AXQ_INLINE float h2f(const uint8_t *p) { return _mm_cvtss_f32(h2f_pair(p)); }
 AXQ_INLINE __m256i ld256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 AXQ_INLINE __m256i bytes_set(int v) { return _mm256_set1_epi8((char)v); }
 /* 16 bytes of nibbles -> 32 bytes: low nibbles (elements 0-15), then high nibbles (16-31). */
@@ -41,6 +51,19 @@ AXQ_INLINE float hsum4(__m128 s) {
 AXQ_INLINE __m256i word_mask(int lo_word, int hi_word) {
   return _mm256_set_m128i(_mm_set1_epi16((short)((2 * hi_word + 1) << 8 | 2 * hi_word)),
                           _mm_set1_epi16((short)((2 * lo_word + 1) << 8 | 2 * lo_word)));
+}
+
+/* axq_k4_scales in vector registers: the 8 scales then the 8 minimums of a Q4_K / Q5_K block,
+ * from a 16-byte load at q (the 12 scale bytes and 4 of the next field, ignored). Built from
+ * the load alone: assembled in general registers, the compiler inserted the words into a live
+ * accumulator's register and chained every super-block to the last. */
+AXQ_INLINE __m128i k4_scales(const uint8_t *q) {
+  __m128i v = _mm_loadu_si128((const __m128i *)q); /* 32-bit lanes a, b, c */
+  __m128i low6 = _mm_and_si128(v, _mm_set1_epi8(0x3f));                      /* [a & 63, b & 63] */
+  __m128i top2 = _mm_and_si128(_mm_srli_epi32(v, 2), _mm_set1_epi8(0x30));   /* bits 6-7 at 4-5 */
+  __m128i c_lo = _mm_and_si128(v, _mm_set1_epi8(0x0f)), c_hi = _mm_and_si128(_mm_srli_epi32(v, 4), _mm_set1_epi8(0x0f));
+  __m128i high = _mm_or_si128(_mm_unpackhi_epi32(c_lo, c_hi), top2);           /* [scales 4-7, mins 4-7] */
+  return _mm_unpacklo_epi32(low6, high);
 }
 
 static float dot_f32(const float *a, const float *b, long n) {
@@ -66,7 +89,8 @@ typedef struct {
 /* One 32-element block against mr activation rows, into one set of accumulators. */
 AXQ_INLINE void block_32(int type, const uint8_t *w, long b, const act_rows *a, __m256 *acc, float *macc,
                          const int mr) {
-  float dw = h2f(w);
+  __m128 dm = h2f_pair(w); /* d, and m for Q4_1 / Q5_1 */
+  float dw = _mm_cvtss_f32(dm);
   __m256i q;
   int offset = 0;
   switch (type) {
@@ -77,7 +101,7 @@ AXQ_INLINE void block_32(int type, const uint8_t *w, long b, const act_rows *a, 
   default: q = ld256(w + 2); break; /* Q8_0 */
   }
   __m256i qa = type == AX_T_Q8_0 ? _mm256_abs_epi8(q) : q;
-  float mw = (type == AX_T_Q4_1 || type == AX_T_Q5_1) ? h2f(w + 2) : 0;
+  float mw = _mm_cvtss_f32(_mm_movehdup_ps(dm));
   for (int r = 0; r < mr; r++) {
     __m256i x = ld256(a->q[r] + 32 * b);
     __m256i init = _mm256_setzero_si256();
@@ -101,7 +125,7 @@ AXQ_INLINE void rows_32(int type, const uint8_t *w, long nb, const act_rows *a, 
   float macc[MAXC][AXQ_MR];
   for (int c = 0; c < MAXC; c++)
     for (int r = 0; r < mr; r++) { acc[c][r] = _mm256_setzero_ps(); macc[c][r] = 0; }
-  long bytes = ax_q_block_bytes(type), b = 0;
+  long bytes = axq_block_bytes(type), b = 0;
   for (; b + chains <= nb; b += chains) {
     prefetch_ahead(w + b * bytes, chains * bytes);
     for (int c = 0; c < chains; c++) block_32(type, w + (b + c) * bytes, b + c, a, acc[c], macc[c], mr);
@@ -124,9 +148,7 @@ AXQ_INLINE void rows_q45_k(int five, const uint8_t *w, long nb, const act_rows *
   long bytes = five ? 176 : 144;
   for (long b = 0; b < nb; b++, w += bytes) {
     prefetch_ahead(w, bytes);
-    uint8_t sm[16];
-    axq_k4_scales(w + 4, sm);
-    __m128i sm8 = _mm_loadu_si128((const __m128i *)sm);
+    __m128i sm8 = k4_scales(w + 4);
     __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm8));
     __m128i mins16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm8, 8));
     const uint8_t *qs = w + (five ? 48 : 16);
@@ -149,7 +171,8 @@ AXQ_INLINE void rows_q45_k(int five, const uint8_t *w, long nb, const act_rows *
         isum[r] = MADD_ACC(isum[r], _mm256_maddubs_epi16(hi, ld256(x + 32)), s_hi);
       }
     }
-    float d = h2f(w), dmin = h2f(w + 2);
+    __m128 dd = h2f_pair(w);
+    float d = _mm_cvtss_f32(dd), dmin = _mm_cvtss_f32(_mm_movehdup_ps(dd));
     for (int r = 0; r < mr; r++) {
       __m256i bs = ld256((const int16_t *)a->aux[r] + 16 * b);
       __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
@@ -188,7 +211,7 @@ AXQ_INLINE void rows_q6_k(const uint8_t *w, long nb, const act_rows *a, float *o
           isum[r] = MADD_ACC(isum[r], _mm256_maddubs_epi16(v[i], ld256(a->q[r] + 256 * b + 128 * h + 32 * i)), s);
       }
     }
-    float d = h2f(w + 208);
+    float d = _mm_cvtss_f32(_mm_movehdup_ps(h2f_pair(w + 206)));
     for (int r = 0; r < mr; r++) {
       __m256i corr = _mm256_madd_epi16(sc_all, ld256((const int16_t *)a->aux[r] + 16 * b));
       __m256i v = _mm256_sub_epi32(isum[r], _mm256_slli_epi32(corr, 5));
@@ -198,71 +221,3 @@ AXQ_INLINE void rows_q6_k(const uint8_t *w, long nb, const act_rows *a, float *o
   for (int r = 0; r < mr; r++) out[r] = hsum8(acc[r]);
 }
 
-/* One weight row against mr activation rows; mr a constant in each instance. */
-AXQ_INLINE void rows_any(int type, const uint8_t *w, long nb, const act_rows *a, float *out, const int mr) {
-  switch (type) {
-  case AX_T_Q4_K: rows_q45_k(0, w, nb, a, out, mr); break;
-  case AX_T_Q5_K: rows_q45_k(1, w, nb, a, out, mr); break;
-  case AX_T_Q6_K: rows_q6_k(w, nb, a, out, mr); break;
-  default: rows_32(type, w, nb, a, out, mr); break;
-  }
-}
-
-#define AXQ_ROWS_TYPE(T, NAME)                                                                             \
-  static void NAME##_1(const uint8_t *w, long nb, const act_rows *a, float *o) { rows_any(T, w, nb, a, o, 1); } \
-  static void NAME##_2(const uint8_t *w, long nb, const act_rows *a, float *o) { rows_any(T, w, nb, a, o, 2); } \
-  static void NAME##_3(const uint8_t *w, long nb, const act_rows *a, float *o) { rows_any(T, w, nb, a, o, 3); } \
-  static void NAME##_4(const uint8_t *w, long nb, const act_rows *a, float *o) { rows_any(T, w, nb, a, o, 4); }
-
-AXQ_ROWS_TYPE(AX_T_Q4_0, k_q4_0)
-AXQ_ROWS_TYPE(AX_T_Q4_1, k_q4_1)
-AXQ_ROWS_TYPE(AX_T_Q5_0, k_q5_0)
-AXQ_ROWS_TYPE(AX_T_Q5_1, k_q5_1)
-AXQ_ROWS_TYPE(AX_T_Q8_0, k_q8_0)
-AXQ_ROWS_TYPE(AX_T_Q4_K, k_q4_k)
-AXQ_ROWS_TYPE(AX_T_Q5_K, k_q5_k)
-AXQ_ROWS_TYPE(AX_T_Q6_K, k_q6_k)
-
-typedef void (*rows_fn)(const uint8_t *w, long nb, const act_rows *a, float *o);
-#define AXQ_FNS(NAME) {NAME##_1, NAME##_2, NAME##_3, NAME##_4}
-
-void FNQ(linear_rows)(int type, const void *w, long ldw, long n, long k, const void *xq, long m, float *y, long ldy) {
-  static const rows_fn fns[][AXQ_MR] = {AXQ_FNS(k_q4_0), AXQ_FNS(k_q4_1), AXQ_FNS(k_q5_0), AXQ_FNS(k_q5_1),
-                                        AXQ_FNS(k_q8_0), AXQ_FNS(k_q4_k), AXQ_FNS(k_q5_k), AXQ_FNS(k_q6_k)};
-  int which;
-  switch (type) {
-  case AX_T_Q4_0: which = 0; break;
-  case AX_T_Q4_1: which = 1; break;
-  case AX_T_Q5_0: which = 2; break;
-  case AX_T_Q5_1: which = 3; break;
-  case AX_T_Q8_0: which = 4; break;
-  case AX_T_Q4_K: which = 5; break;
-  case AX_T_Q5_K: which = 6; break;
-  case AX_T_Q6_K: which = 7; break;
-  default: which = -1; break;
-  }
-  long be = ax_q_block_elems(type);
-  if (be == 0 || n <= 0 || m <= 0) return;
-  if (which < 0) {
-    FNQ(linear_generic)(type, (const uint8_t *)w, ldw, n, k, (const uint8_t *)xq, m, y, ldy);
-    return;
-  }
-  long nb = k / be, rb = ax_q_act_row_bytes(ax_q_act_type(type), k);
-  /* Weight rows outside, activation rows inside: a weight row is read from memory once and
-   * stays in L1 while every chunk of AXQ_MR activation rows passes over it. */
-  for (long j = 0; j < n; j++) {
-    for (long r0 = 0; r0 < m; r0 += AXQ_MR) {
-      int mr = m - r0 < AXQ_MR ? (int)(m - r0) : AXQ_MR;
-      act_rows a;
-      for (int r = 0; r < mr; r++) {
-        const uint8_t *row = (const uint8_t *)xq + (r0 + r) * rb;
-        a.q[r] = axq_act_q(row);
-        a.d[r] = axq_act_d(row, k);
-        a.aux[r] = axq_act_aux(row, k, nb);
-      }
-      float out[AXQ_MR];
-      fns[which][mr - 1]((const uint8_t *)w + j * ldw, nb, &a, out);
-      for (int r = 0; r < mr; r++) y[(r0 + r) * ldy + j] = out[r];
-    }
-  }
-}

@@ -307,52 +307,56 @@ struct QuantKernelTests {
   func linear(_ type: GGMLType) {
     var rng = TestRNG(seed: 100 + UInt64(type.rawValue))
     let be = type.blockElements
-    let k = be == 256 ? 768 : (be == 32 ? 256 : 96), n = 7
-    let rowBytes = k / be * type.blockBytes, ldw = rowBytes + 6
-    let w = randomWeights(type, rows: n, k: k, stride: ldw, rng: &rng)
-    let wd = dequantize(type, w, ldw: ldw, n: n, k: k)
-    var minimums = [Float](repeating: 0, count: n * k)
-    if let quants = quantBytes(type) {
-      var zeroed = w
-      for r in 0..<n { for b in 0..<(k / be) { for i in quants { zeroed[r * ldw + b * type.blockBytes + i] = 0 } } }
-      minimums = dequantize(type, zeroed, ldw: ldw, n: n, k: k)
-    }
-    let act = ax_q_act_type(id(type)), rb = ax_q_act_row_bytes(act, k)
-    for m in [1, 2, 3, 4, 6] {
-      let ldx = k + 5, ldy = n + 2
-      let x = testActivations(m: m, k: ldx, rng: &rng)
-      var xq = [UInt8](repeating: 0, count: m * rb)
-      ax_q_quantize_act(act, x, m, k, ldx, &xq)
-      let xr = roundAct(act, x, m, k, ldx)
-      var want = [Double](repeating: 0, count: m * n), bound = want
-      for r in 0..<m {
-        for j in 0..<n {
-          for i in 0..<k {
-            want[r * n + j] += Double(wd[j * k + i]) * Double(xr[r * k + i])
-            bound[r * n + j] += abs(Double(xr[r * k + i])) * (abs(Double(wd[j * k + i])) + abs(Double(minimums[j * k + i])))
-          }
-          if act == id(.q8_1) {
-            for b in 0..<(k / 32) {
-              let s = Double(float(xq, r * rb + k + 4 * (k / 32) + 4 * b))
-              let sum = (0..<32).reduce(0.0) { $0 + Double(xr[r * k + 32 * b + $1]) }
-              want[r * n + j] += Double(minimums[j * k + 32 * b]) * (s - sum)
+    // One block, and an odd count (the SIMD levels take the 32-element blocks in pairs).
+    for k in be == 256 ? [256, 768] : (be == 32 ? [32, 288] : [96]) {
+      let n = 7
+      let rowBytes = k / be * type.blockBytes, ldw = rowBytes + 6
+      let w = randomWeights(type, rows: n, k: k, stride: ldw, rng: &rng)
+      let wd = dequantize(type, w, ldw: ldw, n: n, k: k)
+      var minimums = [Float](repeating: 0, count: n * k)
+      if let quants = quantBytes(type) {
+        var zeroed = w
+        for r in 0..<n { for b in 0..<(k / be) { for i in quants { zeroed[r * ldw + b * type.blockBytes + i] = 0 } } }
+        minimums = dequantize(type, zeroed, ldw: ldw, n: n, k: k)
+      }
+      let act = ax_q_act_type(id(type)), rb = ax_q_act_row_bytes(act, k)
+      for m in [1, 2, 3, 4, 6] {
+        let ldx = k + 5, ldy = n + 2
+        let x = testActivations(m: m, k: ldx, rng: &rng)
+        var xq = [UInt8](repeating: 0, count: m * rb)
+        ax_q_quantize_act(act, x, m, k, ldx, &xq)
+        let xr = roundAct(act, x, m, k, ldx)
+        var want = [Double](repeating: 0, count: m * n), bound = want
+        for r in 0..<m {
+          for j in 0..<n {
+            for i in 0..<k {
+              want[r * n + j] += Double(wd[j * k + i]) * Double(xr[r * k + i])
+              bound[r * n + j] += abs(Double(xr[r * k + i])) * (abs(Double(wd[j * k + i])) + abs(Double(minimums[j * k + i])))
+            }
+            if act == id(.q8_1) {
+              for b in 0..<(k / 32) {
+                let s = Double(float(xq, r * rb + k + 4 * (k / 32) + 4 * b))
+                let sum = (0..<32).reduce(0.0) { $0 + Double(xr[r * k + 32 * b + $1]) }
+                want[r * n + j] += Double(minimums[j * k + 32 * b]) * (s - sum)
+              }
             }
           }
         }
-      }
-      var first: [Float] = []
-      for level in levels {
-        var y = [Float](repeating: 12345, count: m * ldy)
-        table(level).linear_rows(id(type), w, ldw, n, k, xq, m, &y, ldy)
-        let got = (0..<m).flatMap { r in y[(r * ldy)..<(r * ldy + n)] }
-        let bad = (0..<(m * n)).filter { !(abs(Double(got[$0]) - want[$0]) <= 1e-5 * bound[$0] + 1e-30) }
-        #expect(
-          bad.isEmpty,
-          "\(type) level \(level) m \(m): \(bad.count) outputs off, first \(bad.first.map { "\(got[$0]) vs \(want[$0])" } ?? "")")
-        #expect((0..<m).allSatisfy { r in y[(r * ldy + n)..<(r * ldy + ldy)].allSatisfy { $0 == 12345 } })
-        if first.isEmpty { first = got }
-        let apart = (0..<(m * n)).filter { !(abs(Double(got[$0]) - Double(first[$0])) <= 1e-5 * bound[$0] + 1e-30) }
-        #expect(apart.isEmpty, "\(type) level \(level) m \(m) differs from level \(levels[0]) beyond the bound")
+        var first: [Float] = []
+        for level in levels {
+          var y = [Float](repeating: 12345, count: m * ldy)
+          table(level).linear_rows(id(type), w, ldw, n, k, xq, m, &y, ldy)
+          let got = (0..<m).flatMap { r in y[(r * ldy)..<(r * ldy + n)] }
+          let bad = (0..<(m * n)).filter { !(abs(Double(got[$0]) - want[$0]) <= 1e-5 * bound[$0] + 1e-30) }
+          #expect(
+            bad.isEmpty,
+            "\(type) level \(level) m \(m): \(bad.count) outputs off, first \(bad.first.map { "\(got[$0]) vs \(want[$0])" } ?? "")"
+          )
+          #expect((0..<m).allSatisfy { r in y[(r * ldy + n)..<(r * ldy + ldy)].allSatisfy { $0 == 12345 } })
+          if first.isEmpty { first = got }
+          let apart = (0..<(m * n)).filter { !(abs(Double(got[$0]) - Double(first[$0])) <= 1e-5 * bound[$0] + 1e-30) }
+          #expect(apart.isEmpty, "\(type) level \(level) m \(m) differs from level \(levels[0]) beyond the bound")
+        }
       }
     }
   }

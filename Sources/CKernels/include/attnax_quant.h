@@ -11,7 +11,12 @@
  *   - a few rows (decode): ax_q_quantize_act, then ax_q_linear_rows (integer dot products);
  *   - many rows (prefill): ax_q_round_act (the activations as those blocks represent them, in
  *     float) and ax_q_dequantize_rows (tiles of weights in float) for an sgemm.
- * Both equal sum_i dequant(w)[i] * round(x)[i], up to float summation order.
+ * Both equal sum_i dequant(w)[i] * round(x)[i], up to float summation order, except that for
+ * Q4_1 / Q5_1 the integer path takes each block's sum of x as Q8_1's float16 s, as ggml does:
+ * the paths then differ by m_w * (s - sum x) per block (about 2^-11 of the minimum's term).
+ * ax_q_linear_rows needs no scratch for the integer kernels; the float fallback (F32, F16, BF16,
+ * Q2_K, Q3_K) mallocs m * k floats per call. All functions are thread-safe; split n across
+ * threads by offsetting w and y.
  *
  * Compiled three times (portable C, AVX2, AVX-512 with VNNI) and dispatched at run time like
  * attnax_kernels.h; ATTNAX_SIMD=portable|avx2 lowers the level. */
@@ -36,7 +41,10 @@ long ax_q_block_bytes(int type);
  * AX_T_BF16 or AX_T_F32; -1 if unsupported. */
 int ax_q_act_type(int weight_type);
 /* Bytes of one row of k activations in ax_q_quantize_act's layout for act_type (k a multiple of
- * the weight type's block). */
+ * the weight type's block); a multiple of 64. The layout (quants first, then float scales and
+ * per-block sums) is described in quant_internal.h. An xq buffer must be 4-byte aligned (the
+ * kernels read its scales as floats); 64-byte alignment keeps every block's quants in one cache
+ * line. Weights need no alignment. */
 long ax_q_act_row_bytes(int act_type, long k);
 
 /* x: (m, k) row stride ldx -> xq: m rows of ax_q_act_row_bytes(act_type, k) bytes. */
