@@ -152,16 +152,7 @@ public final class CheckpointWeights: WeightSource, Sendable {
     }
     let rows = outRows ?? 0..<outFeatures
     // Stored rows in the order the layers read them (un-permuted heads for Llama GGUFs' Q and K).
-    var order = Array(rows)
-    if let heads = rotaryHeads(name) {
-      let headDim = outFeatures / heads, half = headDim / 2
-      guard rows.lowerBound % headDim == 0, rows.upperBound % headDim == 0 else {
-        throw AttnaxError.tensor(name: s, message: "rows \(rows) do not cover whole heads of \(headDim)")
-      }
-      order = rows.map { r in
-        let j = r % headDim; return r - j + (j % half) * 2 + j / half
-      }
-    }
+    let order = try rotaryHeads(name).map { try Self.storedRows(rows, heads: $0, width: outFeatures, name: s) } ?? Array(rows)
     let skip = cols.lowerBound / raw.type.blockElements * raw.type.blockBytes
     let matrix = BlockMatrix(type: raw.type, rows: rows.count, columns: cols.count) { dst, stride in
       for (i, r) in order.enumerated() {
@@ -219,24 +210,32 @@ public final class CheckpointWeights: WeightSource, Sendable {
     _ stored: String, heads: Int, width: Int, outRows: Range<Int>?, read: (Range<Int>) throws -> Tensor
   ) throws -> Tensor {
     let rows = outRows ?? 0..<width
-    let headDim = width / heads, half = headDim / 2
-    guard rows.lowerBound % headDim == 0, rows.upperBound % headDim == 0 else {
-      throw AttnaxError.tensor(name: stored, message: "rows \(rows) do not cover whole heads of \(headDim)")
-    }
+    let order = try Self.storedRows(rows, heads: heads, width: width, name: stored)
     let block = try read(rows)
     let columns = block.count / max(rows.count, 1)
     var out = [Float](repeating: 0, count: block.count)
     block.data.withUnsafeBufferPointer { src in
       out.withUnsafeMutableBufferPointer { dst in
-        for head in stride(from: 0, to: rows.count, by: headDim) {
-          for j in 0..<headDim {
-            // Split-half row j = part * half + p was stored at row p * 2 + part.
-            let from = head + (j % half) * 2 + j / half
-            (dst.baseAddress! + (head + j) * columns).update(from: src.baseAddress! + from * columns, count: columns)
-          }
+        for (i, from) in order.enumerated() {
+          (dst.baseAddress! + i * columns).update(
+            from: src.baseAddress! + (from - rows.lowerBound) * columns, count: columns)
         }
       }
     }
     return Tensor(shape: block.shape, data: out)
+  }
+
+  /// For each row of `rows` (whole heads of `width / heads`) in split-half order, the row it is
+  /// stored at in llama.cpp's interleaved order: split-half row j = part · half + p of a head was
+  /// stored at row p · 2 + part of that head.
+  static func storedRows(_ rows: Range<Int>, heads: Int, width: Int, name: String) throws -> [Int] {
+    let headDim = width / heads, half = headDim / 2
+    guard rows.lowerBound % headDim == 0, rows.upperBound % headDim == 0 else {
+      throw AttnaxError.tensor(name: name, message: "rows \(rows) do not cover whole heads of \(headDim)")
+    }
+    return rows.map { r in
+      let j = r % headDim
+      return r - j + (j % half) * 2 + j / half
+    }
   }
 }
