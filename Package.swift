@@ -6,7 +6,8 @@ import PackageDescription
 //   AttnaxDist     ranks and bytes: communicators, the tp x cp grid, collectives, deadlines (MPI)
 //   AttnaxTokenizers  text <-> ids: byte-level BPE, WordPiece, streaming detokenizer, chat templates
 //   AttnaxBlocks   the maths: weights, parallel layout, kernels, attention, layers, models
-//   AttnaxCLI      the `attnax` commands as a library (parse, build the grid, load, run, report)
+//   AttnaxCLI      the `attnax` commands as a library (parse, build the grid, load, run, report;
+//                  Serve/: the OpenAI-compatible HTTP server)
 //   launcher       the `attnax` executable: one line calling AttnaxCLI
 let package = Package(
   name: "attnax-swift",
@@ -22,6 +23,10 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     // `swift package generate-documentation` (DocC catalogs in Sources/*/*.docc)
     .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+    // `attnax serve`: HTTP/1.1 (SwiftNIO), request logs (swift-log), /metrics (swift-prometheus).
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
   ],
   targets: [
     .systemLibrary(
@@ -41,6 +46,11 @@ let package = Package(
       dependencies: [
         "AttnaxFormats", "AttnaxDist", "AttnaxBlocks", "AttnaxTokenizers",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
       ]),
     // The product (and so the binary, .build/<config>/attnax) keeps the command's name.
     .executableTarget(name: "launcher", dependencies: ["AttnaxCLI"]),

@@ -59,8 +59,30 @@ extension Communicator {
     case .ring: try ringAllreduce(buffer, op: op)
     case .automatic, .nonblockingCollective: try nonblockingAllreduce(buffer, op: op)
     case .bare: seconds = try timedBlockingAllreduce(buffer, op: op)
+    case .rankOrdered: try rankOrderedAllreduce(buffer, op: op)
     }
     AllreduceProfile.record(bytes: buffer.count * MemoryLayout<Float>.stride, seconds: seconds ?? MonotonicClock.seconds() - t0)
+  }
+
+  /// ``AllreduceAlgorithm/rankOrdered``: an allgather, then every element reduced over the ranks
+  /// in rank order.
+  private func rankOrderedAllreduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOp) throws(MPIError) {
+    let n = buffer.count
+    let all = UnsafeMutableBufferPointer<Float>.allocate(capacity: n * size)
+    defer { all.deallocate() }
+    try allgather(UnsafeBufferPointer(buffer), into: all)
+    for i in 0..<n {
+      var acc = all[i]
+      for r in 1..<size {
+        let x = all[r * n + i]
+        switch op {
+        case .sum: acc += x
+        case .max: acc = Swift.max(acc, x)
+        case .min: acc = Swift.min(acc, x)
+        }
+      }
+      buffer[i] = acc
+    }
   }
 
   /// `MPI_Iallreduce` with `MPI_IN_PLACE`, polled under the deadline; buffers longer than 2³⁰

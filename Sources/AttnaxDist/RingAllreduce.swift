@@ -25,6 +25,14 @@ public enum AllreduceAlgorithm: String, Sendable, CaseIterable {
   /// elements than ranks. The transfers run on a private duplicate of the communicator
   /// (`MPI_Comm_idup` on first use), so they never match the caller's point-to-point messages.
   case ring
+  /// Every rank's buffer gathered to every rank (`MPI_Iallgather`), then reduced element by
+  /// element in rank order: each result is ((x₀ ∘ x₁) ∘ x₂) ∘ …, whatever the count and the
+  /// element's position. The ring and libnbc reduce an element in an order that depends on which
+  /// chunk it falls in, so on three or more ranks a row's sum depends on the rows sent with it;
+  /// here it does not — what a server needs for a request's numbers not to depend on the batch
+  /// (`attnax serve` sets it on tp groups of three or more). Moves (size − 1)× the buffer into
+  /// each rank: for the small buffers of decode steps only.
+  case rankOrdered = "rank-ordered"
   /// For benchmarks only: a deadline-bounded ``Communicator/barrier()``, then MPI's tuned
   /// **blocking** `MPI_Allreduce` (see ``Communicator/timedBlockingAllreduceSum(_:)``).
   ///

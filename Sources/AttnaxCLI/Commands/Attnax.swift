@@ -1,13 +1,13 @@
 import ArgumentParser
 import Foundation
 
-/// The `attnax` command: one subcommand per job (generate, embed, demo, golden, forward, bench, bounds).
+/// The `attnax` command: one subcommand per job (generate, embed, demo, golden, forward, bench, bounds, serve).
 public struct Attnax: ParsableCommand {
   /// The subcommands and help text.
   public static let configuration = CommandConfiguration(
     commandName: "attnax",
     abstract: "Distributed transformer inference on CPUs (MPI + OpenBLAS): attnax blocks, Llama- and BERT-family models.",
-    subcommands: [Generate.self, Embed.self, Demo.self, Golden.self, Forward.self, Bench.self, Bounds.self])
+    subcommands: [Generate.self, Embed.self, Demo.self, Golden.self, Forward.self, Bench.self, Bounds.self, Serve.self])
 
   /// Parses the arguments; ArgumentParser needs a public initialiser for the root command.
   public init() {}

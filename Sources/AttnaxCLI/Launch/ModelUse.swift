@@ -9,6 +9,8 @@ import Foundation
 /// garbage, so it is refused naming the config field and its value.
 enum ModelUse: String {
   case generate, embed
+  /// `attnax serve`: a language model (chat, completions) or a sentence encoder (embeddings).
+  case serve
 
   /// Opens `path` as a model for this use: a GGUF file, a Hugging Face folder or an attnax model
   /// directory (``ModelCheckpoint``), its kind checked. An attnax directory's config is checked
@@ -59,6 +61,9 @@ enum ModelUse: String {
             "is '\(config.pooling.rawValue)': a sentence-embedding model, not a language model: generate cannot use it (attnax embed)"
         )
       }
+    case .serve:
+      if config.model == .transformerEncoder && config.pooling != .none { return }
+      try ModelUse.generate.check(config)
     case .embed:
       guard config.model == .transformerEncoder else {
         throw AttnaxError.config(
