@@ -238,6 +238,30 @@ struct ProcessContractTests {
     }
   }
 
+  @Test("serve refuses bad flags, a context past the model's positions and a port in use, on every rank")
+  func serveOptions() throws {
+    let w = try Workspace()
+    // A port held by this test process: the server cannot bind it.
+    let held = try HeldPort()
+    for layout in [Layout.single, .ranks(2)] {
+      try w.expectRefused(
+        ["serve", "--model", "builtin", "--max-batch", "0"], layout: layout,
+        .exact("error: option '--max-batch': must be between 1 and 256, got 0"), output: .none)
+      try w.expectRefused(
+        ["serve", "--model", "builtin", "--log-level", "loud"], layout: layout,
+        .exact(
+          "error: option '--log-level': 'loud' is not one of trace, debug, info, notice, warning, error, critical"),
+        output: .none)
+      try w.expectRefused(
+        ["serve", "--model", "builtin", "--context", "999"], layout: layout,
+        .exact("error: option '--context': is 999, but the model holds 256 positions (max_len (the RoPE table))"),
+        output: .none)
+      try w.expectRefused(
+        ["serve", "--model", "builtin", "--port", "\(held.port)"], layout: layout,
+        .matching("error: option '--port': cannot listen on 127\\.0\\.0\\.1:\(held.port): .*"), output: .none)
+    }
+  }
+
   // MARK: - One rank sees the problem
 
   @Test("one rank's weights unreadable (ATTNAX_FAULT=weights): every rank stops with its message")
@@ -915,4 +939,27 @@ private func modificationTime(_ path: String) -> timespec? {
 
 private func fileSize(_ path: String) throws -> Int {
   (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+}
+
+/// A TCP port on 127.0.0.1 held (bound and listening) by this process until it ends.
+struct HeldPort {
+  let fd: Int32
+  let port: Int
+
+  init() throws {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    self.fd = fd
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &addr) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p -> Bool in
+        bind(fd, p, len) == 0 && listen(fd, 1) == 0 && getsockname(fd, p, &len) == 0
+      }
+    }
+    guard bound else { throw POSIXError(.EADDRINUSE) }
+    port = Int(UInt16(bigEndian: addr.sin_port))
+  }
 }

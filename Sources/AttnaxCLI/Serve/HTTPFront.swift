@@ -31,7 +31,8 @@ final class HTTPFront {
       return bound.localAddress?.port ?? port
     } catch {
       try? group.syncShutdownGracefully()
-      throw LaunchError.option("--port", "cannot listen on \(host):\(port): \(error)")
+      let why = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+      throw LaunchError.option("--port", "cannot listen on \(host):\(port): \(why)")
     }
   }
 

@@ -8,12 +8,14 @@ final class Inbox: @unchecked Sendable {
   private var arrived: [ServeJob] = []
   /// Accepted requests not yet holding a slot (in the inbox or in the scheduler's waiting list).
   private var queued = 0
-  private var state = State.serving
+  private var state = State.loading
   /// Waiting requests at most; one more is refused with 429.
   let maxQueue: Int
 
   /// Whether new requests are taken.
   enum State: Sendable, Equatable {
+    /// Listening while the model loads: requests get 503.
+    case loading
     case serving
     /// SIGTERM: in-flight requests finish, new ones are refused (503).
     case draining
@@ -38,6 +40,7 @@ final class Inbox: @unchecked Sendable {
     condition.lock()
     defer { condition.unlock() }
     switch state {
+    case .loading: return .refused("the model is loading")
     case .draining: return .refused("the server is shutting down")
     case .failed(let why): return .refused(why)
     case .serving: break
@@ -83,6 +86,9 @@ final class Inbox: @unchecked Sendable {
     return state
   }
 
+  /// The model is loaded: take requests.
+  func open() { set(.serving) }
+
   /// SIGTERM: stop taking requests and wake the serving thread.
   func beginDrain() { set(.draining) }
 
@@ -91,7 +97,10 @@ final class Inbox: @unchecked Sendable {
 
   private func set(_ new: State) {
     condition.lock()
-    if state == .serving || (new != .draining) { state = new }
+    switch (state, new) {
+    case (.failed, _), (.draining, .serving), (.draining, .draining): break
+    default: state = new
+    }
     condition.broadcast()
     condition.unlock()
   }

@@ -20,7 +20,7 @@ struct Serve: ParsableCommand {
 
   @Option(
     help:
-      "A GGUF file, a Hugging Face folder or an attnax model directory (a language model, or a sentence encoder for /v1/embeddings)."
+      "A GGUF file, a Hugging Face folder or an attnax model directory (a language model, or a sentence encoder for /v1/embeddings); `builtin`: the tiny demo model (token-id prompts only)."
   )
   var model: String
   @Option(help: ArgumentHelp(WeightsOption.help)) var weights: WeightsOption = .native
@@ -45,7 +45,7 @@ struct Serve: ParsableCommand {
     try OptionLimits.validating {
       try OptionLimits.check("--port", port, 0...65535)
       try OptionLimits.check("--max-batch", maxBatch, 1...Self.maxBatchLimit)
-      try OptionLimits.check("--max-queue", maxQueue, 0...1_000_000)
+      try OptionLimits.check("--max-queue", maxQueue, 1...1_000_000)
       try OptionLimits.check("--context", context, 2...Int(Int32.max))
       try OptionLimits.check("--prefill-chunk", prefillChunk, 1...1_000_000)
       try OptionLimits.check("--max-body-bytes", maxBodyBytes, 1...(1 << 30))
@@ -68,20 +68,15 @@ struct Serve: ParsableCommand {
       let prepared = Result { try prepare() }
       try Launch.agree(world, prepared)
       let (config, weights, tokenizer, limits) = try prepared.get()
-      let (grid, model, _) = try layout.loadModel(world, config: config, weights: weights)
-      // On three or more tp ranks the default allreduces sum an element in an order that depends
-      // on the rows sent with it: the rank-ordered one keeps a request's numbers batch-independent.
-      if grid.tpSize >= 3 { grid.tp.allreduceAlgorithm = .rankOrdered }
-      Launch.note(world, try model.weightInventory.line(world, storage: self.weights.storage))
       let encoder = config.model == .transformerEncoder
-      let engine = StepEngine(model: model, embedder: encoder ? try SentenceEmbedder(model: model) : nil)
       LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
       var logger = Logger(label: "attnax.serve")
       logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
       let metrics = ServeMetrics()
       let inbox = Inbox(maxQueue: limits.maxQueue)
       let front = HTTPFront()
-      // Rank 0 binds before any rank starts serving, so a port in use ends every rank (exit 2).
+      // Rank 0 binds before the model loads, so a port in use ends every rank at once (exit 2);
+      // until the model is loaded /health and every request answer 503 ("loading").
       let bound = Result { () throws -> Int in
         guard world.rank == 0 else { return 0 }
         let routes = ServeRoutes(
@@ -93,11 +88,18 @@ struct Serve: ParsableCommand {
         return try front.start(host: host, port: port, routes: routes)
       }
       try Launch.agree(world, bound)
+      let (grid, model, _) = try layout.loadModel(world, config: config, weights: weights)
+      // On three or more tp ranks the default allreduces sum an element in an order that depends
+      // on the rows sent with it: the rank-ordered one keeps a request's numbers batch-independent.
+      if grid.tpSize >= 3 { grid.tp.allreduceAlgorithm = .rankOrdered }
+      Launch.note(world, try model.weightInventory.line(world, storage: self.weights.storage))
+      let engine = StepEngine(model: model, embedder: encoder ? try SentenceEmbedder(model: model) : nil)
       guard world.rank == 0 else {
         do { try Scheduler.follow(world: world, engine: engine) } catch { Launch.fail(world, error) }
         return 0
       }
       let drain = Self.onSignals { inbox.beginDrain() }
+      inbox.open()
       Launch.note(
         world,
         "serve: listening on http://\(host):\(try bound.get()) (\(Self.servedName(model: self.model)), "
@@ -136,9 +138,13 @@ struct Serve: ParsableCommand {
 
   /// The model, its tokenizer and the limits, checked against each other; no communication.
   func prepare() throws -> (TransformerConfig, WeightSource, Tokenizer?, ServeLimits) {
-    let checkpoint = try ModelUse.serve.open(model, storage: weights.storage)
-    let config = checkpoint.config
-    let tokenizer = try ModelTokenizer.load(checkpoint)
+    let config: TransformerConfig, source: WeightSource, tokenizer: Tokenizer?
+    if model == "builtin" {
+      (config, source, tokenizer) = (.demo, StoredWeights(RandomWeights(seed: 7), storage: weights.storage), nil)
+    } else {
+      let checkpoint = try ModelUse.serve.open(model, storage: weights.storage)
+      (config, source, tokenizer) = (checkpoint.config, checkpoint.weights, try ModelTokenizer.load(checkpoint))
+    }
     let positions = config.sequenceLimit?.tokens ?? Int(Int32.max)
     let context = self.context ?? min(positions, 2048)
     guard context <= positions else {
@@ -157,6 +163,6 @@ struct Serve: ParsableCommand {
     }
     let limits = ServeLimits(
       maxBatch: maxBatch, maxQueue: maxQueue, context: context, prefillChunk: prefillChunk, drainSeconds: drainSeconds)
-    return (config, checkpoint.weights, tokenizer, limits)
+    return (config, source, tokenizer, limits)
   }
 }

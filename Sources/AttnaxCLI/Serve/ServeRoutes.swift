@@ -85,6 +85,7 @@ final class ServeRoutes: Sendable {
 
   private func health(_ responder: Responder) -> ServeJob? {
     switch inbox.current {
+    case .loading: responder.json(503, .object([("status", .string("loading"))]))
     case .serving: responder.json(200, .object([("status", .string("ok"))]))
     case .draining: responder.json(503, .object([("status", .string("draining"))]))
     case .failed(let why): responder.json(503, .object([("status", .string("failed")), ("message", .string(why))]))
