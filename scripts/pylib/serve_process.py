@@ -126,7 +126,7 @@ class Server:
             time.sleep(0.05)
 
     @classmethod
-    def attnax(cls, binary, model, np=1, args=(), startup=120.0, name=None):
+    def attnax(cls, binary, model, np=1, args=(), startup=120.0, name=None, env=None):
         args = list(args)
         if "--port" not in args:
             args += ["--port", "0"]
@@ -134,7 +134,7 @@ class Server:
             cmd = [binary, "serve", "--model", model] + args
         else:
             cmd = [os.path.join(ROOT, "scripts", "mpirun"), "-np", str(np), binary, "serve", "--model", model] + args
-        return cls(cmd, startup=startup, name=name or f"attnax serve (np {np})")
+        return cls(cmd, env=env, startup=startup, name=name or f"attnax serve (np {np})")
 
     def log(self):
         try:
