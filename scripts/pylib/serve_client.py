@@ -31,13 +31,18 @@ METRICS = ["attnax_requests_total", "attnax_prompt_tokens_total", "attnax_genera
 class Report:
     def __init__(self):
         self.passed = self.failed = 0
+        self.last = time.monotonic()
 
     def check(self, label, ok, detail=""):
+        """One line: PASS or FAIL, the check, what was seen, the seconds since the previous line."""
         if ok:
             self.passed += 1
         else:
             self.failed += 1
-        print(f"{'PASS' if ok else 'FAIL'} {label}" + (f": {detail}" if detail else ""), flush=True)
+        now = time.monotonic()
+        print(f"{'PASS' if ok else 'FAIL'} {label}" + (f": {detail}" if detail else "") + f" [{now - self.last:.1f} s]",
+              flush=True)
+        self.last = now
 
 
 def _usage(u):
@@ -97,11 +102,11 @@ class Api:
             return {}
 
     def wait_gauges_zero(self, timeout):
-        """{} once attnax_queue_depth and attnax_batch_size are both 0, else their last values."""
+        """{} once the queue and running gauges are both 0, else their last values."""
         deadline = time.monotonic() + timeout
         while True:
             m = self.metrics()
-            gauges = {k: m.get(k) for k in ("attnax_queue_depth", "attnax_batch_size")}
+            gauges = {k: m.get(k) for k in ("attnax_queue_depth", running_gauge(m))}
             if all(v == 0 for v in gauges.values()):
                 return {}
             if time.monotonic() > deadline:
@@ -127,16 +132,30 @@ class Api:
             return 0, f"curl: {p.stderr.strip()}"
 
 
-class GaugeWatch:
-    """The largest value of a gauge seen while the with-block runs (polled every 20 ms)."""
+def running_gauge(m):
+    """The gauge of requests holding a slot: attnax_running_requests, else attnax_batch_size when it
+    is a gauge (the contract names the batch gauge; a histogram has _sum and _count instead)."""
+    return "attnax_running_requests" if "attnax_running_requests" in m or "attnax_batch_size" not in m \
+        else "attnax_batch_size"
 
-    def __init__(self, api, name):
-        self.api, self.name, self.peak = api, name, 0.0
+
+def mean_batch(before, after):
+    """The mean of attnax_batch_size's observations between two scrapes (histogram or summary), or None."""
+    n = after.get("attnax_batch_size_count", 0) - before.get("attnax_batch_size_count", 0)
+    return (after.get("attnax_batch_size_sum", 0) - before.get("attnax_batch_size_sum", 0)) / n if n > 0 else None
+
+
+class GaugeWatch:
+    """The most running requests seen while the with-block runs (polled every 20 ms)."""
+
+    def __init__(self, api):
+        self.api, self.peak = api, 0.0
         self._stop = threading.Event()
 
     def _poll(self):
         while not self._stop.is_set():
-            self.peak = max(self.peak, self.api.metrics().get(self.name, 0.0))
+            m = self.api.metrics()
+            self.peak = max(self.peak, m.get(running_gauge(m), 0.0))
             self._stop.wait(0.02)
 
     def __enter__(self):
