@@ -188,14 +188,17 @@ def machine_facts(args):
         facts["weight_types"] = f"unknown ({e})"
     facts["peer"] = subprocess.run([args.peer_python, "-c", "import llama_cpp; print(llama_cpp.__version__)"],
                                    capture_output=True, text=True).stdout.strip() if args.peer_python else ""
-    facts["rev"] = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                                  text=True).stdout.strip()
+    if args.bin:
+        import hashlib
+        with open(args.bin, "rb") as f:
+            facts["bin"] = f"{args.bin_label or args.bin} (sha256 {hashlib.sha256(f.read()).hexdigest()[:12]})"
     return facts
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bin")
+    ap.add_argument("--bin-label", help="where --bin was copied from, for the header")
     ap.add_argument("--model", required=True)
     ap.add_argument("--peer-python")
     ap.add_argument("--clients", default="1,4,16")
@@ -218,8 +221,11 @@ def main():
         f" x {max(1, args.threads // args.np)} thread(s), --weights {args.weights}"
     print(f"machine: {facts['cpu']}, {facts['nproc']} cores; load average {os.getloadavg()[0]:.2f} at start")
     print(f"model: {os.path.basename(args.model)} ({facts['weight_types']})")
-    print(f"ours: {ours_name} (rev {facts['rev']}); peer: llama_cpp.server (llama-cpp-python {facts['peer']}) x "
-          f"{args.threads} thread(s), f32 KV, use_extra_bufts false")
+    if "ours" in engines:
+        print(f"ours: {ours_name}, binary {facts.get('bin', '-')}")
+    if "peer" in engines:
+        print(f"peer: llama_cpp.server (llama-cpp-python {facts['peer']}) x {args.threads} thread(s), f32 KV, "
+              "use_extra_bufts false, interrupt_requests false")
     print(f"load: {args.requests} streamed chat requests per client count, max_tokens {args.max_tokens}, "
           f"temperature 0; clients {args.clients}; {args.rounds} round(s), engines interleaved", flush=True)
     results = {}  # (engine, clients) -> [summary per round]
@@ -229,7 +235,7 @@ def main():
             for engine in order:
                 try:
                     server = starters[engine](args)
-                except ServerFailed as e:
+                except (ServerFailed, OSError) as e:
                     print(f"round {rnd} {engine}: {e}", flush=True)
                     continue
                 model = model_id(server.url)
