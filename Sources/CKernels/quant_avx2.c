@@ -95,7 +95,9 @@ AXQ_INLINE __m256 grp_fma(__m256 a, __m256 b, __m256 c, int t) {
   __m256 r = _mm256_fmadd_ps(a, b, c);
   return t == AXQ_G ? r : _mm256_blendv_ps(c, r, _mm256_castsi256_ps(grp_mask(t)));
 }
-AXQ_INLINE float grp_hsum(__m256 a) { return hsum8(a); }
+AXQ_INLINE void grp_hsum_rows(const __m256 *acc, int mr, float *out) {
+  for (int r = 0; r < mr; r++) out[r] = hsum8(acc[r]);
+}
 AXQ_INLINE __m256i grp_zero_i(void) { return _mm256_setzero_si256(); }
 AXQ_INLINE __m256 grp_zero_f(void) { return _mm256_setzero_ps(); }
 AXQ_INLINE __m256i grp_sub_i(__m256i a, __m256i b) { return _mm256_sub_epi32(a, b); }
