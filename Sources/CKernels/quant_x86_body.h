@@ -7,7 +7,8 @@
  *   MADD_ACC(acc, p, s)  acc + p·s summed in pairs of int16 lanes (int32 lanes)
  *   BITS32(bits)         32 bytes, 0xFF where bit i of the uint32 is set
  * Each weight block is unpacked once and used for up to AXQ_MR activation rows; every block's
- * integer sum is scaled in float as ggml does: acc += (d_w · d_x) · isum. */
+ * integer sum is scaled in float as ggml does: acc += (d_w · d_x) · isum. The 32-element formats
+ * are in quant_x86_group.h. */
 
 /* How far ahead of the block in hand the weight rows are prefetched (bytes): a thread streams
  * short rows back to back, and the hardware prefetchers alone left the kernels waiting on loads.
@@ -85,59 +86,6 @@ typedef struct {
   const float *d[AXQ_MR];
   const uint8_t *aux[AXQ_MR];
 } act_rows;
-
-/* One 32-element block against mr activation rows, into one set of accumulators. */
-AXQ_INLINE void block_32(int type, const uint8_t *w, long b, const act_rows *a, __m256 *acc, float *macc,
-                         const int mr) {
-  __m128 dm = h2f_pair(w); /* d, and m for Q4_1 / Q5_1 */
-  float dw = _mm_cvtss_f32(dm);
-  __m256i q;
-  int offset = 0;
-  switch (type) {
-  case AX_T_Q4_0: q = nib32(w + 2); offset = 8; break;
-  case AX_T_Q4_1: q = nib32(w + 4); break;
-  case AX_T_Q5_0: q = _mm256_or_si256(nib32(w + 6), _mm256_and_si256(BITS32(axq_u32(w + 2)), bytes_set(16))); offset = 16; break;
-  case AX_T_Q5_1: q = _mm256_or_si256(nib32(w + 8), _mm256_and_si256(BITS32(axq_u32(w + 4)), bytes_set(16))); break;
-  default: q = ld256(w + 2); break; /* Q8_0 */
-  }
-  __m256i qa = type == AX_T_Q8_0 ? _mm256_abs_epi8(q) : q;
-  float mw = _mm_cvtss_f32(_mm_movehdup_ps(dm));
-  for (int r = 0; r < mr; r++) {
-    __m256i x = ld256(a->q[r] + 32 * b);
-    __m256i init = _mm256_setzero_si256();
-    if (type == AX_T_Q8_0) x = _mm256_sign_epi8(x, q);
-    if (offset) init = lane0(-offset * ((const int32_t *)a->aux[r])[b]);
-    __m256i v = DOT_US(init, qa, x);
-    acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * a->d[r][b]), _mm256_cvtepi32_ps(v), acc[r]);
-    if (type == AX_T_Q4_1 || type == AX_T_Q5_1) macc[r] += mw * ((const float *)a->aux[r])[b];
-  }
-}
-
-/* The 32-element formats: Q4_0, Q5_0 (offset q - 8 / - 16 folded in through Σx), Q8_0 (signs
- * moved onto x), Q4_1, Q5_1 (+ m_w · s_x). Consecutive blocks go to separate accumulators (4
- * chains for one activation row, 2 for more: the rows are chains of their own), so a block does
- * not wait for the previous one's fused multiply-add: one chain was latency-bound at ~4 cycles a
- * block (about 11 GB/s of Q4_1 from L2). */
-AXQ_INLINE void rows_32(int type, const uint8_t *w, long nb, const act_rows *a, float *out, const int mr) {
-  enum { MAXC = 4 };
-  const int chains = mr == 1 ? 4 : 2;
-  __m256 acc[MAXC][AXQ_MR];
-  float macc[MAXC][AXQ_MR];
-  for (int c = 0; c < MAXC; c++)
-    for (int r = 0; r < mr; r++) { acc[c][r] = _mm256_setzero_ps(); macc[c][r] = 0; }
-  long bytes = axq_block_bytes(type), b = 0;
-  for (; b + chains <= nb; b += chains) {
-    prefetch_ahead(w + b * bytes, chains * bytes);
-    for (int c = 0; c < chains; c++) block_32(type, w + (b + c) * bytes, b + c, a, acc[c], macc[c], mr);
-  }
-  for (int c = 0; b < nb; b++, c++) block_32(type, w + b * bytes, b, a, acc[c], macc[c], mr);
-  for (int r = 0; r < mr; r++) {
-    __m256 s = acc[0][r];
-    float m = macc[0][r];
-    for (int c = 1; c < chains; c++) { s = _mm256_add_ps(s, acc[c][r]); m += macc[c][r]; }
-    out[r] = hsum8(s) + m;
-  }
-}
 
 /* Q4_K / Q5_K: per 64 elements, low nibbles (sub-block 2j) and high nibbles (2j + 1), each
  * sub-block's 6-bit scale applied to int16 pair sums; minimums against the activations' bsums. */

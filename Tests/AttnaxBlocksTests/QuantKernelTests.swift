@@ -9,10 +9,11 @@ import Foundation
 import Testing
 import _TestSupport
 
-/// The levels this CPU runs (0 portable, 1 AVX2, 2 AVX-512 VNNI): those whose table is not clamped.
-private let levels: [Int32] = (0...2).filter { ax_quant_kernels_at(Int32($0)).pointee.level == Int32($0) }.map(Int32.init)
+/// The levels of attnax_quant.h this CPU runs (0 portable, 1 AVX2, 2 AVX-512 VNNI): those whose table is not clamped.
+let quantLevels: [Int32] = (0...2).filter { ax_quant_kernels_at(Int32($0)).pointee.level == Int32($0) }.map(Int32.init)
 
-private func table(_ level: Int32) -> ax_quant_table { ax_quant_kernels_at(level).pointee }
+/// The block-format kernels of one level.
+func quantTable(_ level: Int32) -> ax_quant_table { ax_quant_kernels_at(level).pointee }
 
 private func id(_ type: GGMLType) -> Int32 { Int32(type.rawValue) }
 
@@ -43,7 +44,7 @@ private func quantBytes(_ type: GGMLType) -> Range<Int>? {
 
 /// `rows` rows of valid blocks, `stride` bytes apart: random quant bytes, finite scales of about
 /// ±0.02 (random float16 bits would give infinities and NaNs), plain types uniform in ±1.
-private func randomWeights(_ type: GGMLType, rows: Int, k: Int, stride: Int, rng: inout TestRNG) -> [UInt8] {
+func randomBlockWeights(_ type: GGMLType, rows: Int, k: Int, stride: Int, rng: inout TestRNG) -> [UInt8] {
   var bytes = (0..<(rows * stride)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
   func put16(_ v: UInt16, _ at: Int) {
     bytes[at] = UInt8(v & 0xFF)
@@ -70,7 +71,7 @@ private func randomWeights(_ type: GGMLType, rows: Int, k: Int, stride: Int, rng
 
 private func dequantize(_ type: GGMLType, _ w: [UInt8], ldw: Int, n: Int, k: Int, level: Int32 = 0) -> [Float] {
   var out = [Float](repeating: 0, count: n * k)
-  table(level).dequantize_rows(id(type), w, ldw, n, k, &out, k)
+  quantTable(level).dequantize_rows(id(type), w, ldw, n, k, &out, k)
   return out
 }
 
@@ -127,13 +128,13 @@ private func u32(_ bytes: [UInt8], _ at: Int) -> UInt32 { (0..<4).reduce(0) { $0
 private func float(_ bytes: [UInt8], _ at: Int) -> Float { Float(bitPattern: u32(bytes, at)) }
 
 /// The weight types with an integer kernel, then those taking the float fallback.
-private let linearTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K, .q2_K, .q3_K, .f16, .bf16, .f32]
+let blockLinearTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K, .q2_K, .q3_K, .f16, .bf16, .f32]
 
 @Suite("Block-format kernels (attnax_quant.h)")
 struct QuantKernelTests {
   @Test("Block sizes and activation types agree with GGMLType and ggml's vec_dot_type")
   func layouts() {
-    for type in linearTypes {
+    for type in blockLinearTypes {
       #expect(ax_q_block_elems(id(type)) == type.blockElements && ax_q_block_bytes(id(type)) == type.blockBytes, "\(type)")
     }
     let acts: [GGMLType: GGMLType] = [
@@ -142,7 +143,7 @@ struct QuantKernelTests {
     ]
     for (w, a) in acts { #expect(ax_q_act_type(id(w)) == id(a), "\(w)") }
     #expect(ax_q_block_elems(id(.iq4_nl)) == 0 && ax_q_act_type(id(.iq4_nl)) == -1)
-    #expect(levels.first == 0 && ["portable", "avx2", "avx512vnni"].contains(String(cString: ax_quant_name())))
+    #expect(quantLevels.first == 0 && ["portable", "avx2", "avx512vnni"].contains(String(cString: ax_quant_name())))
   }
 
   @Test(
@@ -157,9 +158,9 @@ struct QuantKernelTests {
     let raw = file.bytes(of: info)
     let (n, k, ldo) = (info.rowCount, info.rowLength, info.rowLength + 3)
     #expect(raw.count == n * info.rowBytes && want.count == n * k)
-    for level in levels {
+    for level in quantLevels {
       var out = [Float](repeating: 12345, count: n * ldo)
-      table(level).dequantize_rows(id(info.type), raw.baseAddress, info.rowBytes, n, k, &out, ldo)
+      quantTable(level).dequantize_rows(id(info.type), raw.baseAddress, info.rowBytes, n, k, &out, ldo)
       let got = (0..<n).flatMap { r in out[(r * ldo)..<(r * ldo + k)].map(\.bitPattern) }
       let differ = zip(got, want).filter { $0 != $1 }.count
       #expect(differ == 0, "\(name) level \(level): \(differ) elements differ")
@@ -287,9 +288,9 @@ struct QuantKernelTests {
       var xq = [UInt8](repeating: 0, count: m * ax_q_act_row_bytes(act, k))
       ax_q_quantize_act(act, x, m, k, k, &xq)
       let want = roundAct(act, x, m, k, k)
-      for level in levels {
+      for level in quantLevels {
         var y = [Float](repeating: 0, count: m * k)
-        table(level).linear_rows(id(type), w, rowBytes, k, k, xq, m, &y, k)
+        quantTable(level).linear_rows(id(type), w, rowBytes, k, k, xq, m, &y, k)
         #expect(y == want, "\(type) level \(level)")  // == : a zero quant times a negative d is −0
       }
     }
@@ -303,7 +304,8 @@ struct QuantKernelTests {
   /// Σ|w·x| alone); the dequantized weights are themselves one rounding from exact. Together
   /// ≤ 16 · 2⁻²⁴ ≈ 1e-6 of that magnitude; 1e-5 leaves room for the SIMD summation orders.
   @Test(
-    "linear_rows equals a float64 product of dequantized weights and rounded activations, at every level", arguments: linearTypes)
+    "linear_rows equals a float64 product of dequantized weights and rounded activations, at every level",
+    arguments: blockLinearTypes)
   func linear(_ type: GGMLType) {
     var rng = TestRNG(seed: 100 + UInt64(type.rawValue))
     let be = type.blockElements
@@ -311,7 +313,7 @@ struct QuantKernelTests {
     for k in be == 256 ? [256, 768] : (be == 32 ? [32, 288] : [96]) {
       let n = 7
       let rowBytes = k / be * type.blockBytes, ldw = rowBytes + 6
-      let w = randomWeights(type, rows: n, k: k, stride: ldw, rng: &rng)
+      let w = randomBlockWeights(type, rows: n, k: k, stride: ldw, rng: &rng)
       let wd = dequantize(type, w, ldw: ldw, n: n, k: k)
       var minimums = [Float](repeating: 0, count: n * k)
       if let quants = quantBytes(type) {
@@ -343,9 +345,9 @@ struct QuantKernelTests {
           }
         }
         var first: [Float] = []
-        for level in levels {
+        for level in quantLevels {
           var y = [Float](repeating: 12345, count: m * ldy)
-          table(level).linear_rows(id(type), w, ldw, n, k, xq, m, &y, ldy)
+          quantTable(level).linear_rows(id(type), w, ldw, n, k, xq, m, &y, ldy)
           let got = (0..<m).flatMap { r in y[(r * ldy)..<(r * ldy + n)] }
           let bad = (0..<(m * n)).filter { !(abs(Double(got[$0]) - want[$0]) <= 1e-5 * bound[$0] + 1e-30) }
           #expect(
@@ -355,7 +357,7 @@ struct QuantKernelTests {
           #expect((0..<m).allSatisfy { r in y[(r * ldy + n)..<(r * ldy + ldy)].allSatisfy { $0 == 12345 } })
           if first.isEmpty { first = got }
           let apart = (0..<(m * n)).filter { !(abs(Double(got[$0]) - Double(first[$0])) <= 1e-5 * bound[$0] + 1e-30) }
-          #expect(apart.isEmpty, "\(type) level \(level) m \(m) differs from level \(levels[0]) beyond the bound")
+          #expect(apart.isEmpty, "\(type) level \(level) m \(m) differs from level \(quantLevels[0]) beyond the bound")
         }
       }
     }
