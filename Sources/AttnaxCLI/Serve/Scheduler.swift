@@ -193,12 +193,12 @@ final class Scheduler {
   private func finish(_ job: ServeJob, reason: FinishReason) {
     let spec = job.spec!
     let text = job.finalText()
-    job.sink.finish(text: text, reason: reason, promptTokens: spec.prompt.count, completionTokens: job.tokens.count)
+    job.sink.finish(text: text, reason: reason, promptTokens: spec.prompt.count, completionTokens: job.sampled)
     metrics.promptTokens.increment(by: Int64(spec.prompt.count))
     release(job)
     end(
       job, status: 200,
-      note: "prompt \(spec.prompt.count) tokens, completion \(job.tokens.count) tokens, finish \(reason.rawValue)")
+      note: "prompt \(spec.prompt.count) tokens, completion \(job.sampled) tokens, finish \(reason.rawValue)")
   }
 
   private func release(_ job: ServeJob) {

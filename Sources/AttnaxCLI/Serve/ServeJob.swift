@@ -72,6 +72,8 @@ final class ServeJob: @unchecked Sendable {
   var slot: Int32?
   var fed = 0
   var tokens: [Int32] = []
+  /// Tokens chosen, an ending end-of-turn token included (the usage's completion tokens).
+  var sampled = 0
   var detokenizer: StreamingDetokenizer?
   /// Decoded text (UTF-8) and how much of it was sent.
   var text: [UInt8] = []
@@ -101,6 +103,7 @@ final class ServeJob: @unchecked Sendable {
     guard let spec else { return nil }
     if let last = lastTokenAt { gaps.append(now - last) } else { firstTokenAt = now }
     lastTokenAt = now
+    sampled += 1
     if stopTokens.contains(token) { return .stop }
     tokens.append(token)
     if let piece = detokenizer?.append(token) { text += Array(piece.utf8) }
