@@ -1,5 +1,6 @@
 import AttnaxDist
 import AttnaxFormats
+import Synchronization
 
 // A forward pass over several independent sequences at once, each continuing its own KV cache:
 // what a server's step runs (continuous batching). The rows of all sequences are stacked into one
@@ -94,22 +95,46 @@ extension MultiHeadAttention {
   /// Q, K and V of all stacked rows in one product each, then each sequence's queries against its
   /// own cache (its keys and values appended first, RoPE at its own positions), then one output
   /// projection (one allreduce) for all rows.
+  ///
+  /// Without a cp ring the sequences' attention runs on the threads at once, one sequence per
+  /// thread at a time (a decode step's 16 small attentions would otherwise run one after the
+  /// other while the other thread waits); each sequence's numbers are those of its attention
+  /// alone, which sums its key blocks in the same order on any number of threads.
   func callAsFunction(_ x: consuming Tensor, batch: [CachedRows], cp: Communicator, residual: Tensor?) throws -> Tensor {
     let n = x.shape[1]
     let qkv = ColumnParallelLinear.apply([query, key, value], to: x)
     x = Tensor(zeros: [0])
-    let inputs = AttentionInputs()
     let wq = qkv[0].shape[2]
-    var attended = [Float]()
-    attended.reserveCapacity(n * wq)
-    for seq in batch {
+    var attended = [Float](repeating: 0, count: n * wq)
+    func attend(_ seq: CachedRows) throws -> Tensor {
       var q = qkv[0].rows(seq.rows), k = qkv[1].rows(seq.rows)
       let v = qkv[2].rows(seq.rows)
       let layout = SequenceLayout(length: seq.rows.count, parts: cp.size, kind: .replicated)
       let ctx = SequenceContext(cp: cp, q: layout, kv: layout)
-      let past = seq.cache.length
+      let past = seq.cache.length, inputs = AttentionInputs()
       if let rope { try rotate(&q, &k, rope: rope, ctx: ctx, inputs: inputs, past: past, selfAttention: true) }
-      attended += try attendCached(q: q, k: k, v: v, cache: seq.cache, ctx: ctx, past: past, inputs: inputs).data
+      return try attendCached(q: q, k: k, v: v, cache: seq.cache, ctx: ctx, past: past, inputs: inputs)
+    }
+    if cp.size == 1 && batch.count > 1 {
+      // No collective inside: the sequences may run on any thread, in any order.
+      let failure = Mutex<Error?>(nil)
+      attended.withUnsafeMutableBufferPointer { out in
+        let base = out.baseAddress!
+        RowParallel.forEach(rows: batch.count, work: .infinity, minRows: 1, chunks: batch.count) { range in
+          for seq in batch[range] {
+            do {
+              let a = try attend(seq)
+              a.data.withUnsafeBufferPointer { (base + seq.rows.lowerBound * wq).update(from: $0.baseAddress!, count: a.count) }
+            } catch { failure.withLock { $0 = $0 ?? error } }
+          }
+        }
+      }
+      if let error = failure.withLock({ $0 }) { throw error }
+    } else {
+      for seq in batch {
+        let a = try attend(seq)
+        attended.replaceSubrange((seq.rows.lowerBound * wq)..<(seq.rows.upperBound * wq), with: a.data)
+      }
     }
     return try output(Tensor(shape: [1, n, wq], data: attended), residual: residual)
   }
