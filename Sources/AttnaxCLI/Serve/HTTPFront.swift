@@ -65,6 +65,10 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
       refused = false
       if let length = h.headers.first(name: "content-length").flatMap(Int.init), length > routes.maxBody {
         refuse(context, h)
+      } else if h.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+        // curl asks before sending a body over 1 KiB and would otherwise wait a second.
+        let head = HTTPResponseHead(version: h.version, status: .continue)
+        context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
       }
     case .body(var buffer):
       guard !refused, let h = head else { return }
