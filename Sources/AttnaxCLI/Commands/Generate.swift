@@ -284,16 +284,27 @@ struct Generate: ParsableCommand {
   /// which would otherwise end the process (models without a position limit take any
   /// --max-new-tokens up to 2^31 positions).
   static func checkCacheMemory(_ request: GenerationRequest, config: TransformerConfig) throws {
-    let block = config.blockConfig
     let positions = Double(request.prompts.map(\.count).max() ?? 0) + Double(request.maxNewTokens)
-    let bytes = 8 * Double(block.numLayers) * Double(request.prompts.count) * positions * Double(block.kvHeads * block.headDim)
+    try checkCacheMemory(
+      config: config, sequences: request.prompts.count, positions: positions, flag: "--max-new-tokens",
+      what: String(format: "the KV cache of %d prompt(s) x %.0f positions", request.prompts.count, positions))
+  }
+
+  /// Throws naming `flag` unless the float32 K and V of every layer for `sequences` sequences of
+  /// `positions` positions fit in this machine's memory; `what` names the cache in the message.
+  static func checkCacheMemory(
+    config: TransformerConfig, sequences: Int, positions: Double, flag: String, what: String
+  ) throws {
+    let block = config.blockConfig
+    let bytes = 8 * Double(block.numLayers) * Double(sequences) * positions * Double(block.kvHeads * block.headDim)
     let memory = Memory.physicalBytes
     guard memory <= 0 || bytes <= memory else {
       throw LaunchError.option(
-        "--max-new-tokens",
-        String(
-          format: "the KV cache of %d prompt(s) x %.0f positions needs %.1f GiB, more than this machine's memory (%.1f GiB)",
-          request.prompts.count, positions, bytes / Double(1 << 30), memory / Double(1 << 30)))
+        flag,
+        what
+          + String(
+            format: " needs %.1f GiB, more than this machine's memory (%.1f GiB)", bytes / Double(1 << 30),
+            memory / Double(1 << 30)))
     }
   }
 

@@ -151,16 +151,9 @@ struct Serve: ParsableCommand {
       throw LaunchError.option(
         "--context", "is \(context), but the model holds \(positions) positions (\(config.sequenceLimit?.field ?? "positions"))")
     }
-    let block = config.blockConfig
-    let cache = 8 * Double(block.numLayers) * Double(maxBatch) * Double(context) * Double(block.kvHeads * block.headDim)
-    let memory = Memory.physicalBytes
-    guard memory <= 0 || cache <= memory else {
-      throw LaunchError.option(
-        "--max-batch",
-        String(
-          format: "%d requests of %d positions (--context) need %.1f GiB of KV cache, more than this machine's %.1f GiB",
-          maxBatch, context, cache / Double(1 << 30), memory / Double(1 << 30)))
-    }
+    try Generate.checkCacheMemory(
+      config: config, sequences: maxBatch, positions: Double(context), flag: "--max-batch",
+      what: "the KV cache of \(maxBatch) requests x \(context) positions (--context)")
     let limits = ServeLimits(
       maxBatch: maxBatch, maxQueue: maxQueue, context: context, prefillChunk: prefillChunk, drainSeconds: drainSeconds)
     return (config, source, tokenizer, limits)

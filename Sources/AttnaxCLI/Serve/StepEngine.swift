@@ -78,10 +78,4 @@ final class StepEngine {
     }
     return out
   }
-
-  /// Bytes of K and V a slot of `capacity` positions holds on this rank (float32, every layer).
-  func cacheBytes(capacity: Int) -> Int {
-    let c = model.config.blockConfig
-    return 8 * c.numLayers * capacity * model.stack.plan.kvHeads.count * c.headDim
-  }
 }
