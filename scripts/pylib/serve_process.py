@@ -152,11 +152,17 @@ class Server:
         if not self.cmd[0].endswith("mpirun"):
             return {0: self.proc.pid} if alive(self.proc.pid) else {}
         out = {}
-        try:
-            children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()
-        except OSError:
-            children = []
-        for pid in children:
+
+        def children(pid):
+            try:
+                return subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+            except OSError:
+                return []
+        # scripts/mpirun runs mpirun as its child for serve (it hands signals to the ranks): the
+        # ranks are the script's children or grandchildren.
+        descendants = children(self.proc.pid)
+        descendants += [g for c in descendants for g in children(c)]
+        for pid in descendants:
             try:
                 with open(f"/proc/{pid}/environ", "rb") as f:
                     env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)

@@ -113,7 +113,7 @@ struct StepPlan: Equatable {
   static func broadcast(_ plan: StepPlan, world: Communicator) throws -> StepPlan {
     guard world.size > 1 else { return plan }
     var bytes = world.rank == 0 ? plan.encoded() : []
-    try world.broadcast(&bytes, root: 0)
+    try world.broadcast(&bytes, root: 0, idle: true)
     guard let decoded = StepPlan(decoding: bytes) else {
       throw LaunchError.failed("serve: rank \(world.rank) received a step plan it cannot read")
     }
