@@ -44,6 +44,28 @@ extension DistSuite {
       try comm.barrier()
     }
 
+    @Test("the rank-ordered sum is ((x0 + x1) + x2) + ... bit for bit, whatever the count and the element's position")
+    func rankOrderedSums() throws {
+      let comm = try makeWorld()
+      for count in interestingCounts(comm.size).filter({ $0 <= 100_000 }) {
+        var values = (0..<count).map { value(rank: comm.rank, index: $0, seed: 11) }
+        try values.withUnsafeMutableBufferPointer { try comm.allreduce($0, op: .sum, algorithm: .rankOrdered) }
+        let expected = (0..<count).map { i in
+          (1..<max(1, comm.size)).reduce(value(rank: 0, index: i, seed: 11)) { $0 + value(rank: $1, index: i, seed: 11) }
+        }
+        let differing = (0..<count).filter { values[$0].bitPattern != expected[$0].bitPattern }.count
+        #expect(differing == 0, "count \(count): \(differing) elements differ from the rank-ordered sum")
+      }
+      // The same element sent alone and at the end of a longer buffer: the same bits (what a
+      // server's batch invariance needs; the ring and libnbc may differ here on 3+ ranks).
+      var alone = [value(rank: comm.rank, index: 5, seed: 13)]
+      var inBatch = (0..<37).map { value(rank: comm.rank, index: $0 == 36 ? 5 : $0 + 100, seed: 13) }
+      try alone.withUnsafeMutableBufferPointer { try comm.allreduce($0, op: .sum, algorithm: .rankOrdered) }
+      try inBatch.withUnsafeMutableBufferPointer { try comm.allreduce($0, op: .sum, algorithm: .rankOrdered) }
+      #expect(alone[0].bitPattern == inBatch[36].bitPattern)
+      try comm.barrier()
+    }
+
     @Test("the ring sum of random floats is bitwise identical on every rank and matches a double-precision sum")
     func identicalRandomSums() throws {
       let comm = try makeWorld()
