@@ -44,8 +44,13 @@ final class Scheduler {
   /// Seconds the idle loop waits before a heartbeat plan.
   let heartbeat: Double
 
+  /// Decode rows per forward pass (``TransformerModel/rowInvariantRows``, read once).
+  private let decodeGroup: Int
   private var waiting: [ServeJob] = []
+  /// Completions holding a slot.
   private var running: [ServeJob] = []
+  /// The embedding jobs of the step being run (they hold no slot and end with the step).
+  private var embedding: [ServeJob] = []
   private var releases: [Int32] = []
   private var freeSlots: [Int32] = []
   private var nextSlot: Int32 = 0
@@ -58,6 +63,7 @@ final class Scheduler {
     self.world = world; self.engine = engine; self.inbox = inbox; self.limits = limits
     self.metrics = metrics; self.logger = logger; self.stopTokens = stopTokens; self.tokenizer = tokenizer
     heartbeat = min(0.5, world.timeout / 4)
+    decodeGroup = max(1, engine.model.rowInvariantRows)
   }
 
   /// Serves until a drain ends; then tells the other ranks to stop. Throws when a step fails
@@ -110,14 +116,12 @@ final class Scheduler {
     plan.releases = releases
     releases = []
     // Embedding jobs need no slot: every waiting one runs in this step.
-    let embeddings = waiting.filter { if case .embedding = $0.work { return true } else { return false } }
-    if !embeddings.isEmpty {
-      waiting.removeAll { job in embeddings.contains { $0 === job } }
-      inbox.dequeued(embeddings.count)
-      for job in embeddings { if case .embedding(let ids) = job.work { plan.embeddings.append(ids) } }
-      running += embeddings
+    for job in waiting { if case .embedding(let ids) = job.work { embedding.append(job); plan.embeddings.append(ids) } }
+    if !embedding.isEmpty {
+      waiting.removeAll { job in embedding.contains { $0 === job } }
+      inbox.dequeued(embedding.count)
     }
-    while running.filter({ $0.spec != nil }).count < limits.maxBatch, let i = waiting.firstIndex(where: { $0.spec != nil }) {
+    while running.count < limits.maxBatch, let i = waiting.firstIndex(where: { $0.spec != nil }) {
       let job = waiting.remove(at: i)
       inbox.dequeued(1)
       let slot =
@@ -130,18 +134,17 @@ final class Scheduler {
       plan.admissions.append(.init(slot: slot, capacity: Int32(job.capacity)))
       running.append(job)
     }
-    let decoding = running.filter { $0.spec != nil && $0.remainingPrompt == 0 && !$0.finished }
-    let group = max(1, engine.model.rowInvariantRows)
-    for start in stride(from: 0, to: decoding.count, by: group) {
+    let decoding = running.filter { $0.remainingPrompt == 0 }
+    for start in stride(from: 0, to: decoding.count, by: decodeGroup) {
       plan.forwards.append(
-        decoding[start..<min(start + group, decoding.count)].map { job in
+        decoding[start..<min(start + decodeGroup, decoding.count)].map { job in
           StepPlan.PlannedRow(
             slot: job.slot!, tokens: [job.tokens.last!],
             sampling: .init(options: job.spec!.sampling, step: Int32(job.tokens.count)))
         })
     }
     var budget = limits.prefillChunk
-    for job in running where job.spec != nil && job.remainingPrompt > 0 && budget > 0 {
+    for job in running where job.remainingPrompt > 0 && budget > 0 {
       let spec = job.spec!
       let n = min(job.remainingPrompt, limits.prefillChunk)
       let last = job.fed + n == spec.prompt.count
@@ -163,16 +166,15 @@ final class Scheduler {
 
   private func deliver(_ outcome: StepEngine.Outcome, plan: StepPlan) {
     let now = MonotonicClock.seconds()
-    let embeddingJobs = running.filter { if case .embedding = $0.work { return true } else { return false } }
-    for (job, vectors) in zip(embeddingJobs, outcome.embeddings) {
-      if case .embedding(let ids) = job.work {
-        job.sink.embeddings(vectors, tokens: ids.map(\.count).reduce(0, +))
-        metrics.promptTokens.increment(by: Int64(ids.map(\.count).reduce(0, +)))
-      }
-      end(job, status: 200, note: "\(ids(job)) texts")
+    for (job, vectors) in zip(embedding, outcome.embeddings) {
+      guard case .embedding(let ids) = job.work else { continue }
+      let tokens = ids.map(\.count).reduce(0, +)
+      job.sink.embeddings(vectors, tokens: tokens)
+      metrics.promptTokens.increment(by: Int64(tokens))
+      end(job, status: 200, note: "\(ids.count) texts, \(tokens) tokens")
     }
-    running.removeAll { job in embeddingJobs.contains { $0 === job } }
-    for job in running where !job.finished {
+    embedding = []
+    for job in running {
       guard let slot = job.slot, let token = outcome.tokens[slot] else { continue }
       let first = job.firstTokenAt == nil
       if let reason = job.accept(token, stopTokens: stopTokens, now: now) {
@@ -187,8 +189,6 @@ final class Scheduler {
     }
     running.removeAll(where: \.finished)
   }
-
-  private func ids(_ job: ServeJob) -> Int { if case .embedding(let ids) = job.work { return ids.count } else { return 0 } }
 
   private func finish(_ job: ServeJob, reason: FinishReason) {
     let spec = job.spec!
@@ -212,7 +212,7 @@ final class Scheduler {
 
   /// Cancelled (disconnected) requests leave now; their slots go back in this step's plan.
   private func dropCancelled() {
-    for job in running where !job.finished && job.isCancelled {
+    for job in running where job.isCancelled {
       release(job)
       end(job, status: 499, note: "client disconnected after \(job.tokens.count) tokens")
     }
@@ -227,7 +227,7 @@ final class Scheduler {
 
   /// Every request still here gets `error`.
   private func failAll(_ error: APIError) {
-    let left = running.filter { !$0.finished } + waiting + inbox.take(wait: 0)
+    let left = running + embedding + waiting + inbox.take(wait: 0)
     for job in left {
       job.sink.fail(error)
       release(job)
@@ -235,6 +235,7 @@ final class Scheduler {
     }
     inbox.dequeued(waiting.count)
     running = []
+    embedding = []
     waiting = []
   }
 

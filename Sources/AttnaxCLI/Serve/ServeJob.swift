@@ -107,21 +107,15 @@ final class ServeJob: @unchecked Sendable {
     if stopTokens.contains(token) { return .stop }
     tokens.append(token)
     if let piece = detokenizer?.append(token) { text += Array(piece.utf8) }
-    if let cut = Self.firstMatch(of: spec.stop, in: text, from: max(0, sent - Self.longest(spec.stop))) {
-      text.removeSubrange(cut...)
+    if cutAtStop() {
       flush(upTo: text.count)
       return .stop
     }
     if tokens.count >= spec.maxTokens {
-      if let tail = detokenizer?.flush() { text += Array(tail.utf8) }
-      detokenizer = nil
-      if let cut = Self.firstMatch(of: spec.stop, in: text, from: max(0, sent - Self.longest(spec.stop))) {
-        text.removeSubrange(cut...)
-        flush(upTo: text.count)
-        return .stop
-      }
+      drainDetokenizer()
+      let cut = cutAtStop()
       flush(upTo: text.count)
-      return .length
+      return cut ? .stop : .length
     }
     flush(upTo: text.count - Self.heldBack(text, stops: spec.stop))
     return nil
@@ -129,15 +123,26 @@ final class ServeJob: @unchecked Sendable {
 
   /// The end: whatever text is left goes out.
   func finalText() -> String {
-    if let tail = detokenizer?.flush(), !tail.isEmpty {
-      text += Array(tail.utf8)
-      if let spec, let cut = Self.firstMatch(of: spec.stop, in: text, from: max(0, sent - Self.longest(spec.stop))) {
-        text.removeSubrange(cut...)
-      }
-    }
-    detokenizer = nil
+    drainDetokenizer()
+    _ = cutAtStop()
     flush(upTo: text.count)
     return String(decoding: text, as: UTF8.self)
+  }
+
+  /// Appends the text the detokenizer still holds (incomplete UTF-8 at the end); no more comes.
+  private func drainDetokenizer() {
+    if let tail = detokenizer?.flush() { text += Array(tail.utf8) }
+    detokenizer = nil
+  }
+
+  /// Cuts the text before the first stop string among what was not sent yet (and the bytes a
+  /// stop string spanning into it may start with); whether one was found.
+  private func cutAtStop() -> Bool {
+    guard let stops = spec?.stop,
+      let cut = Self.firstMatch(of: stops, in: text, from: max(0, sent - Self.longest(stops)))
+    else { return false }
+    text.removeSubrange(cut...)
+    return true
   }
 
   /// Sends text[sent..<end] when streaming.
@@ -157,7 +162,7 @@ final class ServeJob: @unchecked Sendable {
       guard !s.isEmpty, text.count >= s.count else { continue }
       var i = from
       while i + s.count <= text.count {
-        if text[i] == s[0] && Array(text[i..<(i + s.count)]) == s { best = min(best ?? i, i); break }
+        if text[i] == s[0] && text[i..<(i + s.count)].elementsEqual(s) { best = min(best ?? i, i); break }
         i += 1
       }
     }
@@ -169,7 +174,7 @@ final class ServeJob: @unchecked Sendable {
     var keep = 0
     for stop in stops {
       let s = Array(stop.utf8)
-      for n in stride(from: min(s.count - 1, text.count), to: keep, by: -1) where Array(text.suffix(n)) == Array(s.prefix(n)) {
+      for n in stride(from: min(s.count - 1, text.count), to: keep, by: -1) where text.suffix(n).elementsEqual(s.prefix(n)) {
         keep = n
         break
       }
