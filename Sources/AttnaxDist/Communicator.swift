@@ -233,6 +233,8 @@ public final class Communicator: @unchecked Sendable {
   func complete(
     _ name: String, peer: Int? = nil, backoff: Backoff = Backoff(), _ start: (UnsafeMutablePointer<MPI_Request?>) -> Int32
   ) throws(MPIError) {
+    let started = MonotonicClock.nanoseconds()
+    defer { CommunicationMeter.record(since: started) }
     var request: MPI_Request? = nil
     try call(name) { start(&request) }
     var flag: Int32 = 0

@@ -215,6 +215,8 @@ extension Communicator {
   /// from now) passes, waiting between polls by `backoff`; `name` overrides
   /// the call named in a timeout error.
   func waitAll(_ requests: [Request], name: String?, deadline: Deadline? = nil, backoff: Backoff = Backoff()) throws(MPIError) {
+    let started = MonotonicClock.nanoseconds()
+    defer { CommunicationMeter.record(since: started) }
     let deadline = deadline ?? Deadline(seconds: timeout)
     let done: Bool
     do {

@@ -34,6 +34,9 @@ public struct GenerationStats: Sendable {
   public var decodeTokens = 0
   /// Seconds of the decode steps.
   public var decodeSeconds = 0.0
+  /// What this rank waited for communication during the decode steps (``CommunicationMeter``);
+  /// the rest of ``decodeSeconds`` is its compute.
+  public var decodeCommunication = CommunicationMeter.Reading()
 }
 
 /// Batched generation with the KV cache: prompts are left-padded to a common length (the pads
@@ -41,73 +44,112 @@ public struct GenerationStats: Sendable {
 /// then one token per row per step until every row has stopped.
 ///
 /// Each step's tokens are chosen from the vocabulary shards by ``TokenSampler`` and then
-/// broadcast from world rank 0, so every rank of every group continues with the same tokens.
+/// broadcast from the stage's rank 0, so every rank of every group continues with the same
+/// tokens.
+///
+/// With pipeline stages (``TransformerModel/stage``) the prompts are split into as many
+/// micro-batches as there are stages (at most one per prompt), each with its own caches, and
+/// they follow each other through the stages: a stage runs a micro-batch's step as soon as its
+/// input has come (and, on the first stage, its previous tokens), so all stages work at once.
+/// The last stage chooses the tokens and sends them to every other stage. A row's tokens do not
+/// depend on the micro-batch it runs in beyond what batch composition does to the float sums.
 public struct Generator: Sendable {
   /// The model.
   public let model: TransformerModel
-  /// All ranks of the job.
+  /// The ranks of this rank's pipeline stage (``ProcessGrid/stage``): all ranks of the job when
+  /// there is one stage.
   public let world: Communicator
 
-  /// A generator of `model` over `world`.
+  /// A generator of `model` over `world` (the stage's ranks).
   public init(model: TransformerModel, world: Communicator) { self.model = model; self.world = world }
 
   /// Runs `request`. `onToken(row, token)` sees every token as it is chosen (rows in order
   /// within a step; never after the row stopped); `onLogits(step, logits)` sees prompt 0's
-  /// whole logits row at every step it generates, when `recordLogits`. Returns each row's tokens
-  /// (its stop token included).
+  /// whole logits row at every step it generates, when `recordLogits` (on the first and last
+  /// pipeline stages). Returns each row's tokens (its stop token included).
   ///
-  /// `onShard(step, shard)` sees every step's logits of this rank's vocabulary rows (B, rows), the
-  /// whole vocabulary on one rank (how `--verify` finds the single-rank run's near ties).
+  /// `onShard(step, shard)` sees every step's logits of this rank's vocabulary rows (B, rows) on
+  /// the last stage, the whole vocabulary on one rank (how `--verify` finds the single-rank
+  /// run's near ties); with micro-batches, each micro-batch's rows in turn.
   public func run(
     _ request: GenerationRequest, onToken: (Int, Int32) -> Void = { _, _ in },
     onLogits: (Int, [Float]) -> Void = { _, _ in }, onShard: (Int, Tensor) -> Void = { _, _ in }
   ) throws -> (tokens: [[Int32]], stats: GenerationStats) {
     try Self.check(request, config: model.config)
+    let stage = model.stage
     let b = request.prompts.count
-    let width = request.prompts.map(\.count).max()!
-    let pads = request.prompts.map { width - $0.count }
-    let padded = pads.contains { $0 > 0 }
-    let caches = model.stack.makeCaches(batch: b, maxLen: width + request.maxNewTokens)
+    let parts = min(b, stage.count)
+    var batches = (0..<parts).map {
+      MicroBatch(request, rows: ShardingPlan.evenSplit(b, parts: parts, index: $0), model: model)
+    }
     let sampler = TokenSampler(
       options: request.sampling.forVocabulary(model.config.vocabSize), group: model.stack.group, rows: model.vocabRows)
     var stats = GenerationStats(prefillTokens: request.prompts.map(\.count).reduce(0, +))
     var out = [[Int32]](repeating: [], count: b)
     var done = [Bool](repeating: false, count: b)
+    let t0 = MonotonicClock.seconds()
+    var decodeStart = (seconds: t0, meter: CommunicationMeter.reading)
+    var started = 0
 
-    // Prefill: (B, width) ids, pads first; then one token per row and step.
-    let pad = Int32(truncatingIfNeeded: model.config.padTokenID)
-    var ids = zip(request.prompts, pads).flatMap { [Int32](repeating: pad, count: $1) + $0 }
-    var length = width
-    var t0 = MonotonicClock.seconds()
-    for step in 0..<request.maxNewTokens {
-      let n = step == 0 ? width : 1
-      var inputs = ModelInputs(ids: IntTensor(shape: [b, n], data: ids))
-      if padded {
-        inputs.mask = MaskTensor(
-          shape: [b, 1, 1, length], data: pads.flatMap { p in (0..<length).map { UInt8($0 < p ? 0 : 1) } })
-        inputs.positions = IntTensor(
-          shape: [b, n], data: pads.flatMap { p in ((length - n)..<length).map { Int32(max(0, $0 - p)) } })
+    /// A micro-batch's tokens of one step: out, onToken, stops, and the prefill/decode clocks.
+    func take(_ chosen: [Int32], of m: Int) {
+      let step = batches[m].steps
+      for (i, row) in batches[m].rows.enumerated() where !done[row] {
+        out[row].append(chosen[i])
+        onToken(row, chosen[i])
+        if request.stopTokens.contains(chosen[i]) || out[row].count == request.maxNewTokens { done[row] = true }
       }
-      let hidden = try model.hidden(inputs, caches: caches, rows: .last)
-      let shard = model.logitShard(TransformerModel.lastRows(hidden))
-      onShard(step, shard)
-      if request.recordLogits && !done[0] {  // prompt 0's row only, while it generates (done is the same on every rank)
-        let row0 = Tensor(shape: [1, shard.shape[1]], data: Array(shard.data.prefix(shard.shape[1])))
-        onLogits(step, try model.gatherVocabulary(row0).data)
-      }
-      let chosen = try broadcast(try sampler.choose(shard, step: step))
-      for row in 0..<b where !done[row] {
-        out[row].append(chosen[row])
-        onToken(row, chosen[row])
-        if request.stopTokens.contains(chosen[row]) || out[row].count == request.maxNewTokens { done[row] = true }
-      }
+      batches[m].advance(chosen, finished: batches[m].rows.allSatisfy { done[$0] })
       let now = MonotonicClock.seconds()
-      if step == 0 { stats.prefillSeconds = now - t0 } else { stats.decodeSeconds += now - t0; stats.decodeTokens += 1 }
-      t0 = now
-      if done.allSatisfy({ $0 }) { break }
-      ids = chosen
-      length += 1
+      if step == 0 {
+        started += 1
+        if started == parts {
+          stats.prefillSeconds = now - t0
+          decodeStart = (now, CommunicationMeter.reading)
+        }
+      } else {
+        stats.decodeTokens = max(stats.decodeTokens, step)
+        stats.decodeSeconds = now - decodeStart.seconds
+        stats.decodeCommunication = CommunicationMeter.reading - decodeStart.meter
+      }
     }
+    /// On a stage before the last: micro-batch m's tokens of its last step, and prompt 0's logits.
+    func receive(_ m: Int) throws {
+      if request.recordLogits && m == 0 && !done[0] && stage.isFirst {
+        onLogits(batches[m].steps, try stage.receiveLogits(count: model.config.vocabSize, microbatch: m))
+      }
+      take(try stage.receiveTokens(count: batches[m].rows.count, microbatch: m), of: m)
+    }
+
+    var awaiting = [Bool](repeating: false, count: parts)  // stepped here, tokens not yet back
+    for step in 0..<request.maxNewTokens {
+      for m in 0..<parts {
+        if awaiting[m] {
+          try receive(m)
+          awaiting[m] = false
+        }
+        if batches[m].finished { continue }
+        guard
+          let hidden = try model.stageHidden(batches[m].inputs, caches: batches[m].caches, rows: .last, microbatch: m)
+        else {
+          awaiting[m] = true
+          continue
+        }
+        let shard = model.logitShard(TransformerModel.lastRows(hidden))
+        onShard(step, shard)
+        if request.recordLogits && m == 0 && !done[0] {  // prompt 0's row only, while it generates
+          let row0 = Tensor(shape: [1, shard.shape[1]], data: Array(shard.data.prefix(shard.shape[1])))
+          let logits = try model.gatherVocabulary(row0).data
+          onLogits(step, logits)
+          try stage.sendLogits(logits, microbatch: m)
+        }
+        let chosen = try broadcast(try sampler.choose(shard, step: step, firstRow: batches[m].rows.lowerBound))
+        try stage.sendTokens(chosen, microbatch: m)
+        take(chosen, of: m)
+      }
+      if batches.allSatisfy(\.finished) && !awaiting.contains(true) { break }
+    }
+    for m in 0..<parts where awaiting[m] { try receive(m) }
     return (out, stats)
   }
 
@@ -148,8 +190,8 @@ public struct Generator: Sendable {
     }
   }
 
-  /// World rank 0's tokens on every rank, broadcast in place: every rank chose one token per
-  /// batch row, so the count is known everywhere.
+  /// The stage's rank 0's tokens on every rank of the stage, broadcast in place: every rank
+  /// chose one token per batch row, so the count is known everywhere.
   func broadcast(_ tokens: [Int32]) throws -> [Int32] {
     guard world.size > 1 else { return tokens }
     var tokens = tokens

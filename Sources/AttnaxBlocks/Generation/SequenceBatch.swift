@@ -41,6 +41,9 @@ extension TransformerModel {
       shape: [1, n],
       data: batch.flatMap { s in (0..<s.tokens.count).map { Int32(s.caches[0].length + $0) } })
     let layout = SequenceLayout(length: n, parts: stack.cp.size, kind: .replicated)
+    guard stage.count == 1, let embeddings else {
+      throw AttnaxError.layout(message: "batched steps (the server's) run on one pipeline stage; pp must be 1")
+    }
     let x = try embeddings(ids, positions: positions, tokenTypes: nil, start: 0, layout: layout, rank: stack.cp.rank)
     var ends: [Range<Int>] = []
     var start = 0

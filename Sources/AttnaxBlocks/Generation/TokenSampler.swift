@@ -78,21 +78,23 @@ public struct TokenSampler: Sendable {
   }
 
   /// shard: (B, rows.count) logits of this rank -> one token per batch row; `step` positions
-  /// the random stream (the same step and seed give the same draw).
-  public func choose(_ shard: Tensor, step: Int) throws -> [Int32] {
+  /// the random stream (the same step and seed give the same draw), and so does the row's index
+  /// in the whole request, `firstRow` + its row in `shard` (a micro-batch of a longer batch
+  /// draws what its rows would draw in the whole batch).
+  public func choose(_ shard: Tensor, step: Int, firstRow: Int = 0) throws -> [Int32] {
     let b = shard.shape[0], v = shard.shape[1]
     let divisor = options.isGreedy ? 1 : max(options.temperature, 1)
     var scores = shard.data
     if divisor != 1 { for i in scores.indices { scores[i] /= divisor } }
     if options.isGreedy || (options.topK == 0 && options.topP >= 1) {
       // The best of (score + noise) per row, exchanged as candidates of one.
-      let best = (0..<b).map { row in bestCandidate(scores, row: row, width: v, step: step) }
+      let best = (0..<b).map { row in bestCandidate(scores, row: row, width: v, step: step, firstRow: firstRow) }
       return try agreeOnBest(best).map(\.id)
     }
     var pools = try options.topK > 0 ? gatherTopK(scores, batch: b, width: v) : gatherNucleus(scores, batch: b, width: v)
     if options.topK > 0 && options.topP < 1 { pools = pools.map { nucleus(of: $0) } }
     return pools.enumerated().map { row, pool in
-      pool.map { Candidate(score: $0.score + noiseScale * gumbel(step: step, row: row, id: $0.id), id: $0.id) }
+      pool.map { Candidate(score: $0.score + noiseScale * gumbel(step: step, row: firstRow + row, id: $0.id), id: $0.id) }
         .max { Candidate.precedes($1, $0) }!.id
     }
   }
@@ -119,7 +121,7 @@ public struct TokenSampler: Sendable {
   /// This rank's best (score + noise) in a row; greedy adds no noise. Ties: the lowest id.
   /// A token whose score trails the row's best score by more than the noise's range cannot
   /// win, so only the others draw noise (the result is the same as drawing for all).
-  func bestCandidate(_ scores: [Float], row: Int, width v: Int, step: Int) -> Candidate {
+  func bestCandidate(_ scores: [Float], row: Int, width v: Int, step: Int, firstRow: Int = 0) -> Candidate {
     let base = row * v
     let top = Self.rowMaximum(scores, row: row, width: v)
     let c = noiseScale
@@ -127,7 +129,7 @@ public struct TokenSampler: Sendable {
     var best = Candidate(score: -.infinity, id: -1)
     for j in 0..<v where scores[base + j] >= cutoff {
       let id = Int32(rows.lowerBound + j)
-      let s = scores[base + j] + (options.isGreedy ? 0 : c * gumbel(step: step, row: row, id: id))
+      let s = scores[base + j] + (options.isGreedy ? 0 : c * gumbel(step: step, row: firstRow + row, id: id))
       if s > best.score { best = Candidate(score: s, id: id) }
     }
     return best

@@ -13,14 +13,25 @@ public final class BlockStack: Sendable {
   public let group: Communicator
   /// The context-parallel ring.
   public let cp: Communicator
-  /// The layers, this rank's shard of each.
+  /// The layers, this rank's shard of each (those of ``layerRange``).
   public let layers: [TransformerBlock]
+  /// Which of the config's `num_layers` this stack holds: all of them, or a pipeline stage's.
+  public let layerRange: Range<Int>
 
-  /// Loads this rank's shard of every layer from `source` (names `layers.{i}.…`).
-  public init(config: BlockConfig, source: WeightSource, group: Communicator, cp: Communicator = .solo()) throws {
+  /// Loads this rank's shard of every layer in `layerRange` (default: all) from `source`
+  /// (names `layers.{i}.…`, `i` counted over the whole model). The sharding plan is made from
+  /// every layer's blocks, so each pipeline stage splits its heads and columns as the whole
+  /// model would.
+  public init(
+    config: BlockConfig, source: WeightSource, group: Communicator, cp: Communicator = .solo(),
+    layerRange: Range<Int>? = nil
+  ) throws {
     self.config = config
     self.group = group
     self.cp = cp
+    let layerRange = layerRange ?? 0..<config.numLayers
+    precondition(layerRange.lowerBound >= 0 && layerRange.upperBound <= config.numLayers, "layers outside the model")
+    self.layerRange = layerRange
     // Input blocks of the row-parallel weights, so that tp slices keep whole blocks.
     var headBlock = 1, ffnBlock = 1
     let attentions = config.block == .decoder ? ["self_attn", "cross_attn"] : ["self_attn"]
@@ -35,17 +46,17 @@ public final class BlockStack: Sendable {
     let plan = try ShardingPlan(
       config: config, tp: group.size, rank: group.rank, headBlock: headBlock, ffnBlock: ffnBlock)
     self.plan = plan
-    layers = try (0..<config.numLayers).map {
+    layers = try layerRange.map {
       try TransformerBlock(source, prefix: "layers.\($0)", config: config, plan: plan, group: group)
     }
     source.finishedLoading()
   }
 
-  /// One empty KV cache per layer holding this rank's KV heads; with cp > 1 (softmax backends)
-  /// each cp rank holds about 1/cp of the tokens.
+  /// One empty KV cache per layer of this stack holding this rank's KV heads; with cp > 1
+  /// (softmax backends) each cp rank holds about 1/cp of the tokens.
   public func makeCaches(batch: Int, maxLen: Int) -> [KVCache] {
     let parts = config.attentionType.isSoftmax ? cp.size : 1
-    return (0..<config.numLayers).map { _ in
+    return layers.map { _ in
       KVCache(
         batch: batch, maxLen: maxLen, width: plan.kvHeads.count * config.headDim, parts: parts, part: parts > 1 ? cp.rank : 0)
     }

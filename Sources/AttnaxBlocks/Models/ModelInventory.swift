@@ -8,7 +8,7 @@ extension TransformerModel {
   /// Every matrix and vector this rank holds, by element type.
   public var weightInventory: WeightInventory {
     var inventory = stack.weightInventory
-    embeddings.addWeights(to: &inventory)
+    embeddings?.addWeights(to: &inventory)
     finalNorm?.addWeights(to: &inventory)
     head?.addWeights(to: &inventory)
     return inventory

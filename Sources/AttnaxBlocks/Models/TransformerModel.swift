@@ -24,38 +24,52 @@ public struct ModelInputs: Sendable {
 /// (Llama, BERT): embeddings, the block stack (heads over tp, rows over the cp ring), the final
 /// norm, and for decoders an LM head split by vocabulary rows over tp (tied to the token
 /// embedding, or `lm_head.kernel`).
+///
+/// Under pipeline parallelism (``PipelineStage``) a rank holds its stage's layers only: the
+/// first stage the embeddings, the last the final norm and the LM head (a tied head: its rows
+/// of the token table), a middle stage neither.
 public final class TransformerModel: Sendable {
   /// The model's configuration.
   public let config: TransformerConfig
-  /// The blocks.
+  /// The blocks of this rank's stage.
   public let stack: BlockStack
-  /// Token (vocab-parallel), position and type embeddings.
-  public let embeddings: Embeddings
-  /// `final_ln` when `final_norm`.
+  /// The pipeline stage this rank runs (``PipelineStage/whole(layers:)`` without stages).
+  public let stage: PipelineStage
+  /// Token (vocab-parallel), position and type embeddings: on the first stage, and on the last
+  /// when its LM head is tied to the token table; nil elsewhere.
+  public let embeddings: Embeddings?
+  /// `final_ln` when `final_norm`, on the last stage.
   let finalNorm: Norm?
-  /// This rank's columns of an untied `lm_head.kernel` (its vocabulary rows); nil when tied.
+  /// This rank's columns of an untied `lm_head.kernel` (its vocabulary rows), on the last stage;
+  /// nil when tied.
   let head: ColumnParallelLinear?
+  /// The vocabulary rows whose logits this rank computes (on the last stage).
+  public let vocabRows: Range<Int>
 
   /// Loads this rank's shard: heads and FFN columns of `group` (tp), the vocabulary rows of
-  /// `group`, everything else whole; `cp` is the ring the sequence is split over.
-  public init(config: TransformerConfig, source: WeightSource, group: Communicator, cp: Communicator = .solo()) throws {
+  /// `group`, everything else whole; `cp` is the ring the sequence is split over; `stage` the
+  /// layers this rank holds (default: all).
+  public init(
+    config: TransformerConfig, source: WeightSource, group: Communicator, cp: Communicator = .solo(),
+    stage: PipelineStage? = nil
+  ) throws {
     self.config = config
-    stack = try BlockStack(config: config.blockConfig, source: source, group: group, cp: cp)
-    embeddings = try Embeddings(config: config, source: source, group: group)
+    let stage = stage ?? .whole(layers: config.numLayers)
+    self.stage = stage
+    stack = try BlockStack(config: config.blockConfig, source: source, group: group, cp: cp, layerRange: stage.layers)
+    let tokenTable = stage.isFirst || (stage.isLast && config.tieWordEmbeddings)
+    embeddings = tokenTable ? try Embeddings(config: config, source: source, group: group) : nil
+    vocabRows = ShardingPlan.evenSplit(config.vocabSize, parts: group.size, index: group.rank)
     finalNorm =
-      config.finalNorm
+      config.finalNorm && stage.isLast
       ? try Norm(source, "final_ln", kind: config.normType, width: config.dModel, epsilon: config.normEpsilon) : nil
     head =
-      config.tieWordEmbeddings
+      config.tieWordEmbeddings || !stage.isLast
       ? nil
       : try ColumnParallelLinear(
-        source, "lm_head", inFeatures: config.dModel, outFeatures: config.vocabSize,
-        columns: embeddings.tokens.rows, bias: false)
+        source, "lm_head", inFeatures: config.dModel, outFeatures: config.vocabSize, columns: vocabRows, bias: false)
     source.finishedLoading()
   }
-
-  /// The vocabulary rows whose logits this rank computes.
-  public var vocabRows: Range<Int> { embeddings.tokens.rows }
 
   /// Final hidden states (B, S, D) on every rank, or with `rows: .last` only each batch row's
   /// last position (B, 1, D) (a prefill needs no more; under cp only that row is gathered).
@@ -63,15 +77,38 @@ public final class TransformerModel: Sendable {
   ///
   /// When the rows are split over the cp ring, each rank embeds only its own rows (the whole
   /// sequence's embeddings are never built), runs the stack on them, and the output rows are
-  /// gathered.
+  /// gathered. One stage only: with pipeline stages use ``stageHidden(_:caches:rows:microbatch:)``.
   public func hidden(_ inputs: ModelInputs, caches: [KVCache]? = nil, rows: BlockStack.OutputRows = .all) throws -> Tensor {
+    precondition(stage.count == 1, "hidden(_:) runs the whole model; a pipeline stage runs stageHidden")
+    return try stageHidden(inputs, caches: caches, rows: rows)!
+  }
+
+  /// This stage's part of ``hidden(_:caches:rows:)``: the first stage embeds `inputs.ids`, the
+  /// others receive the previous stage's rows; the stage's layers run; the last stage returns the
+  /// final hidden states, every other sends its rows on and returns nil. `inputs` are the whole
+  /// step's on every stage (their shape gives every stage the rows it receives). `microbatch`
+  /// tags the transfers, so several micro-batches may be in flight.
+  public func stageHidden(
+    _ inputs: ModelInputs, caches: [KVCache]? = nil, rows: BlockStack.OutputRows = .all, microbatch: Int = 0
+  ) throws -> Tensor? {
     let start = caches?.first?.length ?? 0
+    let b = inputs.ids.shape.first ?? 0
     let s = inputs.ids.shape.count == 2 ? inputs.ids.shape[1] : 0
     let layout = stack.layout(length: s, cached: caches != nil)
-    let x = try embeddings(
-      inputs.ids, positions: inputs.positions, tokenTypes: inputs.tokenTypes, start: start,
-      layout: layout, rank: stack.cp.rank)
+    let x: Tensor
+    if stage.isFirst, let embeddings {
+      x = try embeddings(
+        inputs.ids, positions: inputs.positions, tokenTypes: inputs.tokenTypes, start: start,
+        layout: layout, rank: stack.cp.rank)
+    } else {
+      x = try stage.receiveActivations(
+        shape: [b, layout.localLength(of: stack.cp.rank), config.dModel], microbatch: microbatch)
+    }
     let y = try stack(blockInputs(x, inputs), caches: caches, length: s)
+    guard stage.isLast else {
+      try stage.sendActivations(y, microbatch: microbatch)
+      return nil
+    }
     let h =
       rows == .last
       ? try gatherRow(s - 1, of: y, layout: layout, cp: stack.cp)
@@ -92,9 +129,10 @@ public final class TransformerModel: Sendable {
     try hidden(ModelInputs(ids: ids), caches: caches)
   }
 
-  /// rows: (N, D) final hidden states -> this rank's logits (N, vocabRows.count).
+  /// rows: (N, D) final hidden states -> this rank's logits (N, vocabRows.count). Last stage only.
   public func logitShard(_ rows: Tensor) -> Tensor {
     if let head { return head(rows) }
+    guard let embeddings, stage.isLast else { preconditionFailure("logits are the last pipeline stage's") }
     return embeddings.tokens.logits(rows)
   }
 

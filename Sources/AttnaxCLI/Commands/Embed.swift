@@ -58,7 +58,7 @@ struct Embed: ParsableCommand {
       let prepared = Result { try prepare(inputText: inputText) }
       try Launch.agree(world, prepared)
       let (config, weights, texts, ids) = try prepared.get()
-      let (grid, model, _) = try layout.loadModel(world, config: config, weights: weights)
+      let (grid, model, _) = try layout.loadModel(world, config: config, weights: weights, command: "attnax embed")
       Launch.note(world, try model.weightInventory.line(world, storage: self.weights.storage))
       // prepare() checked what the embedder checks, on every rank alike: no agreement needed.
       let embedder = try SentenceEmbedder(model: model, batchSize: batchSize)

@@ -28,7 +28,10 @@ struct Forward: ParsableCommand {
       fingerprint.add(weights: try dir.get().weights)
       try fingerprint.check(world)
       // The layout and the inputs.
-      let shape = Result { try layout.shape(np: world.size, heads: config.numHeads) }
+      let shape = Result { () throws -> (tp: Int, cp: Int) in
+      try layout.refusePipeline("attnax forward")
+      return try layout.shape(np: world.size, heads: config.numHeads)
+    }
       try Launch.agree(world, shape)
       let inputs = Result { () throws -> BlockInputs in
         try Fault.input(input, rank: rank)

@@ -82,19 +82,20 @@ struct Generate: ParsableCommand {
       let prepared = Result { try prepare(promptsText: promptsText, rank: world.rank) }
       try Launch.agree(world, prepared)
       let (config, weights, text, request) = try prepared.get()
-      let (grid, model, weightBytes) = try layout.loadModel(world, config: config, weights: weights)
+      let (grid, model, weightBytes) = try layout.loadModel(world, config: config, weights: weights, pipeline: true)
       var memory = GenerationMemory(weights: weightBytes)
       Launch.note(
         world,
-        "generate: \(config.summary), \(world.size) rank(s) tp \(grid.tpSize) x cp \(grid.cpSize), "
-          + "\(BLASCore.summary); "
-          + "\(request.prompts.count) prompt(s), \(request.prompts.map(\.count).max() ?? 0) tokens at most")
+        "generate: \(config.summary), \(world.size) rank(s) tp \(grid.tpSize) x cp \(grid.cpSize)"
+          + (grid.ppSize > 1 ? " x pp \(grid.ppSize)" : "") + ", \(BLASCore.summary); "
+          + "\(request.prompts.count) prompt(s), \(request.prompts.map(\.count).max() ?? 0) tokens at most"
+          + (grid.ppSize > 1 ? ", \(min(request.prompts.count, grid.ppSize)) micro-batch(es) in flight" : ""))
       Launch.note(world, try model.weightInventory.line(world, storage: self.weights.storage))
       var output = GenerationPrinter(text: promptIds == nil ? text : nil, prompts: request.prompts.count, rank: world.rank)
       var logits: [Float] = []
       memory.startRun()
       let result = Result {
-        try Generator(model: model, world: world).run(
+        try Generator(model: model, world: grid.stage).run(
           request, onToken: { output.token($1, row: $0) }, onLogits: { logits += $1 })
       }
       try Launch.agreeAfterCollectives(world, result)
@@ -104,7 +105,7 @@ struct Generate: ParsableCommand {
       var stats = first
       for run in 1...runs where runs > 1 {
         if run > 1 {
-          let again = Result { try Generator(model: model, world: world).run(request).stats }
+          let again = Result { try Generator(model: model, world: grid.stage).run(request).stats }
           try Launch.agreeAfterCollectives(world, again)
           stats = try again.get()
         }
@@ -128,6 +129,7 @@ struct Generate: ParsableCommand {
         try Launch.agree(world, written)
       }
       Launch.note(world, stats.summary)
+      Launch.note(world, try stats.perTokenLine(world))
       if verify { try check(tokens, against: request, config: config, weights: weights, world: world) }
       return 0
     }
@@ -325,6 +327,22 @@ extension GenerationStats {
       format: "prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.1f tokens/s)",
       prefillTokens, prefillSeconds, Double(prefillTokens) / max(prefillSeconds, 1e-9),
       decodeTokens, decodeSeconds, Double(decodeTokens) / max(decodeSeconds, 1e-9))
+  }
+}
+
+extension GenerationStats {
+  /// "time per decode token by rank (ms): compute 20.1, 19.8; communication 0.4, 0.7 (waits
+  /// per token 62, 62)": each rank's decode seconds split by ``CommunicationMeter`` (waiting for
+  /// a peer, an earlier pipeline stage included, counts as communication). Collective.
+  func perTokenLine(_ world: Communicator) throws -> String {
+    let tokens = Double(max(decodeTokens, 1))
+    let comm = decodeCommunication.seconds, compute = max(0, decodeSeconds - comm)
+    let micros = try world.valuesByRank(Int((compute / tokens * 1e6).rounded()))
+    let commMicros = try world.valuesByRank(Int((comm / tokens * 1e6).rounded()))
+    let waits = try world.valuesByRank(Int((Double(decodeCommunication.waits) / tokens).rounded()))
+    func ms(_ v: [Int]) -> String { v.map { String(format: "%.2f", Double($0) / 1000) }.joined(separator: ", ") }
+    return "time per decode token by rank (ms): compute \(ms(micros)); communication \(ms(commMicros)) "
+      + "(waits per token \(waits.map(String.init).joined(separator: ", ")))"
   }
 }
 

@@ -46,7 +46,10 @@ struct Golden: ParsableCommand {
     fingerprint.add(weights: golden.model.weights)
     fingerprint.add("io file header", FNV1a64.of(golden.io.headerBytes), "'\(golden.io.path)'")
     try fingerprint.check(world)
-    let shape = Result { try layout.shape(np: world.size, heads: config.numHeads) }
+    let shape = Result { () throws -> (tp: Int, cp: Int) in
+      try layout.refusePipeline("attnax golden")
+      return try layout.shape(np: world.size, heads: config.numHeads)
+    }
     try Launch.agree(world, shape)
     let inputs = Result { () throws -> [BlockInputs] in
       let steps = try (0..<golden.steps).map { try golden.inputs(step: $0) }

@@ -3,16 +3,30 @@ import AttnaxBlocks
 import AttnaxDist
 import AttnaxFormats
 
-/// `--tp`, `--cp` and `--timeout`, shared by every subcommand.
+/// `--tp`, `--cp`, `--pp`, `--pp-layers` and `--timeout`, shared by every subcommand (the
+/// pipeline options only by those that run whole models).
 struct LayoutOptions: ParsableArguments {
   @Option(help: "Tensor-parallel ranks (heads and FFN columns split over them).") var tp: Int?
-  @Option(help: "Context-parallel ranks (sequence split over a ring). np must equal tp x cp.") var cp: Int?
+  @Option(help: "Context-parallel ranks (sequence split over a ring). np must equal tp x cp (x pp).") var cp: Int?
+  @Option(
+    help:
+      "Pipeline stages (a model's layers split into pp contiguous stages, each tp x cp ranks; generate only)."
+  )
+  var pp: Int?
+  @Option(
+    help: "Layers per pipeline stage, comma-separated (e.g. 10,10,10; they sum to num_layers); default: even.")
+  var ppLayers: String?
   @Option(help: "Seconds any rank waits for a peer before the job fails (0.1 to 1000000).") var timeout: Double?
 
   /// The grid's (tp, cp) for `np` ranks, checked without communicating. Given one of --tp/--cp,
   /// the other is np divided by it; given neither, tp is the largest divisor of np that does not
   /// exceed `heads` and the rest go to cp. Throws a layout error naming the option or the rule.
   func shape(np: Int, heads: Int? = nil) throws -> (tp: Int, cp: Int) {
+    try shape(np: np, heads: heads, stages: 1)
+  }
+
+  /// ``shape(np:heads:)`` for one stage's `np` ranks of `stages` (named in the error).
+  func shape(np: Int, heads: Int?, stages: Int) throws -> (tp: Int, cp: Int) {
     try checkRanges()
     let t: Int, c: Int
     switch (tp, cp) {
@@ -25,6 +39,9 @@ struct LayoutOptions: ParsableArguments {
     }
     let (product, overflow) = t.multipliedReportingOverflow(by: c)
     guard !overflow, product == np else {
+      guard stages == 1 else {
+        throw AttnaxError.layout(message: "np (\(np * stages)) must equal tp (\(t)) x cp (\(c)) x pp (\(stages))")
+      }
       throw AttnaxError.layout(message: "np (\(np)) must equal tp (\(t)) x cp (\(c))")
     }
     if let heads, t > heads {
@@ -46,6 +63,58 @@ struct LayoutOptions: ParsableArguments {
     try OptionLimits.check("--timeout", timeout, positiveUpTo: Self.maxTimeout, atLeast: Self.minTimeout, unit: "seconds")
     try OptionLimits.check("--tp", tp, 1...Int.max)
     try OptionLimits.check("--cp", cp, 1...Int.max)
+    try OptionLimits.check("--pp", pp, 1...Int.max)
+    let counts = try stageLayers()
+    if let counts, let pp, counts.count != pp {
+      throw LaunchError.option("--pp-layers", "gives \(counts.count) stage(s) but --pp is \(pp)")
+    }
+  }
+
+  /// The stages' layer counts of `--pp-layers`, each a positive integer.
+  func stageLayers() throws -> [Int]? {
+    guard let ppLayers else { return nil }
+    return try ppLayers.split(separator: ",", omittingEmptySubsequences: false).map {
+      let word = $0.trimmingCharacters(in: .whitespaces)
+      guard let n = Int(word), n >= 1 else {
+        throw LaunchError.option("--pp-layers", "'\(word)' is not a positive number of layers (e.g. 10,10,10)")
+      }
+      return n
+    }
+  }
+
+  /// The pipeline stages asked for: `--pp`, else as many as `--pp-layers` lists, else 1.
+  func stages() throws -> Int { try pp ?? stageLayers()?.count ?? 1 }
+
+  /// Commands that run blocks, not whole models, take no pipeline stages: refused naming the
+  /// flag, and the command that does.
+  func refusePipeline(_ command: String) throws {
+    guard try stages() == 1 else {
+      throw LaunchError.option(
+        pp != nil ? "--pp" : "--pp-layers",
+        "\(command) runs at tp x cp; pipeline stages split a model's layers for attnax generate")
+    }
+  }
+
+  /// The 3-D shape for `np` ranks and a model of `layers` layers: `--pp` stages (checked to
+  /// divide np and to give every stage a layer), and the (tp, cp) of each stage's `np / pp`
+  /// ranks by ``shape(np:heads:)``'s rules; the stages' layers.
+  func modelShape(np: Int, heads: Int, layers: Int) throws -> (tp: Int, cp: Int, pp: Int, stageLayers: [Range<Int>]) {
+    try checkRanges()
+    let p = try stages()
+    guard np % p == 0 else {
+      throw AttnaxError.layout(message: "np (\(np)) must equal tp x cp x pp (\(p)); \(np) is not a multiple of \(p)")
+    }
+    let ranges: [Range<Int>]
+    do { ranges = try PipelineStage.layerRanges(layers: layers, stages: p, counts: try stageLayers()) } catch let AttnaxError
+      .layout(message)
+    {
+      if ppLayers != nil && message.hasPrefix("--pp-layers") {
+        throw LaunchError.option("--pp-layers", String(message.dropFirst("--pp-layers ".count)))
+      }
+      throw AttnaxError.layout(message: message)
+    }
+    let (t, c) = try shape(np: np / p, heads: heads, stages: p)
+    return (t, c, p, ranges)
   }
 
   /// ArgumentParser's check at parse time: the ranges, as a usage error (exit 2 on every rank).
@@ -58,36 +127,48 @@ struct LayoutOptions: ParsableArguments {
   }
 
   /// Agrees on the shape (a bad one is reported once, identically on every rank), then builds
-  /// the grid.
+  /// the grid. Block commands: no pipeline stages.
   func grid(_ world: Communicator, heads: Int? = nil) throws -> ProcessGrid {
-    let s = Result { try shape(np: world.size, heads: heads) }
+    let s = Result { () throws -> (tp: Int, cp: Int) in
+      try refusePipeline("this command")
+      return try shape(np: world.size, heads: heads)
+    }
     try Launch.agree(world, s)
     return try makeGrid(world, try s.get())
   }
 
-  /// Applies --timeout and splits the world into the (already agreed) tp x cp grid.
-  func makeGrid(_ world: Communicator, _ shape: (tp: Int, cp: Int)) throws -> ProcessGrid {
+  /// Applies --timeout and splits the world into the (already agreed) tp x cp x pp grid.
+  func makeGrid(_ world: Communicator, _ shape: (tp: Int, cp: Int), pp: Int = 1) throws -> ProcessGrid {
     if let timeout { world.timeout = timeout }
-    let grid = try ProcessGrid.make(world: world, tp: shape.tp, cp: shape.cp)
-    grid.tp.timeout = world.timeout
-    grid.cp.timeout = world.timeout
+    let grid = try ProcessGrid.make(world: world, tp: shape.tp, cp: shape.cp, pp: pp)
+    grid.setTimeout(world.timeout)
     return grid
   }
 }
 
 extension LayoutOptions {
   /// The common start of the model commands once their inputs are agreed: the grid for the
-  /// config's heads (agreed), the placement line, and this rank's shard of the model (agreed).
+  /// config's heads and layers (agreed; `pipeline`: whether the command takes stages), the
+  /// placement line, and this rank's shard of the model (agreed): its stage's layers only.
   /// Returns the grid, the model, and the bytes its weights added to this process.
   func loadModel(
-    _ world: Communicator, config: TransformerConfig, weights: WeightSource
+    _ world: Communicator, config: TransformerConfig, weights: WeightSource, pipeline: Bool = false,
+    command: String = "this command"
   ) throws
     -> (grid: ProcessGrid, model: TransformerModel, weightBytes: Int)
   {
-    let grid = try self.grid(world, heads: config.numHeads)
-    try Topology.announce(grid)
+    let shape = Result {
+      if !pipeline { try refusePipeline(command) }
+      return try modelShape(np: world.size, heads: config.numHeads, layers: config.numLayers)
+    }
+    try Launch.agree(world, shape)
+    let s = try shape.get()
+    let grid = try makeGrid(world, (s.tp, s.cp), pp: s.pp)
+    try Topology.announce(grid, stageLayers: s.stageLayers)
     let before = Memory.currentRSS
-    let built = Result { try TransformerModel(config: config, source: weights, group: grid.tp, cp: grid.cp) }
+    let stage = PipelineStage(
+      index: grid.stageIndex, count: grid.ppSize, layers: s.stageLayers[grid.stageIndex], link: grid.pp)
+    let built = Result { try TransformerModel(config: config, source: weights, group: grid.tp, cp: grid.cp, stage: stage) }
     try Launch.agree(world, built)
     return (grid, try built.get(), Memory.currentRSS - before)
   }

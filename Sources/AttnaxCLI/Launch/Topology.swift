@@ -23,12 +23,20 @@ enum Topology {
 
   /// Gathers the host names (collective on the first call: every rank must call it) and
   /// prints the layout line on rank 0 when it is wanted and differs from the last one.
-  static func announce(_ grid: ProcessGrid) throws {
+  ///
+  /// With pipeline stages (`stageLayers`, one range per stage) the line is always printed and
+  /// says which layers each stage's ranks hold.
+  static func announce(_ grid: ProcessGrid, stageLayers: [Range<Int>] = []) throws {
     let hosts = try hostnames(grid.world)
-    let line = describe(tp: grid.tpSize, cp: grid.cpSize, hosts: hosts)
+    var line = describe(tp: grid.tpSize, cp: grid.cpSize, hosts: hosts)
+    if grid.ppSize > 1 {
+      line = line.replacingOccurrences(
+        of: "layout: tp \(grid.tpSize) x cp \(grid.cpSize);", with: "layout: tp \(grid.tpSize) x cp \(grid.cpSize) x pp \(grid.ppSize);")
+      line += "; " + describeStages(stageLayers, ranksPerStage: grid.tpSize * grid.cpSize, hosts: hosts)
+    }
     guard grid.world.rank == 0, line != lastLine else { return }
     let setting = ProcessInfo.processInfo.environment["ATTNAX_LAYOUT"]
-    let wanted = setting == "1" || (setting != "0" && Set(hosts).count > 1)
+    let wanted = setting == "1" || (setting != "0" && (Set(hosts).count > 1 || grid.ppSize > 1))
     guard wanted else { return }
     lastLine = line
     FileHandle.standardError.write((line + "\n").data(using: .utf8)!)
@@ -62,7 +70,7 @@ enum Topology {
       ranks[h, default: []].append(r)
     }
     var split: [String] = []
-    for g in 0..<cp {
+    for g in 0..<max(cp, hosts.count / max(tp, 1)) {  // every tp group (cp of them per stage)
       let members = Array((g * tp)..<min((g + 1) * tp, hosts.count))
       let on = members.map { hosts[$0] }
       if Set(on).count > 1 {
@@ -72,6 +80,17 @@ enum Topology {
     let within = split.isEmpty ? "yes" : "no (\(split.prefix(2).joined(separator: "; "))\(split.count > 2 ? "; ..." : ""))"
     let placed = order.map { "\($0)[\(compact(ranks[$0]!))]" }.joined(separator: " ")
     return "layout: tp \(tp) x cp \(cp); tp groups within hosts: \(within); hosts: \(placed)"
+  }
+
+  /// "stages: layers 0-14 on ranks 0,1 (ax-h1), layers 15-29 on ranks 2,3 (ax-h2)".
+  static func describeStages(_ layers: [Range<Int>], ranksPerStage: Int, hosts: [String]) -> String {
+    let parts = layers.enumerated().map { s, range in
+      let ranks = Array((s * ranksPerStage)..<min((s + 1) * ranksPerStage, hosts.count))
+      var on: [String] = []
+      for r in ranks where !on.contains(hosts[r]) { on.append(hosts[r]) }
+      return "layers \(range.lowerBound)-\(range.upperBound - 1) on ranks \(compact(ranks)) (\(on.joined(separator: ",")))"
+    }
+    return "stages: " + parts.joined(separator: ", ")
   }
 
   /// `0,1` for short lists, runs of three or more as `4-7`.

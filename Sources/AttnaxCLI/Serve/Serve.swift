@@ -88,7 +88,7 @@ struct Serve: ParsableCommand {
         return try front.start(host: host, port: port, routes: routes)
       }
       try Launch.agree(world, bound)
-      let (grid, model, _) = try layout.loadModel(world, config: config, weights: weights)
+      let (grid, model, _) = try layout.loadModel(world, config: config, weights: weights, command: "attnax serve")
       // On three or more tp ranks the default allreduces sum an element in an order that depends
       // on the rows sent with it: the rank-ordered one keeps a request's numbers batch-independent.
       if grid.tpSize >= 3 { grid.tp.allreduceAlgorithm = .rankOrdered }

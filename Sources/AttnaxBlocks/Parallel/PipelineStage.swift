@@ -1,0 +1,128 @@
+import AttnaxDist
+import AttnaxFormats
+
+/// One stage of a pipeline-parallel model: a contiguous range of its layers, and the link to the
+/// ranks at the same (tp, cp) position in the other stages (``ProcessGrid/pp``).
+///
+/// The first stage embeds the tokens, every stage runs its layers on the rows this rank holds
+/// and hands them to the next stage's rank at its position (each rank of a tp group sends its
+/// own copy, each cp rank its own rows, so no stage gathers anything), and the last stage
+/// applies the final norm and the LM head and sends the chosen tokens back to every other
+/// stage. Only activations (one row per sequence per decode step) and tokens cross between
+/// stages. With one stage every transfer is absent and the model is the whole model.
+///
+/// Every transfer is point-to-point on ``link`` and bounded by its deadline. Messages of one
+/// micro-batch share a tag (MPI keeps their order), so several micro-batches can be in flight.
+public struct PipelineStage: Sendable {
+  /// This stage, 0 ..< ``count``.
+  public let index: Int
+  /// The number of stages.
+  public let count: Int
+  /// The model layers this stage holds and runs.
+  public let layers: Range<Int>
+  /// The ranks at this rank's (tp, cp) position in every stage, ordered by stage (size ``count``).
+  public let link: Communicator
+
+  /// Stage `index` of `count`, holding `layers`, linked to the other stages by `link`.
+  public init(index: Int, count: Int, layers: Range<Int>, link: Communicator) {
+    precondition(link.size == count && link.rank == index, "the link must hold one rank per stage, in stage order")
+    self.index = index; self.count = count; self.layers = layers; self.link = link
+  }
+
+  /// The whole model as one stage.
+  public static func whole(layers: Int) -> PipelineStage {
+    PipelineStage(index: 0, count: 1, layers: 0..<layers, link: .solo())
+  }
+
+  /// Whether this stage embeds the tokens.
+  public var isFirst: Bool { index == 0 }
+  /// Whether this stage holds the final norm and the LM head and chooses the tokens.
+  public var isLast: Bool { index == count - 1 }
+
+  /// The layers of each of `stages` stages: contiguous, in order, `counts` of them when given
+  /// (each at least 1, summing to `layers`), else as even as can be with the earlier stages
+  /// one layer longer.
+  /// - Throws: ``AttnaxError/layout(message:)`` naming `--pp-layers` or `--pp` when the split
+  ///   cannot be made.
+  public static func layerRanges(layers: Int, stages: Int, counts: [Int]? = nil) throws -> [Range<Int>] {
+    guard stages >= 1 else { throw AttnaxError.layout(message: "pp (\(stages)) must be at least 1") }
+    guard stages <= layers else {
+      throw AttnaxError.layout(
+        message: "pp (\(stages)) is larger than num_layers (\(layers)); every stage needs at least one layer")
+    }
+    let sizes = counts ?? (0..<stages).map { ShardingPlan.evenSplit(layers, parts: stages, index: $0).count }
+    guard sizes.count == stages else {
+      throw AttnaxError.layout(message: "--pp-layers gives \(sizes.count) stage(s) but pp is \(stages)")
+    }
+    if let bad = sizes.firstIndex(where: { $0 < 1 }) {
+      throw AttnaxError.layout(message: "--pp-layers gives stage \(bad) \(sizes[bad]) layers; every stage needs at least one")
+    }
+    let total = sizes.reduce(0) { $0 &+ $1 }
+    guard total == layers, !sizes.contains(where: { $0 > layers }) else {
+      throw AttnaxError.layout(message: "--pp-layers adds up to \(total) layers but the model has \(layers) (num_layers)")
+    }
+    var start = 0
+    return sizes.map { n in
+      defer { start += n }
+      return start..<(start + n)
+    }
+  }
+
+  // MARK: Transfers
+
+  /// Tags: a micro-batch's activations, tokens and logits each have their own.
+  static func tag(_ kind: Int, microbatch: Int) -> Int { microbatch * 4 + kind }
+
+  /// Sends this rank's rows `x` to the next stage's rank at this position.
+  public func sendActivations(_ x: Tensor, microbatch: Int) throws {
+    precondition(!isLast, "the last stage sends tokens, not activations")
+    try x.data.withUnsafeBytes { try link.send($0, to: index + 1, tag: Self.tag(0, microbatch: microbatch)) }
+  }
+
+  /// Receives the previous stage's rows for this rank: `shape` is known on both sides (the
+  /// batch, the rows this rank holds of the step's layout, d_model).
+  public func receiveActivations(shape: [Int], microbatch: Int) throws -> Tensor {
+    precondition(!isFirst, "the first stage embeds its rows")
+    var data = [Float](repeating: 0, count: shape.reduce(1, *))
+    try receive(&data, from: index - 1, tag: Self.tag(0, microbatch: microbatch), what: "activations")
+    return Tensor(shape: shape, data: data)
+  }
+
+  /// The last stage's tokens of one step, sent to every other stage (no-op with one stage).
+  public func sendTokens(_ tokens: [Int32], microbatch: Int) throws {
+    guard isLast, count > 1 else { return }
+    for s in 0..<(count - 1) {
+      try tokens.withUnsafeBytes { try link.send($0, to: s, tag: Self.tag(1, microbatch: microbatch)) }
+    }
+  }
+
+  /// One step's tokens (one per sequence of the micro-batch) from the last stage.
+  public func receiveTokens(count rows: Int, microbatch: Int) throws -> [Int32] {
+    var tokens = [Int32](repeating: 0, count: rows)
+    try receive(&tokens, from: count - 1, tag: Self.tag(1, microbatch: microbatch), what: "tokens")
+    return tokens
+  }
+
+  /// A whole logits row (recorded for `--logits-out`), from the last stage to the first.
+  public func sendLogits(_ row: [Float], microbatch: Int) throws {
+    guard isLast, count > 1 else { return }
+    try row.withUnsafeBytes { try link.send($0, to: 0, tag: Self.tag(2, microbatch: microbatch)) }
+  }
+
+  /// The logits row ``sendLogits(_:microbatch:)`` sent, on the first stage.
+  public func receiveLogits(count width: Int, microbatch: Int) throws -> [Float] {
+    var row = [Float](repeating: 0, count: width)
+    try receive(&row, from: count - 1, tag: Self.tag(2, microbatch: microbatch), what: "logits")
+    return row
+  }
+
+  /// Receives exactly `values.count` elements into `values`.
+  func receive<T>(_ values: inout [T], from source: Int, tag: Int, what: String) throws {
+    let want = values.count * MemoryLayout<T>.stride
+    let got = try values.withUnsafeMutableBytes { try link.recv($0, from: source, tag: tag) }
+    guard got == want else {
+      throw AttnaxError.input(
+        name: "pipeline", message: "stage \(index) received \(got) bytes of \(what) from stage \(source), expected \(want)")
+    }
+  }
+}
