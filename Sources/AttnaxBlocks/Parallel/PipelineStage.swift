@@ -29,6 +29,12 @@ public struct PipelineStage: Sendable {
     self.index = index; self.count = count; self.layers = layers; self.link = link
   }
 
+  /// Stage `index` of `count` with no link to the others: for loading one stage's weights in a
+  /// single process (tests, memory estimates); its transfers must not be used.
+  init(unlinkedIndex index: Int, count: Int, layers: Range<Int>) {
+    self.index = index; self.count = count; self.layers = layers; self.link = .solo()
+  }
+
   /// The whole model as one stage.
   public static func whole(layers: Int) -> PipelineStage {
     PipelineStage(index: 0, count: 1, layers: 0..<layers, link: .solo())
