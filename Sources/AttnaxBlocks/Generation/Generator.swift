@@ -150,6 +150,7 @@ public struct Generator: Sendable {
       if batches.allSatisfy(\.finished) && !awaiting.contains(true) { break }
     }
     for m in 0..<parts where awaiting[m] { try receive(m) }
+    try stage.flush()
     return (out, stats)
   }
 

@@ -13,6 +13,10 @@ import AttnaxFormats
 ///
 /// Every transfer is point-to-point on ``link`` and bounded by its deadline. Messages of one
 /// micro-batch share a tag (MPI keeps their order), so several micro-batches can be in flight.
+/// Sends never block the stage: each is started (`MPI_Isend` of a copy) and completed later
+/// (``flush()``, or when a later send finds it done). A blocking send could deadlock a pipeline
+/// with micro-batches: the last stage waiting for the first to take micro-batch 0's logits while
+/// the first waits for the last to take micro-batch 1's activations.
 public struct PipelineStage: Sendable {
   /// This stage, 0 ..< ``count``.
   public let index: Int
@@ -22,6 +26,8 @@ public struct PipelineStage: Sendable {
   public let layers: Range<Int>
   /// The ranks at this rank's (tp, cp) position in every stage, ordered by stage (size ``count``).
   public let link: Communicator
+  /// Sends started and not yet known to be complete.
+  let outbox = Outbox()
 
   /// Stage `index` of `count`, holding `layers`, linked to the other stages by `link`.
   public init(index: Int, count: Int, layers: Range<Int>, link: Communicator) {
@@ -82,8 +88,12 @@ public struct PipelineStage: Sendable {
   /// Sends this rank's rows `x` to the next stage's rank at this position.
   public func sendActivations(_ x: Tensor, microbatch: Int) throws {
     precondition(!isLast, "the last stage sends tokens, not activations")
-    try x.data.withUnsafeBytes { try link.send($0, to: index + 1, tag: Self.tag(0, microbatch: microbatch)) }
+    try x.data.withUnsafeBytes { try outbox.send($0, on: link, to: index + 1, tag: Self.tag(0, microbatch: microbatch)) }
   }
+
+  /// Waits until every send this stage started has completed (deadline-bounded): call before
+  /// the messages' receivers may be gone (the end of a generation).
+  public func flush() throws { try outbox.flush(link) }
 
   /// Receives the previous stage's rows for this rank: `shape` is known on both sides (the
   /// batch, the rows this rank holds of the step's layout, d_model).
@@ -98,7 +108,7 @@ public struct PipelineStage: Sendable {
   public func sendTokens(_ tokens: [Int32], microbatch: Int) throws {
     guard isLast, count > 1 else { return }
     for s in 0..<(count - 1) {
-      try tokens.withUnsafeBytes { try link.send($0, to: s, tag: Self.tag(1, microbatch: microbatch)) }
+      try tokens.withUnsafeBytes { try outbox.send($0, on: link, to: s, tag: Self.tag(1, microbatch: microbatch)) }
     }
   }
 
@@ -112,7 +122,7 @@ public struct PipelineStage: Sendable {
   /// A whole logits row (recorded for `--logits-out`), from the last stage to the first.
   public func sendLogits(_ row: [Float], microbatch: Int) throws {
     guard isLast, count > 1 else { return }
-    try row.withUnsafeBytes { try link.send($0, to: 0, tag: Self.tag(2, microbatch: microbatch)) }
+    try row.withUnsafeBytes { try outbox.send($0, on: link, to: 0, tag: Self.tag(2, microbatch: microbatch)) }
   }
 
   /// The logits row ``sendLogits(_:microbatch:)`` sent, on the first stage.
@@ -130,5 +140,48 @@ public struct PipelineStage: Sendable {
       throw AttnaxError.input(
         name: "pipeline", message: "stage \(index) received \(got) bytes of \(what) from stage \(source), expected \(want)")
     }
+  }
+}
+
+/// A stage's started sends and the copies of their bytes, kept until MPI is done with them.
+final class Outbox: @unchecked Sendable {
+  /// The requests with their buffers, oldest first. Used by the one thread that runs the stage.
+  private var pending: [(request: Request, bytes: UnsafeMutableRawBufferPointer)] = []
+
+  deinit { for p in pending where p.request.isComplete { p.bytes.deallocate() } }
+
+  /// Starts sending a copy of `bytes`, after dropping the sends that have completed.
+  func send(_ bytes: UnsafeRawBufferPointer, on link: Communicator, to dest: Int, tag: Int) throws {
+    try reap(link)
+    let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
+    if bytes.count > 0 { copy.copyMemory(from: bytes) }
+    do {
+      let request = try link.isend(UnsafeRawBufferPointer(rebasing: copy[..<bytes.count]), to: dest, tag: tag)
+      pending.append((request, copy))
+    } catch {
+      copy.deallocate()
+      throw error
+    }
+  }
+
+  /// Frees the sends that have completed.
+  func reap(_ link: Communicator) throws {
+    while let first = pending.first, try first.request.isComplete || link.test(first.request) {
+      first.bytes.deallocate()
+      pending.removeFirst()
+    }
+  }
+
+  /// Waits for every pending send (one deadline for all).
+  func flush(_ link: Communicator) throws {
+    defer {
+      // A send that timed out was cancelled or freed (Communicator.waitAll): MPI no longer uses
+      // its buffer once the request is complete; an incomplete one keeps its copy (leaked).
+      pending.removeAll { p in
+        if p.request.isComplete { p.bytes.deallocate() }
+        return true
+      }
+    }
+    try link.waitAll(pending.map(\.request))
   }
 }
