@@ -91,6 +91,7 @@ struct Generate: ParsableCommand {
           + "\(request.prompts.count) prompt(s), \(request.prompts.map(\.count).max() ?? 0) tokens at most"
           + (grid.ppSize > 1 ? ", \(min(request.prompts.count, grid.ppSize)) micro-batch(es) in flight" : ""))
       Launch.note(world, try model.weightInventory.line(world, storage: self.weights.storage))
+      if let line = try model.stageWeightLine(world) { Launch.note(world, line) }
       var output = GenerationPrinter(text: promptIds == nil ? text : nil, prompts: request.prompts.count, rank: world.rank)
       var logits: [Float] = []
       memory.startRun()

@@ -11,3 +11,17 @@ extension WeightInventory {
       + perRank.map(WeightInventory.megabytes).joined(separator: ", ")
   }
 }
+
+extension TransformerModel {
+  /// With pipeline stages: "stage weights per rank: layers 33.2 MB, 33.2 MB; embeddings, norm and
+  /// head 30.1 MB, 30.2 MB" (every rank's share of its stage's layers, and what it holds beside
+  /// them); nil with one stage. Collective.
+  func stageWeightLine(_ world: Communicator) throws -> String? {
+    guard stage.count > 1 else { return nil }
+    let layers = stack.weightInventory.totalBytes
+    let layerBytes = try world.valuesByRank(layers)
+    let rest = try world.valuesByRank(weightInventory.totalBytes - layers)
+    return "stage weights per rank: layers " + layerBytes.map(WeightInventory.megabytes).joined(separator: ", ")
+      + "; embeddings, norm and head " + rest.map(WeightInventory.megabytes).joined(separator: ", ")
+  }
+}
