@@ -7,7 +7,9 @@ public struct Attnax: ParsableCommand {
   public static let configuration = CommandConfiguration(
     commandName: "attnax",
     abstract: "Distributed transformer inference on CPUs (MPI + OpenBLAS): attnax blocks, Llama- and BERT-family models.",
-    subcommands: [Generate.self, Embed.self, Demo.self, Golden.self, Forward.self, Bench.self, Bounds.self, Serve.self])
+    subcommands: [
+      Generate.self, Embed.self, Demo.self, Golden.self, Forward.self, Bench.self, Bounds.self, Serve.self, Plan.self,
+    ])
 
   /// Parses the arguments; ArgumentParser needs a public initialiser for the root command.
   public init() {}
