@@ -72,7 +72,7 @@ struct PipelineLayoutTests {
   func blockCommands() throws {
     #expect(
       Self.failure { try Self.options(["--pp", "2"]).refusePipeline("attnax golden") }
-        == "option '--pp': attnax golden runs at tp x cp; pipeline stages split a model's layers for attnax generate")
+        == "option '--pp': attnax golden runs at tp x cp; pipeline stages split a language model's layers (attnax generate, attnax serve)")
     #expect(Self.failure { try Self.options(["--pp-layers", "1,1"]).refusePipeline("attnax serve") }?.hasPrefix("option '--pp-layers'") == true)
     #expect(Self.failure { try Self.options(["--pp", "1"]).refusePipeline("attnax golden") } == nil)
   }

@@ -29,6 +29,17 @@ extension TransformerModel {
   /// - Throws: ``AttnaxError/input(name:message:)`` for an empty sequence or a token outside the
   ///   vocabulary, ``AttnaxError/cache(message:)`` when a cache would overflow.
   public func lastHidden(batch: [CachedSequence]) throws -> Tensor {
+    guard stage.count == 1, let hidden = try stageLastHidden(batch: batch) else {
+      throw AttnaxError.layout(message: "lastHidden(batch:) runs the whole model; a pipeline stage runs stageLastHidden")
+    }
+    return hidden
+  }
+
+  /// This pipeline stage's part of ``lastHidden(batch:)``: the first stage embeds the tokens,
+  /// the others receive the previous stage's rows (1, rows, D), the stage's layers run; the
+  /// last stage returns the final hidden states of each sequence's last token, the others send
+  /// their rows on and return nil. `microbatch` tags the transfers (several in flight).
+  public func stageLastHidden(batch: [CachedSequence], microbatch: Int = 0) throws -> Tensor? {
     guard config.blockConfig.block != .decoder, config.blockConfig.attentionType.isSoftmax else {
       throw AttnaxError.input(name: "model", message: "batched steps need decoder-only blocks with softmax attention")
     }
@@ -36,19 +47,25 @@ extension TransformerModel {
       throw AttnaxError.input(name: "tokens", message: "sequence \(empty + 1) of the step has no tokens")
     }
     let n = batch.reduce(0) { $0 + $1.tokens.count }
-    let ids = IntTensor(shape: [1, n], data: batch.flatMap(\.tokens))
-    let positions = IntTensor(
-      shape: [1, n],
-      data: batch.flatMap { s in (0..<s.tokens.count).map { Int32(s.caches[0].length + $0) } })
-    let layout = SequenceLayout(length: n, parts: stack.cp.size, kind: .replicated)
-    guard stage.count == 1, let embeddings else {
-      throw AttnaxError.layout(message: "batched steps (the server's) run on one pipeline stage; pp must be 1")
+    let x: Tensor
+    if stage.isFirst, let embeddings {
+      let ids = IntTensor(shape: [1, n], data: batch.flatMap(\.tokens))
+      let positions = IntTensor(
+        shape: [1, n],
+        data: batch.flatMap { s in (0..<s.tokens.count).map { Int32(s.caches[0].length + $0) } })
+      let layout = SequenceLayout(length: n, parts: stack.cp.size, kind: .replicated)
+      x = try embeddings(ids, positions: positions, tokenTypes: nil, start: 0, layout: layout, rank: stack.cp.rank)
+    } else {
+      x = try stage.receiveActivations(shape: [1, n, config.dModel], microbatch: microbatch)
     }
-    let x = try embeddings(ids, positions: positions, tokenTypes: nil, start: 0, layout: layout, rank: stack.cp.rank)
     var ends: [Range<Int>] = []
     var start = 0
     for s in batch { ends.append(start..<(start + s.tokens.count)); start += s.tokens.count }
     let y = try stack(x, batch: batch, rows: ends)
+    guard stage.isLast else {
+      try stage.sendActivations(y, microbatch: microbatch)
+      return nil
+    }
     let d = config.dModel
     var last = [Float]()
     last.reserveCapacity(batch.count * d)

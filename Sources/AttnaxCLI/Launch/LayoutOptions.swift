@@ -10,7 +10,7 @@ struct LayoutOptions: ParsableArguments {
   @Option(help: "Context-parallel ranks (sequence split over a ring). np must equal tp x cp (x pp).") var cp: Int?
   @Option(
     help:
-      "Pipeline stages (a model's layers split into pp contiguous stages, each tp x cp ranks; generate only)."
+      "Pipeline stages (a language model's layers split into pp contiguous stages, each tp x cp ranks; generate and serve)."
   )
   var pp: Int?
   @Option(
@@ -91,7 +91,7 @@ struct LayoutOptions: ParsableArguments {
     guard try stages() == 1 else {
       throw LaunchError.option(
         pp != nil ? "--pp" : "--pp-layers",
-        "\(command) runs at tp x cp; pipeline stages split a model's layers for attnax generate")
+        "\(command) runs at tp x cp; pipeline stages split a language model's layers (attnax generate, attnax serve)")
     }
   }
 

@@ -88,7 +88,8 @@ struct Serve: ParsableCommand {
         return try front.start(host: host, port: port, routes: routes)
       }
       try Launch.agree(world, bound)
-      let (grid, model, _) = try layout.loadModel(world, config: config, weights: weights, command: "attnax serve")
+      let (grid, model, _) = try layout.loadModel(
+        world, config: config, weights: weights, pipeline: !encoder, command: "attnax serve (sentence embeddings)")
       // On three or more tp ranks the default allreduces sum an element in an order that depends
       // on the rows sent with it: the rank-ordered one keeps a request's numbers batch-independent.
       if grid.tpSize >= 3 { grid.tp.allreduceAlgorithm = .rankOrdered }
@@ -103,7 +104,7 @@ struct Serve: ParsableCommand {
       Launch.note(
         world,
         "serve: listening on http://\(host):\(try bound.get()) (\(Self.servedName(model: self.model)), "
-          + "\(world.size) rank(s) tp \(grid.tpSize) x cp \(grid.cpSize), max batch \(limits.maxBatch), "
+          + "\(world.size) rank(s) tp \(grid.tpSize) x cp \(grid.cpSize)\(grid.ppSize > 1 ? " x pp \(grid.ppSize)" : ""), max batch \(limits.maxBatch), "
           + "context \(limits.context), prefill chunk \(limits.prefillChunk)\(encoder ? ", embeddings" : ""))")
       let scheduler = Scheduler(
         world: world, engine: engine, inbox: inbox, limits: limits, metrics: metrics, logger: logger,

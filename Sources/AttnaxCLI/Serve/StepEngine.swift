@@ -5,6 +5,10 @@ import AttnaxFormats
 /// Runs step plans on one rank: every rank of the job holds the same slots (this rank's shard of
 /// each sequence's KV cache) and takes part in the same forward passes, samplers and embedding
 /// passes, in plan order. Rank 0 reads the chosen tokens and the embeddings from the result.
+///
+/// With pipeline stages every stage runs every forward on its layers; the last chooses the
+/// tokens and sends them to the others, which collect them once all the step's forwards have
+/// gone on, so the stages work on a step's forwards (its decode groups and prompt chunks) at once.
 final class StepEngine {
   let model: TransformerModel
   /// Sentence embeddings (encoder models only).
@@ -33,7 +37,8 @@ final class StepEngine {
       slots[a.slot] = model.stack.makeCaches(batch: 1, maxLen: Int(a.capacity))
     }
     var outcome = Outcome()
-    for rows in plan.forwards {
+    var awaiting: [(forward: Int, slots: [Int32])] = []  // stages before the last: tokens to collect
+    for (f, rows) in plan.forwards.enumerated() {
       let batch = try rows.map { row -> CachedSequence in
         guard let caches = slots[row.slot] else {
           throw LaunchError.failed("serve: the plan names slot \(row.slot), which is not open")
@@ -41,13 +46,21 @@ final class StepEngine {
         return CachedSequence(caches: caches, tokens: row.tokens)
       }
       outcome.largestBatch = max(outcome.largestBatch, rows.count)
-      let hidden = try model.lastHidden(batch: batch)
       let wanted = rows.indices.filter { rows[$0].sampling != nil }
+      guard let hidden = try model.stageLastHidden(batch: batch, microbatch: f) else {
+        if !wanted.isEmpty { awaiting.append((f, wanted.map { rows[$0].slot })) }
+        continue
+      }
       guard !wanted.isEmpty else { continue }
       let d = hidden.shape[1]
       let picked = Tensor(shape: [wanted.count, d], data: wanted.flatMap { hidden.data[($0 * d)..<(($0 + 1) * d)] })
       let shard = model.logitShard(picked)
       for (slot, token) in try choose(shard, rows: wanted.map { rows[$0] }) { outcome.tokens[slot] = token }
+      try model.stage.sendTokens(wanted.map { outcome.tokens[rows[$0].slot]! }, microbatch: f)
+    }
+    for (f, slots) in awaiting {
+      let tokens = try model.stage.receiveTokens(count: slots.count, microbatch: f)
+      for (slot, token) in zip(slots, tokens) { outcome.tokens[slot] = token }
     }
     for job in plan.embeddings {
       guard let embedder else { throw LaunchError.failed("serve: the plan asks for embeddings of a language model") }
