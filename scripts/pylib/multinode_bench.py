@@ -14,9 +14,12 @@
     run K of N: prefill: P tokens in T s (X tokens/s); decode: D tokens in T s (Y tokens/s)
 The best warm run is the largest rate of runs 2..N (run 1 when N is 1), taken for prefill and for
 decode separately. Counters (C above) are "DEV.STAT=VALUE ..." for ax-h1-br, ax-h2-br and axbr0 with
-STAT tx_bytes, rx_bytes, tx_packets, rx_packets. With 2 hosts, what crossed between them (both
+STAT tx_bytes, rx_bytes, tx_packets, rx_packets, and ax-h1/ax-h2.tcp_out_segs (Tcp OutSegs of the host's
+namespace). With 2 hosts, what crossed between them (both
 directions) is (h1 + h2 - bridge) / 2: ax-h1-br carries h1<->h2 and h1<->mpirun (the root
 namespace: launch, stdout forwarding), ax-h2-br likewise, axbr0 the mpirun traffic of both.
+A veth counts a GSO aggregate as one packet, so those packets are sends and acks; frames are TCP
+segments: both hosts' OutSegs less the bridge's rx packets (mpirun's share, one segment a message).
 Decode traffic per token: the same layout and rate run with --max-new-tokens T and S (same --runs),
 (between(T) - between(S)) / (decode tokens(T) - decode tokens(S)), so the prefills, the loading and
 the launch cancel. Standard library only.
@@ -49,6 +52,13 @@ def between(counters, unit):
     def total(dev):
         return sum(counters.get(f"{dev}.{d}_{unit}", 0) for d in ("tx", "rx"))
     return (total("ax-h1-br") + total("ax-h2-br") - total("axbr0")) / 2
+
+
+def segments_between(counters):
+    """TCP segments (frames) host 1 and host 2 sent each other: both hosts' Tcp OutSegs less the
+    packets that reached the bridge (the hosts' traffic with mpirun, small messages: one each)."""
+    return (counters.get("ax-h1.tcp_out_segs", 0) + counters.get("ax-h2.tcp_out_segs", 0)
+            - counters.get("axbr0.rx_packets", 0))
 
 
 def first_error(lines, rc):
@@ -152,8 +162,8 @@ def report(a):
         order.sort(key=lambda k: (layouts.index(k[0]), rates.index(k[1])))
         rows = []
         print("| layout | link | decode tok/s (best) | per round | prefill tok/s (best) | "
-              "bytes/token | packets/token | comm ms/token (rank 0) |")
-        print("|---|---|---:|---|---:|---:|---:|---:|")
+              "bytes/token (both ways) | packets/token (veth) | TCP segments/token | comm ms/token (rank 0, round 1) |")
+        print("|---|---|---:|---|---:|---:|---:|---:|---:|")
         best = {}
         for key in order:
             layout, rate = key
@@ -163,12 +173,12 @@ def report(a):
             if not ok:
                 why = rs[0]["error"].replace("|", "/")
                 why = why if len(why) <= 160 else why[:157] + "..."
-                print(f"| {layout} | {rate} | failed: {why} | {rounds} | | | | |")
+                print(f"| {layout} | {rate} | failed: {why} | {rounds} | | | | | |")
                 continue
             d = max(r["best_decode_tps"] for r in ok)
             p = max(r["best_prefill_tps"] for r in ok)
             best[key] = d
-            per_tok = per_pkt = None
+            per_tok = per_pkt = per_seg = None
             long_r = next((r for r in ok if r.get("round") == 1), ok[0])
             s = next((x for x in short if x["layout"] == layout and x["rate"] == rate and "error" not in x), None)
             if s and rs[0].get("cross"):
@@ -178,7 +188,10 @@ def report(a):
                         return between(r["after"], unit) - between(r["before"], unit)
                     per_tok = (delta(long_r, "bytes") - delta(s, "bytes")) / tokens
                     per_pkt = (delta(long_r, "packets") - delta(s, "packets")) / tokens
-                    long_r["decode_bytes_per_token"], long_r["decode_packets_per_token"] = per_tok, per_pkt
+                    segs = [segments_between(r["after"]) - segments_between(r["before"]) for r in (long_r, s)]
+                    per_seg = (segs[0] - segs[1]) / tokens
+                    long_r.update(decode_bytes_per_token=per_tok, decode_packets_per_token=per_pkt,
+                                  decode_segments_per_token=per_seg)
             comm = None
             for line in long_r["lines"]:
                 m = re.search(r"communication ([\d.]+)", line)
@@ -186,7 +199,8 @@ def report(a):
                     comm = float(m.group(1))
             b = cell_size(per_tok) if rs[0].get("cross") else "(one host)"
             pk = fmt(per_pkt) if rs[0].get("cross") else ""
-            print(f"| {layout} | {rate} | **{fmt(d)}** | {rounds} | {fmt(p)} | {b} | {pk} | {fmt(comm, 2)} |")
+            sg = fmt(per_seg) if rs[0].get("cross") else ""
+            print(f"| {layout} | {rate} | **{fmt(d)}** | {rounds} | {fmt(p)} | {b} | {pk} | {sg} | {fmt(comm, 2)} |")
             rows.append(long_r)
 
         def ratio(num, den):
