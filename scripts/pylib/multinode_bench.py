@@ -19,7 +19,8 @@ namespace). With 2 hosts, what crossed between them (both
 directions) is (h1 + h2 - bridge) / 2: ax-h1-br carries h1<->h2 and h1<->mpirun (the root
 namespace: launch, stdout forwarding), ax-h2-br likewise, axbr0 the mpirun traffic of both.
 A veth counts a GSO aggregate as one packet, so those packets are sends and acks; frames are TCP
-segments: both hosts' OutSegs less the bridge's rx packets (mpirun's share, one segment a message).
+segments: both hosts' OutSegs less the bridge's rx packets (mpirun's share, one segment a message),
+with one rank per host only: ranks sharing a host talk over its lo, and OutSegs counts that too.
 Decode traffic per token: the same layout and rate run with --max-new-tokens T and S (same --runs),
 (between(T) - between(S)) / (decode tokens(T) - decode tokens(S)), so the prefills, the loading and
 the launch cancel. Standard library only.
@@ -199,7 +200,8 @@ def report(a):
                     comm = float(m.group(1))
             b = cell_size(per_tok) if rs[0].get("cross") else "(one host)"
             pk = fmt(per_pkt) if rs[0].get("cross") else ""
-            sg = fmt(per_seg) if rs[0].get("cross") else ""
+            # Ranks sharing a host talk TCP over that namespace's lo, which OutSegs counts as well.
+            sg = fmt(per_seg) if rs[0].get("per_host") == 1 else "n/a (lo)" if rs[0].get("cross") else ""
             print(f"| {layout} | {rate} | **{fmt(d)}** | {rounds} | {fmt(p)} | {b} | {pk} | {sg} | {fmt(comm, 2)} |")
             rows.append(long_r)
 
