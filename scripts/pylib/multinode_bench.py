@@ -201,7 +201,7 @@ def report(a):
             b = cell_size(per_tok) if rs[0].get("cross") else "(one host)"
             pk = fmt(per_pkt) if rs[0].get("cross") else ""
             # Ranks sharing a host talk TCP over that namespace's lo, which OutSegs counts as well.
-            sg = fmt(per_seg) if rs[0].get("per_host") == 1 else "n/a (lo)" if rs[0].get("cross") else ""
+            sg = "" if not rs[0].get("cross") else fmt(per_seg) if rs[0].get("per_host") == 1 else "n/a (lo)"
             print(f"| {layout} | {rate} | **{fmt(d)}** | {rounds} | {fmt(p)} | {b} | {pk} | {sg} | {fmt(comm, 2)} |")
             rows.append(long_r)
 
