@@ -1,6 +1,6 @@
-// Pipeline parallelism against the single-rank model (the oracle), at np = 2 and 3 under
-// mpirun (scripts/test): every stage split of the world (pp = np, and pp = np with uneven
-// --pp-layers-like splits), a single prompt (its logits bit for bit: the stages run the same
+// Pipeline parallelism against the single-rank model (the oracle), at np = 2, 3 and 4 under
+// mpirun (scripts/test): every stage split of the world (pp = np, or 2 stages of tp 2 at np 4,
+// with even and uneven --pp-layers-like splits), a single prompt (its logits bit for bit: the stages run the same
 // float operations in the same order) and a batch of prompts of different lengths run as
 // micro-batches in flight (their tokens); and, on one rank, the layer splits and what a stage
 // loads. Disabled at np 1 except the split checks.
@@ -73,11 +73,15 @@ struct PipelineTests {
     return c
   }
 
-  /// The model of this rank's stage for `counts` layers per stage (pp = world size, tp = cp = 1).
+  /// Stages: the world size, except 2 stages of tp 2 on 4 ranks (one rank of each tp group sends).
+  static var stages: Int { world.size == 4 ? 2 : world.size }
+
+  /// The model of this rank's stage for `counts` layers per stage (pp = ``stages``, the rest tp).
   static func staged(_ counts: [Int]? = nil) throws -> (TransformerModel, ProcessGrid) {
-    let grid = try ProcessGrid.make(world: world, tp: 1, cp: 1, pp: world.size)
-    let ranges = try PipelineStage.layerRanges(layers: config.numLayers, stages: world.size, counts: counts)
-    let stage = PipelineStage(index: grid.stageIndex, count: grid.ppSize, layers: ranges[grid.stageIndex], link: grid.pp)
+    let grid = try ProcessGrid.make(world: world, tp: world.size / stages, cp: 1, pp: stages)
+    let ranges = try PipelineStage.layerRanges(layers: config.numLayers, stages: stages, counts: counts)
+    let stage = PipelineStage(
+      index: grid.stageIndex, count: grid.ppSize, layers: ranges[grid.stageIndex], link: grid.pp, group: grid.tp)
     return (try TransformerModel(config: config, source: RandomWeights(seed: 11), group: grid.tp, stage: stage), grid)
   }
 
@@ -85,7 +89,7 @@ struct PipelineTests {
 
   @Test("one prompt: every stage split gives the single-rank tokens and, on the first stage, its logits bit for bit")
   func onePrompt() throws {
-    let splits: [[Int]?] = Self.world.size == 2 ? [nil, [1, 4], [4, 1]] : [nil, [1, 1, 3], [3, 1, 1]]
+    let splits: [[Int]?] = Self.stages == 2 ? [nil, [1, 4], [4, 1]] : [nil, [1, 1, 3], [3, 1, 1]]
     let request = GenerationRequest(prompts: [[5, 17, 42, 8, 33, 2, 71]], maxNewTokens: 12, recordLogits: true)
     var want: [Float] = []
     let single = try Generator(model: Self.solo, world: .solo()).run(request, onLogits: { want += $1 }).tokens
@@ -93,9 +97,12 @@ struct PipelineTests {
       let (model, grid) = try Self.staged(split)
       var got: [Float] = []
       let tokens = try Generator(model: model, world: grid.stage).run(request, onLogits: { got += $1 }).tokens
+      // At tp 2 the tokens are the single rank's unless a near tie flips (not in this model);
+      // the logits are another sum order's, within float rounding.
       #expect(tokens == single, "split \(split ?? [])")
       if grid.stageIndex == 0 || grid.stageIndex == grid.ppSize - 1 {
-        #expect(got == want, "split \(split ?? []): logits differ on stage \(grid.stageIndex)")
+        let close = zip(got, want).allSatisfy { abs($0 - $1) <= 1e-4 + 1e-4 * abs($1) }
+        #expect(grid.tpSize == 1 ? got == want : got.count == want.count && close, "split \(split ?? []): logits differ on stage \(grid.stageIndex)")
       } else {
         #expect(got.isEmpty)
       }

@@ -5,10 +5,10 @@ import AttnaxFormats
 /// ranks at the same (tp, cp) position in the other stages (``ProcessGrid/pp``).
 ///
 /// The first stage embeds the tokens, every stage runs its layers on the rows this rank holds
-/// and hands them to the next stage's rank at its position (each rank of a tp group sends its
-/// own copy, each cp rank its own rows, so no stage gathers anything), and the last stage
-/// applies the final norm and the LM head and sends the chosen tokens back to every other
-/// stage. Only activations (one row per sequence per decode step) and tokens cross between
+/// and hands them to the next stage's rank at its position (each cp rank its own rows, so no
+/// stage gathers anything; the ranks of a tp group hold the same rows, so only its rank 0 sends
+/// and the receiving group's rank 0 shares them inside its host), and the last stage applies the
+/// final norm and the LM head and sends the chosen tokens back to every other stage. Only activations (one row per sequence per decode step) and tokens cross between
 /// stages. With one stage every transfer is absent and the model is the whole model.
 ///
 /// Every transfer is point-to-point on ``link`` and bounded by its deadline. Messages of one
@@ -26,19 +26,23 @@ public struct PipelineStage: Sendable {
   public let layers: Range<Int>
   /// The ranks at this rank's (tp, cp) position in every stage, ordered by stage (size ``count``).
   public let link: Communicator
+  /// This rank's tensor-parallel group: its ranks hold the same activations and tokens, so
+  /// only its rank 0 sends them between stages and receives them.
+  public let group: Communicator
   /// Sends started and not yet known to be complete.
   let outbox = Outbox()
 
-  /// Stage `index` of `count`, holding `layers`, linked to the other stages by `link`.
-  public init(index: Int, count: Int, layers: Range<Int>, link: Communicator) {
+  /// Stage `index` of `count`, holding `layers`, linked to the other stages by `link`; `group`
+  /// is this rank's tp group.
+  public init(index: Int, count: Int, layers: Range<Int>, link: Communicator, group: Communicator = .solo()) {
     precondition(link.size == count && link.rank == index, "the link must hold one rank per stage, in stage order")
-    self.index = index; self.count = count; self.layers = layers; self.link = link
+    self.index = index; self.count = count; self.layers = layers; self.link = link; self.group = group
   }
 
   /// Stage `index` of `count` with no link to the others: for loading one stage's weights in a
   /// single process (tests, memory estimates); its transfers must not be used.
   init(unlinkedIndex index: Int, count: Int, layers: Range<Int>) {
-    self.index = index; self.count = count; self.layers = layers; self.link = .solo()
+    self.index = index; self.count = count; self.layers = layers; self.link = .solo(); self.group = .solo()
   }
 
   /// The whole model as one stage.
@@ -88,6 +92,7 @@ public struct PipelineStage: Sendable {
   /// Sends this rank's rows `x` to the next stage's rank at this position.
   public func sendActivations(_ x: Tensor, microbatch: Int) throws {
     precondition(!isLast, "the last stage sends tokens, not activations")
+    guard group.rank == 0 else { return }
     try x.data.withUnsafeBytes { try outbox.send($0, on: link, to: index + 1, tag: Self.tag(0, microbatch: microbatch)) }
   }
 
@@ -106,7 +111,7 @@ public struct PipelineStage: Sendable {
 
   /// The last stage's tokens of one step, sent to every other stage (no-op with one stage).
   public func sendTokens(_ tokens: [Int32], microbatch: Int) throws {
-    guard isLast, count > 1 else { return }
+    guard isLast, count > 1, group.rank == 0 else { return }
     for s in 0..<(count - 1) {
       try tokens.withUnsafeBytes { try outbox.send($0, on: link, to: s, tag: Self.tag(1, microbatch: microbatch)) }
     }
@@ -121,7 +126,7 @@ public struct PipelineStage: Sendable {
 
   /// A whole logits row (recorded for `--logits-out`), from the last stage to the first.
   public func sendLogits(_ row: [Float], microbatch: Int) throws {
-    guard isLast, count > 1 else { return }
+    guard isLast, count > 1, group.rank == 0 else { return }
     try row.withUnsafeBytes { try outbox.send($0, on: link, to: 0, tag: Self.tag(2, microbatch: microbatch)) }
   }
 
@@ -132,10 +137,15 @@ public struct PipelineStage: Sendable {
     return row
   }
 
-  /// Receives exactly `values.count` elements into `values`.
+  /// Receives exactly `values.count` elements into `values` on the tp group's rank 0, which
+  /// then shares them with the group.
   func receive<T>(_ values: inout [T], from source: Int, tag: Int, what: String) throws {
     let want = values.count * MemoryLayout<T>.stride
-    let got = try values.withUnsafeMutableBytes { try link.recv($0, from: source, tag: tag) }
+    let got = try values.withUnsafeMutableBytes { raw in
+      let got = group.rank == 0 ? try link.recv(raw, from: source, tag: tag) : want
+      try group.broadcast(raw, root: 0)
+      return got
+    }
     guard got == want else {
       throw AttnaxError.input(
         name: "pipeline", message: "stage \(index) received \(got) bytes of \(what) from stage \(source), expected \(want)")

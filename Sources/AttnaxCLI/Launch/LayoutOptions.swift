@@ -167,7 +167,7 @@ extension LayoutOptions {
     try Topology.announce(grid, stageLayers: s.stageLayers)
     let before = Memory.currentRSS
     let stage = PipelineStage(
-      index: grid.stageIndex, count: grid.ppSize, layers: s.stageLayers[grid.stageIndex], link: grid.pp)
+      index: grid.stageIndex, count: grid.ppSize, layers: s.stageLayers[grid.stageIndex], link: grid.pp, group: grid.tp)
     let built = Result { try TransformerModel(config: config, source: weights, group: grid.tp, cp: grid.cp, stage: stage) }
     try Launch.agree(world, built)
     return (grid, try built.get(), Memory.currentRSS - before)
