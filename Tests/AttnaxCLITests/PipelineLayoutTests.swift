@@ -81,7 +81,7 @@ struct PipelineLayoutTests {
   static let qwen15 = LinkModel.ModelFigures(layers: 28, dModel: 1536, weightBytes: 1.1e9, hostSeconds: 0.079)
 
   static func link(hosts: Int, latencyUs: Double, gbit: Double) -> LinkModel {
-    LinkModel(hosts: hosts, ranksPerHost: 1, latency: latencyUs * 1e-6, bandwidth: gbit * 1e9 / 8, overhead: 60e-6, intraHost: 25e-6)
+    LinkModel(hosts: hosts, ranksPerHost: 1, latency: latencyUs * 1e-6, bandwidth: gbit * 1e9 / 8, overhead: 20e-6, intraHost: 25e-6)
   }
 
   @Test("the model counts the messages of each layout: 2L+2 allreduces of log2 H rounds for tp, H messages for pp")
@@ -92,8 +92,8 @@ struct PipelineLayoutTests {
     #expect(tp.bytes == 62 * 2 * 2304)
     #expect(pp.messages == 4)
     #expect(pp.bytes == 3 * 2304 + 16)
-    // One message of 2304 bytes at 10 Gbit/s: 100 + 60 us + 1.84 us.
-    #expect(abs(l.message(2304) - (160e-6 + 2304 / 1.25e9)) < 1e-12)
+    // One message of 2304 bytes at 10 Gbit/s: 100 + 20 us + 1.84 us.
+    #expect(abs(l.message(2304) - (120e-6 + 2304 / 1.25e9)) < 1e-12)
     #expect(abs(tp.seconds - (0.007 / 4 + 124 * l.message(2304))) < 1e-12)
     #expect(abs(pp.seconds - (0.007 + 3 * l.message(2304) + l.message(4))) < 1e-12)
   }

@@ -93,9 +93,9 @@ struct LinkModel: Sendable {
   }
 
   /// The fastest layout whose weights fit `hostMemory` bytes per host (all when nil); nil when
-  /// none fits.
-  func best(_ m: ModelFigures, hostMemory: Double? = nil) -> Prediction? {
-    Layout.allCases.map { predict($0, m) }
+  /// none fits. `acrossHosts`: only the layouts that use every host (tp or pp across them).
+  func best(_ m: ModelFigures, hostMemory: Double? = nil, acrossHosts: Bool = false) -> Prediction? {
+    Layout.allCases.filter { !acrossHosts || $0 != .oneHost }.map { predict($0, m) }
       .filter { hostMemory == nil || $0.weightsPerHost <= hostMemory! }
       .filter { $0.layout == .oneHost || hosts > 1 }
       .min { $0.seconds < $1.seconds }

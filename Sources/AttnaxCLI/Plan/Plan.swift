@@ -33,7 +33,7 @@ struct Plan: ParsableCommand {
   @Flag(help: "Print the predictions for 2, 4 and 8 hosts at 25/100/500 us and 1/10/25 Gbit/s.") var table = false
 
   /// The software cost per message fitted on the test hosts (docs/BENCHMARKS.md, "Multi-node").
-  static let fittedOverheadMicroseconds = 60.0
+  static let fittedOverheadMicroseconds = 20.0
 
   func validate() throws {
     try OptionLimits.validating {
@@ -72,17 +72,19 @@ struct Plan: ParsableCommand {
         (model as NSString).lastPathComponent, config.numLayers, config.dModel, bytes / 1e6, hostSeconds * 1000, source)
     ]
     if table {
-      lines.append("| hosts | latency | link | one host | tp across | pp across, tp within | advice |")
+      lines.append("| hosts | latency | link | one host | tp across | pp across, tp within | across the hosts use |")
       lines.append("|---|---|---|---|---|---|---|")
       for hostCount in [2, 4, 8] {
         for latency in [25.0, 100, 500] {
           for rate in [1.0, 10, 25] {
             let link = linkModel(hosts: hostCount, ranks: r, latencyUs: latency, gbit: rate)
             let p = LinkModel.Layout.allCases.map { link.predict($0, figures) }
-            let best = link.best(figures)!
+            let across = link.best(figures, acrossHosts: true)!
+            let faster = link.best(figures)!.layout == .oneHost ? " (one host is faster if the model fits)" : ""
             lines.append(
               "| \(hostCount) | \(Int(latency)) us | \(Int(rate)) Gbit/s | "
-                + p.map { String(format: "%.1f", $0.tokensPerSecond) }.joined(separator: " | ") + " | \(best.layout.rawValue) |")
+                + p.map { String(format: "%.1f", $0.tokensPerSecond) }.joined(separator: " | ")
+                + " | \(across.layout == .tpAcross ? "tp" : "pp")\(faster) |")
           }
         }
       }
@@ -107,6 +109,11 @@ struct Plan: ParsableCommand {
       return lines
     }
     lines.append("advice: \(best.layout.rawValue): " + command(best.layout, hosts: h, ranks: r))
+    if best.layout == .oneHost, h > 1, let across = link.best(figures, hostMemory: memory, acrossHosts: true) {
+      lines.append(
+        String(format: "across the %d hosts (for memory, or to serve more): %@ at %.1f tokens/s: ", h, across.layout.rawValue, across.tokensPerSecond)
+          + command(across.layout, hosts: h, ranks: r))
+    }
     return lines
   }
 
