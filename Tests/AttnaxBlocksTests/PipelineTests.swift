@@ -102,7 +102,9 @@ struct PipelineTests {
       #expect(tokens == single, "split \(split ?? [])")
       if grid.stageIndex == 0 || grid.stageIndex == grid.ppSize - 1 {
         let close = zip(got, want).allSatisfy { abs($0 - $1) <= 1e-4 + 1e-4 * abs($1) }
-        #expect(grid.tpSize == 1 ? got == want : got.count == want.count && close, "split \(split ?? []): logits differ on stage \(grid.stageIndex)")
+        #expect(
+          grid.tpSize == 1 ? got == want : got.count == want.count && close,
+          "split \(split ?? []): logits differ on stage \(grid.stageIndex)")
       } else {
         #expect(got.isEmpty)
       }

@@ -48,7 +48,9 @@ struct PipelineLayoutTests {
       (["--pp", "2", "--tp", "3"], 4, "layout: np (4) must equal tp (3) x cp (1) x pp (2)"),
       (["--pp", "31"], 31, "layout: pp (31) is larger than num_layers (30); every stage needs at least one layer"),
       (["--pp-layers", "10,25"], 2, "option '--pp-layers': adds up to 35 layers but the model has 30 (num_layers)"),
-      (["--pp", "2", "--tp", "10"], 20, "layout: tp (10) is larger than num_heads (9); every rank needs at least one query head"),
+      (
+        ["--pp", "2", "--tp", "10"], 20, "layout: tp (10) is larger than num_heads (9); every rank needs at least one query head"
+      ),
     ])
   func badShapes(_ args: [String], _ np: Int, _ text: String) throws {
     let o = try Self.options(args)
@@ -72,8 +74,11 @@ struct PipelineLayoutTests {
   func blockCommands() throws {
     #expect(
       Self.failure { try Self.options(["--pp", "2"]).refusePipeline("attnax golden") }
-        == "option '--pp': attnax golden runs at tp x cp; pipeline stages split a language model's layers (attnax generate, attnax serve)")
-    #expect(Self.failure { try Self.options(["--pp-layers", "1,1"]).refusePipeline("attnax serve") }?.hasPrefix("option '--pp-layers'") == true)
+        == "option '--pp': attnax golden runs at tp x cp; pipeline stages split a language model's layers (attnax generate, attnax serve)"
+    )
+    #expect(
+      Self.failure { try Self.options(["--pp-layers", "1,1"]).refusePipeline("attnax serve") }?.hasPrefix("option '--pp-layers'")
+        == true)
     #expect(Self.failure { try Self.options(["--pp", "1"]).refusePipeline("attnax golden") } == nil)
   }
 
@@ -81,7 +86,8 @@ struct PipelineLayoutTests {
   static let qwen15 = LinkModel.ModelFigures(layers: 28, dModel: 1536, weightBytes: 1.1e9, hostSeconds: 0.079)
 
   static func link(hosts: Int, latencyUs: Double, gbit: Double) -> LinkModel {
-    LinkModel(hosts: hosts, ranksPerHost: 1, latency: latencyUs * 1e-6, bandwidth: gbit * 1e9 / 8, overhead: 20e-6, intraHost: 25e-6)
+    LinkModel(
+      hosts: hosts, ranksPerHost: 1, latency: latencyUs * 1e-6, bandwidth: gbit * 1e9 / 8, overhead: 20e-6, intraHost: 25e-6)
   }
 
   @Test("the model counts the messages of each layout: 2L+2 allreduces of log2 H rounds for tp, H messages for pp")

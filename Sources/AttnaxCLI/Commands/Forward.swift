@@ -29,9 +29,9 @@ struct Forward: ParsableCommand {
       try fingerprint.check(world)
       // The layout and the inputs.
       let shape = Result { () throws -> (tp: Int, cp: Int) in
-      try layout.refusePipeline("attnax forward")
-      return try layout.shape(np: world.size, heads: config.numHeads)
-    }
+        try layout.refusePipeline("attnax forward")
+        return try layout.shape(np: world.size, heads: config.numHeads)
+      }
       try Launch.agree(world, shape)
       let inputs = Result { () throws -> BlockInputs in
         try Fault.input(input, rank: rank)

@@ -105,7 +105,8 @@ struct LayoutOptions: ParsableArguments {
       throw AttnaxError.layout(message: "np (\(np)) must equal tp x cp x pp (\(p)); \(np) is not a multiple of \(p)")
     }
     let ranges: [Range<Int>]
-    do { ranges = try PipelineStage.layerRanges(layers: layers, stages: p, counts: try stageLayers()) } catch let AttnaxError
+    do { ranges = try PipelineStage.layerRanges(layers: layers, stages: p, counts: try stageLayers()) } catch let
+      AttnaxError
       .layout(message)
     {
       if ppLayers != nil && message.hasPrefix("--pp-layers") {

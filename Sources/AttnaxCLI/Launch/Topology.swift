@@ -31,7 +31,8 @@ enum Topology {
     var line = describe(tp: grid.tpSize, cp: grid.cpSize, hosts: hosts)
     if grid.ppSize > 1 {
       line = line.replacingOccurrences(
-        of: "layout: tp \(grid.tpSize) x cp \(grid.cpSize);", with: "layout: tp \(grid.tpSize) x cp \(grid.cpSize) x pp \(grid.ppSize);")
+        of: "layout: tp \(grid.tpSize) x cp \(grid.cpSize);",
+        with: "layout: tp \(grid.tpSize) x cp \(grid.cpSize) x pp \(grid.ppSize);")
       line += "; " + describeStages(stageLayers, ranksPerStage: grid.tpSize * grid.cpSize, hosts: hosts)
     }
     guard grid.world.rank == 0, line != lastLine else { return }

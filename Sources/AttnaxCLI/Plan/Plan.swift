@@ -105,13 +105,16 @@ struct Plan: ParsableCommand {
     }
     let memory = hostMemoryGb.map { $0 * 1e9 }
     guard let best = link.best(figures, hostMemory: memory) else {
-      lines.append(String(format: "advice: the weights (%.0f MB) do not fit %d hosts of %.1f GB", bytes / 1e6, h, hostMemoryGb ?? 0))
+      lines.append(
+        String(format: "advice: the weights (%.0f MB) do not fit %d hosts of %.1f GB", bytes / 1e6, h, hostMemoryGb ?? 0))
       return lines
     }
     lines.append("advice: \(best.layout.rawValue): " + command(best.layout, hosts: h, ranks: r))
     if best.layout == .oneHost, h > 1, let across = link.best(figures, hostMemory: memory, acrossHosts: true) {
       lines.append(
-        String(format: "across the %d hosts (for memory, or to serve more): %@ at %.1f tokens/s: ", h, across.layout.rawValue, across.tokensPerSecond)
+        String(
+          format: "across the %d hosts (for memory, or to serve more): %@ at %.1f tokens/s: ", h, across.layout.rawValue,
+          across.tokensPerSecond)
           + command(across.layout, hosts: h, ranks: r))
     }
     return lines
@@ -147,9 +150,11 @@ struct Plan: ParsableCommand {
     let fm = FileManager.default
     var isFolder: ObjCBool = false
     _ = fm.fileExists(atPath: path, isDirectory: &isFolder)
-    let files = isFolder.boolValue ? (try fm.contentsOfDirectory(atPath: path)).filter { $0.hasSuffix(".safetensors") }.map {
-      (path as NSString).appendingPathComponent($0)
-    } : [path]
+    let files =
+      isFolder.boolValue
+      ? (try fm.contentsOfDirectory(atPath: path)).filter { $0.hasSuffix(".safetensors") }.map {
+        (path as NSString).appendingPathComponent($0)
+      } : [path]
     return files.reduce(0.0) { total, file in
       total + Double(((try? fm.attributesOfItem(atPath: file))?[.size] as? NSNumber)?.int64Value ?? 0)
     }
