@@ -86,7 +86,13 @@ final class Scheduler {
       if plan.isEmpty && world.size == 1 { continue }
       do {
         plan = try StepPlan.broadcast(plan, world: world)
+        let (t0, meter) = (MonotonicClock.seconds(), CommunicationMeter.reading)
         let outcome = try engine.run(plan)
+        if !plan.forwards.isEmpty {
+          let waited = (CommunicationMeter.reading - meter).seconds
+          metrics.stepCommunication.record(waited)
+          metrics.stepCompute.record(max(0, MonotonicClock.seconds() - t0 - waited))
+        }
         deliver(outcome, plan: plan)
       } catch {
         let why = "a rank failed: \(error)"

@@ -4,7 +4,8 @@ import Synchronization
 
 /// The server's Prometheus metrics (swift-prometheus), served as text at `/metrics`: requests
 /// by route and status, prompt and generated tokens, queue depth, running requests, batch size
-/// per step, time to first token and inter-token latency.
+/// per step, time to first token and inter-token latency, and rank 0's time per step in compute
+/// and in communication (waiting for the other ranks and stages included).
 final class ServeMetrics: Sendable {
   let registry = PrometheusCollectorRegistry()
   /// Prompt tokens of finished requests (completions and embeddings).
@@ -21,6 +22,10 @@ final class ServeMetrics: Sendable {
   let timeToFirstToken: ValueHistogram
   /// Seconds between consecutive tokens of a request.
   let interTokenLatency: ValueHistogram
+  /// Rank 0's seconds per step outside communication.
+  let stepCompute: ValueHistogram
+  /// Rank 0's seconds per step waiting for communication (``CommunicationMeter``).
+  let stepCommunication: ValueHistogram
   private let requestCounters = Mutex<[String: Counter]>([:])
 
   init() {
@@ -37,6 +42,13 @@ final class ServeMetrics: Sendable {
     interTokenLatency = registry.makeValueHistogram(
       descriptor: Self.name("attnax_inter_token_latency_seconds", "Seconds between a request's consecutive tokens"),
       buckets: latency)
+    let step: [Double] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64]
+    stepCompute = registry.makeValueHistogram(
+      descriptor: Self.name("attnax_step_compute_seconds", "Rank 0's seconds per step outside communication"), buckets: step)
+    stepCommunication = registry.makeValueHistogram(
+      descriptor: Self.name(
+        "attnax_step_communication_seconds", "Rank 0's seconds per step waiting for communication (other ranks and stages)"),
+      buckets: step)
   }
 
   static func name(_ name: String, _ help: String) -> MetricNameDescriptor {
