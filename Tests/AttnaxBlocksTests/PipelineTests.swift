@@ -56,6 +56,36 @@ struct PipelineSplitTests {
   }
 }
 
+extension PipelineSplitTests {
+  @Test("--pp-layers memory: the largest stage (layers, embeddings, head) is the smallest contiguous splits allow")
+  func memoryBalanced() throws {
+    var config = TransformerConfig.demo
+    config.numLayers = 7
+    config.vocabSize = 2000  // a token table of about three layers' weights
+    let source = RandomWeights(seed: 1)
+    let shapes = config.parameterShapes
+    func bytes(_ name: String) -> Double { Double(shapes[name]!.reduce(1, *)) * source.bytesPerElement(name) }
+    let layer = shapes.keys.filter { $0.hasPrefix("layers.0.") }.map(bytes).reduce(0, +)
+    let table = bytes("token_embed.embed.embedding")
+    for stages in 1...4 {
+      let counts = try PipelineStage.memoryBalancedCounts(config: config, source: source, stages: stages)
+      #expect(counts.count == stages && counts.reduce(0, +) == 7 && counts.allSatisfy { $0 >= 1 })
+      func largest(_ c: [Int]) -> Double {
+        c.enumerated().map { s, n in
+          Double(n) * layer + (s == 0 ? table : 0) + (s == c.count - 1 ? table + bytes("final_ln.scale") : 0)
+        }.max()!
+      }
+      // Every split into `stages` contiguous parts of at least one layer, by brute force.
+      func splits(_ left: Int, _ parts: Int) -> [[Int]] {
+        parts == 1 ? [[left]] : (1...(left - parts + 1)).flatMap { n in splits(left - n, parts - 1).map { [n] + $0 } }
+      }
+      let optimum = splits(7, stages).map(largest).min()!
+      #expect(abs(largest(counts) - optimum) < 1, "\(stages) stages: \(counts)")
+      if stages == 3 { #expect(counts[0] < counts[1] && counts[2] < counts[1], "\(counts): the ends hold the table") }
+    }
+  }
+}
+
 /// A ``PipelineStage`` with no peers, for loading one stage in a single process.
 enum StageForTests {
   static func make(index: Int, count: Int, layers: Range<Int>) -> PipelineStage {

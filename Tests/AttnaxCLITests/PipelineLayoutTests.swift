@@ -39,6 +39,10 @@ struct PipelineLayoutTests {
     #expect(try Self.shape(["--pp", "4"], np: 4, layers: 30) == [1, 1, 4, 8, 8, 7, 7])
     #expect(try Self.shape(["--pp-layers", "4,26"], np: 2) == [1, 1, 2, 4, 26])
     #expect(try Self.shape(["--pp", "3", "--pp-layers", "10, 12,8"], np: 6) == [2, 1, 3, 10, 12, 8])
+    // memory: the counts the model's weights give (here a stand-in for them).
+    let memory = try Self.options(["--pp", "3", "--pp-layers", "memory"])
+      .modelShape(np: 3, heads: 9, layers: 30) { stages in stages == 3 ? [6, 16, 8] : [] }
+    #expect(memory.stageLayers.map(\.count) == [6, 16, 8])
   }
 
   @Test(
@@ -65,6 +69,7 @@ struct PipelineLayoutTests {
       (["--pp-layers", "10,,20"], "option '--pp-layers': '' is not a positive number of layers (e.g. 10,10,10)"),
       (["--pp-layers", "0,30"], "option '--pp-layers': '0' is not a positive number of layers (e.g. 10,10,10)"),
       (["--pp", "2", "--pp-layers", "10,10,10"], "option '--pp-layers': gives 3 stage(s) but --pp is 2"),
+      (["--pp-layers", "memory"], "option '--pp-layers': memory needs --pp (the number of stages)"),
     ])
   func badValues(_ args: [String], _ text: String) throws {
     #expect(Self.failure { _ = try Self.options(args) } == text)

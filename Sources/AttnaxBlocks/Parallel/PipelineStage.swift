@@ -84,6 +84,54 @@ public struct PipelineStage: Sendable {
     }
   }
 
+  /// Layers per stage that balance the stages' weights: each stage's bytes (its layers, plus the
+  /// embeddings on the first and the final norm and LM head on the last, as ``TransformerModel``
+  /// loads them from `source`) as even as contiguous stages allow (the largest stage as small
+  /// as can be). `--pp-layers memory`.
+  public static func memoryBalancedCounts(config: TransformerConfig, source: WeightSource, stages: Int) throws -> [Int] {
+    let layers = config.numLayers
+    guard stages >= 1, stages <= layers else { return try layerRanges(layers: layers, stages: stages).map(\.count) }
+    var perLayer = [Double](repeating: 0, count: layers)
+    var first = 0.0, last = 0.0
+    for (name, shape) in config.parameterShapes {
+      let bytes = Double(shape.reduce(1, *)) * source.bytesPerElement(name)
+      if name.hasPrefix("layers."), let i = Int(name.dropFirst(7).prefix { $0 != "." }), i < layers {
+        perLayer[i] += bytes
+      } else if name.hasPrefix("final_ln") || name.hasPrefix("lm_head") {
+        last += bytes
+      } else {
+        first += bytes
+        if config.tieWordEmbeddings && name == "token_embed.embed.embedding" { last += bytes }
+      }
+    }
+    // best[s][n]: the smallest largest stage over the first n layers in s stages; cut[s][n]: the
+    // first layer of the s-th stage.
+    let inf = Double.infinity
+    var prefix = [0.0]
+    for b in perLayer { prefix.append(prefix.last! + b) }
+    func cost(_ a: Int, _ b: Int, stage: Int) -> Double {
+      prefix[b] - prefix[a] + (stage == 0 ? first : 0) + (stage == stages - 1 ? last : 0)
+    }
+    var best = [[Double]](repeating: [Double](repeating: inf, count: layers + 1), count: stages + 1)
+    var cut = [[Int]](repeating: [Int](repeating: 0, count: layers + 1), count: stages + 1)
+    best[0][0] = 0
+    for s in 1...stages {
+      for n in s...layers {
+        for a in (s - 1)..<n where best[s - 1][a] < inf {
+          let c = max(best[s - 1][a], cost(a, n, stage: s - 1))
+          if c < best[s][n] { (best[s][n], cut[s][n]) = (c, a) }
+        }
+      }
+    }
+    var counts: [Int] = []
+    var n = layers
+    for s in stride(from: stages, to: 0, by: -1) {
+      counts.append(n - cut[s][n])
+      n = cut[s][n]
+    }
+    return counts.reversed()
+  }
+
   // MARK: Transfers
 
   /// Tags: a micro-batch's activations, tokens and logits each have their own.

@@ -175,6 +175,16 @@ public final class CheckpointWeights: WeightSource, Sendable {
     }
   }
 
+  /// A GGUF's block type's bytes per element when ``storage`` keeps its blocks, else the
+  /// default (float32, or Q8_0 for `.q8_0`).
+  public func bytesPerElement(_ name: String) -> Double {
+    if storage == .native, let s = names[name], let raw = store.blockRows(s) {
+      return Double(raw.type.blockBytes) / Double(raw.type.blockElements)
+    }
+    let matrix = name.hasSuffix(".kernel") || name.hasSuffix("embedding")
+    return storage == .q8_0 && matrix ? 34.0 / 32 : 4
+  }
+
   /// Refuses blocks whose values are not all finite (a NaN or infinite scale), naming the
   /// stored tensor and the first such element (`flat(row, column)` of the slice gives its index
   /// in the whole tensor), as the float path does; dequantizes 64 rows at a time.

@@ -30,11 +30,19 @@ public protocol WeightSource {
   /// of the input features (a row-parallel layer's) that starts and ends on multiples of it
   /// keeps the blocks as they are. 1 for float32.
   func inputBlock(_ name: String, inFeatures: Int) -> Int
+  /// Bytes per element the tensor `name` will take once loaded: 4 for float32, a block type's
+  /// bytes per element for matrices kept in blocks. What `--pp-layers memory` balances.
+  func bytesPerElement(_ name: String) -> Double
 }
 
 extension WeightSource {
   /// Nothing to release by default.
   public func finishedLoading() {}
+  /// float32, or Q8_0's 34 bytes per 32 elements for the matrices of a `.q8_0` source.
+  public func bytesPerElement(_ name: String) -> Double {
+    let matrix = name.hasSuffix(".kernel") || name.hasSuffix("embedding")
+    return storage == .q8_0 && matrix ? 34.0 / 32 : 4
+  }
   /// float32 by default.
   public var storage: WeightStorage { .float32 }
   /// The float32 slice (``floatWeights(_:outFeatures:inFeatures:outRows:inColumns:)``).

@@ -14,7 +14,9 @@ struct LayoutOptions: ParsableArguments {
   )
   var pp: Int?
   @Option(
-    help: "Layers per pipeline stage, comma-separated (e.g. 10,10,10; they sum to num_layers); default: even.")
+    help:
+      "Layers per pipeline stage, comma-separated (e.g. 10,10,10; they sum to num_layers), or memory (the stages' weights balanced, embeddings and LM head included); default: even."
+  )
   var ppLayers: String?
   @Option(help: "Seconds any rank waits for a peer before the job fails (0.1 to 1000000).") var timeout: Double?
 
@@ -65,14 +67,18 @@ struct LayoutOptions: ParsableArguments {
     try OptionLimits.check("--cp", cp, 1...Int.max)
     try OptionLimits.check("--pp", pp, 1...Int.max)
     let counts = try stageLayers()
+    _ = try stages()
     if let counts, let pp, counts.count != pp {
       throw LaunchError.option("--pp-layers", "gives \(counts.count) stage(s) but --pp is \(pp)")
     }
   }
 
-  /// The stages' layer counts of `--pp-layers`, each a positive integer.
+  /// `--pp-layers memory`: the layers split so that the stages' weights are even.
+  var balancesMemory: Bool { ppLayers == "memory" }
+
+  /// The stages' layer counts of `--pp-layers`, each a positive integer (nil for `memory`).
   func stageLayers() throws -> [Int]? {
-    guard let ppLayers else { return nil }
+    guard let ppLayers, !balancesMemory else { return nil }
     return try ppLayers.split(separator: ",", omittingEmptySubsequences: false).map {
       let word = $0.trimmingCharacters(in: .whitespaces)
       guard let n = Int(word), n >= 1 else {
@@ -83,7 +89,10 @@ struct LayoutOptions: ParsableArguments {
   }
 
   /// The pipeline stages asked for: `--pp`, else as many as `--pp-layers` lists, else 1.
-  func stages() throws -> Int { try pp ?? stageLayers()?.count ?? 1 }
+  func stages() throws -> Int {
+    if balancesMemory && pp == nil { throw LaunchError.option("--pp-layers", "memory needs --pp (the number of stages)") }
+    return try pp ?? stageLayers()?.count ?? 1
+  }
 
   /// Commands that run blocks, not whole models, take no pipeline stages: refused naming the
   /// flag, and the command that does.
@@ -98,14 +107,17 @@ struct LayoutOptions: ParsableArguments {
   /// The 3-D shape for `np` ranks and a model of `layers` layers: `--pp` stages (checked to
   /// divide np and to give every stage a layer), and the (tp, cp) of each stage's `np / pp`
   /// ranks by ``shape(np:heads:)``'s rules; the stages' layers.
-  func modelShape(np: Int, heads: Int, layers: Int) throws -> (tp: Int, cp: Int, pp: Int, stageLayers: [Range<Int>]) {
+  func modelShape(
+    np: Int, heads: Int, layers: Int, balanced: ((Int) throws -> [Int])? = nil
+  ) throws -> (tp: Int, cp: Int, pp: Int, stageLayers: [Range<Int>]) {
     try checkRanges()
     let p = try stages()
     guard np % p == 0 else {
       throw AttnaxError.layout(message: "np (\(np)) must equal tp x cp x pp (\(p)); \(np) is not a multiple of \(p)")
     }
     let ranges: [Range<Int>]
-    do { ranges = try PipelineStage.layerRanges(layers: layers, stages: p, counts: try stageLayers()) } catch let
+    let counts = try balancesMemory && p <= layers ? balanced?(p) : stageLayers()
+    do { ranges = try PipelineStage.layerRanges(layers: layers, stages: p, counts: counts) } catch let
       AttnaxError
       .layout(message)
     {
@@ -160,7 +172,9 @@ extension LayoutOptions {
   {
     let shape = Result {
       if !pipeline { try refusePipeline(command) }
-      return try modelShape(np: world.size, heads: config.numHeads, layers: config.numLayers)
+      return try modelShape(np: world.size, heads: config.numHeads, layers: config.numLayers) { stages in
+        try PipelineStage.memoryBalancedCounts(config: config, source: weights, stages: stages)
+      }
     }
     try Launch.agree(world, shape)
     let s = try shape.get()
