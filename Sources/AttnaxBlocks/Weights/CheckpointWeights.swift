@@ -181,8 +181,7 @@ public final class CheckpointWeights: WeightSource, Sendable {
     if storage == .native, let s = names[name], let raw = store.blockRows(s) {
       return Double(raw.type.blockBytes) / Double(raw.type.blockElements)
     }
-    let matrix = name.hasSuffix(".kernel") || name.hasSuffix("embedding")
-    return storage == .q8_0 && matrix ? 34.0 / 32 : 4
+    return Self.convertedBytesPerElement(name, storage: storage)
   }
 
   /// Refuses blocks whose values are not all finite (a NaN or infinite scale), naming the

@@ -39,7 +39,11 @@ extension WeightSource {
   /// Nothing to release by default.
   public func finishedLoading() {}
   /// float32, or Q8_0's 34 bytes per 32 elements for the matrices of a `.q8_0` source.
-  public func bytesPerElement(_ name: String) -> Double {
+  public func bytesPerElement(_ name: String) -> Double { Self.convertedBytesPerElement(name, storage: storage) }
+
+  /// Bytes per element of `name` read as float32 and kept as `storage` says: Q8_0's 34 per 32
+  /// for matrices (kernels and embedding tables) under `.q8_0`, else 4.
+  static func convertedBytesPerElement(_ name: String, storage: WeightStorage) -> Double {
     let matrix = name.hasSuffix(".kernel") || name.hasSuffix("embedding")
     return storage == .q8_0 && matrix ? 34.0 / 32 : 4
   }
