@@ -21,7 +21,8 @@ struct ServeLimits: Sendable {
 /// Rank 0's serving loop: continuous batching. Every step it takes new requests, drops the
 /// cancelled ones, gives free slots to waiting requests (first come, first served), and plans
 /// one forward pass over the decoding sequences (in groups of
-/// ``TransformerModel/rowInvariantRows``) plus prompt chunks of at most `prefillChunk` tokens
+/// ``TransformerModel/rowInvariantRows``, and with pipeline stages at least one group per stage)
+/// plus prompt chunks of at most `prefillChunk` tokens
 /// (each its own pass, so a long prompt never holds the others back for more than one chunk);
 /// the plan is broadcast and every rank runs it. Chosen tokens go to their requests, which stream
 /// text and end; their slots are given back in the next plan.
@@ -141,9 +142,14 @@ final class Scheduler {
       running.append(job)
     }
     let decoding = running.filter { $0.remainingPrompt == 0 }
-    for start in stride(from: 0, to: decoding.count, by: decodeGroup) {
+    // With pipeline stages, at least one group per stage (when there are rows enough), so every
+    // stage has a pass to run while the next stage runs the one before; smaller groups keep the
+    // rows' numbers (each row is computed alone in a group of up to decodeGroup).
+    let stages = engine.model.stage.count
+    let group = stages > 1 ? max(1, min(decodeGroup, (decoding.count + stages - 1) / stages)) : decodeGroup
+    for start in stride(from: 0, to: decoding.count, by: group) {
       plan.forwards.append(
-        decoding[start..<min(start + decodeGroup, decoding.count)].map { job in
+        decoding[start..<min(start + group, decoding.count)].map { job in
           StepPlan.PlannedRow(
             slot: job.slot!, tokens: [job.tokens.last!],
             sampling: .init(options: job.spec!.sampling, step: Int32(job.tokens.count)))
