@@ -22,8 +22,8 @@ struct PipelineSplitTests {
     #expect(try PipelineStage.layerRanges(layers: 24, stages: 3, counts: [4, 10, 10]) == [0..<4, 4..<14, 14..<24])
     #expect(try PipelineStage.layerRanges(layers: 1, stages: 1) == [0..<1])
     let bad: [(Int, Int, [Int]?, String)] = [
-      (2, 3, nil, "larger than num_layers"), (10, 2, [5, 6], "adds up to 11"), (10, 2, [10, 0], "at least one"),
-      (10, 3, [5, 5], "gives 2 stage(s)"), (10, 2, [Int.max, 2], "adds up to"),
+      (2, 3, nil, "larger than num_layers"), (10, 2, [5, 6], "add up to 11"), (10, 2, [10, 0], "at least one"),
+      (10, 3, [5, 5], "give 2 stage(s)"), (10, 2, [Int.max, 2], "add up to more than \(Int.max) layers"),
     ]
     for (layers, stages, counts, text) in bad {
       #expect {

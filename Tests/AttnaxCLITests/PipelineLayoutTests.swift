@@ -53,6 +53,10 @@ struct PipelineLayoutTests {
       (["--pp", "31"], 31, "layout: pp (31) is larger than num_layers (30); every stage needs at least one layer"),
       (["--pp-layers", "10,25"], 2, "option '--pp-layers': adds up to 35 layers but the model has 30 (num_layers)"),
       (
+        ["--pp-layers", "\(Int.max),2"], 2,
+        "option '--pp-layers': adds up to more than \(Int.max) layers but the model has 30 (num_layers)"
+      ),
+      (
         ["--pp", "2", "--tp", "10"], 20, "layout: tp (10) is larger than num_heads (9); every rank needs at least one query head"
       ),
     ])

@@ -68,4 +68,17 @@ struct TopologyTests {
       Topology.describe(tp: 1, cp: 3, hosts: ["zeta", "alpha", "zeta"])
         == "layout: tp 1 x cp 3; tp groups within hosts: yes; hosts: zeta[0,2] alpha[1]")
   }
+
+  @Test("pipeline stages: the line says tp x cp x pp, every stage's tp groups, and the layers on each host")
+  func stages() {
+    #expect(
+      Topology.describe(tp: 2, cp: 1, hosts: ["a", "a", "b", "b"], stageLayers: [0..<15, 15..<30])
+        == "layout: tp 2 x cp 1 x pp 2; tp groups within hosts: yes; hosts: a[0,1] b[2,3]; "
+        + "stages: layers 0-14 on ranks 0,1 (a), layers 15-29 on ranks 2,3 (b)")
+    // Round robin: the second stage's tp group spans the hosts too.
+    #expect(
+      Topology.describe(tp: 2, cp: 1, hosts: ["a", "b", "a", "b"], stageLayers: [0..<2, 2..<4])
+        == "layout: tp 2 x cp 1 x pp 2; tp groups within hosts: no (ranks 0,1 on a,b; ranks 2,3 on a,b); "
+        + "hosts: a[0,2] b[1,3]; stages: layers 0-1 on ranks 0,1 (a,b), layers 2-3 on ranks 2,3 (a,b)")
+  }
 }

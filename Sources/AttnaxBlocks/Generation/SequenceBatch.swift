@@ -47,16 +47,13 @@ extension TransformerModel {
       throw AttnaxError.input(name: "tokens", message: "sequence \(empty + 1) of the step has no tokens")
     }
     let n = batch.reduce(0) { $0 + $1.tokens.count }
-    let x: Tensor
-    if stage.isFirst, let embeddings {
+    let x = try stageInput(shape: [1, n, config.dModel], microbatch: microbatch) { embeddings in
       let ids = IntTensor(shape: [1, n], data: batch.flatMap(\.tokens))
       let positions = IntTensor(
         shape: [1, n],
         data: batch.flatMap { s in (0..<s.tokens.count).map { Int32(s.caches[0].length + $0) } })
       let layout = SequenceLayout(length: n, parts: stack.cp.size, kind: .replicated)
-      x = try embeddings(ids, positions: positions, tokenTypes: nil, start: 0, layout: layout, rank: stack.cp.rank)
-    } else {
-      x = try stage.receiveActivations(shape: [1, n, config.dModel], microbatch: microbatch)
+      return try embeddings(ids, positions: positions, tokenTypes: nil, start: 0, layout: layout, rank: stack.cp.rank)
     }
     var ends: [Range<Int>] = []
     var start = 0

@@ -95,14 +95,10 @@ public final class TransformerModel: Sendable {
     let b = inputs.ids.shape.first ?? 0
     let s = inputs.ids.shape.count == 2 ? inputs.ids.shape[1] : 0
     let layout = stack.layout(length: s, cached: caches != nil)
-    let x: Tensor
-    if stage.isFirst, let embeddings {
-      x = try embeddings(
-        inputs.ids, positions: inputs.positions, tokenTypes: inputs.tokenTypes, start: start,
-        layout: layout, rank: stack.cp.rank)
-    } else {
-      x = try stage.receiveActivations(
-        shape: [b, layout.localLength(of: stack.cp.rank), config.dModel], microbatch: microbatch)
+    let x = try stageInput(shape: [b, layout.localLength(of: stack.cp.rank), config.dModel], microbatch: microbatch) {
+      try $0(
+        inputs.ids, positions: inputs.positions, tokenTypes: inputs.tokenTypes, start: start, layout: layout,
+        rank: stack.cp.rank)
     }
     let y = try stack(blockInputs(x, inputs), caches: caches, length: s)
     guard stage.isLast else {
@@ -114,6 +110,13 @@ public final class TransformerModel: Sendable {
       ? try gatherRow(s - 1, of: y, layout: layout, cp: stack.cp)
       : try gatherSequence(y, layout: layout, cp: stack.cp)
     return finalNorm.map { $0(h) } ?? h
+  }
+
+  /// A stage's input rows (`shape`): embedded by `embed` on the first stage, received from the
+  /// previous stage on the others.
+  func stageInput(shape: [Int], microbatch: Int, embed: (Embeddings) throws -> Tensor) throws -> Tensor {
+    if stage.isFirst, let embeddings { return try embed(embeddings) }
+    return try stage.receiveActivations(shape: shape, microbatch: microbatch)
   }
 
   /// The block inputs of embedded rows `x`: the padding mask, and the position ids when RoPE

@@ -8,8 +8,9 @@ import AttnaxFormats
 /// and hands them to the next stage's rank at its position (each cp rank its own rows, so no
 /// stage gathers anything; the ranks of a tp group hold the same rows, so only its rank 0 sends
 /// and the receiving group's rank 0 shares them inside its host), and the last stage applies the
-/// final norm and the LM head and sends the chosen tokens back to every other stage. Only activations (one row per sequence per decode step) and tokens cross between
-/// stages. With one stage every transfer is absent and the model is the whole model.
+/// final norm and the LM head and sends the chosen tokens back to every other stage. Only
+/// activations (one row per sequence per decode step) and tokens cross between stages. With one
+/// stage every transfer is absent and the model is the whole model.
 ///
 /// Every transfer is point-to-point on ``link`` and bounded by its deadline. Messages of one
 /// micro-batch share a tag (MPI keeps their order), so several micro-batches can be in flight.
@@ -58,8 +59,9 @@ public struct PipelineStage: Sendable {
   /// The layers of each of `stages` stages: contiguous, in order, `counts` of them when given
   /// (each at least 1, summing to `layers`), else as even as can be with the earlier stages
   /// one layer longer.
-  /// - Throws: ``AttnaxError/layout(message:)`` naming `--pp-layers` or `--pp` when the split
-  ///   cannot be made.
+  /// - Throws: ``AttnaxError/layout(message:)`` when the split cannot be made (more stages
+  ///   than layers, counts for another number of stages, a stage without layers, counts that do
+  ///   not add up to `layers`).
   public static func layerRanges(layers: Int, stages: Int, counts: [Int]? = nil) throws -> [Range<Int>] {
     guard stages >= 1 else { throw AttnaxError.layout(message: "pp (\(stages)) must be at least 1") }
     guard stages <= layers else {
@@ -68,20 +70,36 @@ public struct PipelineStage: Sendable {
     }
     let sizes = counts ?? (0..<stages).map { ShardingPlan.evenSplit(layers, parts: stages, index: $0).count }
     guard sizes.count == stages else {
-      throw AttnaxError.layout(message: "--pp-layers gives \(sizes.count) stage(s) but pp is \(stages)")
+      throw AttnaxError.layout(message: "the layer counts give \(sizes.count) stage(s) but pp is \(stages)")
     }
     if let bad = sizes.firstIndex(where: { $0 < 1 }) {
-      throw AttnaxError.layout(message: "--pp-layers gives stage \(bad) \(sizes[bad]) layers; every stage needs at least one")
+      throw AttnaxError.layout(message: "the layer counts give stage \(bad) \(sizes[bad]) layers; every stage needs at least one")
     }
-    let total = sizes.reduce(0) { $0 &+ $1 }
-    guard total == layers, !sizes.contains(where: { $0 > layers }) else {
-      throw AttnaxError.layout(message: "--pp-layers adds up to \(total) layers but the model has \(layers) (num_layers)")
+    guard Self.sum(sizes) == layers else {
+      throw AttnaxError.layout(
+        message: "the layer counts add up to \(Self.describeSum(sizes)) but the model has \(layers) (num_layers)")
     }
     var start = 0
     return sizes.map { n in
       defer { start += n }
       return start..<(start + n)
     }
+  }
+
+  /// The sum of layer counts; nil when it overflows.
+  public static func sum(_ counts: [Int]) -> Int? {
+    var total = 0
+    for n in counts {
+      let (next, overflow) = total.addingReportingOverflow(n)
+      if overflow { return nil }
+      total = next
+    }
+    return total
+  }
+
+  /// "35 layers", or "more than 9223372036854775807 layers" when the sum overflows.
+  public static func describeSum(_ counts: [Int]) -> String {
+    "\(sum(counts).map(String.init) ?? "more than \(Int.max)") layers"
   }
 
   /// Layers per stage that balance the stages' weights: each stage's bytes (its layers, plus the

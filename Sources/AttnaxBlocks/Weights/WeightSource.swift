@@ -45,7 +45,7 @@ extension WeightSource {
   /// for matrices (kernels and embedding tables) under `.q8_0`, else 4.
   static func convertedBytesPerElement(_ name: String, storage: WeightStorage) -> Double {
     let matrix = name.hasSuffix(".kernel") || name.hasSuffix("embedding")
-    return storage == .q8_0 && matrix ? 34.0 / 32 : 4
+    return storage == .q8_0 && matrix ? Double(GGMLType.q8_0.blockBytes) / Double(GGMLType.q8_0.blockElements) : 4
   }
   /// float32 by default.
   public var storage: WeightStorage { .float32 }

@@ -115,17 +115,12 @@ struct LayoutOptions: ParsableArguments {
     guard np % p == 0 else {
       throw AttnaxError.layout(message: "np (\(np)) must equal tp x cp x pp (\(p)); \(np) is not a multiple of \(p)")
     }
-    let ranges: [Range<Int>]
     let counts = try balancesMemory && p <= layers ? balanced?(p) : stageLayers()
-    do { ranges = try PipelineStage.layerRanges(layers: layers, stages: p, counts: counts) } catch let
-      AttnaxError
-      .layout(message)
-    {
-      if ppLayers != nil && message.hasPrefix("--pp-layers") {
-        throw LaunchError.option("--pp-layers", String(message.dropFirst("--pp-layers ".count)))
-      }
-      throw AttnaxError.layout(message: message)
+    if let counts, !balancesMemory, PipelineStage.sum(counts) != layers {
+      throw LaunchError.option(
+        "--pp-layers", "adds up to \(PipelineStage.describeSum(counts)) but the model has \(layers) (num_layers)")
     }
+    let ranges = try PipelineStage.layerRanges(layers: layers, stages: p, counts: counts)
     let (t, c) = try shape(np: np / p, heads: heads, stages: p)
     return (t, c, p, ranges)
   }

@@ -28,13 +28,7 @@ enum Topology {
   /// says which layers each stage's ranks hold.
   static func announce(_ grid: ProcessGrid, stageLayers: [Range<Int>] = []) throws {
     let hosts = try hostnames(grid.world)
-    var line = describe(tp: grid.tpSize, cp: grid.cpSize, hosts: hosts)
-    if grid.ppSize > 1 {
-      line = line.replacingOccurrences(
-        of: "layout: tp \(grid.tpSize) x cp \(grid.cpSize);",
-        with: "layout: tp \(grid.tpSize) x cp \(grid.cpSize) x pp \(grid.ppSize);")
-      line += "; " + describeStages(stageLayers, ranksPerStage: grid.tpSize * grid.cpSize, hosts: hosts)
-    }
+    let line = describe(tp: grid.tpSize, cp: grid.cpSize, hosts: hosts, stageLayers: grid.ppSize > 1 ? stageLayers : [])
     guard grid.world.rank == 0, line != lastLine else { return }
     let setting = ProcessInfo.processInfo.environment["ATTNAX_LAYOUT"]
     let wanted = setting == "1" || (setting != "0" && (Set(hosts).count > 1 || grid.ppSize > 1))
@@ -62,8 +56,10 @@ enum Topology {
     return names
   }
 
-  /// The layout line for a tp x cp grid whose world rank r runs on `hosts[r]`.
-  static func describe(tp: Int, cp: Int, hosts: [String]) -> String {
+  /// The layout line for a tp x cp grid whose world rank r runs on `hosts[r]`; with pipeline
+  /// stages (`stageLayers`, one range per stage) a tp x cp x pp grid, and which layers each
+  /// stage's ranks hold on which hosts.
+  static func describe(tp: Int, cp: Int, hosts: [String], stageLayers: [Range<Int>] = []) -> String {
     var order: [String] = []
     var ranks: [String: [Int]] = [:]
     for (r, h) in hosts.enumerated() {
@@ -71,7 +67,7 @@ enum Topology {
       ranks[h, default: []].append(r)
     }
     var split: [String] = []
-    for g in 0..<max(cp, hosts.count / max(tp, 1)) {  // every tp group (cp of them per stage)
+    for g in 0..<(cp * max(1, stageLayers.count)) {  // every tp group (cp of them per stage)
       let members = Array((g * tp)..<min((g + 1) * tp, hosts.count))
       let on = members.map { hosts[$0] }
       if Set(on).count > 1 {
@@ -80,7 +76,9 @@ enum Topology {
     }
     let within = split.isEmpty ? "yes" : "no (\(split.prefix(2).joined(separator: "; "))\(split.count > 2 ? "; ..." : ""))"
     let placed = order.map { "\($0)[\(compact(ranks[$0]!))]" }.joined(separator: " ")
-    return "layout: tp \(tp) x cp \(cp); tp groups within hosts: \(within); hosts: \(placed)"
+    guard !stageLayers.isEmpty else { return "layout: tp \(tp) x cp \(cp); tp groups within hosts: \(within); hosts: \(placed)" }
+    return "layout: tp \(tp) x cp \(cp) x pp \(stageLayers.count); tp groups within hosts: \(within); hosts: \(placed); "
+      + describeStages(stageLayers, ranksPerStage: tp * cp, hosts: hosts)
   }
 
   /// "stages: layers 0-14 on ranks 0,1 (ax-h1), layers 15-29 on ranks 2,3 (ax-h2)".
